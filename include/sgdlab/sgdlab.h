@@ -1,0 +1,16 @@
+/*
+ * libsgdlab - train small neural networks and get the learning rate right.
+ * SPDX-License-Identifier: MIT
+ */
+/**
+ * @file sgdlab.h
+ * @brief The umbrella header: includes every public libsgdlab header.
+ *
+ * Programs include this one header and link with `pkg-config --libs sgdlab`.
+ */
+#ifndef SGDLAB_SGDLAB_H
+#define SGDLAB_SGDLAB_H
+
+#include "sgdlab/core.h"
+
+#endif /* SGDLAB_SGDLAB_H */

@@ -1,0 +1,147 @@
+/* Test utilities: counting/failing allocator and the failure walker. SPDX-License-Identifier: MIT */
+#include "sgdtest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each block carries a 16-byte header with its size, keeping malloc's alignment. */
+typedef union hdr {
+    size_t size;
+    max_align_t align;
+} hdr;
+
+static int should_fail(sgdt_alloc *t)
+{
+    long n = t->calls++;
+    if (t->fail_at < 0)
+        return 0;
+    if (n == t->fail_at || (t->persistent && n > t->fail_at)) {
+        t->failures++;
+        return 1;
+    }
+    return 0;
+}
+
+static void *t_malloc(size_t size, void *user)
+{
+    sgdt_alloc *t = user;
+    if (should_fail(t))
+        return NULL;
+    hdr *h = malloc(sizeof(hdr) + size);
+    if (h == NULL)
+        return NULL;
+    h->size = size;
+    t->live++;
+    t->live_bytes += size;
+    if (t->live_bytes > t->peak_bytes)
+        t->peak_bytes = t->live_bytes;
+    return h + 1;
+}
+
+static void *t_realloc(void *p, size_t size, void *user)
+{
+    sgdt_alloc *t = user;
+    if (p == NULL)
+        return t_malloc(size, user);
+    if (should_fail(t))
+        return NULL;
+    hdr *h = (hdr *)p - 1;
+    size_t old = h->size;
+    hdr *n = realloc(h, sizeof(hdr) + size);
+    if (n == NULL)
+        return NULL;
+    n->size = size;
+    t->live_bytes = t->live_bytes - old + size;
+    if (t->live_bytes > t->peak_bytes)
+        t->peak_bytes = t->live_bytes;
+    return n + 1;
+}
+
+static void t_free(void *p, void *user)
+{
+    sgdt_alloc *t = user;
+    assert_non_null(p); /* the library must never pass NULL */
+    hdr *h = (hdr *)p - 1;
+    assert_true(t->live > 0);
+    t->live--;
+    t->live_bytes -= h->size;
+    free(h);
+}
+
+void sgdt_alloc_init(sgdt_alloc *t)
+{
+    memset(t, 0, sizeof *t);
+    t->base.malloc_fn = t_malloc;
+    t->base.realloc_fn = t_realloc;
+    t->base.free_fn = t_free;
+    t->base.user = t;
+    t->fail_at = -1;
+}
+
+void sgdt_alloc_fail_at(sgdt_alloc *t, long n, int persistent)
+{
+    t->fail_at = n;
+    t->persistent = persistent;
+}
+
+long sgdt_walk_alloc_failures(sgdt_scenario fn, void *ctx)
+{
+    sgdt_alloc t;
+    sgdt_alloc_init(&t);
+    sgd_status st = fn(&t, ctx);
+    if (st != SGD_OK)
+        fail_msg("clean run of the scenario failed: %s (%s)", sgd_status_str(st), sgd_error_last());
+    if (t.live != 0)
+        fail_msg("clean run leaked %ld block(s), %zu bytes", t.live, t.live_bytes);
+    long total = t.calls;
+    for (long i = 0; i < total; i++) {
+        for (int persistent = 0; persistent <= 1; persistent++) {
+            sgdt_alloc_init(&t);
+            sgdt_alloc_fail_at(&t, i, persistent);
+            sgd_error_clear();
+            st = fn(&t, ctx);
+            if (t.failures > 0) {
+                if (st != SGD_ENOMEM)
+                    fail_msg("allocation %ld/%ld failed (%s): scenario returned %s (%s), expected SGD_ENOMEM", i,
+                             total, persistent ? "persistent" : "transient", sgd_status_str(st), sgd_error_last());
+                if (sgd_error_last()[0] == '\0')
+                    fail_msg("allocation %ld/%ld failed: no error message was set", i, total);
+            } else if (st != SGD_OK) {
+                fail_msg("run with allocation %ld unfailed returned %s (%s)", i, sgd_status_str(st),
+                         sgd_error_last());
+            }
+            if (t.live != 0)
+                fail_msg("allocation %ld/%ld failed (%s): %ld block(s), %zu bytes leaked", i, total,
+                         persistent ? "persistent" : "transient", t.live, t.live_bytes);
+        }
+    }
+    return total;
+}
+
+void sgdt__assert_status(int got, int want, const char *expr, const char *file, int line)
+{
+    if (got != want)
+    {
+        print_error("%s returned %s, expected %s; last error: \"%s\"\n", expr, sgd_status_str(got),
+                    sgd_status_str(want), sgd_error_last());
+        _fail(file, line);
+    }
+}
+
+void sgdt__assert_error_contains(const char *needle, const char *file, int line)
+{
+    if (strstr(sgd_error_last(), needle) == NULL)
+    {
+        print_error("error message \"%s\" does not contain \"%s\"\n", sgd_error_last(), needle);
+        _fail(file, line);
+    }
+}
+
+const char *sgdt_data_path(const char *name)
+{
+    static char buf[4096];
+    const char *dir = getenv("SGDT_DATA_DIR");
+    snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "tests/data", name);
+    return buf;
+}
