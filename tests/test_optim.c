@@ -1618,6 +1618,50 @@ static void test_empty_arena(void **state)
     sgd_optim_free(o);
 }
 
+/* The layout of the public structs is ABI (libfuse's test_abi.c): appended to only. */
+static void test_abi_layout(void **state)
+{
+    (void)state;
+#if UINTPTR_MAX == 0xffffffffffffffffu
+    assert_int_equal(offsetof(sgd_optim_vtable, flags), 4);
+    assert_int_equal(offsetof(sgd_optim_vtable, name), 8);
+    assert_int_equal(offsetof(sgd_optim_vtable, n_slots), 16);
+    assert_int_equal(offsetof(sgd_optim_vtable, n_scalars), 20);
+    assert_int_equal(offsetof(sgd_optim_vtable, slot_names), 24);
+    assert_int_equal(offsetof(sgd_optim_vtable, init), 32);
+    assert_int_equal(offsetof(sgd_optim_vtable, step), 40);
+    assert_int_equal(offsetof(sgd_optim_vtable, destroy), 80);
+    assert_int_equal(sizeof(sgd_optim_vtable), 88);
+    assert_int_equal(offsetof(sgd_optim_step_args, step), 16);
+    assert_int_equal(offsetof(sgd_optim_step_args, offset), 24);
+    assert_int_equal(offsetof(sgd_optim_step_args, clip_value), 48);
+    assert_int_equal(sizeof(sgd_optim_step_args), 56);
+    assert_int_equal(offsetof(sgd_optim_step_info, grad_norm), 16);
+    assert_int_equal(offsetof(sgd_optim_step_info, consecutive_skips), 48);
+    assert_int_equal(sizeof(sgd_optim_step_info), 56);
+    assert_int_equal(offsetof(sgd_optim_hygiene, clip_norm), 8);
+    assert_int_equal(offsetof(sgd_optim_hygiene, max_consecutive_skips), 24);
+    assert_int_equal(sizeof(sgd_optim_hygiene), 32);
+    assert_int_equal(offsetof(sgd_optim_stats, applied), 8);
+    assert_int_equal(offsetof(sgd_optim_stats, clipped), 40);
+    assert_int_equal(sizeof(sgd_optim_stats), 48);
+#endif
+    assert_int_equal(SGD_NONFINITE_SKIP, 0);
+    assert_int_equal(SGD_NONFINITE_ERROR, 1);
+    assert_int_equal(SGD_NONFINITE_APPLY, 2);
+    assert_int_equal(SGD_STATE_F32, 1);
+    assert_int_equal(SGD_STATE_F64, 2);
+    assert_int_equal(SGD_STATE_I64, 3);
+    assert_int_equal(SGD_OPTIM_FUSED_CLIP, 1);
+    sgd_optim_vtable vt;
+    sgd_optim_vtable_init(&vt);
+    assert_int_equal(vt.struct_size, sizeof vt);
+    assert_null(vt.step);
+    sgd_optim_step_info info;
+    sgd_optim_step_info_init(&info);
+    assert_int_equal(info.struct_size, sizeof info);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1649,6 +1693,7 @@ int main(void)
         cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_builtins_train),
         cmocka_unit_test(test_empty_arena),
+        cmocka_unit_test(test_abi_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
