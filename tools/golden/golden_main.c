@@ -213,7 +213,7 @@ static int check_file(const char *path)
     if (rc != 0)
         printf("FAIL %s malformed: %s\n", path, r.msg);
     else if (r.ok)
-        printf("PASS %s worst=%.3g %s\n", path, r.worst, r.msg);
+        printf("PASS %s worst=%.3g%s%s\n", path, r.worst, r.msg[0] ? " " : "", r.msg);
     else
         printf("FAIL %s worst=%.3g %s\n", path, r.worst, r.msg);
     return rc == 0 && r.ok;
