@@ -1053,6 +1053,14 @@ static void test_sgd_first_step_flag(void **state)
     /* torch: the first step copies the gradient into the buffer (no dampening): x -= lr*g. */
     for (int i = 0; i < 3; i++)
         assert_float_equal(xa[i], 1 - 0.1f * g[i], 1e-7);
+    /* reset: the buffer is "None" again */
+    sgdt_assert_status(sgd_optim_reset(a), SGD_OK);
+    sgdt_assert_status(sgd_optim_state_export(a, idx, &flag, sizeof flag), SGD_OK);
+    assert_true(flag == 0);
+    xa[0] = xa[1] = xa[2] = 1;
+    sgd_optim_step(a, xa, g, 0.1, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(xa[i], 1 - 0.1f * g[i], 1e-7);
     /* Import a corrupt flag: refused. */
     flag = 0.5;
     sgdt_assert_status(sgd_optim_state_import(b, idx, &flag, sizeof flag), SGD_ERANGE);

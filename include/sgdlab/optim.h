@@ -194,8 +194,9 @@ typedef struct sgd_optim_vtable {
     const char *const *slot_names;
     /**
      * Optional. Sets the initial state after the slots were zero-filled: when
-     * the optimizer is created and by sgd_optim_reset(). @p slots holds
-     * @c n_slots pointers to arrays of @p n floats. NULL leaves them zero.
+     * the optimizer is created and by sgd_optim_reset(), so it should also
+     * reset any scalar state. @p slots holds @c n_slots pointers to arrays of
+     * @p n floats. NULL leaves them zero.
      */
     int (*init)(float *const *slots, size_t n, void *user);
     /**
@@ -653,8 +654,9 @@ typedef enum sgd_state_type {
 
 /**
  * @brief Resets the state as if the optimizer had just been created: slots
- *        re-initialised, scalar state and step counter 0. Hyperparameters,
- *        groups and hygiene are kept.
+ *        zero-filled and the vtable's @c init called again (the built-ins
+ *        reset their scalar state there), step counter 0. Hyperparameters,
+ *        groups, hygiene and the counters of sgd_optim_get_stats() are kept.
  * @param o The optimizer.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL optimizer; a host @c init's
  *         status or ::SGD_ECALLBACK.
