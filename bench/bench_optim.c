@@ -216,8 +216,8 @@ int main(int argc, char **argv)
         sizes[0] = 100000, sizes[1] = 1000000, sizes[2] = 10000000;
         nsizes = 3;
     }
-    const double min_time = quick ? 0.05 : 0.15;
-    const int rounds = quick ? 3 : 9;
+    const double min_time = quick ? 0.05 : 0.1;
+    const int rounds = quick ? 3 : 15;
 
     if (csv)
         printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param\n");

@@ -74,7 +74,7 @@ def main():
     ap.add_argument('sizes', nargs='*', type=float)
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes] or [100000, 1000000, 10000000]
-    min_time, rounds = (0.05, 3) if a.quick else (0.15, 7)
+    min_time, rounds = (0.05, 3) if a.quick else (0.1, 11)
 
     ours = {}
     if a.sgdlab:

@@ -829,20 +829,68 @@ static void test_nonfinite(void **state)
     free(g);
 }
 
+/* The scan (vector body, block edges, tails): norm, max, clipped norm, NaN anywhere. */
+static void test_scan_sizes(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 63, 64, 65, 127, 4095, 4096, 4097, 8193, 10007};
+    sgd__rng rng;
+    sgd__rng_seed(&rng, 31);
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        const size_t n = sizes[z];
+        float *x = calloc(n, sizeof *x), *g = malloc(n * sizeof *g);
+        fill_random(&rng, g, n, 2.0);
+        g[rng.s[0] % n] = 9.5f; /* the largest magnitude somewhere */
+        double sq = 0, sqc = 0;
+        float mx = 0;
+        for (size_t i = 0; i < n; i++) {
+            sq += (double)g[i] * g[i];
+            double c = fmin(fabs(g[i]), 1.5);
+            sqc += c * c;
+            mx = fmaxf(mx, fabsf(g[i]));
+        }
+        sgd_optim *o = make("sgd:lr=0,clip_value=1.5,clip_norm=0.5,nonfinite=error", n);
+        sgd_optim_step_info info;
+        sgd_optim_step_info_init(&info);
+        sgdt_assert_status(sgd_optim_step(o, x, g, 0.0, &info), SGD_OK);
+        if (!(fabs(info.grad_norm - sqrt(sq)) <= 1e-6 * sqrt(sq)))
+            fail_msg("n=%zu: norm %.9g, expected %.9g", n, info.grad_norm, sqrt(sq));
+        assert_true(info.grad_max_abs == mx);
+        double coef = 0.5 / (sqrt(sqc) + 1e-6);
+        if (!(fabs(info.clip_scale - coef) <= 1e-6 * coef))
+            fail_msg("n=%zu: clip scale %.9g, expected %.9g", n, info.clip_scale, coef);
+        assert_int_equal(info.clipped, 1);
+        /* A NaN or an infinity anywhere is found, and named. */
+        const size_t where[] = {0, n / 2, n - 1, n > 64 ? 63 : 0, n > 4096 ? 4096 : n - 1};
+        for (size_t w = 0; w < 5; w++) {
+            float keep = g[where[w]];
+            g[where[w]] = w % 2 ? INFINITY : NAN;
+            sgdt_assert_status(sgd_optim_step(o, x, g, 0.0, &info), SGD_ENONFINITE);
+            char needle[64];
+            snprintf(needle, sizeof needle, "grads[%zu]", where[w]);
+            sgdt_assert_error_contains(needle);
+            g[where[w]] = keep;
+        }
+        sgd_optim_free(o);
+        free(x);
+        free(g);
+    }
+}
+
 /* Finite but huge gradients overflow a float sum of squares: not "non-finite". */
 static void test_huge_gradients(void **state)
 {
     (void)state;
-    float x[40] = {0}, g[40];
-    for (int i = 0; i < 40; i++)
+    float x[200] = {0}, g[200];
+    for (int i = 0; i < 200; i++)
         g[i] = (i % 2 ? 1e30f : -3e37f);
-    sgd_optim *o = make("sgd:lr=1e-38,clip_norm=1", 40);
+    sgd_optim *o = make("sgd:lr=1e-38,clip_norm=1", 200);
     sgd_optim_step_info info;
     sgd_optim_step_info_init(&info);
     sgdt_assert_status(sgd_optim_step(o, x, g, 1e-38, &info), SGD_OK);
     assert_int_equal(info.applied, 1);
     assert_int_equal(info.nonfinite, 0);
-    double want = sqrt(20 * (1e30 * 1e30) + 20 * (3e37 * 3e37));
+    double want = sqrt(100 * ((double)1e30f * 1e30f) + 100 * ((double)3e37f * 3e37f));
     assert_true(fabs(info.grad_norm - want) <= 1e-6 * want);
     assert_true(info.clip_scale < 1e-37);
     sgd_optim_free(o);
@@ -1685,6 +1733,7 @@ int main(void)
         cmocka_unit_test(test_clip_norm),
         cmocka_unit_test(test_clip_value),
         cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_scan_sizes),
         cmocka_unit_test(test_huge_gradients),
         cmocka_unit_test(test_hygiene_errors),
         cmocka_unit_test(test_step_counter),
