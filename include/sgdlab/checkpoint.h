@@ -261,7 +261,10 @@ SGD_API sgd_status sgd_ckpt_writer_write_memory(const sgd_ckpt_writer *w, void *
  * message saying so.
  *
  * The new file gets the default permissions (0666 less the umask), not the old
- * file's; a symbolic link at @p path is replaced by the file.
+ * file's; a symbolic link at @p path is replaced by the file. Two processes
+ * saving to the same path at once each replace the file atomically (the last
+ * rename wins); in a narrow race one of them can fail with ::SGD_EIO, never
+ * leaving a damaged file.
  *
  * @param w     The writer.
  * @param path  Destination file name. Its directory must exist and be writable.

@@ -84,13 +84,10 @@ static sgd_status perr(const parse *P, sgd_status st, const char *fmt, ...)
     return sgd__err(st, "%s: %s: %s", P->fn, P->src, msg);
 }
 
-/* A name for messages: printable already (validated) or replaced. */
+/* A validated (printable, 1..255 bytes) name from the file, NUL-terminated for messages. */
 static void show_name(char *buf, size_t cap, const unsigned char *s, size_t n)
 {
-    if (sgd__ckpt_name_ok(s, n))
-        snprintf(buf, cap, "%.*s", (int)n, (const char *)s);
-    else
-        snprintf(buf, cap, "(invalid name)");
+    snprintf(buf, cap, "%.*s", (int)n, (const char *)s);
 }
 
 /* ------------------------------------------------------------ the header */
