@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the checkpoint fuzzer: valid files and cleverly
-broken ones, named for what a loader must do with them:
+"""Writes the seed corpora of the fuzzers: corpus/checkpoint/ and corpus/idx/.
+
+The checkpoint corpus holds valid files and cleverly broken ones, named for
+what a loader must do with them:
 
     ok-*.sgdc               must load
     bad-eformat-*.sgdc      must be refused with SGD_EFORMAT
@@ -14,8 +16,12 @@ recomputed after the damage) unless the checksum is the damage: the loader
 must refuse them for their structure. test_checkpoint (C) and
 test_checkpoint_py.py (the Python reader) both check every verdict.
 
-usage: make_corpus.py OUTPUT_DIR       (deterministic: same bytes every run)
+The IDX corpus (for fuzz_idx.c, the IDX reader of the data module) holds raw
+and gzip files of every element type and rank, and broken ones.
+
+usage: make_corpus.py CORPUS_ROOT    (tests/fuzz/corpus; deterministic: same bytes every run)
 """
+import gzip
 import os
 import struct
 import sys
@@ -277,15 +283,66 @@ def corpus():
     return files
 
 
+def idx(type_byte, dims, payload=None, fmt='B'):
+    count = 1
+    for d in dims:
+        count *= d
+    if payload is None:
+        payload = struct.pack('>%d%s' % (count, fmt), *[(i * 37) % 100 for i in range(count)])
+    return bytes([0, 0, type_byte, len(dims)]) + b''.join(struct.pack('>I', d) for d in dims) + payload
+
+
+def gz(b):
+    return gzip.compress(b, compresslevel=9, mtime=0)
+
+
+def idx_corpus():
+    files = {}
+    images = idx(0x08, [3, 28, 28])
+    labels = idx(0x08, [16])
+    files['ok-u8-images-3x28x28'] = images
+    files['ok-u8-labels-16'] = labels
+    files['ok-u8-images.gz'] = gz(images)
+    files['ok-u8-labels.gz'] = gz(labels)
+    files['ok-i8'] = idx(0x09, [2, 3], fmt='b')
+    files['ok-i16'] = idx(0x0B, [4], fmt='h')
+    files['ok-i32'] = idx(0x0C, [2, 2], fmt='i')
+    files['ok-f32'] = idx(0x0D, [3], struct.pack('>3f', 0.5, -1.0, float('inf')))
+    files['ok-f64.gz'] = gz(idx(0x0E, [2], struct.pack('>2d', 1e-300, float('nan'))))
+    files['ok-rank8'] = idx(0x08, [1, 2, 1, 2, 1, 2, 1, 2])
+    files['bad-empty'] = b''
+    files['bad-one-byte'] = b'\0'
+    files['bad-magic'] = b'\x01' + images[1:]
+    files['bad-type'] = images[:2] + b'\x0a' + images[3:]
+    files['bad-rank-0'] = bytes([0, 0, 8, 0])
+    files['bad-rank-9'] = idx(0x08, [1] * 9)
+    files['bad-zero-dim'] = idx(0x08, [3, 0, 28], b'')
+    files['bad-dims-overflow'] = bytes([0, 0, 8, 8]) + b'\xff\xff\xff\xff' * 8
+    files['bad-truncated'] = images[:-1]
+    files['bad-trailing'] = images + b'\0'
+    files['bad-header-truncated'] = images[:9]
+    files['bad-gz-truncated'] = gz(images)[:-5]
+    crc_broken = bytearray(gz(labels))
+    crc_broken[-8] ^= 1
+    files['bad-gz-crc'] = bytes(crc_broken)
+    files['bad-gz-bomb-header'] = gz(bytes([0, 0, 8, 3]) + struct.pack('>3I', 60000, 28, 28))
+    files['bad-gz-more-data'] = gz(labels + b'extra')
+    files['bad-gz-trailing'] = gz(labels) + b'junk'
+    files['bad-gz-two-members'] = gz(labels) + gz(labels)
+    return files
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit(__doc__)
-    out = argv[1]
-    os.makedirs(out, exist_ok=True)
-    for name, data in sorted(corpus().items()):
-        with open(os.path.join(out, name + '.sgdc'), 'wb') as f:
-            f.write(data)
-    print('%d files in %s' % (len(corpus()), out))
+    for sub, files in (('checkpoint', (corpus(), '.sgdc')), ('idx', (idx_corpus(), ''))):
+        out = os.path.join(argv[1], sub)
+        os.makedirs(out, exist_ok=True)
+        contents, ext = files
+        for name, data in sorted(contents.items()):
+            with open(os.path.join(out, name + ext), 'wb') as f:
+                f.write(data)
+        print('%d files in %s' % (len(contents), out))
 
 
 if __name__ == '__main__':
