@@ -191,8 +191,8 @@ sgd_status sgd_sched_lrs(const sgd_sched *s, int64_t first, size_t n, double *ou
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
     if (first < 0)
         return sgd__err(SGD_ERANGE, "%s: first=%" PRId64 ": must be >= 0", fn, first);
-    if (n > (uint64_t)INT64_MAX - (uint64_t)first)
-        return sgd__err(SGD_EOVERFLOW, "%s: first=%" PRId64 " n=%zu: the last step overflows", fn, first, n);
+    if (n > 0 && n - 1 > (uint64_t)INT64_MAX - (uint64_t)first)
+        return sgd__err(SGD_EOVERFLOW, "%s: first=%" PRId64 " n=%zu: the last step is past INT64_MAX", fn, first, n);
     for (size_t i = 0; i < n; i++) {
         sgd_status st = lr_at(s, first + (int64_t)i, &out[i], fn);
         if (st != SGD_OK)
