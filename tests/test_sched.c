@@ -273,6 +273,13 @@ static void test_cyclic(void **state)
     s = from_spec("cyclic:base_lr=0,max_lr=1,step_size_up=2,mode=exp_range,gamma=0.9", 0.1);
     assert_close(lr_of(s, 6), pow(0.9, 6), 1e-14);
     sgd_sched_free(s);
+    /* One milestone may be written without brackets. */
+    sgd_sched *m1 = from_spec("multistep:milestones=30,gamma=0.5", 1.0), *m2 = from_spec("multistep:milestones=[30],gamma=0.5", 1.0);
+    for (int64_t t = 28; t < 33; t++)
+        assert_true(lr_of(m1, t) == lr_of(m2, t));
+    assert_close(lr_of(m1, 30), 0.5, 1e-15);
+    sgd_sched_free(m1);
+    sgd_sched_free(m2);
     /* The spec's base_lr defaults to the optimizer's. */
     s = from_spec("cyclic:max_lr=1,step_size_up=2", 0.25);
     assert_close(lr_of(s, 0), 0.25, 1e-15);
@@ -647,7 +654,7 @@ static void test_typed_errors(void **state)
 
     /* Composition arguments. */
     sgdt_assert_status(sgd_sched_warmup_new(&s, NULL, NULL, NULL), SGD_EINVAL);
-    sgdt_assert_error_contains("inner[0] is NULL");
+    sgdt_assert_error_contains("sgd_sched_warmup_new: inner is NULL");
     sgdt_assert_status(sgd_sched_plateau_new(&s, NULL, NULL, NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_sched_sequential_new(&s, NULL, 2, NULL, NULL), SGD_EINVAL);
     sgd_sched *a = from_spec("linear", 0.1), *b = from_spec("cosine:T_max=4", 0.1);

@@ -627,8 +627,8 @@ typedef struct sgd_sched_cyclic_options {
     int64_t step_size_up;   /**< > 0; default 2000. */
     int64_t step_size_down; /**< > 0, or 0 (default) for step_size_up. */
     int32_t mode;           /**< An ::sgd_cyclic_mode; default ::SGD_CYCLIC_TRIANGULAR. */
-    double gamma;           /**< exp_range's factor, > 0; default 1. */
     int32_t cycle_momentum; /**< 1 (default): cycle momentum inversely, see sgd_sched_momentum(); 0: don't. */
+    double gamma;           /**< exp_range's factor, > 0 (and <= 1); default 1. */
     double base_momentum;   /**< Momentum at the lr peak, in [0, 1); default 0.8. */
     double max_momentum;    /**< Momentum at base_lr, in [0, 1); default 0.9. */
 } sgd_sched_cyclic_options;

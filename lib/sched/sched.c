@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A cap on exported state, so that a host's state_size cannot ask for absurd buffers. */
@@ -104,10 +105,15 @@ void sgd_sched_free(sgd_sched *s)
 sgd_status sgd__sched_check_children(sgd_sched *const *children, size_t n, const char *fn, const char *what)
 {
     for (size_t i = 0; i < n; i++) {
+        char label[48];
+        if (n == 1)
+            snprintf(label, sizeof label, "%s", what);
+        else
+            snprintf(label, sizeof label, "%s[%zu]", what, i);
         if (children[i] == NULL)
-            return sgd__err(SGD_EINVAL, "%s: %s[%zu] is NULL", fn, what, i);
+            return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, label);
         if (children[i]->owned)
-            return sgd__err(SGD_EINVAL, "%s: %s[%zu] ('%s') already belongs to another schedule", fn, what, i,
+            return sgd__err(SGD_EINVAL, "%s: %s ('%s') already belongs to another schedule", fn, label,
                             children[i]->name);
         for (size_t j = 0; j < i; j++)
             if (children[j] == children[i])
