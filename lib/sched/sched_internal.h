@@ -41,7 +41,7 @@ void sgd__sched_adopt(sgd_sched *const *children, size_t n);
 /* Checks a base lr: finite and >= 0. */
 sgd_status sgd__sched_check_base_lr(double base_lr, const char *fn);
 
-/* The name of a kind for messages ("'cosine'"), and the option copier shared by all kinds. */
+/* Copies a caller's option struct over `dst` (its defaults): struct_size must be the 0.1 layout's. */
 sgd_status sgd__sched_opts(void *dst, size_t dst_size, const void *src, const char *fn);
 
 /*
