@@ -255,28 +255,6 @@ static void test_crc32c(void **state)
     print_message("# CRC-32C: SSE4.2 instruction %s\n", sgd__crc32c_hw_available() ? "used" : "not available");
 }
 
-/* The public structs' layout is ABI (LP64 figures; checked where they apply). */
-static void test_abi_layout(void **state)
-{
-    (void)state;
-    if (sizeof(void *) != 8)
-        skip();
-    assert_int_equal(sizeof(sgd_ckpt_section_info), 48);
-    assert_int_equal(offsetof(sgd_ckpt_section_info, name), 8);
-    assert_int_equal(offsetof(sgd_ckpt_section_info, tensor_count), 16);
-    assert_int_equal(offsetof(sgd_ckpt_section_info, crc32c), 40);
-    assert_int_equal(sizeof(sgd_ckpt_tensor_info), 120);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, dtype), 4);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, name), 8);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, section), 16);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, rank), 24);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, dims), 32);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, count), 96);
-    assert_int_equal(offsetof(sgd_ckpt_tensor_info, offset), 112);
-    assert_int_equal(SGD_CKPT_MAX_RANK, 8);
-    assert_int_equal(sizeof(SGD__CKPT_SIGNATURE) - 1, 8);
-}
-
 static void test_dtypes(void **state)
 {
     (void)state;
@@ -1576,7 +1554,6 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c),
-        cmocka_unit_test(test_abi_layout),
         cmocka_unit_test(test_dtypes),
         cmocka_unit_test(test_roundtrip_memory),
         cmocka_unit_test(test_borrowed_data_read_at_write_time),

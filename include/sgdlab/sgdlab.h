@@ -12,6 +12,7 @@
 #define SGDLAB_SGDLAB_H
 
 #include "sgdlab/core.h"
+#include "sgdlab/sched.h"
 #include "sgdlab/checkpoint.h"
 
 #endif /* SGDLAB_SGDLAB_H */

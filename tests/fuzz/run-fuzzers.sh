@@ -1,23 +1,24 @@
 #!/bin/sh
 # Runs every libFuzzer harness for a bounded time and fails on any crash,
-# leak, timeout or out-of-memory. CI calls it; so can you.
+# leak, timeout or out-of-memory. CI calls it (.ci/run); so can you.
 #
-#   tests/fuzz/run-fuzzers.sh [SECONDS_PER_FUZZER] [BUILD_DIR]
+#   tests/fuzz/run-fuzzers.sh [BUILD_DIR] [SECONDS_PER_FUZZER]
 #
-# SECONDS_PER_FUZZER defaults to 60. BUILD_DIR (default: build-fuzz in the
-# source tree) is configured with clang and -Dfuzzers=true if it is not
-# already, and built. Each fuzzer starts from its committed seed corpus
-# (tests/fuzz/corpus/<name>/, never modified: new inputs go to a scratch
-# directory) and its dictionary (tests/fuzz/<name>.dict) if there is one.
-# FUZZ_JOBS=N runs N processes per fuzzer (default 1). Inputs that fail are
-# kept in BUILD_DIR/fuzz-artifacts/<name>/ (crash-*, leak-*, timeout-*,
-# oom-*): add them to the corpus once fixed.
+# BUILD_DIR (default: build-fuzz in the source tree) is configured with clang
+# and -Dfuzzers=true if it is not already, and built. SECONDS_PER_FUZZER
+# defaults to $FUZZ_SECONDS, else 60 (two harnesses: two minutes). Each fuzzer
+# starts from its committed seed corpus (tests/fuzz/corpus/<name>/, never
+# modified: new inputs go to a scratch directory) and its dictionary
+# (tests/fuzz/<name>.dict) if there is one. FUZZ_JOBS=N runs N processes per
+# fuzzer (default 1). Inputs that fail are kept in
+# BUILD_DIR/fuzz-artifacts/<name>/ (crash-*, leak-*, timeout-*, oom-*): fix
+# the bug, then add the input to the seed corpus.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-secs=${1:-60}
-build=${2:-$src/build-fuzz}
+build=${1:-$src/build-fuzz}
+secs=${2:-${FUZZ_SECONDS:-60}}
 jobs=${FUZZ_JOBS:-1}
 
 if [ ! -f "$build/build.ninja" ]; then
