@@ -13,5 +13,6 @@
 
 #include "sgdlab/core.h"
 #include "sgdlab/sched.h"
+#include "sgdlab/checkpoint.h"
 
 #endif /* SGDLAB_SGDLAB_H */
