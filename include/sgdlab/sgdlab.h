@@ -12,5 +12,6 @@
 #define SGDLAB_SGDLAB_H
 
 #include "sgdlab/core.h"
+#include "sgdlab/monitor.h"
 
 #endif /* SGDLAB_SGDLAB_H */
