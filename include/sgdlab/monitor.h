@@ -99,11 +99,14 @@ typedef enum sgd_monitor_kind {
 /**
  * @brief The running verdict on the curve; the values are frozen.
  *
- * - diverged: a non-finite value or a divergence was seen. This verdict is
- *   sticky: it stays until sgd_monitor_reset() or sgd_monitor_state_import()
- *   (for example of the state saved with the snapshot a host rolls back to).
- * - unstable: an oscillation is in progress (cleared when the loss comes back
- *   down and makes new progress).
+ * - diverged: a non-finite value was seen, or a divergence whose loss went on
+ *   to sgd_monitor_options::divergence_confirm_ratio times its initial value.
+ *   This verdict is sticky: it stays until sgd_monitor_reset() or
+ *   sgd_monitor_state_import() (for example of the state saved with the
+ *   snapshot a host rolls back to).
+ * - unstable: a divergence that turned back before it was confirmed (sticky
+ *   in the same way), or an oscillation in progress (cleared when the loss
+ *   comes back down and makes new progress).
  * - stagnant: after sgd_monitor_options::stagnation_steps observations, the
  *   progress since the start is negligible (cleared as soon as it is not).
  * - healthy: none of the above.
@@ -111,8 +114,8 @@ typedef enum sgd_monitor_kind {
  */
 typedef enum sgd_monitor_verdict {
     SGD_MONITOR_HEALTHY = 0,  /**< Nothing wrong so far. */
-    SGD_MONITOR_DIVERGED = 1, /**< Non-finite loss or divergence seen (sticky). */
-    SGD_MONITOR_UNSTABLE = 2, /**< Erratic loss without net progress. */
+    SGD_MONITOR_DIVERGED = 1, /**< Non-finite loss, or a confirmed divergence (sticky). */
+    SGD_MONITOR_UNSTABLE = 2, /**< An unconfirmed divergence, or erratic loss without net progress. */
     SGD_MONITOR_STAGNANT = 3  /**< Negligible progress since the start. */
 } sgd_monitor_verdict;
 
@@ -168,6 +171,10 @@ typedef struct sgd_monitor_options {
     double divergence_ratio;
     /** ...or a single observation above this multiple (a jump that leaves no time to wait). Default 100; >= divergence_ratio. */
     double divergence_jump_ratio;
+    /** The verdict becomes ::SGD_MONITOR_DIVERGED once, after a divergence event, the loss has reached
+        this multiple of its initial value (or a non-finite value was seen); until then a divergence
+        leaves the verdict ::SGD_MONITOR_UNSTABLE (a run-away that turned back). Default 10; >= divergence_ratio. */
+    double divergence_confirm_ratio;
     /** Divergence and jump bounds are at least this many sigma above the initial level. Default 5; >= 0. */
     double divergence_z;
     /** Divergence needs this many of the last @ref divergence_window observations above the bound. Default 2; 1..window. */
@@ -285,7 +292,8 @@ typedef struct sgd_monitor_counters {
     int64_t events[8];
     /** Step of the first event of each kind, or -1. */
     int64_t first_event[8];
-    /** The initial loss level (geometric mean of the first observations), or NaN before any. */
+    /** The initial loss level (geometric mean of the first observations, or the first
+        observation when the loss fell faster than its noise), or NaN before any. */
     double initial;
     /** The current smoothed loss, or NaN before any finite observation. */
     double smoothed;

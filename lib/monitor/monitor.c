@@ -16,8 +16,6 @@
 
 /* sigma = C_ABS * E|y_t - y_{t-1}| for Gaussian noise (the difference has sd sqrt(2) sigma). */
 #define C_ABS 0.886226925452758
-/* Residuals are clipped at HUBER_K sigma before they move the smoothed loss. */
-#define HUBER_K 3.0
 /* Step differences are clipped at WINSOR_K sigma (or log(spike_ratio)) before they move sigma. */
 #define WINSOR_K 4.0
 /* Prior on sigma: NOISE_PRIOR with the weight of NOISE_PRIOR_N observations. */
@@ -36,7 +34,7 @@
 enum {
     F_STARTED = 1u << 0,   /* a finite observation was seen */
     F_NONFINITE = 1u << 1, /* a non-finite value was seen */
-    F_DIVERGED = 1u << 2,  /* a divergence was raised (sticky) */
+    F_DIVERGED = 1u << 2,  /* a divergence was raised (sticky; confirmed by ymax) */
     F_DIV_ACTIVE = 1u << 3,
     F_OSC_ACTIVE = 1u << 4,
     F_STAG_ACTIVE = 1u << 5,
@@ -71,6 +69,8 @@ typedef struct mstate {
     double e1, c1; /* fast EMA of the level, and of the time index */
     double e2, c2; /* slow EMA of the level, and of the time index */
     double bslow;  /* lowest e2 */
+    double bfast;  /* lowest e1 */
+    double ymax;   /* highest finite log-loss */
 } mstate;
 
 /* The number of doubles of an exported state: header (tag, version, count) + fields. */
@@ -88,7 +88,7 @@ struct sgd_monitor {
     sgd_allocator alloc;
     sgd_monitor_options o;
     /* Derived from the options once. */
-    double log_div, log_jump, log_spike, log_osc, p_low, p_high;
+    double log_div, log_jump, log_confirm, log_spike, log_osc, p_low, p_high;
     mstate s;
     mcallback cb[SGD_MONITOR_MAX_CALLBACKS];
     int32_t next_id;
@@ -115,6 +115,7 @@ sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
     o->noise_steps = 20.0;
     o->divergence_ratio = 3.0;
     o->divergence_jump_ratio = 100.0;
+    o->divergence_confirm_ratio = 10.0;
     o->divergence_z = 5.0;
     o->divergence_count = 2;
     o->divergence_window = 3;
@@ -155,6 +156,7 @@ static sgd_status check_options(const sgd_monitor_options *o, const char *fn)
     DRANGE(noise_steps, o->noise_steps >= 2.0 && o->noise_steps <= 1e6, "in [2, 1e6]");
     DRANGE(divergence_ratio, o->divergence_ratio > 1.0, "> 1");
     DRANGE(divergence_jump_ratio, o->divergence_jump_ratio >= o->divergence_ratio, ">= divergence_ratio");
+    DRANGE(divergence_confirm_ratio, o->divergence_confirm_ratio >= o->divergence_ratio, ">= divergence_ratio");
     DRANGE(divergence_z, o->divergence_z >= 0.0, ">= 0");
     IRANGE(divergence_window, 1, MAX_DIV_WINDOW);
     IRANGE(divergence_count, 1, o->divergence_window);
@@ -190,7 +192,8 @@ typedef struct optkey {
 #define OI(f) {#f, offsetof(sgd_monitor_options, f), true}
 static const optkey option_keys[] = {
     OI(initial_steps),        OD(loss_floor),          OD(level_steps),        OD(noise_steps),
-    OD(divergence_ratio),     OD(divergence_jump_ratio), OD(divergence_z),     OI(divergence_count),
+    OD(divergence_ratio),     OD(divergence_jump_ratio), OD(divergence_confirm_ratio), OD(divergence_z),
+    OI(divergence_count),
     OI(divergence_window),    OD(spike_ratio),         OD(spike_z),            OD(oscillation_ratio),
     OI(oscillation_steps),    OI(oscillation_spikes),  OI(oscillation_window), OI(plateau_steps),
     OI(stagnation_steps),     OD(stagnation_min_drop), OD(stagnation_max_drop), OD(stagnation_z),
@@ -303,6 +306,7 @@ sgd_status sgd_monitor_new(sgd_monitor **out, const sgd_monitor_options *opts, c
     m->o = o;
     m->log_div = log(o.divergence_ratio);
     m->log_jump = log(o.divergence_jump_ratio);
+    m->log_confirm = log(o.divergence_confirm_ratio);
     m->log_spike = log(o.spike_ratio);
     m->log_osc = log(o.oscillation_ratio);
     m->p_low = -log1p(-o.stagnation_min_drop);
@@ -510,9 +514,10 @@ static inline int popcount32(uint32_t x)
 static void update_verdict(sgd_monitor *m, bool stagnant)
 {
     mstate *s = &m->s;
-    if (s->flags & (F_NONFINITE | F_DIVERGED))
+    bool confirmed = (s->flags & F_DIVERGED) && s->ymax - s->y0 >= m->log_confirm;
+    if ((s->flags & F_NONFINITE) || confirmed)
         s->verdict = SGD_MONITOR_DIVERGED;
-    else if (s->flags & F_OSC_ACTIVE)
+    else if (s->flags & (F_OSC_ACTIVE | F_DIVERGED))
         s->verdict = SGD_MONITOR_UNSTABLE;
     else if (stagnant)
         s->verdict = SGD_MONITOR_STAGNANT;
@@ -533,7 +538,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
 
     if (!(s->flags & F_STARTED)) {
         s->flags |= F_STARTED;
-        s->y0 = s->yinit = s->yprev = s->level = s->best = s->bslow = y;
+        s->y0 = s->yinit = s->yprev = s->level = s->best = s->bslow = s->bfast = s->ymax = y;
         s->ninit = 1;
         s->e1 = s->e2 = y;
         s->c1 = s->c2 = (double)t;
@@ -582,8 +587,9 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     double a = 1.0 / fmin(o->noise_steps, nf + NOISE_PRIOR_N);
     s->noise = sig + a * (C_ABS * d - sig);
 
-    /* Smoothed loss: EMA of the residual clipped at HUBER_K sigma. */
-    double cl = HUBER_K * s->noise;
+    /* Smoothed loss: EMA of the residual clipped at the spike threshold, so that a spike moves it
+       little while a smooth trend, however steep against the noise, is followed. */
+    double cl = fmaxd(m->log_spike, o->spike_z * s->noise);
     double al = 1.0 / fmin(o->level_steps, nf + 1.0);
     s->level += al * clampd(y - s->level, -cl, cl);
 
@@ -603,6 +609,10 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     s->c2 += a2 * ((double)t - s->c2);
     if (s->e2 < s->bslow)
         s->bslow = s->e2;
+    if (s->e1 < s->bfast)
+        s->bfast = s->e1;
+    if (y > s->ymax)
+        s->ymax = y;
 
     /* Best smoothed loss; an improvement counts when it beats the level's own noise. */
     double se_level = s->noise * sqrt(al / (2.0 - al));
@@ -641,20 +651,26 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     if ((s->flags & F_OSC_ACTIVE) && newbest && s->osc_run == 0)
         s->flags &= ~(uint32_t)F_OSC_ACTIVE;
 
-    /* Stagnation: progress of the slow average since the start, against its standard error,
-       and whether the curve is still falling at its mean rate (not yet flattened). */
+    /* Stagnation. Progress is measured from the initial level (the first observation when the
+       loss fell faster than its noise during the first ones) to the lowest slow average
+       (significance: against its standard error) and to the lowest fast average (size and shape:
+       is the curve still falling at its mean rate, i.e. not flattened?). */
     s->finite++;
     bool stagnant = false;
     if (s->finite >= o->stagnation_steps) {
-        double p = s->yinit - s->bslow;
+        double yi = fmaxd(s->yinit, s->y0 - s->noise);
+        double p_slow = yi - s->bslow;
+        double p_fast = yi - s->bfast;
         double se_p = s->noise * sqrt(1.0 / s->ninit + 1.0 / (2.0 * o->progress_slow_steps - 1.0));
         double p_low = fmaxd(m->p_low, o->stagnation_z * se_p);
         double rate_recent = (s->e2 - s->e1) / fmaxd(s->c1 - s->c2, 1e-9);
-        double rate_mean = p / fmaxd(s->c2 - (s->ninit - 1) / 2.0, 1.0);
-        stagnant = p < p_low || (p < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
+        double rate_mean = p_fast / fmaxd(s->c1 - (s->ninit - 1) / 2.0, 1.0);
+        bool small = p_slow < p_low;
+        stagnant = small || (p_fast < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
         if (stagnant && !(s->flags & F_STAG_ACTIVE)) {
             s->flags |= F_STAG_ACTIVE;
-            emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-p), -expm1(-(p < p_low ? p_low : m->p_high)));
+            emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-(small ? p_slow : p_fast)),
+                 -expm1(-(small ? p_low : m->p_high)));
         }
     }
     if (!stagnant)
@@ -750,10 +766,11 @@ sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *
     }
     double fl = m->o.loss_floor;
     if (s->flags & F_STARTED) {
-        c.initial = exp(s->yinit) + fl;
         c.smoothed = exp(s->level) + fl;
         c.best = exp(s->best) + fl;
-        c.progress = -expm1(s->bslow - s->yinit);
+        double yi = fmaxd(s->yinit, s->y0 - s->noise);
+        c.initial = exp(yi) + fl;
+        c.progress = -expm1(s->bslow - yi);
     } else {
         c.initial = c.smoothed = c.best = NAN;
         c.progress = 0.0;
@@ -817,8 +834,8 @@ sgd_status sgd_monitor_state_export(const sgd_monitor *m, double *buf, size_t co
     *p++ = s->e2;
     *p++ = s->c2;
     *p++ = s->bslow;
-    *p++ = 0.0; /* reserved */
-    *p++ = 0.0; /* reserved */
+    *p++ = s->bfast;
+    *p++ = s->ymax;
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         *p++ = (double)s->events[k];
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
@@ -908,8 +925,8 @@ sgd_status sgd_monitor_state_import(sgd_monitor *m, const double *buf, size_t co
     GR(e2);
     GR(c2);
     GR(bslow);
-    p += 2; /* reserved */
-    field += 2;
+    GR(bfast);
+    GR(ymax);
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         GI(events[k], 0, big);
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
