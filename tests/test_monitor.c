@@ -122,7 +122,7 @@ static void test_options(void **state)
     assert_true(o.divergence_ratio == 3.0);
     assert_int_equal(o.divergence_count, 2);
     assert_int_equal(o.divergence_window, 3);
-    assert_int_equal(o.stagnation_steps, 100);
+    assert_int_equal(o.stagnation_steps, 150);
     assert_int_equal(o.plateau_steps, 100);
 
     sgdt_assert_status(sgd_monitor_options_parse(&o, "divergence_ratio=5, plateau_steps=200"), SGD_OK);
@@ -385,15 +385,15 @@ static void test_stagnation_and_plateau(void **state)
     (void)state;
     rec r;
     sgd_monitor *m = new_monitor(&r);
-    run_curve(m, FLAT_CURVE, 99, 2.3, 0.02, 5);
+    run_curve(m, FLAT_CURVE, 149, 2.3, 0.02, 5);
     assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY); /* not judged before stagnation_steps */
     run_curve(m, FLAT_CURVE, 1, 2.3, 0.02, 6);
     assert_int_equal(verdict_of(m), SGD_MONITOR_STAGNANT);
-    assert_int_equal(r.first[SGD_MONITOR_STAGNATION], 99);
+    assert_int_equal(r.first[SGD_MONITOR_STAGNATION], 149);
     sgd_monitor_counters c;
     c.struct_size = sizeof c;
     sgd_monitor_get_counters(m, &c);
-    assert_int_equal(c.first_alarm, 99);
+    assert_int_equal(c.first_alarm, 149);
     assert_true(fabs(c.progress) < 0.05);
     sgd_monitor_free(m);
 

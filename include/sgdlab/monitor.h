@@ -196,14 +196,14 @@ typedef struct sgd_monitor_options {
     int32_t oscillation_window;
     /** Plateau: no new best smoothed loss for this many observations. Default 100; >= 1. */
     int32_t plateau_steps;
-    /** Stagnation is judged only from this many observations on. Default 100; >= 1. */
+    /** Stagnation is judged only from this many observations on. Default 150; >= 1. */
     int32_t stagnation_steps;
     /** Reserved, keep 0. */
     int32_t reserved0;
     /** Stagnant whatever the shape of the curve if the loss has fallen by less than this fraction
         of its initial level (or less than @ref stagnation_z standard errors). Default 0.1; in [0, 1). */
     double stagnation_min_drop;
-    /** Never stagnant once the loss has fallen by this fraction. Default 0.5; in [min_drop, 1). */
+    /** Never stagnant once the loss has fallen by this fraction. Default 0.33; in [min_drop, 1). */
     double stagnation_max_drop;
     /** Progress smaller than this many standard errors counts as none. Default 3; >= 0. */
     double stagnation_z;

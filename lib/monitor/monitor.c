@@ -126,9 +126,9 @@ sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
     o->oscillation_spikes = 3;
     o->oscillation_window = 50;
     o->plateau_steps = 100;
-    o->stagnation_steps = 100;
+    o->stagnation_steps = 150;
     o->stagnation_min_drop = 0.1;
-    o->stagnation_max_drop = 0.5;
+    o->stagnation_max_drop = 0.33;
     o->stagnation_z = 3.0;
     o->stagnation_shape = 0.5;
     o->progress_fast_steps = 25.0;
