@@ -150,7 +150,7 @@ typedef enum sgd_monitor_severity {
  * Initialise with sgd_monitor_options_init(), which sets @c struct_size and
  * the documented defaults, then change fields (or parse a textual spec with
  * sgd_monitor_options_parse()). Ratios compare losses (minus
- * @ref loss_floor) with each other, never with absolute values; "sigma" is
+ * sgd_monitor_options::loss_floor) with each other, never with absolute values; "sigma" is
  * the monitor's running estimate of the step-to-step noise of the log-loss.
  * Window lengths are counted in observations. Fields are only ever appended.
  * @since 0.1
@@ -177,9 +177,9 @@ typedef struct sgd_monitor_options {
     double divergence_confirm_ratio;
     /** Divergence and jump bounds are at least this many sigma above the initial level. Default 5; >= 0. */
     double divergence_z;
-    /** Divergence needs this many of the last @ref divergence_window observations above the bound. Default 2; 1..window. */
+    /** Divergence needs this many of the last sgd_monitor_options::divergence_window observations above the bound. Default 2; 1..window. */
     int32_t divergence_count;
-    /** See @ref divergence_count. Default 3; 1..32. */
+    /** See sgd_monitor_options::divergence_count. Default 3; 1..32. */
     int32_t divergence_window;
     /** Spike: an observation above this multiple of the smoothed loss... Default 2; > 1. */
     double spike_ratio;
@@ -189,10 +189,10 @@ typedef struct sgd_monitor_options {
     double oscillation_ratio;
     /** ...for this many consecutive observations. Default 10; >= 1. */
     int32_t oscillation_steps;
-    /** Or this many spikes within @ref oscillation_window observations while the smoothed loss
+    /** Or this many spikes within sgd_monitor_options::oscillation_window observations while the smoothed loss
         is not below its initial level. Default 3; 1..32. */
     int32_t oscillation_spikes;
-    /** See @ref oscillation_spikes. Default 50; >= 1. */
+    /** See sgd_monitor_options::oscillation_spikes. Default 50; >= 1. */
     int32_t oscillation_window;
     /** Plateau: no new best smoothed loss for this many observations. Default 100; >= 1. */
     int32_t plateau_steps;
@@ -201,7 +201,7 @@ typedef struct sgd_monitor_options {
     /** Reserved, keep 0. */
     int32_t reserved0;
     /** Stagnant whatever the shape of the curve if the loss has fallen by less than this fraction
-        of its initial level (or less than @ref stagnation_z standard errors). Default 0.1; in [0, 1). */
+        of its initial level (or less than sgd_monitor_options::stagnation_z standard errors). Default 0.1; in [0, 1). */
     double stagnation_min_drop;
     /** Never stagnant once the loss has fallen by this fraction. Default 0.33; in [min_drop, 1). */
     double stagnation_max_drop;
@@ -237,7 +237,7 @@ typedef struct sgd_monitor_event {
     double lr;
     /** The smoothed loss after this observation (before it, for a non-finite loss). */
     double smoothed;
-    /** The statistic that fired; its meaning per kind is in @ref detail. */
+    /** The statistic that fired; its meaning per kind is in sgd_monitor_event::detail. */
     double statistic;
     /** The threshold it crossed, in the same unit. */
     double threshold;
@@ -249,7 +249,7 @@ typedef struct sgd_monitor_event {
     double suggested_lr_scale;
     /** The remedy in words, e.g. "lower the learning rate by 10x"; static, never NULL. */
     const char *remedy;
-    /** What @ref statistic and @ref threshold measure, e.g. "loss / initial loss"; static, never NULL. */
+    /** What sgd_monitor_event::statistic and sgd_monitor_event::threshold measure, e.g. "loss / initial loss"; static, never NULL. */
     const char *detail;
 } sgd_monitor_event;
 
