@@ -235,7 +235,8 @@ typedef struct sgd_monitor_event {
     double grad_norm;
     /** The learning rate given with it, or -1 if none was given. */
     double lr;
-    /** The smoothed loss after this observation (before it, for a non-finite loss). */
+    /** The smoothed loss: before this observation moved it for nonfinite, divergence and spike
+        events, after it for the others; NaN before the first finite observation. */
     double smoothed;
     /** The statistic that fired; its meaning per kind is in sgd_monitor_event::detail. */
     double statistic;
