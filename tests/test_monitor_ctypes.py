@@ -77,9 +77,9 @@ for i in range(20):
                                               ctypes.byref(scale)))
     assert action.value == 0
 lib.sgd_monitor_observe(mon, 50.0, -1.0, 0.1, ctypes.byref(action), ctypes.byref(scale))
-lib.sgd_monitor_observe(mon, 60.0, -1.0, 0.1, ctypes.byref(action), ctypes.byref(scale))
 assert action.value == 2 and scale.value == 0.5, (action.value, scale.value)
-assert ('divergence', 21) in seen, seen
+assert ('divergence', 20) in seen, seen
+lib.sgd_monitor_observe(mon, 60.0, -1.0, 0.1, ctypes.byref(action), ctypes.byref(scale))
 lib.sgd_monitor_observe(mon, math.nan, -1.0, 0.1, ctypes.byref(action), ctypes.byref(scale))
 v = c_int32()
 sgdlab.check(lib, lib.sgd_monitor_get_verdict(mon, ctypes.byref(v)))
@@ -87,7 +87,7 @@ assert lib.sgd_monitor_verdict_name(v.value) == b'diverged'
 c = Counters()
 c.struct_size = ctypes.sizeof(Counters)
 sgdlab.check(lib, lib.sgd_monitor_get_counters(mon, ctypes.byref(c)))
-assert c.steps == 23 and c.nonfinite_steps == 1 and c.first_alarm == 21, (c.steps, c.first_alarm)
+assert c.steps == 23 and c.nonfinite_steps == 1 and c.first_alarm == 20, (c.steps, c.first_alarm)
 n = ctypes.c_size_t()
 sgdlab.check(lib, lib.sgd_monitor_state_size(mon, ctypes.byref(n)))
 buf = (c_double * n.value)()

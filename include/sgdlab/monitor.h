@@ -167,7 +167,7 @@ typedef struct sgd_monitor_options {
     double level_steps;
     /** Time constant (observations) of the noise estimate sigma. Default 20; 2..1e6. */
     double noise_steps;
-    /** Divergence: the loss above this multiple of its initial value... Default 3; > 1. */
+    /** Divergence: the loss above this multiple of its initial value (its first observation)... Default 3; > 1. */
     double divergence_ratio;
     /** ...or a single observation above this multiple (a jump that leaves no time to wait). Default 100; >= divergence_ratio. */
     double divergence_jump_ratio;
@@ -177,9 +177,10 @@ typedef struct sgd_monitor_options {
     double divergence_confirm_ratio;
     /** Divergence and jump bounds are at least this many sigma above the initial level. Default 5; >= 0. */
     double divergence_z;
-    /** Divergence needs this many of the last sgd_monitor_options::divergence_window observations above the bound. Default 2; 1..window. */
+    /** Divergence needs this many of the last sgd_monitor_options::divergence_window observations above the bound
+        (2 of 3 waits for a second observation before calling a jump a divergence). Default 1; 1..window. */
     int32_t divergence_count;
-    /** See sgd_monitor_options::divergence_count. Default 3; 1..32. */
+    /** See sgd_monitor_options::divergence_count. Default 1; 1..32. */
     int32_t divergence_window;
     /** Spike: an observation above this multiple of the smoothed loss... Default 2; > 1. */
     double spike_ratio;

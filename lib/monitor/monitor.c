@@ -117,8 +117,8 @@ sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
     o->divergence_jump_ratio = 100.0;
     o->divergence_confirm_ratio = 10.0;
     o->divergence_z = 5.0;
-    o->divergence_count = 2;
-    o->divergence_window = 3;
+    o->divergence_count = 1;
+    o->divergence_window = 1;
     o->spike_ratio = 2.0;
     o->spike_z = 5.0;
     o->oscillation_ratio = 1.5;
@@ -630,8 +630,10 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
         s->flags &= ~(uint32_t)F_PLATEAU_ACTIVE;
 
     /* Oscillation: the smoothed loss stays above its initial level x ratio, or spikes recur
-       while there is no net progress. */
-    double gap = s->level - (s->yinit + m->log_osc);
+       while there is no net progress. The initial level is the first observation when the loss
+       fell faster than its noise at the start (the smoothed loss lags such a fall). */
+    double yi = fmaxd(s->yinit, s->y0 - s->noise);
+    double gap = s->level - (yi + m->log_osc);
     s->osc_run = gap > 0.0 ? s->osc_run + 1 : 0;
     int32_t recent = 0;
     for (int32_t i = 0; i < s->nspike && i < o->oscillation_spikes; i++) {
@@ -640,11 +642,11 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
             recent++;
     }
     bool by_level = s->osc_run >= o->oscillation_steps;
-    bool by_spikes = recent >= o->oscillation_spikes && s->level >= s->yinit;
+    bool by_spikes = recent >= o->oscillation_spikes && s->level >= yi;
     if ((by_level || by_spikes) && !(s->flags & F_OSC_ACTIVE) && !(s->flags & F_DIV_ACTIVE)) {
         s->flags |= F_OSC_ACTIVE;
         if (by_level)
-            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, exp(s->level - s->yinit), o->oscillation_ratio);
+            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, exp(s->level - yi), o->oscillation_ratio);
         else
             emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, (double)recent, (double)o->oscillation_spikes);
     }
@@ -658,7 +660,6 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     s->finite++;
     bool stagnant = false;
     if (s->finite >= o->stagnation_steps) {
-        double yi = fmaxd(s->yinit, s->y0 - s->noise);
         double p_slow = yi - s->bslow;
         double p_fast = yi - s->bfast;
         double se_p = s->noise * sqrt(1.0 / s->ninit + 1.0 / (2.0 * o->progress_slow_steps - 1.0));
