@@ -14,5 +14,6 @@
 #include "sgdlab/core.h"
 #include "sgdlab/sched.h"
 #include "sgdlab/checkpoint.h"
+#include "sgdlab/monitor.h"
 
 #endif /* SGDLAB_SGDLAB_H */
