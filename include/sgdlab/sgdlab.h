@@ -12,5 +12,7 @@
 #define SGDLAB_SGDLAB_H
 
 #include "sgdlab/core.h"
+#include "sgdlab/data.h"
+#include "sgdlab/model.h"
 
 #endif /* SGDLAB_SGDLAB_H */
