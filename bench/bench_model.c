@@ -20,6 +20,8 @@
 #include "sgd_config.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,81 @@ static double time_update(ctx *c)
     return now() - t;
 }
 
+/* A busy thread of the host (a data pipeline, another library's pool) competing for the cores. */
+static atomic_int g_spin_stop;
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    volatile unsigned long x = 0;
+    while (!atomic_load_explicit(&g_spin_stop, memory_order_relaxed))
+        for (int i = 0; i < 100000; i++)
+            x = x + 1;
+    return NULL;
+}
+
+/* Best of `rounds` epochs of steps with the model's BLAS thread count set to `threads`. */
+static double best_steps(ctx *c, int32_t threads, int rounds)
+{
+    double t[64];
+    sgd_model_set_blas_threads(c->m, threads);
+    for (int r = 0; r < rounds; r++)
+        t[r] = time_steps(c);
+    sgd_model_set_blas_threads(c->m, 1);
+    return best_of(t, rounds);
+}
+
+/* Two models trained at once, one per thread (a host running trials in parallel). */
+typedef struct pair_arg {
+    ctx c;
+    double seconds;
+} pair_arg;
+
+static void *train_epoch(void *arg)
+{
+    pair_arg *p = arg;
+    p->seconds = time_steps(&p->c);
+    return NULL;
+}
+
+/* Samples per second of two models trained side by side for one epoch each, best of `rounds`. */
+static double concurrent_pair(const sgd_dataset *train, int32_t threads, int rounds)
+{
+    pair_arg p[2];
+    sgd_model_options mo;
+    sgd_model_options_init(&mo);
+    mo.max_batch = BATCH;
+    mo.blas_threads = threads;
+    for (int k = 0; k < 2; k++) {
+        mo.seed = (uint64_t)k;
+        if (sgd_model_from_spec(&p[k].c.m, "784-256-relu-128-relu-10", &mo, NULL) != SGD_OK ||
+            sgd_loader_new(&p[k].c.loader, train, BATCH, NULL) != SGD_OK)
+            die("concurrent_pair");
+        p[k].c.n = sgd_model_num_params(p[k].c.m);
+        p[k].c.mom = calloc(p[k].c.n, sizeof(float));
+        p[k].c.steps = sgd_loader_num_batches(p[k].c.loader);
+        if (p[k].c.mom == NULL)
+            die("out of memory");
+    }
+    double best = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        pthread_t th[2];
+        double t = now();
+        for (int k = 0; k < 2; k++)
+            pthread_create(&th[k], NULL, train_epoch, &p[k]);
+        for (int k = 0; k < 2; k++)
+            pthread_join(th[k], NULL);
+        t = now() - t;
+        best = t < best ? t : best;
+    }
+    for (int k = 0; k < 2; k++) {
+        free(p[k].c.mom);
+        sgd_loader_free(p[k].c.loader);
+        sgd_model_free(p[k].c.m);
+    }
+    return 2.0 * (double)p[0].c.steps * BATCH / best;
+}
+
 /* Runs the torch script; returns its best samples/s (0 if unavailable) and prints its lines. */
 static double run_torch(const char *python, const char *script, const char *data, int epochs, char *info,
                         size_t info_len)
@@ -230,13 +307,20 @@ int main(int argc, char **argv)
         tu[r] = time_update(&c);
     }
 
-    /* The alternative policy: leave OpenBLAS's own thread count (its default) in force. */
-    double t0s[64];
+    /* The policies, on the machine as it is and with a busy thread in the process: one BLAS
+       thread (the default), or OpenBLAS's own count left in force. */
     int r0 = rounds < 3 ? rounds : 3;
-    sgd_model_set_blas_threads(c.m, 0);
-    for (int r = 0; r < r0; r++)
-        t0s[r] = time_steps(&c);
-    sgd_model_set_blas_threads(c.m, 1);
+    double pol_idle[2] = {best_steps(&c, 1, r0), best_steps(&c, 0, r0)};
+    pthread_t spin;
+    double pol_busy[2] = {0, 0};
+    atomic_store(&g_spin_stop, 0);
+    if (pthread_create(&spin, NULL, spinner, NULL) == 0) {
+        pol_busy[0] = best_steps(&c, 1, r0);
+        pol_busy[1] = best_steps(&c, 0, r0);
+        atomic_store(&g_spin_stop, 1);
+        pthread_join(spin, NULL);
+    }
+    double pair[2] = {concurrent_pair(train, 1, r0), concurrent_pair(train, 0, r0)};
 
     double torch = 0;
     char torch_info[160] = "";
@@ -263,9 +347,15 @@ int main(int argc, char **argv)
            step_us / gemm_us, 100.0 * gemm_us / step_us);
     printf("  outside the GEMMs: loader gather %.1f us, zero_grad + SGD update %.1f us per step\n",
            best_of(tl, rounds) / n * 1e6, best_of(tu, rounds) / n * 1e6);
-    printf("  leaving OpenBLAS's thread count alone (%d threads): %.0f samples/s, best of %d (%.2fx the default "
-           "policy's time)\n",
-           blas_default, samples / best_of(t0s, r0), r0, best_of(t0s, r0) / best_of(ts, ns));
+    printf("\nBLAS thread policy (samples/s, best of %d):      one thread (default)   OpenBLAS's own (%d threads)\n",
+           r0, blas_default);
+    printf("  machine as it is                               %8.0f               %8.0f\n", samples / pol_idle[0],
+           samples / pol_idle[1]);
+    if (pol_busy[0] > 0)
+        printf("  with a busy thread in the process              %8.0f               %8.0f\n",
+               samples / pol_busy[0], samples / pol_busy[1]);
+    printf("  two models trained at once (two threads)       %8.0f               %8.0f   (both models)\n", pair[0],
+           pair[1]);
     if (torch > 0) {
         printf("\nPyTorch 1.13, %s: %.0f samples/s (best epoch)\n", torch_info, torch);
         printf("libsgdlab / PyTorch: %.2fx the samples per second (target >= 1.2)\n",

@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1316,6 +1317,22 @@ static void test_alloc_failures(void **state)
     assert_true(n >= 8);
 }
 
+#if SGD_HAVE_OPENBLAS
+/* Trains a model of its own for a while (a thread of test_blas_threads). */
+static void *train_a_while(void *arg)
+{
+    sgd_model *m = arg;
+    float x[16 * 8];
+    int32_t lab[16];
+    fill(x, 16 * 8, 3, -1, 1);
+    fill_labels(lab, 16, 4, 4);
+    for (int i = 0; i < 300; i++)
+        if (sgd_model_forward_backward(m, x, lab, NULL, 16, NULL) != SGD_OK)
+            return (void *)1;
+    return NULL;
+}
+#endif
+
 static void test_blas_threads(void **state)
 {
     (void)state;
@@ -1332,6 +1349,20 @@ static void test_blas_threads(void **state)
     sgdt_assert_status(sgd_model_forward_backward(m, x, &lab, NULL, 1, NULL), SGD_OK);
     assert_int_equal(openblas_get_num_threads(), before);
     sgd_model_free(m);
+    /* Models used from several threads at once leave the host's count as it was. */
+    sgd_model *ms[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        ms[i] = spec_model("8-32-relu-4", (uint64_t)i);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, train_a_while, ms[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+        sgd_model_free(ms[i]);
+    }
+    assert_int_equal(openblas_get_num_threads(), before);
     openblas_set_num_threads(1);
 #else
     skip();

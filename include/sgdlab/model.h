@@ -43,21 +43,26 @@
  * (sgd_model_options::max_batch, sgd_model_reserve()); forward, loss and
  * backward allocate nothing. Matrix products go through cblas_sgemm.
  *
- * **BLAS threads.** OpenBLAS keeps one process-wide thread count, and for the
- * small matrix products of these models several threads are slower than one
- * (on two cores with another thread pool in the process, five times slower).
- * So each model has a BLAS thread count, sgd_model_options::blas_threads,
- * 1 by default: while a model call that multiplies matrices runs (forward,
- * backward, evaluation, prediction), the model sets OpenBLAS's thread count to
- * it if it differs, and restores the previous count before returning. This
- * touches process-global state for the duration of the call; a program that
- * calls OpenBLAS from other threads at the same time, or manages its thread
- * count itself, sets blas_threads to 0, which leaves the BLAS alone. With a
- * BLAS other than OpenBLAS the setting has no effect.
+ * **BLAS threads.** For the small matrix products of these models one BLAS
+ * thread is the robust choice: several threads win a little on an idle
+ * machine but lose badly when anything else wants the cores (measured on two
+ * cores: two models trained at once, or OpenBLAS next to another thread pool,
+ * run several times slower). So each model has a BLAS thread count,
+ * sgd_model_options::blas_threads, 1 by default, in force while a model call
+ * that multiplies matrices runs (forward, backward, evaluation, prediction):
+ * - with OpenBLAS 0.3.27 or later, through its thread-local count
+ *   (openblas_set_num_threads_local), restored on return: nothing else in the
+ *   process is affected;
+ * - with older OpenBLAS (Debian 12 has 0.3.21), which has only a process-wide
+ *   count: the first model call in progress saves that count and sets the
+ *   model's, and the last one to return restores it. While a model call runs,
+ *   a BLAS call from another thread of the host also sees the model's count.
+ * A program that manages OpenBLAS's threads itself sets blas_threads to 0, and
+ * the model then never touches them. With a BLAS other than OpenBLAS the
+ * setting has no effect.
  *
  * Thread rules: a model is used by one thread at a time; distinct models may
- * be used from different threads at once (with blas_threads 0 if the BLAS
- * thread count matters to the host, see above).
+ * be used from different threads at once.
  */
 #ifndef SGDLAB_MODEL_H
 #define SGDLAB_MODEL_H

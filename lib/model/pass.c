@@ -10,29 +10,63 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- BLAS threads */
 
+/*
+ * A model runs its matrix products with m->blas_threads BLAS threads (see
+ * model.h). OpenBLAS 0.3.27 and later have a thread-local count,
+ * openblas_set_num_threads_local(), which changes nothing for other threads:
+ * it is used when the library finds it at run time (a weak reference). Older
+ * versions (Debian 12 has 0.3.21) have only the process-wide count: the first
+ * of the model calls in progress saves the host's count and sets the model's,
+ * and the last one to return restores it, under a lock, so that models used
+ * from several threads at once never restore the count under each other's
+ * feet. This lock and the two integers it guards mirror OpenBLAS's own global
+ * setting; they are the only library-wide state besides error messages.
+ */
+#if SGD_HAVE_OPENBLAS
+#if defined(__GNUC__) && defined(__ELF__)
+extern int openblas_set_num_threads_local(int num_threads) __attribute__((weak));
+#define SGD__HAVE_LOCAL_THREADS_REF 1
+#endif
+static pthread_mutex_t sgd__blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int sgd__blas_active; /* model calls in progress that set the process-wide count */
+static int sgd__blas_saved;  /* the count before the first of them */
+#endif
+
+enum { SGD__BLAS_UNTOUCHED = 0, SGD__BLAS_LOCAL = 1, SGD__BLAS_GLOBAL = 2 };
+
 typedef struct blas_guard {
-    int prev;
-    bool restore;
+    int mode;
+    int prev; /* SGD__BLAS_LOCAL: this thread's previous count */
 } blas_guard;
 
-/* Sets OpenBLAS's thread count to the model's for the duration of a call (see model.h). */
 static void blas_enter(const sgd_model *m, blas_guard *g)
 {
-    g->restore = false;
+    g->mode = SGD__BLAS_UNTOUCHED;
     g->prev = 0;
 #if SGD_HAVE_OPENBLAS
-    if (m->blas_threads > 0) {
-        int cur = openblas_get_num_threads();
-        if (cur != m->blas_threads) {
-            openblas_set_num_threads(m->blas_threads);
-            g->prev = cur;
-            g->restore = true;
-        }
+    int n = m->blas_threads;
+    if (n <= 0)
+        return;
+#if defined(SGD__HAVE_LOCAL_THREADS_REF)
+    if (openblas_set_num_threads_local != NULL) {
+        g->prev = openblas_set_num_threads_local(n);
+        g->mode = SGD__BLAS_LOCAL;
+        return;
     }
+#endif
+    pthread_mutex_lock(&sgd__blas_lock);
+    if (sgd__blas_active++ == 0) {
+        sgd__blas_saved = openblas_get_num_threads();
+        if (sgd__blas_saved != n)
+            openblas_set_num_threads(n);
+    }
+    pthread_mutex_unlock(&sgd__blas_lock);
+    g->mode = SGD__BLAS_GLOBAL;
 #else
     (void)m;
 #endif
@@ -41,8 +75,18 @@ static void blas_enter(const sgd_model *m, blas_guard *g)
 static void blas_leave(blas_guard *g)
 {
 #if SGD_HAVE_OPENBLAS
-    if (g->restore)
-        openblas_set_num_threads(g->prev);
+#if defined(SGD__HAVE_LOCAL_THREADS_REF)
+    if (g->mode == SGD__BLAS_LOCAL) {
+        openblas_set_num_threads_local(g->prev);
+        return;
+    }
+#endif
+    if (g->mode == SGD__BLAS_GLOBAL) {
+        pthread_mutex_lock(&sgd__blas_lock);
+        if (--sgd__blas_active == 0 && openblas_get_num_threads() != sgd__blas_saved)
+            openblas_set_num_threads(sgd__blas_saved);
+        pthread_mutex_unlock(&sgd__blas_lock);
+    }
 #else
     (void)g;
 #endif
