@@ -48,6 +48,53 @@ static void fill_labels(int32_t *p, size_t n, uint64_t seed, int32_t classes)
         p[i] = (int32_t)sgd__rng_below(&r, (uint64_t)classes);
 }
 
+/* ---------------------------------------------------------------- tensors */
+
+static void test_tensors(void **state)
+{
+    (void)state;
+    float arena[64];
+    for (int i = 0; i < 64; i++)
+        arena[i] = (float)i;
+    sgd__tensor a, b, c;
+    int64_t s23[2] = {2, 3}, s34[2] = {3, 4}, s24[2] = {2, 4}, s4[4] = {1, 2, 2, 2};
+    sgdt_assert_status(sgd__tensor_view(&a, arena, 64, 0, 2, s23, "t"), SGD_OK);
+    sgdt_assert_status(sgd__tensor_view(&b, arena, 64, 6, 2, s34, "t"), SGD_OK);
+    sgdt_assert_status(sgd__tensor_view(&c, arena, 64, 40, 2, s24, "t"), SGD_OK);
+    assert_int_equal(sgd__tensor_numel(&b), 12);
+    assert_ptr_equal(b.data, arena + 6);
+    assert_int_equal(b.shape[2], 1);
+    sgd__tensor r4;
+    sgdt_assert_status(sgd__tensor_view(&r4, arena, 64, 56, 4, s4, "t"), SGD_OK);
+    assert_int_equal(sgd__tensor_numel(&r4), 8);
+    char buf[64];
+    sgd__tensor_shape_str(&r4, buf, sizeof buf);
+    assert_string_equal(buf, "[1, 2, 2, 2]");
+    /* Views must fit the arena and have sane ranks and dimensions. */
+    sgd__tensor bad;
+    sgdt_assert_status(sgd__tensor_view(&bad, arena, 64, 57, 4, s4, "t"), SGD_EOVERFLOW);
+    sgdt_assert_error_contains("ends past the arena");
+    sgdt_assert_status(sgd__tensor_view(&bad, arena, 64, 0, 5, s4, "t"), SGD_EINVAL);
+    sgdt_assert_status(sgd__tensor_view(&bad, arena, 64, 0, 0, s4, "t"), SGD_EINVAL);
+    int64_t neg[2] = {2, -1};
+    sgdt_assert_status(sgd__tensor_view(&bad, arena, 64, 0, 2, neg, "t"), SGD_EINVAL);
+    sgdt_assert_status(sgd__tensor_view(&bad, arena, 64, SIZE_MAX - 2, 2, s23, "t"), SGD_EOVERFLOW);
+    /* The product checks the shapes and computes C = A B. */
+    sgdt_assert_status(sgd__tensor_gemm(false, false, &a, &b, 0.0f, &c, "t"), SGD_OK);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            float want = 0;
+            for (int k = 0; k < 3; k++)
+                want += (float)(i * 3 + k) * (float)(6 + k * 4 + j);
+            assert_true(c.data[i * 4 + j] == want);
+        }
+    sgdt_assert_status(sgd__tensor_gemm(false, false, &b, &a, 0.0f, &c, "t"), SGD_ESHAPE);
+    sgdt_assert_error_contains("[3, 4] x [2, 3] -> [2, 4]");
+    sgdt_assert_status(sgd__tensor_gemm(true, false, &a, &b, 0.0f, &c, "t"), SGD_ESHAPE);
+    sgdt_assert_status(sgd__tensor_gemm(false, false, &a, &b, 0.0f, &r4, "t"), SGD_ESHAPE);
+    sgdt_assert_error_contains("rank");
+}
+
 /* ---------------------------------------------------------------- building */
 
 static void test_options_and_builder(void **state)
@@ -1398,6 +1445,7 @@ static void test_abi_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_options_and_builder),
         cmocka_unit_test(test_spec_grammar),
         cmocka_unit_test(test_param_enumeration),

@@ -41,23 +41,6 @@ void sgd__tensor_shape_str(const sgd__tensor *t, char *buf, size_t n)
         snprintf(buf + at, n - at, "]");
 }
 
-sgd_status sgd__tensor_expect(const sgd__tensor *t, int32_t rank, const int64_t *shape, const char *fn,
-                              const char *what)
-{
-    bool ok = t->rank == rank;
-    for (int32_t i = 0; ok && i < rank; i++)
-        ok = t->shape[i] == shape[i];
-    if (ok)
-        return SGD_OK;
-    sgd__tensor want = {NULL, rank, {1, 1, 1, 1}};
-    for (int32_t i = 0; i < rank && i < SGD__TENSOR_MAX_RANK; i++)
-        want.shape[i] = shape[i];
-    char a[96], b[96];
-    sgd__tensor_shape_str(t, a, sizeof a);
-    sgd__tensor_shape_str(&want, b, sizeof b);
-    return sgd__err(SGD_ESHAPE, "%s: %s has shape %s, expected %s", fn, what, a, b);
-}
-
 sgd_status sgd__tensor_gemm(bool ta, bool tb, const sgd__tensor *a, const sgd__tensor *b, float beta,
                             sgd__tensor *c, const char *fn)
 {

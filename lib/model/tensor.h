@@ -50,10 +50,6 @@ sgd_status sgd__tensor_view(sgd__tensor *t, float *arena, size_t arena_len, size
 /* Writes "[a, b, ...]" into buf (always terminated). */
 void sgd__tensor_shape_str(const sgd__tensor *t, char *buf, size_t n);
 
-/* SGD_ESHAPE naming `what` and both shapes unless `t` has exactly this rank and shape. */
-sgd_status sgd__tensor_expect(const sgd__tensor *t, int32_t rank, const int64_t *shape, const char *fn,
-                              const char *what);
-
 /*
  * C = op(A) op(B) + beta C through cblas_sgemm, for rank-2 tensors, op
  * transposing when ta/tb. The shapes must agree ([m, k] x [k, n] -> [m, n]):
