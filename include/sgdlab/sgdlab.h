@@ -14,5 +14,6 @@
 #include "sgdlab/core.h"
 #include "sgdlab/data.h"
 #include "sgdlab/model.h"
+#include "sgdlab/sched.h"
 
 #endif /* SGDLAB_SGDLAB_H */

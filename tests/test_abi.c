@@ -1,0 +1,116 @@
+/*
+ * Layout of the public structs, pinned (libfuse's test_abi.c). A failure here
+ * means an ABI break: the SONAME must change, or the change must be undone.
+ * Sizes are for LP64 (x86-64, aarch64); other data models skip the checks.
+ */
+#include "util/sgdtest.h"
+
+#include <stddef.h>
+
+#define PIN_SIZE(type, size) assert_int_equal(sizeof(type), (size))
+#define PIN_OFFSET(type, field, off) assert_int_equal(offsetof(type, field), (off))
+
+static void test_core_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_allocator, 32);
+    PIN_OFFSET(sgd_allocator, malloc_fn, 0);
+    PIN_OFFSET(sgd_allocator, realloc_fn, 8);
+    PIN_OFFSET(sgd_allocator, free_fn, 16);
+    PIN_OFFSET(sgd_allocator, user, 24);
+    PIN_SIZE(sgd_status, 4);
+}
+
+static void test_sched_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_sched_vtable, 80);
+    PIN_OFFSET(sgd_sched_vtable, struct_size, 0);
+    PIN_OFFSET(sgd_sched_vtable, name, 8);
+    PIN_OFFSET(sgd_sched_vtable, lr, 16);
+    PIN_OFFSET(sgd_sched_vtable, momentum, 24);
+    PIN_OFFSET(sgd_sched_vtable, observe, 32);
+    PIN_OFFSET(sgd_sched_vtable, state_size, 40);
+    PIN_OFFSET(sgd_sched_vtable, state_export, 48);
+    PIN_OFFSET(sgd_sched_vtable, state_import, 56);
+    PIN_OFFSET(sgd_sched_vtable, destroy, 64);
+    PIN_OFFSET(sgd_sched_vtable, user, 72);
+    PIN_SIZE(sgd_sched_constant_options, 24);
+    PIN_OFFSET(sgd_sched_constant_options, factor, 8);
+    PIN_OFFSET(sgd_sched_constant_options, total_iters, 16);
+    PIN_SIZE(sgd_sched_step_options, 24);
+    PIN_OFFSET(sgd_sched_step_options, step_size, 8);
+    PIN_OFFSET(sgd_sched_step_options, gamma, 16);
+    PIN_SIZE(sgd_sched_multistep_options, 32);
+    PIN_OFFSET(sgd_sched_multistep_options, milestones, 8);
+    PIN_OFFSET(sgd_sched_multistep_options, n_milestones, 16);
+    PIN_OFFSET(sgd_sched_multistep_options, gamma, 24);
+    PIN_SIZE(sgd_sched_exponential_options, 16);
+    PIN_OFFSET(sgd_sched_exponential_options, gamma, 8);
+    PIN_SIZE(sgd_sched_polynomial_options, 24);
+    PIN_OFFSET(sgd_sched_polynomial_options, total_iters, 8);
+    PIN_OFFSET(sgd_sched_polynomial_options, power, 16);
+    PIN_SIZE(sgd_sched_cosine_options, 24);
+    PIN_OFFSET(sgd_sched_cosine_options, T_max, 8);
+    PIN_OFFSET(sgd_sched_cosine_options, eta_min, 16);
+    PIN_SIZE(sgd_sched_cosine_warm_restarts_options, 32);
+    PIN_OFFSET(sgd_sched_cosine_warm_restarts_options, T_0, 8);
+    PIN_OFFSET(sgd_sched_cosine_warm_restarts_options, T_mult, 16);
+    PIN_OFFSET(sgd_sched_cosine_warm_restarts_options, eta_min, 24);
+    PIN_SIZE(sgd_sched_linear_options, 32);
+    PIN_OFFSET(sgd_sched_linear_options, start_factor, 8);
+    PIN_OFFSET(sgd_sched_linear_options, end_factor, 16);
+    PIN_OFFSET(sgd_sched_linear_options, total_iters, 24);
+    PIN_SIZE(sgd_sched_onecycle_options, 96);
+    PIN_OFFSET(sgd_sched_onecycle_options, max_lr, 8);
+    PIN_OFFSET(sgd_sched_onecycle_options, total_steps, 16);
+    PIN_OFFSET(sgd_sched_onecycle_options, epochs, 24);
+    PIN_OFFSET(sgd_sched_onecycle_options, steps_per_epoch, 32);
+    PIN_OFFSET(sgd_sched_onecycle_options, pct_start, 40);
+    PIN_OFFSET(sgd_sched_onecycle_options, anneal_strategy, 48);
+    PIN_OFFSET(sgd_sched_onecycle_options, cycle_momentum, 52);
+    PIN_OFFSET(sgd_sched_onecycle_options, base_momentum, 56);
+    PIN_OFFSET(sgd_sched_onecycle_options, max_momentum, 64);
+    PIN_OFFSET(sgd_sched_onecycle_options, div_factor, 72);
+    PIN_OFFSET(sgd_sched_onecycle_options, final_div_factor, 80);
+    PIN_OFFSET(sgd_sched_onecycle_options, three_phase, 88);
+    PIN_SIZE(sgd_sched_cyclic_options, 72);
+    PIN_OFFSET(sgd_sched_cyclic_options, base_lr, 8);
+    PIN_OFFSET(sgd_sched_cyclic_options, max_lr, 16);
+    PIN_OFFSET(sgd_sched_cyclic_options, step_size_up, 24);
+    PIN_OFFSET(sgd_sched_cyclic_options, step_size_down, 32);
+    PIN_OFFSET(sgd_sched_cyclic_options, mode, 40);
+    PIN_OFFSET(sgd_sched_cyclic_options, gamma, 48);
+    PIN_OFFSET(sgd_sched_cyclic_options, cycle_momentum, 44);
+    PIN_OFFSET(sgd_sched_cyclic_options, base_momentum, 56);
+    PIN_OFFSET(sgd_sched_cyclic_options, max_momentum, 64);
+    PIN_SIZE(sgd_sched_warmup_options, 24);
+    PIN_OFFSET(sgd_sched_warmup_options, start_factor, 8);
+    PIN_OFFSET(sgd_sched_warmup_options, total_iters, 16);
+    PIN_SIZE(sgd_sched_plateau_options, 64);
+    PIN_OFFSET(sgd_sched_plateau_options, mode, 4);
+    PIN_OFFSET(sgd_sched_plateau_options, factor, 8);
+    PIN_OFFSET(sgd_sched_plateau_options, patience, 16);
+    PIN_OFFSET(sgd_sched_plateau_options, threshold, 24);
+    PIN_OFFSET(sgd_sched_plateau_options, threshold_mode, 32);
+    PIN_OFFSET(sgd_sched_plateau_options, cooldown, 40);
+    PIN_OFFSET(sgd_sched_plateau_options, min_lr, 48);
+    PIN_OFFSET(sgd_sched_plateau_options, eps, 56);
+    PIN_SIZE(sgd_anneal, 4);
+    PIN_SIZE(sgd_cyclic_mode, 4);
+    PIN_SIZE(sgd_plateau_mode, 4);
+    PIN_SIZE(sgd_threshold_mode, 4);
+}
+
+int main(void)
+{
+    if (sizeof(void *) != 8 || sizeof(long) != 8) {
+        print_message("layout pins are for LP64; skipped\n");
+        return 77; /* meson: skipped */
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_core_structs),
+        cmocka_unit_test(test_sched_structs),
+    };
+    return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
+}
