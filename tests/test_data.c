@@ -887,26 +887,6 @@ static void test_alloc_failures_idx(void **state)
     assert_true(n >= 10);
 }
 
-static void test_abi_layout(void **state)
-{
-    (void)state;
-    /* Public structs are part of the ABI: their layout on LP64 is pinned here. */
-    if (sizeof(void *) == 8) {
-        assert_int_equal(sizeof(sgd_loader_options), 24);
-        assert_int_equal(offsetof(sgd_loader_options, shuffle), 4);
-        assert_int_equal(offsetof(sgd_loader_options, drop_last), 8);
-        assert_int_equal(offsetof(sgd_loader_options, seed), 16);
-        assert_int_equal(sizeof(sgd_batch), 48);
-        assert_int_equal(offsetof(sgd_batch, labels), 8);
-        assert_int_equal(offsetof(sgd_batch, targets), 16);
-        assert_int_equal(offsetof(sgd_batch, size), 24);
-        assert_int_equal(offsetof(sgd_batch, epoch), 32);
-        assert_int_equal(offsetof(sgd_batch, index), 40);
-    }
-    assert_int_equal(SGD_IDX_UINT8, 0x08);
-    assert_int_equal(SGD_IDX_FLOAT64, 0x0e);
-}
-
 static int setup_tmpdir(void **state)
 {
     (void)state;
@@ -938,7 +918,6 @@ int main(void)
         cmocka_unit_test(test_idx_files),
         cmocka_unit_test(test_alloc_failures_views),
         cmocka_unit_test(test_alloc_failures_idx),
-        cmocka_unit_test(test_abi_layout),
     };
     return cmocka_run_group_tests(tests, setup_tmpdir, remove_tmpdir);
 }

@@ -1416,32 +1416,6 @@ static void test_blas_threads(void **state)
 #endif
 }
 
-static void test_abi_layout(void **state)
-{
-    (void)state;
-    if (sizeof(void *) == 8) {
-        assert_int_equal(sizeof(sgd_model_options), 32);
-        assert_int_equal(offsetof(sgd_model_options, init), 4);
-        assert_int_equal(offsetof(sgd_model_options, seed), 8);
-        assert_int_equal(offsetof(sgd_model_options, max_batch), 16);
-        assert_int_equal(offsetof(sgd_model_options, loss), 24);
-        assert_int_equal(offsetof(sgd_model_options, blas_threads), 28);
-        assert_int_equal(sizeof(sgd_param_info), 72);
-        assert_int_equal(offsetof(sgd_param_info, kind), 4);
-        assert_int_equal(offsetof(sgd_param_info, name), 8);
-        assert_int_equal(offsetof(sgd_param_info, layer), 16);
-        assert_int_equal(offsetof(sgd_param_info, rank), 20);
-        assert_int_equal(offsetof(sgd_param_info, shape), 24);
-        assert_int_equal(offsetof(sgd_param_info, offset), 56);
-        assert_int_equal(offsetof(sgd_param_info, numel), 64);
-    }
-    assert_int_equal(SGD_LAYER_DENSE, 1);
-    assert_int_equal(SGD_LAYER_DROPOUT, 9);
-    assert_int_equal(SGD_LOSS_BCE_WITH_LOGITS, 3);
-    assert_int_equal(SGD_INIT_HE_NORMAL, 5);
-    assert_int_equal(SGD_PARAM_BIAS, 2);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1462,7 +1436,6 @@ int main(void)
         cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_blas_threads),
-        cmocka_unit_test(test_abi_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
