@@ -161,6 +161,32 @@ static void test_model_structs(void **state)
     assert_int_equal(SGD_PARAM_BIAS, 2);
 }
 
+static void test_checkpoint_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_ckpt_section_info, 48);
+    PIN_OFFSET(sgd_ckpt_section_info, struct_size, 0);
+    PIN_OFFSET(sgd_ckpt_section_info, flags, 4);
+    PIN_OFFSET(sgd_ckpt_section_info, name, 8);
+    PIN_OFFSET(sgd_ckpt_section_info, tensor_count, 16);
+    PIN_OFFSET(sgd_ckpt_section_info, offset, 24);
+    PIN_OFFSET(sgd_ckpt_section_info, size, 32);
+    PIN_OFFSET(sgd_ckpt_section_info, crc32c, 40);
+    PIN_OFFSET(sgd_ckpt_section_info, reserved, 44);
+    PIN_SIZE(sgd_ckpt_tensor_info, 120);
+    PIN_OFFSET(sgd_ckpt_tensor_info, struct_size, 0);
+    PIN_OFFSET(sgd_ckpt_tensor_info, dtype, 4);
+    PIN_OFFSET(sgd_ckpt_tensor_info, name, 8);
+    PIN_OFFSET(sgd_ckpt_tensor_info, section, 16);
+    PIN_OFFSET(sgd_ckpt_tensor_info, rank, 24);
+    PIN_OFFSET(sgd_ckpt_tensor_info, reserved, 28);
+    PIN_OFFSET(sgd_ckpt_tensor_info, dims, 32);
+    PIN_OFFSET(sgd_ckpt_tensor_info, count, 96);
+    PIN_OFFSET(sgd_ckpt_tensor_info, nbytes, 104);
+    PIN_OFFSET(sgd_ckpt_tensor_info, offset, 112);
+    PIN_SIZE(sgd_ckpt_dtype, 4);
+}
+
 int main(void)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8) {
@@ -172,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_sched_structs),
         cmocka_unit_test(test_data_structs),
         cmocka_unit_test(test_model_structs),
+        cmocka_unit_test(test_checkpoint_structs),
     };
     return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
 }

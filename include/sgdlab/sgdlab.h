@@ -15,5 +15,6 @@
 #include "sgdlab/data.h"
 #include "sgdlab/model.h"
 #include "sgdlab/sched.h"
+#include "sgdlab/checkpoint.h"
 
 #endif /* SGDLAB_SGDLAB_H */
