@@ -102,6 +102,65 @@ static void test_sched_structs(void **state)
     PIN_SIZE(sgd_threshold_mode, 4);
 }
 
+static void test_data_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_loader_options, 24);
+    PIN_OFFSET(sgd_loader_options, struct_size, 0);
+    PIN_OFFSET(sgd_loader_options, shuffle, 4);
+    PIN_OFFSET(sgd_loader_options, drop_last, 8);
+    PIN_OFFSET(sgd_loader_options, reserved, 12);
+    PIN_OFFSET(sgd_loader_options, seed, 16);
+    PIN_SIZE(sgd_batch, 48);
+    PIN_OFFSET(sgd_batch, x, 0);
+    PIN_OFFSET(sgd_batch, labels, 8);
+    PIN_OFFSET(sgd_batch, targets, 16);
+    PIN_OFFSET(sgd_batch, size, 24);
+    PIN_OFFSET(sgd_batch, epoch, 32);
+    PIN_OFFSET(sgd_batch, index, 40);
+    PIN_SIZE(sgd_idx_elem_type, 4);
+    assert_int_equal(SGD_IDX_UINT8, 0x08);
+    assert_int_equal(SGD_IDX_INT8, 0x09);
+    assert_int_equal(SGD_IDX_INT16, 0x0b);
+    assert_int_equal(SGD_IDX_INT32, 0x0c);
+    assert_int_equal(SGD_IDX_FLOAT32, 0x0d);
+    assert_int_equal(SGD_IDX_FLOAT64, 0x0e);
+}
+
+static void test_model_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_model_options, 32);
+    PIN_OFFSET(sgd_model_options, struct_size, 0);
+    PIN_OFFSET(sgd_model_options, init, 4);
+    PIN_OFFSET(sgd_model_options, seed, 8);
+    PIN_OFFSET(sgd_model_options, max_batch, 16);
+    PIN_OFFSET(sgd_model_options, loss, 24);
+    PIN_OFFSET(sgd_model_options, blas_threads, 28);
+    PIN_SIZE(sgd_param_info, 72);
+    PIN_OFFSET(sgd_param_info, struct_size, 0);
+    PIN_OFFSET(sgd_param_info, kind, 4);
+    PIN_OFFSET(sgd_param_info, name, 8);
+    PIN_OFFSET(sgd_param_info, layer, 16);
+    PIN_OFFSET(sgd_param_info, rank, 20);
+    PIN_OFFSET(sgd_param_info, shape, 24);
+    PIN_OFFSET(sgd_param_info, offset, 56);
+    PIN_OFFSET(sgd_param_info, numel, 64);
+    PIN_SIZE(sgd_layer_kind, 4);
+    PIN_SIZE(sgd_loss_kind, 4);
+    PIN_SIZE(sgd_init_kind, 4);
+    PIN_SIZE(sgd_param_kind, 4);
+    assert_int_equal(SGD_LAYER_DENSE, 1);
+    assert_int_equal(SGD_LAYER_SOFTMAX, 8);
+    assert_int_equal(SGD_LAYER_DROPOUT, 9);
+    assert_int_equal(SGD_LOSS_CROSS_ENTROPY, 1);
+    assert_int_equal(SGD_LOSS_BCE_WITH_LOGITS, 3);
+    assert_int_equal(SGD_INIT_TORCH, 1);
+    assert_int_equal(SGD_INIT_HE_NORMAL, 5);
+    assert_int_equal(SGD_PARAM_WEIGHT, 1);
+    assert_int_equal(SGD_PARAM_BIAS, 2);
+}
+
 static void test_checkpoint_structs(void **state)
 {
     (void)state;
@@ -137,6 +196,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_core_structs),
         cmocka_unit_test(test_sched_structs),
+        cmocka_unit_test(test_data_structs),
+        cmocka_unit_test(test_model_structs),
         cmocka_unit_test(test_checkpoint_structs),
     };
     return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
