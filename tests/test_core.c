@@ -4,6 +4,7 @@
 #include "core/internal.h"
 
 #include <locale.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,28 @@ static void test_error_channel(void **state)
     assert_true(strlen(sgd_error_last()) < 1024);
     sgd_error_clear();
     assert_string_equal(sgd_error_last(), "");
+}
+
+static void *other_thread(void *arg)
+{
+    (void)arg;
+    /* A fresh thread starts with no message and its own buffer. */
+    int clean = sgd_error_last()[0] == '\0';
+    sgd__err(SGD_EIO, "thread message");
+    return (void *)(intptr_t)clean;
+}
+
+static void test_error_is_per_thread(void **state)
+{
+    (void)state;
+    sgd__err(SGD_EINVAL, "main message");
+    pthread_t th;
+    void *clean = NULL;
+    assert_int_equal(pthread_create(&th, NULL, other_thread, NULL), 0);
+    assert_int_equal(pthread_join(th, &clean), 0);
+    assert_true(clean != NULL);
+    assert_string_equal(sgd_error_last(), "main message");
+    sgd_error_clear();
 }
 
 static void test_version(void **state)
@@ -268,6 +291,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings), cmocka_unit_test(test_error_channel),
+        cmocka_unit_test(test_error_is_per_thread),
         cmocka_unit_test(test_version),        cmocka_unit_test(test_allocator_init),
         cmocka_unit_test(test_aligned_and_counting), cmocka_unit_test(test_walker),
         cmocka_unit_test(test_rng),            cmocka_unit_test(test_numbers),

@@ -1674,48 +1674,22 @@ static void test_empty_arena(void **state)
     sgd_optim_free(o);
 }
 
-/* The layout of the public structs is ABI (libfuse's test_abi.c): appended to only. */
-static void test_abi_layout(void **state)
+/* The init functions set struct_size (the layouts are pinned in test_abi.c). */
+static void test_struct_init(void **state)
 {
     (void)state;
-#if UINTPTR_MAX == 0xffffffffffffffffu
-    assert_int_equal(offsetof(sgd_optim_vtable, flags), 4);
-    assert_int_equal(offsetof(sgd_optim_vtable, name), 8);
-    assert_int_equal(offsetof(sgd_optim_vtable, n_slots), 16);
-    assert_int_equal(offsetof(sgd_optim_vtable, n_scalars), 20);
-    assert_int_equal(offsetof(sgd_optim_vtable, slot_names), 24);
-    assert_int_equal(offsetof(sgd_optim_vtable, init), 32);
-    assert_int_equal(offsetof(sgd_optim_vtable, step), 40);
-    assert_int_equal(offsetof(sgd_optim_vtable, destroy), 80);
-    assert_int_equal(sizeof(sgd_optim_vtable), 88);
-    assert_int_equal(offsetof(sgd_optim_step_args, step), 16);
-    assert_int_equal(offsetof(sgd_optim_step_args, offset), 24);
-    assert_int_equal(offsetof(sgd_optim_step_args, clip_value), 48);
-    assert_int_equal(sizeof(sgd_optim_step_args), 56);
-    assert_int_equal(offsetof(sgd_optim_step_info, grad_norm), 16);
-    assert_int_equal(offsetof(sgd_optim_step_info, consecutive_skips), 48);
-    assert_int_equal(sizeof(sgd_optim_step_info), 56);
-    assert_int_equal(offsetof(sgd_optim_hygiene, clip_norm), 8);
-    assert_int_equal(offsetof(sgd_optim_hygiene, max_consecutive_skips), 24);
-    assert_int_equal(sizeof(sgd_optim_hygiene), 32);
-    assert_int_equal(offsetof(sgd_optim_stats, applied), 8);
-    assert_int_equal(offsetof(sgd_optim_stats, clipped), 40);
-    assert_int_equal(sizeof(sgd_optim_stats), 48);
-#endif
-    assert_int_equal(SGD_NONFINITE_SKIP, 0);
-    assert_int_equal(SGD_NONFINITE_ERROR, 1);
-    assert_int_equal(SGD_NONFINITE_APPLY, 2);
-    assert_int_equal(SGD_STATE_F32, 1);
-    assert_int_equal(SGD_STATE_F64, 2);
-    assert_int_equal(SGD_STATE_I64, 3);
-    assert_int_equal(SGD_OPTIM_FUSED_CLIP, 1);
     sgd_optim_vtable vt;
+    memset(&vt, 0xFF, sizeof vt);
     sgd_optim_vtable_init(&vt);
     assert_int_equal(vt.struct_size, sizeof vt);
     assert_null(vt.step);
+    assert_null(vt.name);
+    assert_int_equal(vt.n_slots, 0);
     sgd_optim_step_info info;
+    memset(&info, 0xFF, sizeof info);
     sgd_optim_step_info_init(&info);
     assert_int_equal(info.struct_size, sizeof info);
+    assert_int_equal(info.applied, 0);
 }
 
 int main(void)
@@ -1750,7 +1724,7 @@ int main(void)
         cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_builtins_train),
         cmocka_unit_test(test_empty_arena),
-        cmocka_unit_test(test_abi_layout),
+        cmocka_unit_test(test_struct_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
 import sgdlab  # noqa: E402
 
-lib = sgdlab.load()
+lib = sgdlab.declare_optim(sgdlab.load())
 
 
 def floats(values):

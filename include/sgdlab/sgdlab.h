@@ -12,6 +12,11 @@
 #define SGDLAB_SGDLAB_H
 
 #include "sgdlab/core.h"
+#include "sgdlab/data.h"
+#include "sgdlab/model.h"
+#include "sgdlab/sched.h"
+#include "sgdlab/checkpoint.h"
+#include "sgdlab/monitor.h"
 #include "sgdlab/optim.h"
 
 #endif /* SGDLAB_SGDLAB_H */

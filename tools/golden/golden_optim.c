@@ -11,7 +11,11 @@
  *   x x_1 ... x_N
  *
  * error = |x - x_ref| / max(|x_ref|, 0.01), at most 5e-4 everywhere
- * (tests/data/golden/README.md). The lr column is used as given.
+ * (tests/data/golden/README.md). The lr column is used as given; when a
+ * comment says "# the lr column follows the schedule KIND key=value ...",
+ * the column is also checked against libsgdlab's schedule of that spec
+ * (base_lr: the optimizer's lr; step k of the file is the schedule's step
+ * k - 1), within the schedule fixtures' 1e-9 relative.
  * SPDX-License-Identifier: MIT
  */
 #include "golden.h"
@@ -26,7 +30,7 @@
 #define GOLDEN_OPTIM_TOL 5e-4
 #define GOLDEN_OPTIM_FLOOR 0.01
 #define GOLDEN_MAX_SPEC 4096
-
+#define GOLDEN_SCHED_TOL 1e-9
 /* Reads the next content line; it must start with `word`. Leaves *p after the word. */
 static int expect_line(golden_lines *L, golden_result *r, const char *word, const char **p, const char **end)
 {
@@ -92,6 +96,29 @@ static int build_spec(golden_lines *L, golden_result *r, const char *p, const ch
     return 0;
 }
 
+static const char sched_comment[] = "# the lr column follows the schedule ";
+
+/*
+ * Finds the comment naming the schedule the lr column follows; builds its
+ * spec ("KIND:k=v,...") into `spec`. Returns 1 if found, 0 if not, -1 (with
+ * r->msg) if the comment is malformed.
+ */
+static int find_schedule(const char *text, size_t len, golden_result *r, char *spec, size_t cap)
+{
+    const size_t clen = sizeof sched_comment - 1;
+    size_t lineno = 1;
+    for (const char *p = text, *end = text + len; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if ((size_t)(e - p) > clen && memcmp(p, sched_comment, clen) == 0) {
+            golden_lines L = {p + clen, e, lineno};
+            return build_spec(&L, r, p + clen, e, spec, cap) == 0 ? 1 : -1;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
 int golden_check_optim(const char *path, const char *text, size_t len, golden_result *r)
 {
     (void)path;
@@ -123,7 +150,12 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
     float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g);
     double *ref = malloc(n * sizeof *ref);
     sgd_optim *opt = NULL;
+    sgd_sched *sched = NULL;
+    char sched_spec[GOLDEN_MAX_SPEC];
+    int has_sched = find_schedule(text, len, r, sched_spec, sizeof sched_spec);
     int rc = -1;
+    if (has_sched < 0)
+        goto out;
     if (x == NULL || g == NULL || ref == NULL) {
         golden_fail(r, -1, "out of memory for n=%zu", n);
         goto out;
@@ -134,6 +166,12 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
     if (sgd_optim_new(&opt, spec, n, NULL) != SGD_OK) {
         /* The fixture is well-formed; the library refuses it: a failure, not a malformed file. */
         rc = golden_fail(r, 0, "line %zu: the library refused '%s': %s", spec_line, spec, sgd_error_last());
+        goto out;
+    }
+    double base_lr = 0.0;
+    if (has_sched && (sgd_optim_get(opt, "lr", &base_lr) != SGD_OK ||
+                      sgd_sched_new(&sched, sched_spec, base_lr, NULL) != SGD_OK)) {
+        rc = golden_fail(r, 0, "the library refused the lr column's schedule '%s': %s", sched_spec, sgd_error_last());
         goto out;
     }
     double worst = 0.0;
@@ -150,6 +188,14 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
             golden_next_token(&p, end, &tok, &tn)) {
             golden_fail(r, -1, "line %zu: expected 'step %zu lr L'", L.lineno, k);
             goto out;
+        }
+        if (sched != NULL) {
+            double want = 0.0;
+            if (sgd_sched_lr(sched, (int64_t)k - 1, &want) != SGD_OK || !(fabs(lr - want) <= GOLDEN_SCHED_TOL * fabs(want))) {
+                rc = golden_fail(r, 0, "line %zu: step %zu lr %.17g, but the schedule '%s' gives %.17g", L.lineno, k, lr,
+                                 sched_spec, want);
+                goto out;
+            }
         }
         if (expect_line(&L, r, "g", &p, &end) != 0 || read_vector(&L, r, "g", p, end, n, g, NULL) != 0)
             goto out;
@@ -176,10 +222,12 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
     }
     r->worst = worst;
     r->ok = worst <= GOLDEN_OPTIM_TOL;
-    snprintf(r->msg, sizeof r->msg, "(step %zu x[%zu] = %.9g, reference %.9g, tolerance %g)", worst_step, worst_i,
-             worst_got, worst_ref, GOLDEN_OPTIM_TOL);
+    snprintf(r->msg, sizeof r->msg, "(step %zu x[%zu] = %.9g, reference %.9g, tolerance %g%s%.80s%s)", worst_step,
+             worst_i, worst_got, worst_ref, GOLDEN_OPTIM_TOL, sched ? "; lr column = schedule '" : "",
+             sched ? sched_spec : "", sched ? "'" : "");
     rc = 0;
 out:
+    sgd_sched_free(sched);
     sgd_optim_free(opt);
     free(x);
     free(g);

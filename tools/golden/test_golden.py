@@ -152,6 +152,22 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, out, _ = run(path)
     check(rc == 1 and "'momentum'" in out[0], 'unknown key: %r' % out)
 
+    # An lr column that follows a schedule is checked against libsgdlab's schedule.
+    sched_base = os.path.join(GOLDEN_DIR, 'optim__adam_under_step_schedule.txt')
+    with open(sched_base) as f:
+        sb = f.read()
+    rc, out, _ = run(sched_base)
+    check(rc == 0 and "lr column = schedule 'step:step_size=7,gamma=0.5'" in out[0], 'schedule column: %r' % out)
+    path = write(tmp, 'sched_wrong.txt', sb.replace('step_size=7 gamma=0.5', 'step_size=6 gamma=0.5'))
+    rc, out, _ = run(path)
+    check(rc == 1 and 'step 7 lr' in out[0] and 'malformed' not in out[0], 'schedule disagrees: %r' % out)
+    path = write(tmp, 'sched_unknown.txt', sb.replace('schedule step step_size', 'schedule stepp step_size'))
+    rc, out, _ = run(path)
+    check(rc == 1 and 'stepp' in out[0] and 'refused' in out[0], 'unknown schedule: %r' % out)
+    path = write(tmp, 'sched_bad.txt', sb.replace('step_size=7 gamma=0.5', 'step_size=7 gamma'))
+    expect_malformed(tmp, 'sched_bad.txt', sb.replace('step_size=7 gamma=0.5', 'step_size=7 gamma'), 3,
+                     'not key=value')
+
     # Several files: one line each, in order; exit 1 if any fails, 0 if none.
     good2 = os.path.join(GOLDEN_DIR, 'optim__sgd_plain.txt')
     missing = os.path.join(tmp, 'does_not_exist.txt')

@@ -1,0 +1,945 @@
+/*
+ * The loss-curve health monitor. docs/monitor.md explains the statistics.
+ *
+ * Everything acts on y = log(loss - floor). Per observation the work is a
+ * log, a sqrt and a few dozen flops; the memory is the fixed-size struct below.
+ * SPDX-License-Identifier: MIT
+ */
+#include "sgdlab/monitor.h"
+
+#include "core/internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* sigma = C_ABS * E|y_t - y_{t-1}| for Gaussian noise (the difference has sd sqrt(2) sigma). */
+#define C_ABS 0.886226925452758
+/* Step differences are clipped at WINSOR_K sigma (or log(spike_ratio)) before they move sigma. */
+#define WINSOR_K 4.0
+/* Prior on sigma: NOISE_PRIOR with the weight of NOISE_PRIOR_N observations. */
+#define NOISE_PRIOR 0.1
+#define NOISE_PRIOR_N 4.0
+/* log of the smallest loss - floor considered; below counts as this (a perfect fit). */
+#define Y_MIN (-700.0)
+/* Ring of the last spike steps (oscillation_spikes <= MAX_SPIKES). */
+#define MAX_SPIKES 32
+#define MAX_DIV_WINDOW 32
+
+#define STATE_TAG 1296387923.0 /* "SGDM" as a number */
+#define STATE_VERSION 1.0
+
+/* Flags kept in the state. */
+enum {
+    F_STARTED = 1u << 0,   /* a finite observation was seen */
+    F_NONFINITE = 1u << 1, /* a non-finite value was seen */
+    F_DIVERGED = 1u << 2,  /* a divergence was raised (sticky; confirmed by ymax) */
+    F_DIV_ACTIVE = 1u << 3,
+    F_OSC_ACTIVE = 1u << 4,
+    F_STAG_ACTIVE = 1u << 5,
+    F_PLATEAU_ACTIVE = 1u << 6,
+    F_IN_SPIKE = 1u << 7,
+    F_ALL = (1u << 8) - 1u,
+};
+
+/* Everything learnt from observations; exported as doubles, field by field. */
+typedef struct mstate {
+    int64_t steps;     /* observations */
+    int64_t finite;    /* finite observations used by the statistics */
+    int64_t nonfinite; /* observations with a non-finite loss or gradient norm */
+    uint32_t flags;
+    uint32_t hist;  /* divergence: bit i = observation t-i was above the bound */
+    int32_t ninit;  /* observations in yinit */
+    int32_t nspike; /* valid entries in spikes */
+    int32_t spike_head;
+    int32_t verdict;
+    int64_t since_best; /* observations since the last significant new best */
+    int64_t osc_run;    /* consecutive observations with the level above the oscillation bound */
+    int64_t first_alarm;
+    int64_t events[SGD_MONITOR_KIND_COUNT];
+    int64_t first_event[SGD_MONITOR_KIND_COUNT];
+    int64_t spikes[MAX_SPIKES];
+    double y0;    /* first finite log-loss: the divergence reference */
+    double yinit; /* mean of the first initial_steps log-losses */
+    double yprev; /* previous finite log-loss */
+    double level; /* smoothed log-loss */
+    double noise; /* sigma */
+    double best;  /* lowest level */
+    double e1, c1; /* fast EMA of the level, and of the time index */
+    double e2, c2; /* slow EMA of the level, and of the time index */
+    double bslow;  /* lowest e2 */
+    double bfast;  /* lowest e1 */
+    double ymax;   /* highest finite log-loss */
+} mstate;
+
+/* The number of doubles of an exported state: header (tag, version, count) + fields. */
+#define STATE_FIXED_FIELDS 25
+#define STATE_COUNT (3 + STATE_FIXED_FIELDS + 2 * SGD_MONITOR_KIND_COUNT + MAX_SPIKES)
+
+typedef struct mcallback {
+    sgd_monitor_callback fn;
+    void *user;
+    uint32_t mask;
+    int32_t id; /* 0: free slot */
+} mcallback;
+
+struct sgd_monitor {
+    sgd_allocator alloc;
+    sgd_monitor_options o;
+    /* Derived from the options once. */
+    double log_div, log_jump, log_confirm, log_spike, log_osc, p_low, p_high;
+    mstate s;
+    mcallback cb[SGD_MONITOR_MAX_CALLBACKS];
+    int32_t next_id;
+    bool in_callback;
+    /* Per observation: what the callbacks answered. */
+    int32_t action;
+    double action_scale;
+    sgd_status cb_status;
+};
+
+/* ------------------------------------------------------------ options */
+
+#define FIRST_OPTIONS_SIZE sizeof(sgd_monitor_options)
+
+sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
+{
+    if (o == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_options_init: opts is NULL");
+    memset(o, 0, sizeof *o);
+    o->struct_size = (uint32_t)sizeof *o;
+    o->initial_steps = 10;
+    o->loss_floor = 0.0;
+    o->level_steps = 10.0;
+    o->noise_steps = 20.0;
+    o->divergence_ratio = 3.0;
+    o->divergence_jump_ratio = 100.0;
+    o->divergence_confirm_ratio = 10.0;
+    o->divergence_z = 5.0;
+    o->divergence_count = 1;
+    o->divergence_window = 1;
+    o->spike_ratio = 2.0;
+    o->spike_z = 5.0;
+    o->oscillation_ratio = 1.5;
+    o->oscillation_steps = 10;
+    o->oscillation_spikes = 3;
+    o->oscillation_window = 50;
+    o->plateau_steps = 100;
+    o->stagnation_steps = 150;
+    o->stagnation_min_drop = 0.1;
+    o->stagnation_max_drop = 0.33;
+    o->stagnation_z = 3.0;
+    o->stagnation_shape = 0.5;
+    o->progress_fast_steps = 25.0;
+    o->progress_slow_steps = 100.0;
+    return SGD_OK;
+}
+
+/* Range checks; the message names fn, the field and its value. */
+static sgd_status check_options(const sgd_monitor_options *o, const char *fn)
+{
+#define DRANGE(f, ok, what)                                                                               \
+    do {                                                                                                  \
+        if (!(isfinite(o->f) && (ok)))                                                                    \
+            return sgd__err(SGD_ERANGE, "%s: " #f "=%g: must be %s", fn, o->f, what);                     \
+    } while (0)
+#define IRANGE(f, lo, hi)                                                                                 \
+    do {                                                                                                  \
+        if (o->f < (lo) || o->f > (hi))                                                                   \
+            return sgd__err(SGD_ERANGE, "%s: " #f "=%ld: must be in [%ld, %ld]", fn, (long)o->f, (long)(lo), \
+                            (long)(hi));                                                                  \
+    } while (0)
+    IRANGE(initial_steps, 1, 1000);
+    DRANGE(loss_floor, 1, "finite");
+    DRANGE(level_steps, o->level_steps >= 1.0 && o->level_steps <= 1e6, "in [1, 1e6]");
+    DRANGE(noise_steps, o->noise_steps >= 2.0 && o->noise_steps <= 1e6, "in [2, 1e6]");
+    DRANGE(divergence_ratio, o->divergence_ratio > 1.0, "> 1");
+    DRANGE(divergence_jump_ratio, o->divergence_jump_ratio >= o->divergence_ratio, ">= divergence_ratio");
+    DRANGE(divergence_confirm_ratio, o->divergence_confirm_ratio >= o->divergence_ratio, ">= divergence_ratio");
+    DRANGE(divergence_z, o->divergence_z >= 0.0, ">= 0");
+    IRANGE(divergence_window, 1, MAX_DIV_WINDOW);
+    IRANGE(divergence_count, 1, o->divergence_window);
+    DRANGE(spike_ratio, o->spike_ratio > 1.0, "> 1");
+    DRANGE(spike_z, o->spike_z >= 0.0, ">= 0");
+    DRANGE(oscillation_ratio, o->oscillation_ratio > 1.0, "> 1");
+    IRANGE(oscillation_steps, 1, INT32_MAX);
+    IRANGE(oscillation_spikes, 1, MAX_SPIKES);
+    IRANGE(oscillation_window, 1, INT32_MAX);
+    IRANGE(plateau_steps, 1, INT32_MAX);
+    IRANGE(stagnation_steps, 1, INT32_MAX);
+    IRANGE(reserved0, 0, 0);
+    DRANGE(stagnation_min_drop, o->stagnation_min_drop >= 0.0 && o->stagnation_min_drop < 1.0, "in [0, 1)");
+    DRANGE(stagnation_max_drop, o->stagnation_max_drop >= o->stagnation_min_drop && o->stagnation_max_drop < 1.0,
+           "in [stagnation_min_drop, 1)");
+    DRANGE(stagnation_z, o->stagnation_z >= 0.0, ">= 0");
+    DRANGE(stagnation_shape, o->stagnation_shape >= 0.0, ">= 0");
+    DRANGE(progress_fast_steps, o->progress_fast_steps >= 1.0 && o->progress_fast_steps <= 1e6, "in [1, 1e6]");
+    DRANGE(progress_slow_steps, o->progress_slow_steps > o->progress_fast_steps && o->progress_slow_steps <= 1e6,
+           "in (progress_fast_steps, 1e6]");
+#undef DRANGE
+#undef IRANGE
+    return SGD_OK;
+}
+
+typedef struct optkey {
+    const char *name;
+    size_t offset;
+    bool is_int;
+} optkey;
+
+#define OD(f) {#f, offsetof(sgd_monitor_options, f), false}
+#define OI(f) {#f, offsetof(sgd_monitor_options, f), true}
+static const optkey option_keys[] = {
+    OI(initial_steps),        OD(loss_floor),          OD(level_steps),        OD(noise_steps),
+    OD(divergence_ratio),     OD(divergence_jump_ratio), OD(divergence_confirm_ratio), OD(divergence_z),
+    OI(divergence_count),
+    OI(divergence_window),    OD(spike_ratio),         OD(spike_z),            OD(oscillation_ratio),
+    OI(oscillation_steps),    OI(oscillation_spikes),  OI(oscillation_window), OI(plateau_steps),
+    OI(stagnation_steps),     OD(stagnation_min_drop), OD(stagnation_max_drop), OD(stagnation_z),
+    OD(stagnation_shape),     OD(progress_fast_steps), OD(progress_slow_steps),
+};
+#undef OD
+#undef OI
+
+sgd_status sgd_monitor_options_parse(sgd_monitor_options *opts, const char *spec)
+{
+    static const char fn[] = "sgd_monitor_options_parse";
+    if (opts == NULL)
+        return sgd__err(SGD_EINVAL, "%s: opts is NULL", fn);
+    if (spec == NULL)
+        return sgd__err(SGD_EINVAL, "%s: spec is NULL", fn);
+    sgd_monitor_options o;
+    sgd_status st = sgd_monitor_options_init(&o);
+    if (st != SGD_OK)
+        return st;
+    st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts");
+    if (st != SGD_OK)
+        return st;
+    /* Skip an optional "monitor:" kind; sgd__spec_split wants a kind, so give it one. */
+    const char *body = spec;
+    while (*body == ' ' || *body == '\t')
+        body++;
+    if (strncmp(body, "monitor:", 8) == 0)
+        body += 8;
+    size_t blen = strlen(body);
+    if (blen > 4096)
+        return sgd__err(SGD_EINVAL, "%s: spec is longer than 4096 characters", fn);
+    bool empty = true;
+    for (size_t i = 0; i < blen; i++)
+        if (body[i] != ' ' && body[i] != '\t')
+            empty = false;
+    if (!empty) {
+        char text[4096 + 16];
+        memcpy(text, "monitor:", 8);
+        memcpy(text + 8, body, blen + 1);
+        sgd__spec sp;
+        st = sgd__spec_split(&sp, text, 8 + blen, ',', fn);
+        if (st != SGD_OK)
+            return st;
+        for (size_t k = 0; k < sizeof option_keys / sizeof *option_keys; k++) {
+            const optkey *ok = &option_keys[k];
+            if (ok->is_int) {
+                int32_t *field = (int32_t *)((char *)&o + ok->offset);
+                int64_t v = *field;
+                st = sgd__spec_get_int64(&sp, ok->name, &v, fn);
+                if (st != SGD_OK)
+                    return st;
+                if (v < INT32_MIN || v > INT32_MAX)
+                    return sgd__err(SGD_ERANGE, "%s: %s=%lld: out of range", fn, ok->name, (long long)v);
+                *field = (int32_t)v;
+            } else {
+                double *field = (double *)((char *)&o + ok->offset);
+                st = sgd__spec_get_double(&sp, ok->name, field, fn);
+                if (st != SGD_OK)
+                    return st;
+            }
+        }
+        st = sgd__spec_check_unused(&sp, fn);
+        if (st != SGD_OK)
+            return st;
+    }
+    st = check_options(&o, fn);
+    if (st != SGD_OK)
+        return st;
+    /* Write back only what the caller's struct holds. */
+    uint32_t size;
+    memcpy(&size, opts, sizeof size);
+    memcpy((char *)opts + sizeof size, (const char *)&o + sizeof size, size - sizeof size);
+    return SGD_OK;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void state_clear(mstate *s)
+{
+    memset(s, 0, sizeof *s);
+    s->first_alarm = -1;
+    for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
+        s->first_event[k] = -1;
+    s->verdict = SGD_MONITOR_HEALTHY;
+    s->noise = NOISE_PRIOR;
+}
+
+sgd_status sgd_monitor_new(sgd_monitor **out, const sgd_monitor_options *opts, const sgd_allocator *alloc)
+{
+    static const char fn[] = "sgd_monitor_new";
+    if (out == NULL)
+        return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    sgd_allocator a;
+    sgd_status st = sgd__allocator_init(&a, alloc, fn);
+    if (st != SGD_OK)
+        return st;
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts");
+    if (st != SGD_OK)
+        return st;
+    st = check_options(&o, fn);
+    if (st != SGD_OK)
+        return st;
+    sgd_monitor *m = sgd__calloc(&a, 1, sizeof *m);
+    if (m == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory (%zu bytes)", fn, sizeof *m);
+    m->alloc = a;
+    m->o = o;
+    m->log_div = log(o.divergence_ratio);
+    m->log_jump = log(o.divergence_jump_ratio);
+    m->log_confirm = log(o.divergence_confirm_ratio);
+    m->log_spike = log(o.spike_ratio);
+    m->log_osc = log(o.oscillation_ratio);
+    m->p_low = -log1p(-o.stagnation_min_drop);
+    m->p_high = -log1p(-o.stagnation_max_drop);
+    m->next_id = 1;
+    state_clear(&m->s);
+    *out = m;
+    return SGD_OK;
+}
+
+void sgd_monitor_free(sgd_monitor *m)
+{
+    if (m == NULL)
+        return;
+    sgd_allocator a = m->alloc;
+    sgd__free(&a, m);
+}
+
+sgd_status sgd_monitor_reset(sgd_monitor *m)
+{
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_reset: monitor is NULL");
+    if (m->in_callback)
+        return sgd__err(SGD_ESTATE, "sgd_monitor_reset: called from a monitor callback");
+    state_clear(&m->s);
+    return SGD_OK;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+sgd_status sgd_monitor_add_callback(sgd_monitor *m, int32_t *id, uint32_t mask, sgd_monitor_callback fn,
+                                    void *user)
+{
+    static const char f[] = "sgd_monitor_add_callback";
+    if (id != NULL)
+        *id = 0;
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", f);
+    if (fn == NULL)
+        return sgd__err(SGD_EINVAL, "%s: fn is NULL", f);
+    if (mask == 0 || (mask & ~SGD_MONITOR_MASK_ALL) != 0)
+        return sgd__err(SGD_EINVAL, "%s: mask=0x%x: must be a non-empty set of SGD_MONITOR_MASK_* bits", f,
+                        (unsigned)mask);
+    if (m->in_callback)
+        return sgd__err(SGD_ESTATE, "%s: called from a monitor callback", f);
+    for (int i = 0; i < SGD_MONITOR_MAX_CALLBACKS; i++) {
+        if (m->cb[i].id == 0) {
+            m->cb[i].fn = fn;
+            m->cb[i].user = user;
+            m->cb[i].mask = mask;
+            m->cb[i].id = m->next_id;
+            m->next_id = m->next_id == INT32_MAX ? 1 : m->next_id + 1;
+            if (id != NULL)
+                *id = m->cb[i].id;
+            return SGD_OK;
+        }
+    }
+    return sgd__err(SGD_EOVERFLOW, "%s: the monitor already holds %d callbacks", f, SGD_MONITOR_MAX_CALLBACKS);
+}
+
+sgd_status sgd_monitor_remove_callback(sgd_monitor *m, int32_t id)
+{
+    static const char f[] = "sgd_monitor_remove_callback";
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", f);
+    if (m->in_callback)
+        return sgd__err(SGD_ESTATE, "%s: called from a monitor callback", f);
+    if (id > 0) {
+        for (int i = 0; i < SGD_MONITOR_MAX_CALLBACKS; i++) {
+            if (m->cb[i].id == id) {
+                memset(&m->cb[i], 0, sizeof m->cb[i]);
+                /* Keep registration order: close the gap. */
+                for (int j = i; j + 1 < SGD_MONITOR_MAX_CALLBACKS; j++)
+                    m->cb[j] = m->cb[j + 1];
+                memset(&m->cb[SGD_MONITOR_MAX_CALLBACKS - 1], 0, sizeof m->cb[0]);
+                return SGD_OK;
+            }
+        }
+    }
+    return sgd__err(SGD_ENOTFOUND, "%s: id=%d: no such callback", f, (int)id);
+}
+
+/* ------------------------------------------------------------ events */
+
+typedef struct kindinfo {
+    const char *name;
+    int32_t severity;
+    int32_t action;
+    double scale;
+    const char *remedy;
+    const char *detail;
+} kindinfo;
+
+static const kindinfo kinds[SGD_MONITOR_KIND_COUNT] = {
+    {"nonfinite", SGD_MONITOR_CRITICAL, SGD_MONITOR_ROLLBACK, 0.1,
+     "roll back to the last good state and lower the learning rate by 10x", "non-finite value (loss or gradient norm)"},
+    {"divergence", SGD_MONITOR_CRITICAL, SGD_MONITOR_ROLLBACK, 0.1,
+     "lower the learning rate by 10x (roll back if the loss does not recover)", "loss / initial loss"},
+    {"spike", SGD_MONITOR_INFO, SGD_MONITOR_SKIP, 1.0,
+     "skip this batch; lower the learning rate if spikes recur", "loss / smoothed loss"},
+    {"oscillation", SGD_MONITOR_WARNING, SGD_MONITOR_SCALE_LR, 1.0 / 3.0,
+     "lower the learning rate by 3x", "smoothed loss / initial loss (or spikes within the window)"},
+    {"plateau", SGD_MONITOR_INFO, SGD_MONITOR_CONTINUE, 0.1,
+     "lower the learning rate by 10x if the loss should still fall", "steps without a new best smoothed loss"},
+    {"stagnation", SGD_MONITOR_WARNING, SGD_MONITOR_SCALE_LR, 10.0,
+     "raise the learning rate by 10x", "fraction of the initial loss lost so far"},
+};
+
+const char *sgd_monitor_kind_name(int32_t kind)
+{
+    if (kind < 0 || kind >= SGD_MONITOR_KIND_COUNT)
+        return "unknown";
+    return kinds[kind].name;
+}
+
+const char *sgd_monitor_verdict_name(int32_t verdict)
+{
+    static const char *const names[] = {"healthy", "diverged", "unstable", "stagnant"};
+    if (verdict < 0 || verdict > 3)
+        return "unknown";
+    return names[verdict];
+}
+
+const char *sgd_monitor_action_name(int32_t action)
+{
+    static const char *const names[] = {"continue", "skip", "scale_lr", "rollback", "stop"};
+    if (action < 0 || action > 4)
+        return "unknown";
+    return names[action];
+}
+
+static void emit(sgd_monitor *m, int32_t kind, double loss, double grad_norm, double lr, double statistic,
+                 double threshold)
+{
+    mstate *s = &m->s;
+    int64_t step = s->steps;
+    s->events[kind]++;
+    if (s->first_event[kind] < 0)
+        s->first_event[kind] = step;
+    if (s->first_alarm < 0 && ((1u << kind) & SGD_MONITOR_MASK_ALARMS))
+        s->first_alarm = step;
+
+    sgd_monitor_event ev;
+    bool have_event = false;
+    for (int i = 0; i < SGD_MONITOR_MAX_CALLBACKS && m->cb[i].id != 0; i++) {
+        if ((m->cb[i].mask & (1u << kind)) == 0)
+            continue;
+        if (!have_event) {
+            const kindinfo *ki = &kinds[kind];
+            memset(&ev, 0, sizeof ev);
+            ev.struct_size = (uint32_t)sizeof ev;
+            ev.kind = kind;
+            ev.step = step;
+            ev.loss = loss;
+            ev.grad_norm = grad_norm;
+            ev.lr = lr;
+            ev.smoothed = (s->flags & F_STARTED) ? exp(s->level) + m->o.loss_floor : NAN;
+            ev.statistic = statistic;
+            ev.threshold = threshold;
+            ev.severity = ki->severity;
+            ev.suggested_action = ki->action;
+            ev.suggested_lr_scale = ki->scale;
+            ev.remedy = ki->remedy;
+            ev.detail = ki->detail;
+            have_event = true;
+        }
+        double scale = ev.suggested_lr_scale;
+        m->in_callback = true;
+        int32_t act = m->cb[i].fn(&ev, &scale, m->cb[i].user);
+        m->in_callback = false;
+        if (act < SGD_MONITOR_CONTINUE || act > SGD_MONITOR_STOP) {
+            m->cb_status = sgd__err(SGD_ECALLBACK, "sgd_monitor_observe: callback %d returned action %d for %s",
+                                    (int)m->cb[i].id, (int)act, kinds[kind].name);
+            continue;
+        }
+        if ((act == SGD_MONITOR_SCALE_LR || act == SGD_MONITOR_ROLLBACK) && !(isfinite(scale) && scale > 0.0)) {
+            m->cb_status = sgd__err(SGD_ECALLBACK, "sgd_monitor_observe: callback %d returned lr_scale=%g for %s",
+                                    (int)m->cb[i].id, scale, kinds[kind].name);
+            continue;
+        }
+        if (act > m->action) {
+            m->action = act;
+            m->action_scale = (act == SGD_MONITOR_SCALE_LR || act == SGD_MONITOR_ROLLBACK) ? scale : 1.0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the statistics */
+
+static inline double clampd(double x, double lo, double hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+static inline double fmaxd(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+static inline int popcount32(uint32_t x)
+{
+    return __builtin_popcount(x);
+}
+
+static void update_verdict(sgd_monitor *m, bool stagnant)
+{
+    mstate *s = &m->s;
+    bool confirmed = (s->flags & F_DIVERGED) && s->ymax - s->y0 >= m->log_confirm;
+    if ((s->flags & F_NONFINITE) || confirmed)
+        s->verdict = SGD_MONITOR_DIVERGED;
+    else if (s->flags & (F_OSC_ACTIVE | F_DIVERGED))
+        s->verdict = SGD_MONITOR_UNSTABLE;
+    else if (stagnant)
+        s->verdict = SGD_MONITOR_STAGNANT;
+    else
+        s->verdict = SGD_MONITOR_HEALTHY;
+}
+
+/* The statistics for a finite loss; events are raised as they are found. */
+static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
+{
+    const sgd_monitor_options *o = &m->o;
+    mstate *s = &m->s;
+    double v = loss - o->loss_floor;
+    double y = v > 0.0 ? log(v) : Y_MIN;
+    if (y < Y_MIN)
+        y = Y_MIN;
+    int64_t t = s->steps;
+
+    if (!(s->flags & F_STARTED)) {
+        s->flags |= F_STARTED;
+        s->y0 = s->yinit = s->yprev = s->level = s->best = s->bslow = s->bfast = s->ymax = y;
+        s->ninit = 1;
+        s->e1 = s->e2 = y;
+        s->c1 = s->c2 = (double)t;
+        s->finite = 1;
+        update_verdict(m, false);
+        return;
+    }
+    double nf = (double)s->finite; /* finite observations before this one */
+    double sig = s->noise;
+
+    /* Divergence: the raw observation against the initial level, before anything moves. */
+    double thr_div = s->y0 + fmaxd(m->log_div, o->divergence_z * sig);
+    double thr_jump = s->y0 + fmaxd(m->log_jump, o->divergence_z * sig);
+    uint32_t wmask = o->divergence_window >= 32 ? 0xffffffffu : ((1u << o->divergence_window) - 1u);
+    s->hist = ((s->hist << 1) | (y > thr_div ? 1u : 0u)) & wmask;
+    if (popcount32(s->hist) >= o->divergence_count || y > thr_jump) {
+        if (!(s->flags & F_DIV_ACTIVE)) {
+            s->flags |= F_DIV_ACTIVE | F_DIVERGED;
+            bool jump = y > thr_jump && popcount32(s->hist) < o->divergence_count;
+            emit(m, SGD_MONITOR_DIVERGENCE, loss, gn, lr, exp(y - s->y0),
+                 exp((jump ? thr_jump : thr_div) - s->y0));
+        }
+    } else if (s->hist == 0) {
+        s->flags &= ~(uint32_t)F_DIV_ACTIVE;
+    }
+
+    /* Spike: an excursion above the smoothed loss, reported once per excursion. */
+    double thr_spike = fmaxd(m->log_spike, o->spike_z * sig);
+    double exc = y - s->level;
+    if (exc > thr_spike) {
+        if (!(s->flags & F_IN_SPIKE) && !(s->flags & F_DIV_ACTIVE)) {
+            s->spikes[s->spike_head] = t;
+            s->spike_head = (s->spike_head + 1) % MAX_SPIKES;
+            if (s->nspike < MAX_SPIKES)
+                s->nspike++;
+            emit(m, SGD_MONITOR_SPIKE, loss, gn, lr, exp(exc), exp(thr_spike));
+        }
+        s->flags |= F_IN_SPIKE;
+    } else if (exc < 0.5 * thr_spike) {
+        s->flags &= ~(uint32_t)F_IN_SPIKE;
+    }
+
+    /* Noise: EMA of the winsorised step difference, with a prior. */
+    double d = fabs(y - s->yprev);
+    d = fmin(d, fmaxd(WINSOR_K * sig / C_ABS, m->log_spike));
+    double a = 1.0 / fmin(o->noise_steps, nf + NOISE_PRIOR_N);
+    s->noise = sig + a * (C_ABS * d - sig);
+
+    /* Smoothed loss: EMA of the residual clipped at the spike threshold, so that a spike moves it
+       little while a smooth trend, however steep against the noise, is followed. */
+    double cl = fmaxd(m->log_spike, o->spike_z * s->noise);
+    double al = 1.0 / fmin(o->level_steps, nf + 1.0);
+    s->level += al * clampd(y - s->level, -cl, cl);
+
+    /* Initial level: mean of the first initial_steps finite log-losses, leaving out those above the
+       divergence bound (a run that blows up at once keeps its first value as the initial level). */
+    if (s->finite < o->initial_steps && y <= thr_div) {
+        s->ninit++;
+        s->yinit += (y - s->yinit) / s->ninit;
+    }
+
+    /* Fast and slow EMAs of the smoothed loss, with their centres of mass in time. */
+    double a1 = 1.0 / fmin(o->progress_fast_steps, nf + 1.0);
+    double a2 = 1.0 / fmin(o->progress_slow_steps, nf + 1.0);
+    s->e1 += a1 * (s->level - s->e1);
+    s->c1 += a1 * ((double)t - s->c1);
+    s->e2 += a2 * (s->level - s->e2);
+    s->c2 += a2 * ((double)t - s->c2);
+    if (s->e2 < s->bslow)
+        s->bslow = s->e2;
+    if (s->e1 < s->bfast)
+        s->bfast = s->e1;
+    if (y > s->ymax)
+        s->ymax = y;
+
+    /* Best smoothed loss; an improvement counts when it beats the level's own noise. */
+    double se_level = s->noise * sqrt(al / (2.0 - al));
+    bool newbest = s->level < s->best - se_level;
+    if (s->level < s->best)
+        s->best = s->level;
+    s->since_best = newbest ? 0 : s->since_best + 1;
+
+    /* Plateau. */
+    if (s->since_best >= o->plateau_steps && !(s->flags & F_PLATEAU_ACTIVE)) {
+        s->flags |= F_PLATEAU_ACTIVE;
+        emit(m, SGD_MONITOR_PLATEAU, loss, gn, lr, (double)s->since_best, (double)o->plateau_steps);
+    }
+    if (newbest)
+        s->flags &= ~(uint32_t)F_PLATEAU_ACTIVE;
+
+    /* Oscillation: the smoothed loss stays above its initial level x ratio, or spikes recur
+       while there is no net progress. The initial level is the first observation when the loss
+       fell faster than its noise at the start (the smoothed loss lags such a fall). */
+    double yi = fmaxd(s->yinit, s->y0 - s->noise);
+    double gap = s->level - (yi + m->log_osc);
+    s->osc_run = gap > 0.0 ? s->osc_run + 1 : 0;
+    int32_t recent = 0;
+    for (int32_t i = 0; i < s->nspike && i < o->oscillation_spikes; i++) {
+        int32_t idx = (s->spike_head - 1 - i + MAX_SPIKES) % MAX_SPIKES;
+        if (s->spikes[idx] > t - o->oscillation_window)
+            recent++;
+    }
+    bool by_level = s->osc_run >= o->oscillation_steps;
+    bool by_spikes = recent >= o->oscillation_spikes && s->level >= yi;
+    if ((by_level || by_spikes) && !(s->flags & F_OSC_ACTIVE) && !(s->flags & F_DIV_ACTIVE)) {
+        s->flags |= F_OSC_ACTIVE;
+        if (by_level)
+            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, exp(s->level - yi), o->oscillation_ratio);
+        else
+            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, (double)recent, (double)o->oscillation_spikes);
+    }
+    if ((s->flags & F_OSC_ACTIVE) && newbest && s->osc_run == 0)
+        s->flags &= ~(uint32_t)F_OSC_ACTIVE;
+
+    /* Stagnation. Progress is measured from the initial level (the first observation when the
+       loss fell faster than its noise during the first ones) to the lowest slow average
+       (significance: against its standard error) and to the lowest fast average (size and shape:
+       is the curve still falling at its mean rate, i.e. not flattened?). */
+    s->finite++;
+    bool stagnant = false;
+    if (s->finite >= o->stagnation_steps) {
+        double p_slow = yi - s->bslow;
+        double p_fast = yi - s->bfast;
+        double se_p = s->noise * sqrt(1.0 / s->ninit + 1.0 / (2.0 * o->progress_slow_steps - 1.0));
+        double p_low = fmaxd(m->p_low, o->stagnation_z * se_p);
+        double rate_recent = (s->e2 - s->e1) / fmaxd(s->c1 - s->c2, 1e-9);
+        double rate_mean = p_fast / fmaxd(s->c1 - (s->ninit - 1) / 2.0, 1.0);
+        bool small = p_slow < p_low;
+        stagnant = small || (p_fast < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
+        if (stagnant && !(s->flags & F_STAG_ACTIVE)) {
+            s->flags |= F_STAG_ACTIVE;
+            emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-(small ? p_slow : p_fast)),
+                 -expm1(-(small ? p_low : m->p_high)));
+        }
+    }
+    if (!stagnant)
+        s->flags &= ~(uint32_t)F_STAG_ACTIVE;
+
+    s->yprev = y;
+    update_verdict(m, stagnant);
+}
+
+sgd_status sgd_monitor_observe(sgd_monitor *m, double loss, double grad_norm, double lr, int32_t *action,
+                               double *lr_scale)
+{
+    static const char fn[] = "sgd_monitor_observe";
+    if (action != NULL)
+        *action = SGD_MONITOR_CONTINUE;
+    if (lr_scale != NULL)
+        *lr_scale = 1.0;
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
+    if (m->in_callback)
+        return sgd__err(SGD_ESTATE, "%s: called from a monitor callback", fn);
+    if (isnan(lr))
+        return sgd__err(SGD_ENONFINITE, "%s: lr=nan: pass a negative number when the learning rate is unknown", fn);
+    mstate *s = &m->s;
+    m->action = SGD_MONITOR_CONTINUE;
+    m->action_scale = 1.0;
+    m->cb_status = SGD_OK;
+    /* A negative finite gradient norm means "not given"; NaN and infinities are observations. */
+    double gn = grad_norm;
+    bool gn_given = !(isfinite(gn) && gn < 0.0);
+    bool gn_bad = gn_given && !isfinite(gn);
+    if (!gn_given)
+        gn = -1.0;
+    if (!(lr >= 0.0))
+        lr = -1.0;
+
+    if (!isfinite(loss) || gn_bad) {
+        s->nonfinite++;
+        s->flags |= F_NONFINITE;
+        emit(m, SGD_MONITOR_NONFINITE, loss, gn, lr, isfinite(loss) ? gn : loss, 0.0);
+    }
+    if (isfinite(loss))
+        observe_finite(m, loss, gn, lr);
+    else
+        update_verdict(m, (s->flags & F_STAG_ACTIVE) != 0);
+    s->steps++;
+
+    if (m->cb_status != SGD_OK)
+        return m->cb_status; /* the action stays CONTINUE */
+    if (action != NULL)
+        *action = m->action;
+    if (lr_scale != NULL)
+        *lr_scale = m->action_scale;
+    return SGD_OK;
+}
+
+/* ------------------------------------------------------------ queries */
+
+sgd_status sgd_monitor_get_verdict(const sgd_monitor *m, int32_t *verdict)
+{
+    if (verdict != NULL)
+        *verdict = SGD_MONITOR_HEALTHY;
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_get_verdict: monitor is NULL");
+    if (verdict == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_get_verdict: verdict is NULL");
+    *verdict = m->s.verdict;
+    return SGD_OK;
+}
+
+sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *out)
+{
+    static const char fn[] = "sgd_monitor_get_counters";
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
+    if (out == NULL)
+        return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
+    uint32_t size = out->struct_size;
+    if (size < sizeof(sgd_monitor_counters))
+        return sgd__err(SGD_EINVAL, "%s: out->struct_size=%u: set it to sizeof(sgd_monitor_counters) (%zu)", fn,
+                        (unsigned)size, sizeof(sgd_monitor_counters));
+    const mstate *s = &m->s;
+    sgd_monitor_counters c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = (uint32_t)sizeof c;
+    c.verdict = s->verdict;
+    c.steps = s->steps;
+    c.nonfinite_steps = s->nonfinite;
+    c.first_alarm = s->first_alarm;
+    for (int k = 0; k < 8; k++) {
+        c.events[k] = k < SGD_MONITOR_KIND_COUNT ? s->events[k] : 0;
+        c.first_event[k] = k < SGD_MONITOR_KIND_COUNT ? s->first_event[k] : -1;
+    }
+    double fl = m->o.loss_floor;
+    if (s->flags & F_STARTED) {
+        c.smoothed = exp(s->level) + fl;
+        c.best = exp(s->best) + fl;
+        double yi = fmaxd(s->yinit, s->y0 - s->noise);
+        c.initial = exp(yi) + fl;
+        c.progress = -expm1(s->bslow - yi);
+    } else {
+        c.initial = c.smoothed = c.best = NAN;
+        c.progress = 0.0;
+    }
+    c.noise = s->noise;
+    /* A caller built against newer headers: fill what we know, zero the rest. */
+    memset(out, 0, size);
+    memcpy(out, &c, sizeof c);
+    out->struct_size = size;
+    return SGD_OK;
+}
+
+/* ------------------------------------------------------------ state export/import */
+
+sgd_status sgd_monitor_state_size(const sgd_monitor *m, size_t *count)
+{
+    if (count != NULL)
+        *count = 0;
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_state_size: monitor is NULL");
+    if (count == NULL)
+        return sgd__err(SGD_EINVAL, "sgd_monitor_state_size: count is NULL");
+    *count = STATE_COUNT;
+    return SGD_OK;
+}
+
+sgd_status sgd_monitor_state_export(const sgd_monitor *m, double *buf, size_t count)
+{
+    static const char fn[] = "sgd_monitor_state_export";
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
+    if (buf == NULL)
+        return sgd__err(SGD_EINVAL, "%s: buf is NULL", fn);
+    if (count < STATE_COUNT)
+        return sgd__err(SGD_ESHAPE, "%s: count=%zu: the state needs %d doubles", fn, count, STATE_COUNT);
+    const mstate *s = &m->s;
+    double *p = buf;
+    *p++ = STATE_TAG;
+    *p++ = STATE_VERSION;
+    *p++ = STATE_COUNT;
+    *p++ = (double)s->steps;
+    *p++ = (double)s->finite;
+    *p++ = (double)s->nonfinite;
+    *p++ = (double)s->flags;
+    *p++ = (double)s->hist;
+    *p++ = (double)s->ninit;
+    *p++ = (double)s->nspike;
+    *p++ = (double)s->spike_head;
+    *p++ = (double)s->verdict;
+    *p++ = (double)s->since_best;
+    *p++ = (double)s->osc_run;
+    *p++ = (double)s->first_alarm;
+    *p++ = s->y0;
+    *p++ = s->yinit;
+    *p++ = s->yprev;
+    *p++ = s->level;
+    *p++ = s->noise;
+    *p++ = s->best;
+    *p++ = s->e1;
+    *p++ = s->c1;
+    *p++ = s->e2;
+    *p++ = s->c2;
+    *p++ = s->bslow;
+    *p++ = s->bfast;
+    *p++ = s->ymax;
+    for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
+        *p++ = (double)s->events[k];
+    for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
+        *p++ = (double)s->first_event[k];
+    for (int k = 0; k < MAX_SPIKES; k++)
+        *p++ = (double)s->spikes[k];
+    return (p - buf == STATE_COUNT) ? SGD_OK : sgd__err(SGD_EINTERNAL, "%s: state layout mismatch", fn);
+}
+
+/* Reads an integer field: finite, integral, in [lo, hi]. */
+static bool get_int(const double **p, double lo, double hi, int64_t *out)
+{
+    double v = *(*p)++;
+    if (!isfinite(v) || v != floor(v) || v < lo || v > hi)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool get_real(const double **p, double *out)
+{
+    double v = *(*p)++;
+    if (!isfinite(v) || fabs(v) > 1e15)
+        return false;
+    *out = v;
+    return true;
+}
+
+sgd_status sgd_monitor_state_import(sgd_monitor *m, const double *buf, size_t count)
+{
+    static const char fn[] = "sgd_monitor_state_import";
+    if (m == NULL)
+        return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
+    if (buf == NULL)
+        return sgd__err(SGD_EINVAL, "%s: buf is NULL", fn);
+    if (m->in_callback)
+        return sgd__err(SGD_ESTATE, "%s: called from a monitor callback", fn);
+    if (count < 3)
+        return sgd__err(SGD_ESHAPE, "%s: count=%zu: too short for a monitor state", fn, count);
+    if (buf[0] != STATE_TAG)
+        return sgd__err(SGD_EFORMAT, "%s: not a monitor state (tag %g)", fn, buf[0]);
+    if (buf[1] != STATE_VERSION)
+        return sgd__err(SGD_EVERSION, "%s: state version %g; this library reads version %g", fn, buf[1],
+                        STATE_VERSION);
+    if (buf[2] != STATE_COUNT || count != STATE_COUNT)
+        return sgd__err(SGD_ESHAPE, "%s: count=%zu (header says %g): a version-%g state has %d doubles", fn, count,
+                        buf[2], STATE_VERSION, STATE_COUNT);
+    const double big = 9007199254740992.0; /* 2^53 */
+    mstate s;
+    state_clear(&s);
+    const double *p = buf + 3;
+    int64_t v;
+    int field = 3;
+#define GI(dst, lo, hi)                                                                    \
+    do {                                                                                   \
+        if (!get_int(&p, (lo), (hi), &v))                                                  \
+            return sgd__err(SGD_EFORMAT, "%s: field %d (" #dst "): value %g out of range", fn, field, p[-1]); \
+        s.dst = v;                                                                         \
+        field++;                                                                           \
+    } while (0)
+#define GR(dst)                                                                            \
+    do {                                                                                   \
+        if (!get_real(&p, &s.dst))                                                         \
+            return sgd__err(SGD_EFORMAT, "%s: field %d (" #dst "): value %g is not a finite number", fn, field, p[-1]); \
+        field++;                                                                           \
+    } while (0)
+    GI(steps, 0, big);
+    GI(finite, 0, (double)s.steps);
+    GI(nonfinite, 0, (double)s.steps);
+    GI(flags, 0, F_ALL);
+    GI(hist, 0, 4294967295.0);
+    GI(ninit, 0, 1000);
+    GI(nspike, 0, MAX_SPIKES);
+    GI(spike_head, 0, MAX_SPIKES - 1);
+    GI(verdict, 0, 3);
+    GI(since_best, 0, big);
+    GI(osc_run, 0, big);
+    GI(first_alarm, -1, big);
+    GR(y0);
+    GR(yinit);
+    GR(yprev);
+    GR(level);
+    GR(noise);
+    GR(best);
+    GR(e1);
+    GR(c1);
+    GR(e2);
+    GR(c2);
+    GR(bslow);
+    GR(bfast);
+    GR(ymax);
+    for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
+        GI(events[k], 0, big);
+    for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
+        GI(first_event[k], -1, big);
+    for (int k = 0; k < MAX_SPIKES; k++)
+        GI(spikes[k], 0, big);
+#undef GI
+#undef GR
+    if (s.noise < 0.0)
+        return sgd__err(SGD_EFORMAT, "%s: negative noise %g", fn, s.noise);
+    if ((s.flags & F_STARTED) && s.ninit < 1)
+        return sgd__err(SGD_EFORMAT, "%s: started state without an initial level", fn);
+    m->s = s;
+    return SGD_OK;
+}

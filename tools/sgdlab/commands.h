@@ -1,0 +1,16 @@
+/* The sgdlab tool's subcommands. SPDX-License-Identifier: MIT */
+#ifndef SGDLAB_TOOL_COMMANDS_H
+#define SGDLAB_TOOL_COMMANDS_H
+
+/* Exit statuses shared by the subcommands. */
+#define SGDLAB_EXIT_OK 0
+#define SGDLAB_EXIT_FAIL 1  /* the command ran, and what it found is a failure (e.g. --fail-on) */
+#define SGDLAB_EXIT_USAGE 2 /* bad arguments or unreadable input */
+
+/* Each subcommand gets argv after the subcommand name (argv[0] is the name itself). */
+typedef int (*sgdlab_command_fn)(int argc, char **argv);
+
+int sgdlab_cmd_monitor(int argc, char **argv);
+void sgdlab_help_monitor(void);
+
+#endif
