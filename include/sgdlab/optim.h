@@ -716,8 +716,12 @@ SGD_API sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void
  * @brief Replaces state array @p index with @p bytes bytes from @p in (as
  *        sgd_optim_state_export() wrote them), for checkpoints and rollback.
  *
- * The values are checked first and nothing changes if they are refused:
- * slots must be finite and the step counter >= 0. After importing every array
+ * Whatever sgd_optim_state_export() wrote imports back unchanged, bit for
+ * bit, including the NaN or infinite values of a state that diverged (a
+ * step with ::SGD_NONFINITE_APPLY, or finite gradients whose squares
+ * overflow): a snapshot restores what it saved. The step counter must be
+ * >= 0 and the optimizer checks its scalar state (a built-in sgd's flag is 0
+ * or 1); nothing changes if they are refused. After importing every array
  * exported from another optimizer of the same spec and size, this one
  * continues exactly as that one would.
  * @param o     The optimizer.
@@ -725,8 +729,8 @@ SGD_API sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void
  * @param in    Source of @p bytes bytes.
  * @param bytes Exactly length * element size.
  * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments; ::SGD_ENOTFOUND for an
- *         unknown index; ::SGD_ESHAPE for a wrong size; ::SGD_ENONFINITE for
- *         a NaN or infinity in a slot; ::SGD_ERANGE for a negative step; a host
+ *         unknown index; ::SGD_ESHAPE for a wrong size; ::SGD_ERANGE for a
+ *         negative step or scalar state the optimizer refuses; a host
  *         @c import_scalars' status or ::SGD_ECALLBACK.
  * @since 0.1
  */

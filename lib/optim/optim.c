@@ -804,14 +804,7 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
             return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be >= 0", fn, o->name, (long long)s);
         o->step = s;
     } else if (index <= o->vt.n_slots) {
-        const unsigned char *src = in;
-        for (size_t i = 0; i < o->n; i++) {
-            float v;
-            memcpy(&v, src + i * sizeof v, sizeof v);
-            if (!isfinite(v))
-                return sgd__err(SGD_ENONFINITE, "%s: optimizer '%s': state '%s'[%zu] = %g: must be finite", fn,
-                                o->name, o->slot_name[index - 1], i, (double)v);
-        }
+        /* Any bits: a snapshot of a diverged state restores as it was saved. */
         if (bytes > 0)
             memcpy(o->slots[index - 1], in, bytes);
     } else {
