@@ -187,6 +187,67 @@ static void test_checkpoint_structs(void **state)
     PIN_SIZE(sgd_ckpt_dtype, 4);
 }
 
+static void test_optim_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_optim_vtable, 88);
+    PIN_OFFSET(sgd_optim_vtable, struct_size, 0);
+    PIN_OFFSET(sgd_optim_vtable, flags, 4);
+    PIN_OFFSET(sgd_optim_vtable, name, 8);
+    PIN_OFFSET(sgd_optim_vtable, n_slots, 16);
+    PIN_OFFSET(sgd_optim_vtable, n_scalars, 20);
+    PIN_OFFSET(sgd_optim_vtable, slot_names, 24);
+    PIN_OFFSET(sgd_optim_vtable, init, 32);
+    PIN_OFFSET(sgd_optim_vtable, step, 40);
+    PIN_OFFSET(sgd_optim_vtable, export_scalars, 48);
+    PIN_OFFSET(sgd_optim_vtable, import_scalars, 56);
+    PIN_OFFSET(sgd_optim_vtable, set_hparam, 64);
+    PIN_OFFSET(sgd_optim_vtable, get_hparam, 72);
+    PIN_OFFSET(sgd_optim_vtable, destroy, 80);
+    PIN_SIZE(sgd_optim_step_args, 56);
+    PIN_OFFSET(sgd_optim_step_args, group, 4);
+    PIN_OFFSET(sgd_optim_step_args, call, 8);
+    PIN_OFFSET(sgd_optim_step_args, calls, 12);
+    PIN_OFFSET(sgd_optim_step_args, step, 16);
+    PIN_OFFSET(sgd_optim_step_args, offset, 24);
+    PIN_OFFSET(sgd_optim_step_args, weight_decay, 32);
+    PIN_OFFSET(sgd_optim_step_args, grad_scale, 40);
+    PIN_OFFSET(sgd_optim_step_args, clip_value, 48);
+    PIN_SIZE(sgd_optim_step_info, 56);
+    PIN_OFFSET(sgd_optim_step_info, applied, 4);
+    PIN_OFFSET(sgd_optim_step_info, nonfinite, 8);
+    PIN_OFFSET(sgd_optim_step_info, clipped, 12);
+    PIN_OFFSET(sgd_optim_step_info, grad_norm, 16);
+    PIN_OFFSET(sgd_optim_step_info, grad_max_abs, 24);
+    PIN_OFFSET(sgd_optim_step_info, clip_scale, 32);
+    PIN_OFFSET(sgd_optim_step_info, step, 40);
+    PIN_OFFSET(sgd_optim_step_info, consecutive_skips, 48);
+    PIN_SIZE(sgd_optim_hygiene, 32);
+    PIN_OFFSET(sgd_optim_hygiene, nonfinite, 4);
+    PIN_OFFSET(sgd_optim_hygiene, clip_norm, 8);
+    PIN_OFFSET(sgd_optim_hygiene, clip_value, 16);
+    PIN_OFFSET(sgd_optim_hygiene, max_consecutive_skips, 24);
+    PIN_SIZE(sgd_optim_stats, 48);
+    PIN_OFFSET(sgd_optim_stats, reserved, 4);
+    PIN_OFFSET(sgd_optim_stats, applied, 8);
+    PIN_OFFSET(sgd_optim_stats, skipped, 16);
+    PIN_OFFSET(sgd_optim_stats, consecutive_skips, 24);
+    PIN_OFFSET(sgd_optim_stats, nonfinite, 32);
+    PIN_OFFSET(sgd_optim_stats, clipped, 40);
+    PIN_SIZE(sgd_nonfinite_policy, 4);
+    PIN_SIZE(sgd_state_type, 4);
+    assert_int_equal(SGD_NONFINITE_SKIP, 0);
+    assert_int_equal(SGD_NONFINITE_ERROR, 1);
+    assert_int_equal(SGD_NONFINITE_APPLY, 2);
+    assert_int_equal(SGD_STATE_F32, 1);
+    assert_int_equal(SGD_STATE_F64, 2);
+    assert_int_equal(SGD_STATE_I64, 3);
+    assert_int_equal(SGD_OPTIM_FUSED_CLIP, 1);
+    assert_int_equal(SGD_OPTIM_MAX_SLOTS, 16);
+    assert_int_equal(SGD_OPTIM_MAX_SCALARS, 64);
+    assert_int_equal(SGD_OPTIM_MAX_NAME, 63);
+}
+
 int main(void)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8) {
@@ -199,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_data_structs),
         cmocka_unit_test(test_model_structs),
         cmocka_unit_test(test_checkpoint_structs),
+        cmocka_unit_test(test_optim_structs),
     };
     return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
 }

@@ -17,5 +17,6 @@
 #include "sgdlab/sched.h"
 #include "sgdlab/checkpoint.h"
 #include "sgdlab/monitor.h"
+#include "sgdlab/optim.h"
 
 #endif /* SGDLAB_SGDLAB_H */
