@@ -713,6 +713,21 @@ SGD_API sgd_status sgd_optim_state_find(const sgd_optim *o, const char *name, si
 SGD_API sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, size_t bytes);
 
 /**
+ * @brief A read-only view of a state slot, without copying it (for
+ *        checkpoints that write large optimizer state straight from memory).
+ * @param o     The optimizer.
+ * @param index Which array (sgd_optim_state_describe()); only the slot arrays
+ *              (::SGD_STATE_F32) have views.
+ * @param data  Receives the slot's first element; valid until @p o is freed,
+ *              and changed by every step and import.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments; ::SGD_ENOTFOUND for an
+ *         unknown index; ::SGD_EUNSUPPORTED for the step counter and the scalar
+ *         state (use sgd_optim_state_export()).
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const float **data);
+
+/**
  * @brief Replaces state array @p index with @p bytes bytes from @p in (as
  *        sgd_optim_state_export() wrote them), for checkpoints and rollback.
  *

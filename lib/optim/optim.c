@@ -789,6 +789,22 @@ sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, s
     return SGD_OK;
 }
 
+sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const float **data)
+{
+    static const char fn[] = "sgd_optim_state_data";
+    if (data != NULL)
+        *data = NULL;
+    if (o == NULL || data == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "data");
+    if (index >= sgd_optim_state_count(o))
+        return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s': no state array %zu", fn, o->name, index);
+    if (index == 0 || index > o->vt.n_slots)
+        return sgd__err(SGD_EUNSUPPORTED, "%s: optimizer '%s': state array %zu is not a slot; export it", fn,
+                        o->name, index);
+    *data = o->slots[index - 1];
+    return SGD_OK;
+}
+
 sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, size_t bytes)
 {
     static const char fn[] = "sgd_optim_state_import";
