@@ -375,7 +375,10 @@ SGD_API void sgd_optim_step_info_init(sgd_optim_step_info *info);
  * with @c info->applied = 0 (or ::SGD_EDIVERGED once more than
  * @c max_consecutive_skips steps in a row were skipped);
  * ::SGD_NONFINITE_ERROR returns ::SGD_ENONFINITE, naming the first bad
- * element, and changes nothing; ::SGD_NONFINITE_APPLY goes on. Then the
+ * element, and changes nothing; ::SGD_NONFINITE_APPLY goes on. (With
+ * ::SGD_NONFINITE_APPLY, no clipping and @p info NULL nothing needs that
+ * pass, and the step skips it: the update alone, one pass over the arrays,
+ * as torch's unchecked step; non-finite gradients are then not counted.) Then the
  * gradients are clipped (by value, then by global norm, as they are read: @p
  * grads itself is never written), the step counter is incremented, and the
  * optimizer's update runs over each parameter group's range with the group's
@@ -539,7 +542,7 @@ typedef enum sgd_nonfinite_policy {
     SGD_NONFINITE_SKIP = 0,
     /** Refuse the step with ::SGD_ENONFINITE; nothing changes. */
     SGD_NONFINITE_ERROR = 1,
-    /** Apply the update anyway (the parameters become non-finite); counted. */
+    /** Apply the update anyway (the parameters become non-finite); counted, except in steps that skip the gradient pass (see sgd_optim_step()). */
     SGD_NONFINITE_APPLY = 2
 } sgd_nonfinite_policy;
 
