@@ -102,6 +102,8 @@ typedef struct row {
 
 static const row rows[] = {
     {"sgd", "sgd:lr=0.01"},
+    /* As torch does it: no gradient check, so no pass before the update. */
+    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply"},
     {"sgd momentum", "sgd:lr=0.01,momentum=0.9"},
     {"adagrad", "adagrad"},
     {"rmsprop", "rmsprop"},

@@ -100,6 +100,11 @@ def main():
                     label, n, ns, bound, ns / bound, t[None], t[True], min(t[None], t[True]) / ns))
             else:
                 print('%-13s %9d %9s %9s %6s %12.3f %12.3f' % (label, n, '-', '-', '-', t[None], t[True]))
+            # libsgdlab without its gradient check (nonfinite=apply), torch's same row: equal work.
+            if (label + ' unchecked', n) in ours:
+                ns, bound = ours[(label + ' unchecked', n)]
+                print('%-13s %9d %9.3f %9.3f %6.2f %12.3f %12.3f %8.1fx' % (
+                    '  unchecked', n, ns, bound, ns / bound, t[None], t[True], min(t[None], t[True]) / ns))
 
 
 if __name__ == '__main__':

@@ -816,6 +816,22 @@ static void test_nonfinite(void **state)
     assert_true(isnan(x[3]));
     assert_true(isfinite(x[4]));
     assert_true(info.clip_scale == 1.0);
+    /* Policy apply without clipping and without info: no gradient pass (nothing
+     * asks for it), the same update, and the non-finite step is not counted. */
+    h.clip_norm = 0.0;
+    sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_OK);
+    sgd_optim_stats before = {.struct_size = sizeof before}, after = {.struct_size = sizeof after};
+    sgdt_assert_status(sgd_optim_get_stats(o, &before), SGD_OK);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, NULL), SGD_OK);
+    sgdt_assert_status(sgd_optim_get_stats(o, &after), SGD_OK);
+    assert_int_equal(after.applied, before.applied + 1);
+    assert_int_equal(after.nonfinite, before.nonfinite);
+    assert_true(isnan(x[3]) && isfinite(x[4]));
+    /* ...and with info the pass runs and counts it. */
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, &info), SGD_OK);
+    sgdt_assert_status(sgd_optim_get_stats(o, &after), SGD_OK);
+    assert_int_equal(after.nonfinite, before.nonfinite + 1);
+    assert_int_equal(info.nonfinite, 1);
     /* No limit on skips with max_consecutive_skips = 0. */
     h.nonfinite = SGD_NONFINITE_SKIP;
     h.max_consecutive_skips = 0;

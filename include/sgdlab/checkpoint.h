@@ -49,6 +49,10 @@
 #define SGDLAB_CHECKPOINT_H
 
 #include "sgdlab/core.h"
+#include "sgdlab/model.h"
+#include "sgdlab/monitor.h"
+#include "sgdlab/optim.h"
+#include "sgdlab/sched.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -574,6 +578,130 @@ SGD_API sgd_status sgd_ckpt_reader_tensor_data(const sgd_ckpt_reader *r, const c
  * @since 0.1
  */
 SGD_API sgd_status sgd_ckpt_reader_check_sections(const sgd_ckpt_reader *r, const char *const *known, size_t n);
+
+
+/* ------------------------------------------------------------ training state */
+
+/**
+ * @brief The objects whose state a checkpoint holds; any may be NULL.
+ *
+ * A checkpoint stores state, not configuration: to restore, the program
+ * creates objects of the same kinds (the same model spec, optimizer spec and
+ * size, schedule spec, monitor options) and loads the state into them. Each
+ * object has its own section:
+ *
+ * | section   | tensors |
+ * |-----------|---------|
+ * | "model"   | "spec" (u8, the canonical model spec), one f32 tensor per parameter named as sgd_param_info names it ("0.weight", shape [out, in]; "0.bias", shape [out]), "rng" (u64[4], the dropout generator) |
+ * | "optim"   | "kind" (u8, sgd_optim_name()), then every state array of sgd_optim_state_describe() under its own name: "step" (i64[1]), the slots (f32[n], e.g. "exp_avg"), "scalars" (f64) |
+ * | "sched"   | "kind" (u8, sgd_sched_name()), "state" (f64[sgd_sched_state_size()]) |
+ * | "monitor" | "state" (f64[sgd_monitor_state_size()]) |
+ *
+ * All four sections are marked ::SGD_CKPT_SECTION_REQUIRED. Programs may add
+ * sections of their own with the low-level writer (optional ones are skipped
+ * by readers that do not know them).
+ *
+ * Initialise with sgd_checkpoint_parts_init(); fields may be appended in later
+ * versions (a trainer, for example), which @c struct_size keeps compatible.
+ * @since 0.1
+ */
+typedef struct sgd_checkpoint_parts {
+    uint32_t struct_size;  /**< sizeof(sgd_checkpoint_parts), set by sgd_checkpoint_parts_init(). */
+    uint32_t reserved;     /**< Zero. */
+    sgd_model *model;      /**< Parameters and dropout generator, or NULL. */
+    sgd_optim *optim;      /**< Optimizer state (step, slots, scalars), or NULL. */
+    sgd_sched *sched;      /**< Scheduler state (plateau counters...), or NULL. */
+    sgd_monitor *monitor;  /**< Monitor state, or NULL. */
+} sgd_checkpoint_parts;
+
+/**
+ * @brief Zeroes @p parts and sets its @c struct_size.
+ * @param parts The struct to initialise; NULL is ignored.
+ * @since 0.1
+ */
+SGD_API void sgd_checkpoint_parts_init(sgd_checkpoint_parts *parts);
+
+/**
+ * @brief Adds a section for each non-NULL part to a writer (see
+ *        ::sgd_checkpoint_parts for the layout).
+ *
+ * The model's parameters and the optimizer's slots are borrowed, not copied:
+ * they must not change (no training step) until the writer has written, or
+ * has been freed. Small states are copied.
+ *
+ * @param w     A writer (sgd_ckpt_writer_new()); sections are appended to it.
+ * @param parts The objects; at least one must be set.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, no part set, a model that is
+ *         not built, a struct_size this library does not know); ::SGD_ESTATE (a
+ *         section of the same name is already in the writer); ::SGD_ENOMEM;
+ *         a status from an object's state export.
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *parts);
+
+/**
+ * @brief Saves the parts' state to the checkpoint file @p path, crash-safely
+ *        (as sgd_ckpt_writer_save(): the old file stays intact on any failure).
+ * @param path  The file.
+ * @param parts The objects (see sgd_checkpoint_add()).
+ * @param alloc Allocator for the writer, or NULL for malloc/free.
+ * @return As sgd_checkpoint_add() and sgd_ckpt_writer_save().
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_parts *parts,
+                                       const sgd_allocator *alloc);
+
+/**
+ * @brief Restores the parts' state from an open checkpoint, all or nothing.
+ *
+ * Every non-NULL part needs its section. Everything is checked before
+ * anything changes: the model's parameters one by one (a checkpoint of
+ * another architecture is refused with a message naming the first tensor
+ * that differs, missing or extra), the optimizer's kind and every state
+ * array's type and size, the schedule's kind and state size, the monitor's
+ * state size. States that the objects validate themselves on import (the
+ * schedule's, the monitor's, the optimizer's step and scalars) are imported
+ * first, and undone if a later one is refused; then the large arrays are
+ * copied. On failure every part is as it was.
+ *
+ * @param r     An open reader (sgd_ckpt_reader_open() or _open_memory()).
+ * @param parts The objects to restore into; at least one must be set.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, no part set); ::SGD_ENOTFOUND
+ *         (a section or tensor is missing); ::SGD_ESHAPE (another
+ *         architecture, another optimizer size or state size); ::SGD_EFORMAT
+ *         (a tensor of the wrong type, a different optimizer or schedule
+ *         kind); ::SGD_EVERSION (a required section this library does not
+ *         know); ::SGD_ENOMEM; a status from an object's state import.
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint_parts *parts);
+
+/**
+ * @brief Opens the checkpoint file @p path and restores the parts' state from
+ *        it (sgd_ckpt_reader_open() then sgd_checkpoint_restore()).
+ * @param path  The file.
+ * @param parts The objects to restore into.
+ * @param alloc Allocator for the reader, or NULL for malloc/free.
+ * @return As sgd_ckpt_reader_open() and sgd_checkpoint_restore().
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_checkpoint_load(const char *path, const sgd_checkpoint_parts *parts,
+                                       const sgd_allocator *alloc);
+
+/**
+ * @brief Creates the model a checkpoint describes (from its "model" section's
+ *        spec) and loads its parameters and generator state.
+ * @param[out] out Receives the model; NULL on failure. Free with sgd_model_free().
+ * @param r        An open reader.
+ * @param opts     Model options (batch size, BLAS threads...), or NULL for defaults.
+ * @param alloc    Allocator for the model, or NULL for malloc/free.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument); ::SGD_ENOTFOUND (no model
+ *         section or spec); ::SGD_EFORMAT (a spec that does not parse); as
+ *         sgd_checkpoint_restore(); ::SGD_ENOMEM.
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r,
+                                             const sgd_model_options *opts, const sgd_allocator *alloc);
 
 #ifdef __cplusplus
 }

@@ -375,7 +375,10 @@ SGD_API void sgd_optim_step_info_init(sgd_optim_step_info *info);
  * with @c info->applied = 0 (or ::SGD_EDIVERGED once more than
  * @c max_consecutive_skips steps in a row were skipped);
  * ::SGD_NONFINITE_ERROR returns ::SGD_ENONFINITE, naming the first bad
- * element, and changes nothing; ::SGD_NONFINITE_APPLY goes on. Then the
+ * element, and changes nothing; ::SGD_NONFINITE_APPLY goes on. (With
+ * ::SGD_NONFINITE_APPLY, no clipping and @p info NULL nothing needs that
+ * pass, and the step skips it: the update alone, one pass over the arrays,
+ * as torch's unchecked step; non-finite gradients are then not counted.) Then the
  * gradients are clipped (by value, then by global norm, as they are read: @p
  * grads itself is never written), the step counter is incremented, and the
  * optimizer's update runs over each parameter group's range with the group's
@@ -539,7 +542,7 @@ typedef enum sgd_nonfinite_policy {
     SGD_NONFINITE_SKIP = 0,
     /** Refuse the step with ::SGD_ENONFINITE; nothing changes. */
     SGD_NONFINITE_ERROR = 1,
-    /** Apply the update anyway (the parameters become non-finite); counted. */
+    /** Apply the update anyway (the parameters become non-finite); counted, except in steps that skip the gradient pass (see sgd_optim_step()). */
     SGD_NONFINITE_APPLY = 2
 } sgd_nonfinite_policy;
 
@@ -711,6 +714,21 @@ SGD_API sgd_status sgd_optim_state_find(const sgd_optim *o, const char *name, si
  * @since 0.1
  */
 SGD_API sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, size_t bytes);
+
+/**
+ * @brief A read-only view of a state slot, without copying it (for
+ *        checkpoints that write large optimizer state straight from memory).
+ * @param o     The optimizer.
+ * @param index Which array (sgd_optim_state_describe()); only the slot arrays
+ *              (::SGD_STATE_F32) have views.
+ * @param data  Receives the slot's first element; valid until @p o is freed,
+ *              and changed by every step and import.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments; ::SGD_ENOTFOUND for an
+ *         unknown index; ::SGD_EUNSUPPORTED for the step counter and the scalar
+ *         state (use sgd_optim_state_export()).
+ * @since 0.1
+ */
+SGD_API sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const float **data);
 
 /**
  * @brief Replaces state array @p index with @p bytes bytes from @p in (as

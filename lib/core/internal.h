@@ -140,6 +140,8 @@ typedef struct sgd__spec {
 sgd_status sgd__spec_split(sgd__spec *out, const char *text, size_t len, char sep, const char *fn);
 
 bool sgd__str_eq(sgd__str s, const char *lit);
+/* `p[0..n)` without leading and trailing whitespace. */
+sgd__str sgd__str_trim(const char *p, size_t n);
 
 /*
  * Strict number parsing, independent of the C locale: the whole token must be

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sgd__str trim(const char *p, size_t n)
+sgd__str sgd__str_trim(const char *p, size_t n)
 {
     while (n > 0 && isspace((unsigned char)p[0]))
         p++, n--;
@@ -41,7 +41,7 @@ sgd_status sgd__spec_split(sgd__spec *out, const char *text, size_t len, char se
         return sgd__err(SGD_EINVAL, "%s: spec is NULL", fn);
     const char *colon = memchr(text, ':', len);
     size_t kind_len = colon ? (size_t)(colon - text) : len;
-    out->kind = trim(text, kind_len);
+    out->kind = sgd__str_trim(text, kind_len);
     if (out->kind.n == 0)
         return sgd__err(SGD_EINVAL, "%s: spec '%.*s': missing kind before ':'", fn, (int)len, text);
     if (colon == NULL)
@@ -51,7 +51,7 @@ sgd_status sgd__spec_split(sgd__spec *out, const char *text, size_t len, char se
         const char *q = memchr(p, sep, (size_t)(end - p));
         if (q == NULL)
             q = end;
-        sgd__str item = trim(p, (size_t)(q - p));
+        sgd__str item = sgd__str_trim(p, (size_t)(q - p));
         if (item.n == 0) {
             if (q == end && p == colon + 1)
                 break; /* "kind:" with nothing after it */
@@ -60,8 +60,8 @@ sgd_status sgd__spec_split(sgd__spec *out, const char *text, size_t len, char se
         const char *eq = memchr(item.p, '=', item.n);
         if (eq == NULL)
             return sgd__err(SGD_EINVAL, "%s: spec: '%.*s' is not key=value", fn, (int)item.n, item.p);
-        sgd__str key = trim(item.p, (size_t)(eq - item.p));
-        sgd__str val = trim(eq + 1, item.n - (size_t)(eq + 1 - item.p));
+        sgd__str key = sgd__str_trim(item.p, (size_t)(eq - item.p));
+        sgd__str val = sgd__str_trim(eq + 1, item.n - (size_t)(eq + 1 - item.p));
         if (key.n == 0)
             return sgd__err(SGD_EINVAL, "%s: spec: '%.*s' has an empty key", fn, (int)item.n, item.p);
         for (size_t i = 0; i < out->n; i++)
@@ -105,7 +105,7 @@ static bool is_decimal(sgd__str s)
 
 sgd_status sgd__parse_double(sgd__str s, bool allow_nonfinite, double *out)
 {
-    s = trim(s.p, s.n);
+    s = sgd__str_trim(s.p, s.n);
     if (s.n == 0 || s.n >= 64)
         return SGD_EINVAL;
     if (!is_decimal(s)) {
@@ -150,7 +150,7 @@ sgd_status sgd__parse_double(sgd__str s, bool allow_nonfinite, double *out)
 
 sgd_status sgd__parse_int64(sgd__str s, int64_t *out)
 {
-    s = trim(s.p, s.n);
+    s = sgd__str_trim(s.p, s.n);
     if (s.n == 0 || s.n >= 32)
         return SGD_EINVAL;
     size_t i = (s.p[0] == '+' || s.p[0] == '-') ? 1 : 0;
@@ -172,7 +172,7 @@ sgd_status sgd__parse_int64(sgd__str s, int64_t *out)
 
 sgd_status sgd__parse_bool(sgd__str s, bool *out)
 {
-    s = trim(s.p, s.n);
+    s = sgd__str_trim(s.p, s.n);
     if (str_ieq(s, "1") || str_ieq(s, "true") || str_ieq(s, "yes") || str_ieq(s, "on"))
         *out = true;
     else if (str_ieq(s, "0") || str_ieq(s, "false") || str_ieq(s, "no") || str_ieq(s, "off"))

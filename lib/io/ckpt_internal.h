@@ -65,6 +65,10 @@ static inline uint64_t sgd__get_le64(const unsigned char *p)
     return (uint64_t)sgd__get_le32(p) | (uint64_t)sgd__get_le32(p + 4) << 32;
 }
 
+/* The allocator an open reader or a writer uses (for the training-state glue). */
+const sgd_allocator *sgd__ckpt_reader_alloc(const sgd_ckpt_reader *r);
+const sgd_allocator *sgd__ckpt_writer_alloc(const sgd_ckpt_writer *w);
+
 /* A name as the format allows it: 1..255 bytes of 0x21..0x7E. */
 bool sgd__ckpt_name_ok(const unsigned char *s, size_t n);
 

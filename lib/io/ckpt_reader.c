@@ -971,3 +971,8 @@ sgd_status sgd_ckpt_reader_check_sections(const sgd_ckpt_reader *r, const char *
     }
     return SGD_OK;
 }
+
+const sgd_allocator *sgd__ckpt_reader_alloc(const sgd_ckpt_reader *r)
+{
+    return &r->alloc;
+}

@@ -814,3 +814,8 @@ sgd_status sgd_ckpt_writer_save(const sgd_ckpt_writer *w, const char *path)
 {
     return sgd__ckpt_save_io(w, path, sgd__io_posix());
 }
+
+const sgd_allocator *sgd__ckpt_writer_alloc(const sgd_ckpt_writer *w)
+{
+    return &w->alloc;
+}

@@ -101,15 +101,6 @@ typedef struct spec_ctx {
     sgd__str tok;
 } spec_ctx;
 
-static sgd__str trim(const char *p, size_t n)
-{
-    while (n > 0 && isspace((unsigned char)p[0]))
-        p++, n--;
-    while (n > 0 && isspace((unsigned char)p[n - 1]))
-        n--;
-    return (sgd__str){p, n};
-}
-
 #define SPEC_ERR(c, status, ...) spec_err((c), (status), __VA_ARGS__)
 
 static sgd_status spec_err(const spec_ctx *c, sgd_status status, const char *fmt, ...) SGD__PRINTF(3, 4);
@@ -158,7 +149,7 @@ typedef struct spec_args {
 static sgd_status split_args(const spec_ctx *c, sgd__str in, spec_args *a)
 {
     memset(a, 0, sizeof *a);
-    in = trim(in.p, in.n);
+    in = sgd__str_trim(in.p, in.n);
     if (in.n == 0)
         return SGD_OK;
     const char *p = in.p, *end = in.p + in.n;
@@ -166,7 +157,7 @@ static sgd_status split_args(const spec_ctx *c, sgd__str in, spec_args *a)
         const char *q = memchr(p, ',', (size_t)(end - p));
         if (q == NULL)
             q = end;
-        sgd__str item = trim(p, (size_t)(q - p));
+        sgd__str item = sgd__str_trim(p, (size_t)(q - p));
         if (item.n == 0)
             return SPEC_ERR(c, SGD_EINVAL, "empty argument");
         if (a->n == SPEC_MAX_ARGS)
@@ -179,8 +170,8 @@ static sgd_status split_args(const spec_ctx *c, sgd__str in, spec_args *a)
             a->key[a->n] = (sgd__str){NULL, 0};
             a->val[a->n] = item;
         } else {
-            a->key[a->n] = trim(item.p, (size_t)(eq - item.p));
-            a->val[a->n] = trim(eq + 1, (size_t)(item.p + item.n - eq - 1));
+            a->key[a->n] = sgd__str_trim(item.p, (size_t)(eq - item.p));
+            a->val[a->n] = sgd__str_trim(eq + 1, (size_t)(item.p + item.n - eq - 1));
             if (a->key[a->n].n == 0 || a->val[a->n].n == 0)
                 return SPEC_ERR(c, SGD_EINVAL, "argument '%.*s' is not key=value", (int)item.n, item.p);
             for (size_t k = 0; k < a->n; k++)
@@ -234,7 +225,7 @@ static sgd_status parse_layer(sgd_model *m, spec_ctx *c)
         return st != SGD_OK ? st : sgd_model_add_dense(m, units, 1);
     }
     const char *open = memchr(t.p, '(', t.n);
-    sgd__str name = trim(t.p, open ? (size_t)(open - t.p) : t.n);
+    sgd__str name = sgd__str_trim(t.p, open ? (size_t)(open - t.p) : t.n);
     sgd__str args_text = {NULL, 0};
     if (open != NULL) {
         const char *close = memchr(open, ')', (size_t)(t.p + t.n - open));
@@ -396,7 +387,7 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
                 depth--;
             q++;
         }
-        c.tok = trim(p, (size_t)(q - p));
+        c.tok = sgd__str_trim(p, (size_t)(q - p));
         if (c.tok.n == 0) {
             st = c.layer == 0 ? sgd__err(SGD_EINVAL, "%s: spec '%.200s': missing the number of inputs", fn, spec)
                               : SPEC_ERR(&c, SGD_EINVAL, "empty layer (two '-' in a row, or a '-' at the end)");

@@ -351,13 +351,21 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
     r.struct_size = (uint32_t)sizeof r;
     r.clip_scale = 1.0;
 
-    /* 1. One read-only pass over the gradients, before anything is written. */
+    /*
+     * 1. One read-only pass over the gradients, before anything is written.
+     * Nothing needs it when non-finite gradients are applied, nothing is
+     * clipped and the caller asks for no statistics (info is NULL): then the
+     * step is the update alone, one pass, as torch's (which never checks).
+     */
     const float cv = (float)o->hyg.clip_value;
     sgd__gradstat gs;
-    sgd__grad_scan(grads, o->n, cv, &gs);
+    memset(&gs, 0, sizeof gs);
     size_t bad = o->n;
-    if (SGD__UNLIKELY(!isfinite(gs.sumsq) || !isfinite(gs.sumsq_clipped)))
-        bad = sgd__grad_scan_exact(grads, o->n, cv, &gs); /* NaN/inf, or a float block sum overflowed */
+    if (info != NULL || o->hyg.nonfinite != SGD_NONFINITE_APPLY || o->hyg.clip_norm > 0.0 || cv > 0.0f) {
+        sgd__grad_scan(grads, o->n, cv, &gs);
+        if (SGD__UNLIKELY(!isfinite(gs.sumsq) || !isfinite(gs.sumsq_clipped)))
+            bad = sgd__grad_scan_exact(grads, o->n, cv, &gs); /* NaN/inf, or a float block sum overflowed */
+    }
     r.grad_norm = sqrt(gs.sumsq);
     r.grad_max_abs = gs.max_abs;
 
@@ -786,6 +794,22 @@ sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, s
             return cb_fail(o, fn, "export_scalars", rc);
         memcpy(out, o->scalars, bytes);
     }
+    return SGD_OK;
+}
+
+sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const float **data)
+{
+    static const char fn[] = "sgd_optim_state_data";
+    if (data != NULL)
+        *data = NULL;
+    if (o == NULL || data == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "data");
+    if (index >= sgd_optim_state_count(o))
+        return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s': no state array %zu", fn, o->name, index);
+    if (index == 0 || index > o->vt.n_slots)
+        return sgd__err(SGD_EUNSUPPORTED, "%s: optimizer '%s': state array %zu is not a slot; export it", fn,
+                        o->name, index);
+    *data = o->slots[index - 1];
     return SGD_OK;
 }
 

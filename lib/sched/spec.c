@@ -31,11 +31,7 @@ static sgd_status parse(sgd_sched **out, sgd__str text, const ctx *c, const char
 
 static sgd__str trim(sgd__str s)
 {
-    while (s.n > 0 && isspace((unsigned char)s.p[0]))
-        s.p++, s.n--;
-    while (s.n > 0 && isspace((unsigned char)s.p[s.n - 1]))
-        s.n--;
-    return s;
+    return sgd__str_trim(s.p, s.n);
 }
 
 static bool is_ident(sgd__str s)

@@ -12,5 +12,7 @@ typedef int (*sgdlab_command_fn)(int argc, char **argv);
 
 int sgdlab_cmd_monitor(int argc, char **argv);
 void sgdlab_help_monitor(void);
+int sgdlab_cmd_inspect(int argc, char **argv);
+void sgdlab_help_inspect(void);
 
 #endif

@@ -20,6 +20,8 @@ typedef struct command {
 static const command commands[] = {
     {"monitor", sgdlab_cmd_monitor, sgdlab_help_monitor,
      "watch a loss log (file or pipe) and report divergence, spikes, oscillation, plateaus, stagnation"},
+    {"inspect", sgdlab_cmd_inspect, sgdlab_help_inspect,
+     "validate a checkpoint and print its sections, tensors and checksums"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
