@@ -1555,7 +1555,6 @@ sgd_status sgd_trainer_state_import(sgd_trainer *t, const void *buf, size_t byte
         uint64_t got, want;
     } dims[] = {
         {"guard", flags & 1u, t->o.guard ? 1u : 0u},
-        {"total size", sgd__get_u64(p + 16), t->state_bytes},
         {"parameters", sgd__get_u64(p + 24), t->n},
         {"optimizer state arrays", sgd__get_u64(p + 32), t->n_ostate},
         {"optimizer state bytes", sgd__get_u64(p + 40), t->ostate_total},
@@ -1564,6 +1563,7 @@ sgd_status sgd_trainer_state_import(sgd_trainer *t, const void *buf, size_t byte
         {"epochs", sgd__get_u64(p + 64), (uint64_t)t->o.epochs},
         {"batches per epoch", sgd__get_u64(p + 72), (uint64_t)t->nb},
         {"snapshot bytes", sgd__get_u64(p + 80), t->snap_bytes},
+        {"total size", sgd__get_u64(p + 16), t->state_bytes},
     };
     for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
         if (dims[i].got != dims[i].want)

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_STEPS ((int64_t)1 << 24)
@@ -153,6 +154,19 @@ static void longest_decreasing(const double *v, size_t n, size_t *tails, size_t 
     *first = k;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n-1] (n >= 1), reordering v. */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static sgd_status analyse(sgd_lrfind *r, const char *fn)
 {
     size_t m = r->used;
@@ -189,26 +203,38 @@ static sgd_status analyse(sgd_lrfind *r, const char *fn)
         size_t lo = i >= k ? i - k : 0, hi = i + k < m ? i + k : m - 1;
         double v, b;
         local_fit(x, r->loss, lo, hi, i, &v, &b);
-        r->fit[i] = v;
-        if (i >= k && i + k < m)
+        if (i >= k && i + k < m) {
+            r->fit[i] = v;
             r->slope[i] = b;
+        } else {
+            /* A truncated window: a local mean, since extrapolating a line there is noisy. */
+            double sum = 0;
+            for (size_t j = lo; j <= hi; j++)
+                sum += r->loss[j];
+            r->fit[i] = sum / (double)(hi - lo + 1);
+        }
     }
     /* The minimum of the smoothed curve, and whether the loss fell at all. */
     size_t imin = 0;
     for (size_t i = 1; i < m; i++)
         if (r->fit[i] < r->fit[imin])
             imin = i;
-    double resid = 0;
-    for (size_t i = 0; i <= imin; i++)
-        resid += (r->loss[i] - r->fit[i]) * (r->loss[i] - r->fit[i]);
-    resid = sqrt(resid / (double)(imin + 1));
+    /*
+     * A descent must be real: larger than 4 standard errors of the smoothed
+     * loss (whose minimum over the curve is an extreme of noisy values) and
+     * than 2% of the starting level.
+     */
+    for (size_t i = 0; i <= imin; i++) /* the scratch x is free again: the residuals' magnitudes */
+        x[i] = fabs(r->loss[i] - r->fit[i]);
+    double sigma = 1.4826 * median(x, imin + 1); /* robust: spikes do not inflate it */
+    double se = sigma * sqrt(2.0 / (double)(2 * k + 1));
     double drop = r->fit[0] - r->fit[imin];
-    if (imin == 0 || !(drop > resid)) {
+    if (imin == 0 || !(drop > 4 * se) || !(drop > 0.02 * fabs(r->fit[0]))) {
         for (int j = 0; j < SGD_LRFIND_METHOD_COUNT; j++)
             snprintf(r->why[j], sizeof r->why[j],
                      "the loss did not fall (smoothed from %.4g to at best %.4g, noise %.3g) between lr %.3g and "
                      "%.3g: raise lr_max, or the number of steps",
-                     r->fit[0], r->fit[imin], resid, r->lr[0], r->lr[m - 1]);
+                     r->fit[0], r->fit[imin], se, r->lr[0], r->lr[m - 1]);
         goto done;
     }
     /* minimum / 10 */
