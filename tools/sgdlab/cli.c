@@ -375,13 +375,14 @@ bool cli_load_data(const char *cmd, const char *spec, int64_t val_split, uint64_
         struct stat stt;
         const char *dir = NULL;
         if (strcmp(spec, "fashion-mnist") == 0) {
-            dir = FMNIST_DIR;
+            const char *env = getenv("SGDLAB_FASHION_MNIST_DIR");
+            dir = env != NULL && *env ? env : FMNIST_DIR;
             if (!find_idx(dir, "train-images-idx3-ubyte", ti, sizeof ti)) {
                 fprintf(stderr,
                         "sgdlab %s: --data fashion-mnist: %s/train-images-idx3-ubyte.gz is missing: install the "
                         "Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or give IDX "
                         "files with --data DIR or --data TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]\n",
-                        cmd, FMNIST_DIR);
+                        cmd, dir);
                 return false;
             }
         } else if (stat(spec, &stt) == 0 && S_ISDIR(stt.st_mode)) {

@@ -513,9 +513,13 @@ done_args:
         for (size_t k = 1; k < so.n_optimizers; k++)
             printf(" | %s", so.optimizers[k]);
         int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
-        printf("\neach trial: %s%lld epoch%s (%lld steps of %lld)%s, %s, seed %lld, guard %s; %lld thread%s\n\n",
-               steps > 0 ? "at most " : "", (long long)epochs, epochs == 1 ? "" : "s", (long long)(nb * epochs),
-               (long long)batch, steps > 0 ? "" : "",
+        char budget[128];
+        if (steps > 0 && steps < nb * epochs)
+            snprintf(budget, sizeof budget, "%lld steps of %lld", (long long)steps, (long long)batch);
+        else
+            snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps of %lld)", (long long)epochs,
+                     epochs == 1 ? "" : "s", (long long)(nb * epochs), (long long)batch);
+        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s\n\n", budget,
                strcmp(schedule, "cosine") == 0 ? "learning rate annealed by a cosine to 0" : schedule,
                (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s");
         fflush(stdout);

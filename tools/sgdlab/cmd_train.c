@@ -22,8 +22,9 @@ void sgdlab_help_train(void)
         "good state and continues at half the learning rate.\n"
         "\n"
         "data and model:\n"
-        "  --data NAME|DIR|FILES  fashion-mnist (default; Debian package dataset-fashion-mnist),\n"
-        "                         spirals (generated, no files), a directory of IDX files\n"
+        "  --data NAME|DIR|FILES  fashion-mnist (default; Debian package dataset-fashion-mnist,\n"
+        "                         or $SGDLAB_FASHION_MNIST_DIR), spirals (generated, no files),\n"
+        "                         a directory of IDX files\n"
         "                         ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]), or\n"
         "                         TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]\n"
         "  --val-split N          validate on N rows held out of the training set (default 0:\n"
@@ -102,6 +103,7 @@ typedef struct run {
     size_t nev, evcap;
     char **msgs;
     int64_t epochs_printed;
+    bool ending_printed; /* a gave_up, diverged or stopped event was reported */
 } run;
 
 static void add_event(run *r, int64_t x, int32_t kind, int32_t mkind, double loss, const char *msg)
@@ -223,6 +225,9 @@ static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *use
     } else {
         snprintf(line, sizeof line, "%s: %s", sgd_trainer_event_name(ev->kind), ev->message);
         add_event(r, x, ev->kind, -1, NAN, line);
+        if (ev->kind == SGD_TRAINER_EVENT_GAVE_UP || ev->kind == SGD_TRAINER_EVENT_DIVERGED ||
+            ev->kind == SGD_TRAINER_EVENT_STOPPED)
+            r->ending_printed = true;
     }
     if (r->table) {
         cli_bar_clear(&r->bar);
@@ -635,8 +640,8 @@ int sgdlab_cmd_train(int argc, char **argv)
         rc = SGDLAB_EXIT_FAIL;
     char a[32], b[32], c[32];
     if (r.table) {
-        if (st != SGD_OK)
-            printf("\n%s: %s\n", sgd_status_str(st), errmsg);
+        if (st != SGD_OK && !r.ending_printed)
+            printf("\nerror: %s\n", errmsg);
         printf("\nresult: %s after %lld step%s (%lld batches run) in %.1f s; %s accuracy %s; monitor verdict %s; "
                "%lld rescue%s; lr now %s (guard scale %s)\n",
                sgd_trainer_stop_name(sgd_trainer_stop_reason(r.t)), (long long)ts.step, ts.step == 1 ? "" : "s",
