@@ -27,8 +27,9 @@
  * improving, hands the gradient norm and the learning rate of every step to
  * the monitor, the validation loss of every epoch to schedules that watch a
  * metric (plateau reduction, as torch users call
- * `scheduler.step(val_loss)`), and the momentum of one-cycle and cyclic
- * schedules to the optimizer ("momentum", or "beta1" for Adam).
+ * `scheduler.step(val_loss)`; without a validation set, the epoch's mean
+ * training loss), and the momentum of one-cycle and cyclic schedules to the
+ * optimizer ("momentum", or "beta1" for Adam).
  *
  * **One step**, at schedule step t (t counts the training batches taken
  * since the start, from 0): zero the gradients; forward and backward on the

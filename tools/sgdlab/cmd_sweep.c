@@ -91,7 +91,8 @@ typedef struct sweep {
     cli_bar bar;
     double t0;
     int64_t done, total;
-    bool table;
+    int64_t steps_seen, steps_planned; /* for the progress bar */
+    bool table, keep_curves;
 } sweep;
 
 static void on_step(int64_t trial, int64_t step, double loss, double lr, void *user)
@@ -99,6 +100,16 @@ static void on_step(int64_t trial, int64_t step, double loss, double lr, void *u
     (void)lr;
     sweep *s = user;
     if (trial < 0 || (size_t)trial >= s->ntrials || step < 0)
+        return;
+    s->steps_seen++;
+    if (s->bar.on && s->steps_planned > 0) {
+        char text[160];
+        snprintf(text, sizeof text, "%lld of %lld trials done, %.0f s", (long long)s->done, (long long)s->ntrials,
+                 cli_now() - s->t0);
+        double f = (double)s->steps_seen / (double)s->steps_planned;
+        cli_bar_draw(&s->bar, f < 0.99 ? f : 0.99, text, false);
+    }
+    if (!s->keep_curves)
         return;
     curve *c = &s->curves[trial];
     if (step >= c->cap) {
@@ -139,11 +150,14 @@ static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, voi
     sweep *s = user;
     s->done = done;
     s->total = total;
+    /* Trials that stop early (diverged) leave their budget unused: count it as done. */
+    s->steps_seen += t->max_steps - t->steps;
     char text[160], a[32];
-    snprintf(text, sizeof text, "trial %lld/%lld done: lr %s %s  (%.0f s)", (long long)done, (long long)total,
+    snprintf(text, sizeof text, "%lld of %lld trials done (last: lr %s %s), %.0f s", (long long)done, (long long)total,
              cli_num(a, sizeof a, t->lr), t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "",
              cli_now() - s->t0);
-    cli_bar_draw(&s->bar, (double)done / (double)total, text, true);
+    double f = s->steps_planned > 0 ? (double)s->steps_seen / (double)s->steps_planned : (double)done / (double)total;
+    cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), text, true);
 }
 
 static const char *verdict_text(const sgd_search_trial *t)
@@ -492,11 +506,17 @@ done_args:
         goto out;
     }
     sw.ntrials = ntrials;
-    so.on_step = plot != NULL ? on_step : NULL;
+    cli_bar_init(&sw.bar, progress);
+    sw.keep_curves = plot != NULL;
+    {
+        int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
+        int64_t per = steps > 0 && steps < nb * epochs ? steps : nb * epochs;
+        sw.steps_planned = per * (int64_t)ntrials; /* with --batch-sizes, an estimate */
+    }
+    so.on_step = sw.keep_curves || sw.bar.on ? on_step : NULL;
     so.on_event = on_event;
     so.on_trial = on_trial;
     so.user = &sw;
-    cli_bar_init(&sw.bar, progress);
     sw.t0 = cli_now();
     if (sw.table) {
         printf("sgdlab sweep: %s on %s\n", model, d.desc);
