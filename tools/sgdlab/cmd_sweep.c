@@ -275,7 +275,17 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
             if (isfinite(ema))
                 y = exp(ema);
         }
-        fprintf(mf, "%lld %.9g %d\n", (long long)(m->step + 1), y, cls);
+        /* The mark takes its trial's colour (gnuplot's "lc rgb variable" reads 0xRRGGBB). */
+        double tf = 0.5;
+        if ((size_t)m->trial < n) {
+            sgd_search_trial tt;
+            tt.struct_size = sizeof tt;
+            sgd_search_get_trial(s, (size_t)m->trial, &tt);
+            tf = lrmax > lrmin ? (log(tt.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
+        }
+        char col[16];
+        color(tf, col, sizeof col);
+        fprintf(mf, "%lld %.9g %d %ld\n", (long long)(m->step + 1), y, cls, strtol(col + 1, NULL, 16));
         nm[cls]++;
     }
     fclose(mf);
@@ -321,8 +331,9 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
     for (int cls = 0; cls < 4; cls++)
         if (nm[cls] > 0)
             w += snprintf(script + w, cap - (size_t)w,
-                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0) with points pt %s ps 1.6 lc rgb '%s' title '%s'",
-                          mpath, cls, mk[cls][0], mk[cls][1], mk[cls][2]);
+                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
+                          "notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
+                          mpath, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
     snprintf(script + w, cap - (size_t)w, "\n");
     (void)val_name;
     bool ok = cli_plot_run(&p, "sweep", script);
