@@ -63,7 +63,6 @@ struct sgd_trainer {
     sgd_loader *loader;
     int64_t nb;   /* batches per epoch */
     int64_t lpos_epoch, lpos_batch; /* where the loader is */
-    int32_t loss_kind;
     size_t n; /* parameters */
     const char *mom_name; /* "momentum", "beta1" or NULL */
 
@@ -601,7 +600,6 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
     t->sched = sched;
     t->n = n;
     t->mom_name = mom_name;
-    t->loss_kind = sgd_model_loss_kind(model);
     t->guard_scale = 1.0;
     t->skip_lo = t->skip_hi = -1;
     t->last_loss = NAN;
