@@ -639,6 +639,22 @@ const char *cli_gp_str(char *buf, size_t cap, const char *s)
     return buf;
 }
 
+/* "set <axis>tics (...)" at 1, 2 and 5 times the powers of 10 between lo and hi. */
+const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, double hi)
+{
+    int w = snprintf(buf, cap, "set %stics (", axis);
+    int k = 0;
+    for (int e = (int)floor(log10(lo)) - 1; e <= (int)ceil(log10(hi)) && w > 0 && (size_t)w < cap; e++)
+        for (int m = 0; m < 3; m++) {
+            double v = (m == 0 ? 1 : m == 1 ? 2 : 5) * pow(10, e);
+            if (v >= lo && v <= hi && (size_t)w < cap)
+                w += snprintf(buf + w, cap - (size_t)w, "%s'%g' %g", k++ ? ", " : "", v, v);
+        }
+    if (w > 0 && (size_t)w < cap)
+        snprintf(buf + w, cap - (size_t)w, ")\n");
+    return k > 1 && (size_t)w < cap ? buf : "";
+}
+
 bool cli_plot_begin(cli_plot *p, const char *cmd)
 {
     memset(p, 0, sizeof *p);

@@ -124,6 +124,8 @@ bool cli_plot_run(cli_plot *p, const char *cmd, const char *script);
 void cli_plot_end(cli_plot *p);
 /* The gnuplot "set terminal" line for a format. */
 const char *cli_plot_terminal(const char *format);
+/* "set <axis>tics (...)\n" at 1, 2 and 5 times the powers of 10 in [lo, hi] ("" if fewer than 2). */
+const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, double hi);
 /* Escapes a string for a gnuplot single-quoted string (doubles the quotes) into buf. */
 const char *cli_gp_str(char *buf, size_t cap, const char *s);
 

@@ -187,22 +187,6 @@ static void color(double f, char *buf, size_t cap)
     snprintf(buf, cap, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
-/* "set ytics (...)" at 1, 2 and 5 times the powers of 10 between lo and hi. */
-static const char *ytics(char *buf, size_t cap, double lo, double hi)
-{
-    int w = snprintf(buf, cap, "set ytics (");
-    int k = 0;
-    for (int e = (int)floor(log10(lo)) - 1; e <= (int)ceil(log10(hi)) && w > 0 && (size_t)w < cap; e++)
-        for (int m = 0; m < 3; m++) {
-            double v = (m == 0 ? 1 : m == 1 ? 2 : 5) * pow(10, e);
-            if (v >= lo && v <= hi && (size_t)w < cap)
-                w += snprintf(buf + w, cap - (size_t)w, "%s'%g' %g", k++ ? ", " : "", v, v);
-        }
-    if (w > 0 && (size_t)w < cap)
-        snprintf(buf + w, cap - (size_t)w, ")\n");
-    return k > 1 && (size_t)w < cap ? buf : "";
-}
-
 static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const char *format, const char *title,
                       bool show_opt, const char *val_name)
 {
@@ -306,7 +290,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
                      "set datafile missing 'nan'\n"
                      "plot ",
                      cli_plot_terminal(format), cli_gp_str(outq, sizeof outq, path), cli_gp_str(tq, sizeof tq, title),
-                     ymin * 0.8, ymax, ytics(tics, sizeof tics, ymin * 0.8, ymax));
+                     ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
     for (size_t i = 0; i < ncurves; i++) {
         sgd_search_trial t;
         t.struct_size = sizeof t;

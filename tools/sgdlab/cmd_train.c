@@ -75,6 +75,7 @@ void sgdlab_help_train(void)
 
 typedef struct evrec {
     int64_t x;       /* batches run when it happened */
+    int64_t step;    /* its schedule step */
     int32_t kind;    /* sgd_trainer_event_kind */
     int32_t mkind;   /* monitor kind, or -1 */
     double loss;
@@ -106,7 +107,7 @@ typedef struct run {
     bool ending_printed; /* a gave_up, diverged or stopped event was reported */
 } run;
 
-static void add_event(run *r, int64_t x, int32_t kind, int32_t mkind, double loss, const char *msg)
+static void add_event(run *r, int64_t x, int64_t step, int32_t kind, int32_t mkind, double loss, const char *msg)
 {
     if (r->nev == r->evcap) {
         size_t cap = r->evcap ? 2 * r->evcap : 64;
@@ -120,7 +121,7 @@ static void add_event(run *r, int64_t x, int32_t kind, int32_t mkind, double los
         r->msgs = m;
         r->evcap = cap;
     }
-    r->ev[r->nev] = (evrec){x, kind, mkind, loss};
+    r->ev[r->nev] = (evrec){x, step, kind, mkind, loss};
     r->msgs[r->nev] = strdup(msg);
     r->nev++;
 }
@@ -221,10 +222,10 @@ static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *use
             return ev->action; /* informational and frequent in long runs: kept out of the report */
         snprintf(line, sizeof line, "monitor: step %lld: %s (%s %.3g, threshold %.3g); suggests: %s", (long long)ev->step,
                  sgd_monitor_kind_name(m->kind), m->detail, m->statistic, m->threshold, m->remedy);
-        add_event(r, x, ev->kind, m->kind, m->loss, line);
+        add_event(r, x, ev->step, ev->kind, m->kind, m->loss, line);
     } else {
         snprintf(line, sizeof line, "%s: %s", sgd_trainer_event_name(ev->kind), ev->message);
-        add_event(r, x, ev->kind, -1, NAN, line);
+        add_event(r, x, ev->step, ev->kind, -1, NAN, line);
         if (ev->kind == SGD_TRAINER_EVENT_GAVE_UP || ev->kind == SGD_TRAINER_EVENT_DIVERGED ||
             ev->kind == SGD_TRAINER_EVENT_STOPPED)
             r->ending_printed = true;
@@ -309,7 +310,19 @@ static bool draw_plot(run *r, const char *format)
     char dpath[300];
     FILE *f = cli_plot_file(&p, 0, dpath, sizeof dpath);
     bool ok = f != NULL;
-    double ema = NAN;
+    double ema = NAN, lrlo = INFINITY, lrhi = 0, lmin = INFINITY, lmax = 0;
+    for (int64_t i = 0; i < r->npts; i++) {
+        if (r->lrs[i] > 0 && isfinite(r->lrs[i])) {
+            lrlo = r->lrs[i] < lrlo ? r->lrs[i] : lrlo;
+            lrhi = r->lrs[i] > lrhi ? r->lrs[i] : lrhi;
+        }
+        if (r->loss[i] > 0 && isfinite(r->loss[i])) {
+            lmin = r->loss[i] < lmin ? r->loss[i] : lmin;
+            lmax = r->loss[i] > lmax ? r->loss[i] : lmax;
+        }
+    }
+    if (lmax > 0 && r->npts > 0 && isfinite(r->loss[0]) && lmax > 10 * r->loss[0])
+        lmax = 10 * r->loss[0]; /* a blow-up leaves the plot rather than flatten the rest */
     for (int64_t i = 0; ok && i < r->npts; i++) {
         double l = r->loss[i];
         if (isfinite(l) && l > 0)
@@ -360,6 +373,13 @@ static bool draw_plot(run *r, const char *format)
                      "set key top right\nset grid\n"
                      "set datafile missing 'nan'\n",
                      cli_plot_terminal(format), cli_gp_str(outq, sizeof outq, r->plot), cli_gp_str(t1, sizeof t1, title));
+    char tics[1024];
+    if (lrhi > 0)
+        n += snprintf(script + n, 16384 - (size_t)n, "set y2range [%.6g:%.6g]\n%s", lrlo / 3, lrhi * 3,
+                      cli_log_tics(tics, sizeof tics, "y2", lrlo / 3, lrhi * 3));
+    if (lmax > 0)
+        n += snprintf(script + n, 16384 - (size_t)n, "set yrange [%.6g:%.6g]\n%s", lmin * 0.8, lmax * 1.25,
+                      cli_log_tics(tics, sizeof tics, "y", lmin * 0.8, lmax * 1.25));
     /* Rescues and stops as dashed vertical lines, monitor events as labels (the first 60). */
     size_t shown = 0;
     for (size_t k = 0; k < r->nev && n < 16384 - 600 && shown < 60; k++) {
@@ -656,9 +676,9 @@ int sgdlab_cmd_train(int argc, char **argv)
                 if (r.ev[k].kind == SGD_TRAINER_EVENT_MONITOR &&
                     (mk == SGD_MONITOR_SPIKE || mk == SGD_MONITOR_DIVERGENCE || mk == SGD_MONITOR_NONFINITE ||
                      mk == SGD_MONITOR_OSCILLATION)) {
-                    printf("note: the loss blew up (%s at batch %lld) before it stopped improving: a learning rate "
+                    printf("note: the loss blew up (%s at step %lld) before it stopped improving: a learning rate "
                            "too high can leave the loss flat too (a network that stopped learning); lower it%s\n",
-                           sgd_monitor_kind_name(mk), (long long)r.ev[k].x, r.guard ? "" : ", or train with the guard");
+                           sgd_monitor_kind_name(mk), (long long)r.ev[k].step, r.guard ? "" : ", or train with the guard");
                     break;
                 }
             }
