@@ -248,6 +248,155 @@ static void test_optim_structs(void **state)
     assert_int_equal(SGD_OPTIM_MAX_NAME, 63);
 }
 
+static void test_trainer_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_trainer_options, 128);
+    PIN_OFFSET(sgd_trainer_options, shuffle, 4);
+    PIN_OFFSET(sgd_trainer_options, batch_size, 8);
+    PIN_OFFSET(sgd_trainer_options, epochs, 16);
+    PIN_OFFSET(sgd_trainer_options, seed, 24);
+    PIN_OFFSET(sgd_trainer_options, drop_last, 32);
+    PIN_OFFSET(sgd_trainer_options, nonfinite, 36);
+    PIN_OFFSET(sgd_trainer_options, clip_norm, 40);
+    PIN_OFFSET(sgd_trainer_options, clip_value, 48);
+    PIN_OFFSET(sgd_trainer_options, eval_batch_size, 56);
+    PIN_OFFSET(sgd_trainer_options, patience, 64);
+    PIN_OFFSET(sgd_trainer_options, min_delta, 72);
+    PIN_OFFSET(sgd_trainer_options, guard, 80);
+    PIN_OFFSET(sgd_trainer_options, stop_on_divergence, 84);
+    PIN_OFFSET(sgd_trainer_options, guard_interval, 88);
+    PIN_OFFSET(sgd_trainer_options, guard_factor, 96);
+    PIN_OFFSET(sgd_trainer_options, guard_max_rescues, 104);
+    PIN_OFFSET(sgd_trainer_options, guard_skip, 112);
+    PIN_OFFSET(sgd_trainer_options, progress_interval, 120);
+    PIN_SIZE(sgd_trainer_progress, 144);
+    PIN_OFFSET(sgd_trainer_progress, phase, 4);
+    PIN_OFFSET(sgd_trainer_progress, step, 8);
+    PIN_OFFSET(sgd_trainer_progress, epoch, 16);
+    PIN_OFFSET(sgd_trainer_progress, epochs, 24);
+    PIN_OFFSET(sgd_trainer_progress, batch, 32);
+    PIN_OFFSET(sgd_trainer_progress, batches, 40);
+    PIN_OFFSET(sgd_trainer_progress, loss, 48);
+    PIN_OFFSET(sgd_trainer_progress, smoothed_loss, 56);
+    PIN_OFFSET(sgd_trainer_progress, lr, 64);
+    PIN_OFFSET(sgd_trainer_progress, samples_per_sec, 72);
+    PIN_OFFSET(sgd_trainer_progress, elapsed, 80);
+    PIN_OFFSET(sgd_trainer_progress, eta, 88);
+    PIN_OFFSET(sgd_trainer_progress, fraction, 96);
+    PIN_OFFSET(sgd_trainer_progress, train_loss, 104);
+    PIN_OFFSET(sgd_trainer_progress, val_loss, 112);
+    PIN_OFFSET(sgd_trainer_progress, val_accuracy, 120);
+    PIN_OFFSET(sgd_trainer_progress, rescues, 128);
+    PIN_OFFSET(sgd_trainer_progress, guard_scale, 136);
+    PIN_SIZE(sgd_trainer_event, 88);
+    PIN_OFFSET(sgd_trainer_event, kind, 4);
+    PIN_OFFSET(sgd_trainer_event, step, 8);
+    PIN_OFFSET(sgd_trainer_event, epoch, 16);
+    PIN_OFFSET(sgd_trainer_event, monitor, 24);
+    PIN_OFFSET(sgd_trainer_event, action, 32);
+    PIN_OFFSET(sgd_trainer_event, reserved, 36);
+    PIN_OFFSET(sgd_trainer_event, lr_scale, 40);
+    PIN_OFFSET(sgd_trainer_event, lr, 48);
+    PIN_OFFSET(sgd_trainer_event, guard_scale, 56);
+    PIN_OFFSET(sgd_trainer_event, rescues, 64);
+    PIN_OFFSET(sgd_trainer_event, restored_step, 72);
+    PIN_OFFSET(sgd_trainer_event, message, 80);
+    PIN_SIZE(sgd_trainer_stats, 184);
+    PIN_OFFSET(sgd_trainer_stats, stop_reason, 4);
+    PIN_OFFSET(sgd_trainer_stats, step, 8);
+    PIN_OFFSET(sgd_trainer_stats, epoch, 16);
+    PIN_OFFSET(sgd_trainer_stats, batch, 24);
+    PIN_OFFSET(sgd_trainer_stats, batches_run, 32);
+    PIN_OFFSET(sgd_trainer_stats, updates, 40);
+    PIN_OFFSET(sgd_trainer_stats, skipped, 48);
+    PIN_OFFSET(sgd_trainer_stats, rescues, 56);
+    PIN_OFFSET(sgd_trainer_stats, rollbacks, 64);
+    PIN_OFFSET(sgd_trainer_stats, events, 72);
+    PIN_OFFSET(sgd_trainer_stats, guard_scale, 136);
+    PIN_OFFSET(sgd_trainer_stats, lr, 144);
+    PIN_OFFSET(sgd_trainer_stats, last_loss, 152);
+    PIN_OFFSET(sgd_trainer_stats, recent_loss, 160);
+    PIN_OFFSET(sgd_trainer_stats, best_val_loss, 168);
+    PIN_OFFSET(sgd_trainer_stats, epochs_without_improvement, 176);
+    PIN_SIZE(sgd_trainer_epoch, 64);
+    PIN_OFFSET(sgd_trainer_epoch, done, 4);
+    PIN_OFFSET(sgd_trainer_epoch, train_loss, 8);
+    PIN_OFFSET(sgd_trainer_epoch, val_loss, 16);
+    PIN_OFFSET(sgd_trainer_epoch, val_accuracy, 24);
+    PIN_OFFSET(sgd_trainer_epoch, lr, 32);
+    PIN_OFFSET(sgd_trainer_epoch, step, 40);
+    PIN_OFFSET(sgd_trainer_epoch, rescues, 48);
+    PIN_OFFSET(sgd_trainer_epoch, seconds, 56);
+}
+
+static void test_tune_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_lrfind_options, 88);
+    PIN_OFFSET(sgd_lrfind_options, ramp, 4);
+    PIN_OFFSET(sgd_lrfind_options, lr_min, 8);
+    PIN_OFFSET(sgd_lrfind_options, lr_max, 16);
+    PIN_OFFSET(sgd_lrfind_options, steps, 24);
+    PIN_OFFSET(sgd_lrfind_options, batch_size, 32);
+    PIN_OFFSET(sgd_lrfind_options, seed, 40);
+    PIN_OFFSET(sgd_lrfind_options, beta, 48);
+    PIN_OFFSET(sgd_lrfind_options, stop_factor, 56);
+    PIN_OFFSET(sgd_lrfind_options, shuffle, 64);
+    PIN_OFFSET(sgd_lrfind_options, reserved, 68);
+    PIN_OFFSET(sgd_lrfind_options, progress, 72);
+    PIN_OFFSET(sgd_lrfind_options, progress_user, 80);
+    PIN_SIZE(sgd_lrfind_sample, 48);
+    PIN_OFFSET(sgd_lrfind_sample, used, 4);
+    PIN_OFFSET(sgd_lrfind_sample, lr, 8);
+    PIN_OFFSET(sgd_lrfind_sample, loss, 16);
+    PIN_OFFSET(sgd_lrfind_sample, smoothed, 24);
+    PIN_OFFSET(sgd_lrfind_sample, fit, 32);
+    PIN_OFFSET(sgd_lrfind_sample, slope, 40);
+    PIN_SIZE(sgd_search_trial, 120);
+    PIN_OFFSET(sgd_search_trial, status, 4);
+    PIN_OFFSET(sgd_search_trial, index, 8);
+    PIN_OFFSET(sgd_search_trial, lr, 16);
+    PIN_OFFSET(sgd_search_trial, optimizer, 24);
+    PIN_OFFSET(sgd_search_trial, momentum, 32);
+    PIN_OFFSET(sgd_search_trial, batch_size, 40);
+    PIN_OFFSET(sgd_search_trial, seed, 48);
+    PIN_OFFSET(sgd_search_trial, max_steps, 56);
+    PIN_OFFSET(sgd_search_trial, final_loss, 64);
+    PIN_OFFSET(sgd_search_trial, val_loss, 72);
+    PIN_OFFSET(sgd_search_trial, val_accuracy, 80);
+    PIN_OFFSET(sgd_search_trial, verdict, 88);
+    PIN_OFFSET(sgd_search_trial, stop_reason, 92);
+    PIN_OFFSET(sgd_search_trial, steps, 96);
+    PIN_OFFSET(sgd_search_trial, first_alarm, 104);
+    PIN_OFFSET(sgd_search_trial, seconds, 112);
+    PIN_SIZE(sgd_search_options, 184);
+    PIN_OFFSET(sgd_search_options, method, 4);
+    PIN_OFFSET(sgd_search_options, lr_min, 8);
+    PIN_OFFSET(sgd_search_options, lr_max, 16);
+    PIN_OFFSET(sgd_search_options, lr_count, 24);
+    PIN_OFFSET(sgd_search_options, lrs, 32);
+    PIN_OFFSET(sgd_search_options, n_lrs, 40);
+    PIN_OFFSET(sgd_search_options, optimizers, 48);
+    PIN_OFFSET(sgd_search_options, n_optimizers, 56);
+    PIN_OFFSET(sgd_search_options, momenta, 64);
+    PIN_OFFSET(sgd_search_options, n_momenta, 72);
+    PIN_OFFSET(sgd_search_options, batch_sizes, 80);
+    PIN_OFFSET(sgd_search_options, n_batch_sizes, 88);
+    PIN_OFFSET(sgd_search_options, trials, 96);
+    PIN_OFFSET(sgd_search_options, seed, 104);
+    PIN_OFFSET(sgd_search_options, max_steps, 112);
+    PIN_OFFSET(sgd_search_options, schedule, 120);
+    PIN_OFFSET(sgd_search_options, threads, 128);
+    PIN_OFFSET(sgd_search_options, reserved, 132);
+    PIN_OFFSET(sgd_search_options, trainer, 136);
+    PIN_OFFSET(sgd_search_options, monitor, 144);
+    PIN_OFFSET(sgd_search_options, on_step, 152);
+    PIN_OFFSET(sgd_search_options, on_event, 160);
+    PIN_OFFSET(sgd_search_options, on_trial, 168);
+    PIN_OFFSET(sgd_search_options, user, 176);
+}
+
 int main(void)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8) {
@@ -261,6 +410,8 @@ int main(void)
         cmocka_unit_test(test_model_structs),
         cmocka_unit_test(test_checkpoint_structs),
         cmocka_unit_test(test_optim_structs),
+        cmocka_unit_test(test_trainer_structs),
+        cmocka_unit_test(test_tune_structs),
     };
     return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
 }

@@ -18,5 +18,7 @@
 #include "sgdlab/checkpoint.h"
 #include "sgdlab/monitor.h"
 #include "sgdlab/optim.h"
+#include "sgdlab/trainer.h"
+#include "sgdlab/tune.h"
 
 #endif /* SGDLAB_SGDLAB_H */

@@ -14,5 +14,11 @@ int sgdlab_cmd_monitor(int argc, char **argv);
 void sgdlab_help_monitor(void);
 int sgdlab_cmd_inspect(int argc, char **argv);
 void sgdlab_help_inspect(void);
+int sgdlab_cmd_train(int argc, char **argv);
+void sgdlab_help_train(void);
+int sgdlab_cmd_lrfind(int argc, char **argv);
+void sgdlab_help_lrfind(void);
+int sgdlab_cmd_sweep(int argc, char **argv);
+void sgdlab_help_sweep(void);
 
 #endif

@@ -22,6 +22,12 @@ static const command commands[] = {
      "watch a loss log (file or pipe) and report divergence, spikes, oscillation, plateaus, stagnation"},
     {"inspect", sgdlab_cmd_inspect, sgdlab_help_inspect,
      "validate a checkpoint and print its sections, tensors and checksums"},
+    {"train", sgdlab_cmd_train, sgdlab_help_train,
+     "train a model (progress, validation per epoch, the guard that rescues diverging runs)"},
+    {"lr-find", sgdlab_cmd_lrfind, sgdlab_help_lrfind,
+     "run the learning-rate range test and suggest a learning rate"},
+    {"sweep", sgdlab_cmd_sweep, sgdlab_help_sweep,
+     "train one short run per learning rate: verdicts, losses, accuracies, the best, a plot"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 

@@ -1,0 +1,723 @@
+/*
+ * sgdlab sweep: grid or random search over learning rates (and optimizers,
+ * momenta, batch sizes); one table with each trial's verdict, final loss and
+ * accuracy, the best, and a plot of the loss curves.
+ * SPDX-License-Identifier: MIT
+ */
+#include "cli.h"
+#include "commands.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_PLOT "sgdlab-sweep.svg"
+#define MAX_OPTIMS 64
+
+void sgdlab_help_sweep(void)
+{
+    printf(
+        "usage: sgdlab sweep [options]\n"
+        "\n"
+        "Trains one short run per learning rate (a grid from 1e-4 to 10 by default, or a\n"
+        "random search) and prints one table: each rate's verdict from the health monitor\n"
+        "(healthy, diverged, unstable, stagnant), its final training loss, its test\n"
+        "accuracy, the steps it ran (diverged runs stop early) and its time; then the best\n"
+        "rate, and a plot of every run's loss curve with the monitor's events marked.\n"
+        "\n"
+        "With the defaults: the 784-256-relu-128-relu-10 MLP on Fashion-MNIST, SGD with\n"
+        "momentum 0.9, 11 learning rates from 1e-4 to 10, one epoch of batches of 128 per\n"
+        "rate with the rate annealed by a cosine to 0 (so that the accuracy measures the\n"
+        "rate, not the noise of the last steps; --schedule constant for a constant rate),\n"
+        "seed 0, as many threads as cores, the plot in " DEFAULT_PLOT ".\n"
+        "\n"
+        "what is searched:\n"
+        "  --lrs LIST             learning rates, e.g. 0.001,0.01,0.1\n"
+        "  --lr-min X, --lr-max X the range (default 1e-4 and 10)\n"
+        "  --points N             grid points in the range, equally spaced in log (default 11)\n"
+        "  --random N             N random trials instead: lr log-uniform in the range, the\n"
+        "                         other lists' entries uniformly (seeded by --seed)\n"
+        "  --optim SPEC           an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default),\n"
+        "                         adam; repeat the option to compare optimizers\n"
+        "  --momenta LIST         momentum (SGD, RMSprop) or beta1 (Adam) values, e.g. 0,0.9\n"
+        "  --batch-sizes LIST     batch sizes, e.g. 32,128\n"
+        "\n"
+        "each trial:\n"
+        "  --data NAME|DIR|FILES  fashion-mnist (default), spirals, a directory of IDX files, or\n"
+        "                         TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]\n"
+        "  --model SPEC           default: 784-256-relu-128-relu-10 for 28x28 images\n"
+        "  --epochs N             default 1\n"
+        "  --steps N              budget in batches (default: the epochs)\n"
+        "  --batch-size N         default 128\n"
+        "  --schedule S           cosine (default), constant, or a schedule spec\n"
+        "  --seed N               initialisation, batch order and draws (default 0); every\n"
+        "                         trial starts from the same weights\n"
+        "  --guard                rescue diverging trials instead of stopping them\n"
+        "  --monitor SPEC         monitor options, e.g. stagnation_steps=300\n"
+        "  --threads N            trials at once (default: the number of cores)\n"
+        "\n"
+        "output:\n"
+        "  --plot FILE            the loss curves, to FILE.svg or FILE.png (default " DEFAULT_PLOT ";\n"
+        "                         needs gnuplot: gnuplot-nox)\n"
+        "  --no-plot              no plot\n"
+        "  --json                 one JSON object instead of the table\n"
+        "  --csv                  one CSV row per trial instead of the table\n"
+        "  --no-progress          no progress bar (drawn only when stderr is a terminal)\n"
+        "  -h, --help             show this help\n"
+        "\n"
+        "Exit status: 0 when the sweep ran (whatever the trials' verdicts); 1 when no trial\n"
+        "finished without diverging, or the plot asked for could not be drawn; 2 for bad\n"
+        "arguments or data.\n");
+}
+
+/* Per-trial curves and events, for the plot. */
+typedef struct curve {
+    double *loss;
+    int64_t n, cap;
+} curve;
+
+typedef struct mark {
+    int64_t trial, step;
+    int32_t kind; /* monitor kind */
+    double loss;
+} mark;
+
+typedef struct sweep {
+    curve *curves;
+    size_t ntrials;
+    mark *marks;
+    size_t nmarks, capmarks;
+    cli_bar bar;
+    double t0;
+    int64_t done, total;
+    int64_t steps_seen, steps_planned; /* for the progress bar */
+    bool table, keep_curves;
+} sweep;
+
+static void on_step(int64_t trial, int64_t step, double loss, double lr, void *user)
+{
+    (void)lr;
+    sweep *s = user;
+    if (trial < 0 || (size_t)trial >= s->ntrials || step < 0)
+        return;
+    s->steps_seen++;
+    if (s->bar.on && s->steps_planned > 0) {
+        char text[160];
+        snprintf(text, sizeof text, "%lld of %lld trials done, %.0f s", (long long)s->done, (long long)s->ntrials,
+                 cli_now() - s->t0);
+        double f = (double)s->steps_seen / (double)s->steps_planned;
+        cli_bar_draw(&s->bar, f < 0.99 ? f : 0.99, text, false);
+    }
+    if (!s->keep_curves)
+        return;
+    curve *c = &s->curves[trial];
+    if (step >= c->cap) {
+        int64_t cap = c->cap ? c->cap : 1024;
+        while (cap <= step)
+            cap *= 2;
+        double *l = realloc(c->loss, (size_t)cap * sizeof *l);
+        if (l == NULL)
+            return;
+        for (int64_t i = c->cap; i < cap; i++)
+            l[i] = NAN;
+        c->loss = l;
+        c->cap = cap;
+    }
+    c->loss[step] = loss;
+    if (step + 1 > c->n)
+        c->n = step + 1;
+}
+
+static void on_event(int64_t trial, const sgd_trainer_event *ev, void *user)
+{
+    sweep *s = user;
+    if (ev->kind != SGD_TRAINER_EVENT_MONITOR || ev->monitor->kind == SGD_MONITOR_PLATEAU)
+        return;
+    if (s->nmarks == s->capmarks) {
+        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
+        mark *m = realloc(s->marks, cap * sizeof *m);
+        if (m == NULL)
+            return;
+        s->marks = m;
+        s->capmarks = cap;
+    }
+    s->marks[s->nmarks++] = (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss};
+}
+
+static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, void *user)
+{
+    sweep *s = user;
+    s->done = done;
+    s->total = total;
+    /* Trials that stop early (diverged) leave their budget unused: count it as done. */
+    s->steps_seen += t->max_steps - t->steps;
+    char text[160], a[32];
+    snprintf(text, sizeof text, "%lld of %lld trials done (last: lr %s %s), %.0f s", (long long)done, (long long)total,
+             cli_num(a, sizeof a, t->lr), t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "",
+             cli_now() - s->t0);
+    double f = s->steps_planned > 0 ? (double)s->steps_seen / (double)s->steps_planned : (double)done / (double)total;
+    cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), text, true);
+}
+
+static const char *verdict_text(const sgd_search_trial *t)
+{
+    if (t->status == SGD_EDIVERGED && t->verdict != SGD_MONITOR_DIVERGED)
+        return "diverged";
+    return t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "-";
+}
+
+/* A color from blue (low lr) to red (high lr) through green and orange. */
+static void color(double f, char *buf, size_t cap)
+{
+    static const double stops[5][3] = {{0.16, 0.27, 0.75}, {0.12, 0.62, 0.75}, {0.20, 0.65, 0.25},
+                                       {0.95, 0.60, 0.10}, {0.84, 0.15, 0.16}};
+    if (!(f >= 0))
+        f = 0;
+    if (f > 1)
+        f = 1;
+    double x = f * 4;
+    int i = (int)x;
+    if (i >= 4)
+        i = 3;
+    double u = x - i;
+    int rgb[3];
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (int)(255 * ((1 - u) * stops[i][k] + u * stops[i + 1][k]) + 0.5);
+    snprintf(buf, cap, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const char *format, const char *title,
+                      bool show_opt, const char *val_name)
+{
+    cli_plot p;
+    if (!cli_plot_begin(&p, "sweep"))
+        return false;
+    size_t n = sgd_search_count(s);
+    double lrmin = INFINITY, lrmax = 0, ymin = INFINITY, y0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sgd_search_trial t;
+        t.struct_size = sizeof t;
+        sgd_search_get_trial(s, i, &t);
+        if (t.lr < lrmin)
+            lrmin = t.lr;
+        if (t.lr > lrmax)
+            lrmax = t.lr;
+    }
+    /* Curves: the loss smoothed by an EMA of its log (time constant 10 steps). */
+    char paths[1024][300];
+    size_t ncurves = n < 1024 ? n : 1024;
+    for (size_t i = 0; i < ncurves; i++) {
+        FILE *f = cli_plot_file(&p, (int)i, paths[i], sizeof paths[i]);
+        if (f == NULL) {
+            cli_plot_end(&p);
+            return false;
+        }
+        const curve *c = &sw->curves[i];
+        double ema = NAN;
+        for (int64_t k = 0; k < c->n; k++) {
+            double l = c->loss[k];
+            if (isfinite(l) && l > 0) {
+                ema = isnan(ema) ? log(l) : 0.9 * ema + 0.1 * log(l);
+                if (k == 0 && l > y0)
+                    y0 = l;
+                if (exp(ema) < ymin)
+                    ymin = exp(ema);
+            } else if (!isnan(l)) {
+                ema = INFINITY; /* non-finite: the curve leaves the plot */
+            }
+            fprintf(f, "%lld %.9g\n", (long long)(k + 1), isfinite(ema) ? exp(ema) : NAN);
+        }
+        fclose(f);
+    }
+    char mpath[300];
+    FILE *mf = cli_plot_file(&p, (int)ncurves, mpath, sizeof mpath);
+    if (mf == NULL) {
+        cli_plot_end(&p);
+        return false;
+    }
+    double ymax = y0 > 0 ? 4 * y0 : 10;
+    if (!(ymin < ymax))
+        ymin = ymax / 100;
+    size_t nm[4] = {0, 0, 0, 0};
+    for (size_t k = 0; k < sw->nmarks; k++) {
+        const mark *m = &sw->marks[k];
+        int cls = m->kind == SGD_MONITOR_NONFINITE || m->kind == SGD_MONITOR_DIVERGENCE ? 0
+                  : m->kind == SGD_MONITOR_STAGNATION                                   ? 1
+                  : m->kind == SGD_MONITOR_OSCILLATION                                  ? 2
+                                                                                        : 3;
+        double y = isfinite(m->loss) && m->loss < ymax ? m->loss : ymax * 0.97;
+        if (y < ymin)
+            y = ymin;
+        /* The stagnation mark goes on the smoothed curve (the raw loss is noisy). */
+        if (cls == 1 && (size_t)m->trial < ncurves) {
+            const curve *c = &sw->curves[m->trial];
+            double ema = NAN;
+            for (int64_t j = 0; j <= m->step && j < c->n; j++)
+                if (isfinite(c->loss[j]) && c->loss[j] > 0)
+                    ema = isnan(ema) ? log(c->loss[j]) : 0.9 * ema + 0.1 * log(c->loss[j]);
+            if (isfinite(ema))
+                y = exp(ema);
+        }
+        /* The mark takes its trial's colour (gnuplot's "lc rgb variable" reads 0xRRGGBB). */
+        double tf = 0.5;
+        if ((size_t)m->trial < n) {
+            sgd_search_trial tt;
+            tt.struct_size = sizeof tt;
+            sgd_search_get_trial(s, (size_t)m->trial, &tt);
+            tf = lrmax > lrmin ? (log(tt.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
+        }
+        char col[16];
+        color(tf, col, sizeof col);
+        fprintf(mf, "%lld %.9g %d %ld\n", (long long)(m->step + 1), y, cls, strtol(col + 1, NULL, 16));
+        nm[cls]++;
+    }
+    fclose(mf);
+    size_t cap = 65536 + 400 * ncurves;
+    char *script = malloc(cap);
+    if (script == NULL) {
+        cli_plot_end(&p);
+        return false;
+    }
+    char outq[2100], tq[1700], tics[1024];
+    int w = snprintf(script, cap,
+                     "%s"
+                     "set output '%s'\n"
+                     "set title '%s' noenhanced\n"
+                     "set xlabel 'training step'\nset ylabel 'training loss (moving average, log scale)'\n"
+                     "set logscale y\nset yrange [%.6g:%.6g]\nset grid\n%s"
+                     "set key outside right top noenhanced\n"
+                     "set datafile missing 'nan'\n"
+                     "plot ",
+                     cli_plot_terminal(format), cli_gp_str(outq, sizeof outq, path), cli_gp_str(tq, sizeof tq, title),
+                     ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
+    for (size_t i = 0; i < ncurves; i++) {
+        sgd_search_trial t;
+        t.struct_size = sizeof t;
+        sgd_search_get_trial(s, i, &t);
+        char col[16], a[32], label[400], lq[820];
+        double f = lrmax > lrmin ? (log(t.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
+        color(f, col, sizeof col);
+        char acc[32];
+        if (isfinite(t.val_accuracy))
+            snprintf(acc, sizeof acc, ", %.1f%%", 100 * t.val_accuracy);
+        else
+            acc[0] = '\0';
+        snprintf(label, sizeof label, "lr %s%s%s: %s%s", cli_num(a, sizeof a, t.lr), show_opt ? " " : "",
+                 show_opt ? t.optimizer : "", verdict_text(&t), acc);
+        w += snprintf(script + w, cap - (size_t)w, "%s'%s' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                      i ? ", \\\n     " : "", paths[i], col, cli_gp_str(lq, sizeof lq, label));
+    }
+    static const char *const mk[4][3] = {{"7", "#000000", "divergence / NaN"},
+                                         {"6", "#555555", "stagnation"},
+                                         {"9", "#9467bd", "oscillation"},
+                                         {"1", "#777777", "spike"}};
+    for (int cls = 0; cls < 4; cls++)
+        if (nm[cls] > 0)
+            w += snprintf(script + w, cap - (size_t)w,
+                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
+                          "notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
+                          mpath, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
+    snprintf(script + w, cap - (size_t)w, "\n");
+    (void)val_name;
+    bool ok = cli_plot_run(&p, "sweep", script);
+    free(script);
+    cli_plot_end(&p);
+    return ok;
+}
+
+int sgdlab_cmd_sweep(int argc, char **argv)
+{
+    const char *data = NULL, *model = NULL, *plot = DEFAULT_PLOT, *schedule = "cosine", *monitor_spec = NULL;
+    const char *optims[MAX_OPTIMS];
+    size_t n_optims = 0;
+    bool json = false, csv = false, progress = true, plot_given = false, guard = false;
+    double *lrs = NULL, *momenta = NULL;
+    int64_t *batch_sizes = NULL;
+    size_t n_lrs = 0, n_momenta = 0, n_bs = 0;
+    int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 128, seed = 0, threads = 0;
+    double lr_min = 1e-4, lr_max = 10;
+    cli_args a;
+    cli_args_init(&a, "sweep", argc, argv);
+    const char *name;
+    int rc = SGDLAB_EXIT_USAGE;
+    bool help = false;
+    while ((name = cli_next(&a)) != NULL) {
+        if (strcmp(name, "help") == 0) {
+            sgdlab_help_sweep();
+            help = true;
+            rc = SGDLAB_EXIT_OK;
+            break;
+        } else if (strcmp(name, "data") == 0) {
+            cli_string(&a, &data);
+        } else if (strcmp(name, "model") == 0) {
+            cli_string(&a, &model);
+        } else if (strcmp(name, "optim") == 0) {
+            const char *o;
+            if (cli_string(&a, &o)) {
+                if (n_optims == MAX_OPTIMS)
+                    cli_fail(&a, "at most %d optimizers", MAX_OPTIMS);
+                else
+                    optims[n_optims++] = o;
+            }
+        } else if (strcmp(name, "lrs") == 0) {
+            cli_double_list(&a, 0, 1e6, true, &lrs, &n_lrs);
+        } else if (strcmp(name, "lr-min") == 0) {
+            cli_double(&a, 0, 1e6, true, &lr_min);
+        } else if (strcmp(name, "lr-max") == 0) {
+            cli_double(&a, 0, 1e6, true, &lr_max);
+        } else if (strcmp(name, "points") == 0) {
+            cli_int(&a, 1, 4096, &points);
+        } else if (strcmp(name, "random") == 0) {
+            cli_int(&a, 1, (int64_t)1 << 20, &random_n);
+        } else if (strcmp(name, "momenta") == 0) {
+            cli_double_list(&a, 0, 0.999999, false, &momenta, &n_momenta);
+        } else if (strcmp(name, "batch-sizes") == 0) {
+            cli_int_list(&a, 1, SGD_MODEL_MAX_BATCH, &batch_sizes, &n_bs);
+        } else if (strcmp(name, "epochs") == 0) {
+            cli_int(&a, 1, 1 << 20, &epochs);
+        } else if (strcmp(name, "steps") == 0) {
+            cli_int(&a, 1, INT64_MAX, &steps);
+        } else if (strcmp(name, "batch-size") == 0) {
+            cli_int(&a, 1, SGD_MODEL_MAX_BATCH, &batch);
+        } else if (strcmp(name, "schedule") == 0) {
+            cli_string(&a, &schedule);
+        } else if (strcmp(name, "seed") == 0) {
+            cli_int(&a, 0, INT64_MAX, &seed);
+        } else if (strcmp(name, "guard") == 0) {
+            if (cli_flag(&a))
+                guard = true;
+        } else if (strcmp(name, "monitor") == 0) {
+            cli_string(&a, &monitor_spec);
+        } else if (strcmp(name, "threads") == 0) {
+            cli_int(&a, 1, 256, &threads);
+        } else if (strcmp(name, "plot") == 0) {
+            if (cli_string(&a, &plot)) {
+                plot_given = true;
+                if (cli_plot_format("sweep", plot) == NULL)
+                    a.error = true;
+            }
+        } else if (strcmp(name, "no-plot") == 0) {
+            if (cli_flag(&a))
+                plot = NULL;
+        } else if (strcmp(name, "json") == 0) {
+            if (cli_flag(&a))
+                json = true;
+        } else if (strcmp(name, "csv") == 0) {
+            if (cli_flag(&a))
+                csv = true;
+        } else if (strcmp(name, "no-progress") == 0) {
+            if (cli_flag(&a))
+                progress = false;
+        } else {
+            cli_unknown(&a, name);
+        }
+    }
+    if (a.error || help)
+        goto done_args;
+    if (json && csv) {
+        fprintf(stderr, "sgdlab sweep: --json and --csv: choose one\n");
+        goto done_args;
+    }
+    if (lr_max < lr_min) {
+        fprintf(stderr, "sgdlab sweep: --lr-max: %g is below --lr-min %g\n", lr_max, lr_min);
+        goto done_args;
+    }
+    if (random_n > 0 && lrs != NULL) {
+        fprintf(stderr, "sgdlab sweep: --random: a random search draws its learning rates; drop --lrs\n");
+        goto done_args;
+    }
+    rc = SGDLAB_EXIT_OK;
+done_args:
+    if (rc != SGDLAB_EXIT_OK || help) {
+        free(lrs);
+        free(momenta);
+        free(batch_sizes);
+        return rc;
+    }
+    if (threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nc > 0 ? (nc > 8 ? 8 : nc) : 1;
+    }
+    bool have_gnuplot = plot == NULL || cli_have_gnuplot();
+    if (!have_gnuplot && plot_given)
+        cli_no_gnuplot("sweep", plot);
+
+    sweep sw;
+    memset(&sw, 0, sizeof sw);
+    sw.table = !json && !csv;
+    cli_data d;
+    sgd_search *s = NULL;
+    char model_spec[512];
+    rc = SGDLAB_EXIT_USAGE;
+    double t0 = cli_now();
+    if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d))
+        goto out_nodata;
+    if (model == NULL) {
+        cli_default_model(&d, model_spec, sizeof model_spec);
+        model = model_spec;
+    }
+    static const char *const default_optim[1] = {"sgd:momentum=0.9"};
+    sgd_search_options so;
+    sgd_search_options_init(&so);
+    so.method = random_n > 0 ? SGD_SEARCH_RANDOM : SGD_SEARCH_GRID;
+    so.trials = random_n > 0 ? random_n : so.trials;
+    so.lr_min = lr_min;
+    so.lr_max = lr_max;
+    so.lr_count = points;
+    so.lrs = lrs;
+    so.n_lrs = n_lrs;
+    so.optimizers = n_optims > 0 ? optims : default_optim;
+    so.n_optimizers = n_optims > 0 ? n_optims : 1;
+    so.momenta = momenta;
+    so.n_momenta = n_momenta;
+    so.batch_sizes = batch_sizes;
+    so.n_batch_sizes = n_bs;
+    so.seed = (uint64_t)seed;
+    so.max_steps = steps;
+    so.schedule = schedule;
+    so.threads = (int32_t)threads;
+    sgd_trainer_options to;
+    sgd_trainer_options_init(&to);
+    to.guard = guard;
+    to.epochs = epochs;
+    to.batch_size = batch;
+    so.trainer = &to;
+    sgd_monitor_options mo;
+    sgd_monitor_options_init(&mo);
+    if (monitor_spec != NULL) {
+        if (sgd_monitor_options_parse(&mo, monitor_spec) != SGD_OK) {
+            fprintf(stderr, "sgdlab sweep: --monitor: %s\n", sgd_error_last());
+            goto out;
+        }
+        so.monitor = &mo;
+    }
+    size_t ntrials = (size_t)(random_n > 0 ? random_n
+                                          : (int64_t)(n_lrs ? n_lrs : (size_t)points) * (int64_t)so.n_optimizers *
+                                                (int64_t)(n_momenta ? n_momenta : 1) * (int64_t)(n_bs ? n_bs : 1));
+    sw.curves = calloc(ntrials, sizeof *sw.curves);
+    if (sw.curves == NULL) {
+        fprintf(stderr, "sgdlab sweep: out of memory for %zu trials\n", ntrials);
+        goto out;
+    }
+    sw.ntrials = ntrials;
+    cli_bar_init(&sw.bar, progress);
+    sw.keep_curves = plot != NULL;
+    {
+        int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
+        int64_t per = steps > 0 && steps < nb * epochs ? steps : nb * epochs;
+        sw.steps_planned = per * (int64_t)ntrials; /* with --batch-sizes, an estimate */
+    }
+    so.on_step = sw.keep_curves || sw.bar.on ? on_step : NULL;
+    so.on_event = on_event;
+    so.on_trial = on_trial;
+    so.user = &sw;
+    sw.t0 = cli_now();
+    if (sw.table) {
+        printf("sgdlab sweep: %s on %s\n", model, d.desc);
+        char b1[32], b2[32];
+        if (random_n > 0)
+            printf("random search: %lld trials, lr log-uniform in [%s, %s]", (long long)random_n,
+                   cli_num(b1, sizeof b1, lr_min), cli_num(b2, sizeof b2, lr_max));
+        else if (lrs != NULL)
+            printf("grid of %zu learning rates", n_lrs);
+        else
+            printf("grid of %lld learning rates from %s to %s", (long long)points, cli_num(b1, sizeof b1, lr_min),
+                   cli_num(b2, sizeof b2, lr_max));
+        printf(", %s", so.optimizers[0]);
+        for (size_t k = 1; k < so.n_optimizers; k++)
+            printf(" | %s", so.optimizers[k]);
+        int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
+        char budget[128];
+        if (steps > 0 && steps < nb * epochs)
+            snprintf(budget, sizeof budget, "%lld steps of %lld", (long long)steps, (long long)batch);
+        else
+            snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps of %lld)", (long long)epochs,
+                     epochs == 1 ? "" : "s", (long long)(nb * epochs), (long long)batch);
+        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s\n\n", budget,
+               strcmp(schedule, "cosine") == 0 ? "learning rate annealed by a cosine to 0" : schedule,
+               (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    double t_search = cli_now();
+    sgd_status st = sgd_search_run(&s, model, d.train, d.val, &so, NULL);
+    double search_seconds = cli_now() - t_search;
+    cli_bar_clear(&sw.bar);
+    if (st != SGD_OK) {
+        fprintf(stderr, "sgdlab sweep: %s\n", sgd_error_last());
+        rc = st == SGD_EINVAL || st == SGD_ENOTFOUND || st == SGD_ERANGE || st == SGD_ESHAPE ? SGDLAB_EXIT_USAGE
+                                                                                          : SGDLAB_EXIT_FAIL;
+        goto out;
+    }
+    size_t n = sgd_search_count(s), best = 0;
+    bool have_best = sgd_search_best(s, &best) == SGD_OK;
+    rc = have_best ? SGDLAB_EXIT_OK : SGDLAB_EXIT_FAIL;
+    bool show_opt = so.n_optimizers > 1 || random_n > 0, show_mom = n_momenta > 0, show_bs = n_bs > 0;
+    bool plotted = false;
+    if (plot != NULL && have_gnuplot) {
+        char title[800];
+        sgd_search_trial bt;
+        bt.struct_size = sizeof bt;
+        if (have_best)
+            sgd_search_get_trial(s, best, &bt);
+        char b1[32];
+        snprintf(title, sizeof title, "%s on %s: %s%s%s, %s%s", model, d.name,
+                 show_opt ? "" : so.optimizers[0], show_opt ? "" : ", ",
+                 strcmp(schedule, "cosine") == 0 ? "cosine-annealed lr" : schedule,
+                 have_best ? "best lr " : "no trial converged",
+                 have_best ? cli_num(b1, sizeof b1, bt.lr) : "");
+        const char *fmt = cli_plot_format("sweep", plot);
+        plotted = fmt != NULL && draw_plot(&sw, s, plot, fmt, title, show_opt, d.val_name);
+    }
+    if (plot_given && !plotted)
+        rc = SGDLAB_EXIT_FAIL;
+    double total_seconds = cli_now() - t0;
+    char b1[32], b2[32];
+    if (sw.table) {
+        printf("%10s", "lr");
+        if (show_opt)
+            printf("  %-22s", "optimizer");
+        if (show_mom)
+            printf("  %8s", "momentum");
+        if (show_bs)
+            printf("  %5s", "batch");
+        printf("  %-9s  %10s  %8s  %6s  %11s  %6s\n", "verdict", "final loss",
+               d.val != NULL ? (strcmp(d.val_name, "test") == 0 ? "test acc" : "val acc") : "accuracy", "steps",
+               "first alarm", "time");
+        for (size_t i = 0; i < n; i++) {
+            sgd_search_trial t;
+            t.struct_size = sizeof t;
+            sgd_search_get_trial(s, i, &t);
+            printf("%10s", cli_num(b1, sizeof b1, t.lr));
+            if (show_opt)
+                printf("  %-22s", t.optimizer);
+            if (show_mom)
+                printf("  %8s", cli_num(b2, sizeof b2, t.momentum));
+            if (show_bs)
+                printf("  %5lld", (long long)t.batch_size);
+            char acc[32], alarm[32];
+            if (isfinite(t.val_accuracy))
+                snprintf(acc, sizeof acc, "%.2f%%", 100 * t.val_accuracy);
+            else
+                snprintf(acc, sizeof acc, "-");
+            if (t.first_alarm >= 0)
+                snprintf(alarm, sizeof alarm, "%lld", (long long)t.first_alarm);
+            else
+                snprintf(alarm, sizeof alarm, "-");
+            printf("  %-9s  %10s  %8s  %6lld  %11s  %5.1fs%s\n", verdict_text(&t),
+                   cli_num(b2, sizeof b2, t.final_loss), acc, (long long)t.steps, alarm, t.seconds,
+                   have_best && i == best ? "  <- best" : "");
+        }
+        printf("\n");
+        if (have_best) {
+            sgd_search_trial t;
+            t.struct_size = sizeof t;
+            sgd_search_get_trial(s, best, &t);
+            printf("best: lr %s with %s", cli_num(b1, sizeof b1, t.lr), t.optimizer);
+            if (show_mom)
+                printf(", momentum %s", cli_num(b2, sizeof b2, t.momentum));
+            if (show_bs)
+                printf(", batch %lld", (long long)t.batch_size);
+            if (isfinite(t.val_accuracy))
+                printf(": %s accuracy %.2f%%, final loss %s\n", d.val_name, 100 * t.val_accuracy,
+                       cli_num(b2, sizeof b2, t.final_loss));
+            else
+                printf(": final loss %s\n", cli_num(b2, sizeof b2, t.final_loss));
+        } else {
+            printf("best: none: every trial diverged; lower the learning rates\n");
+        }
+        static const int order[4] = {SGD_MONITOR_DIVERGED, SGD_MONITOR_UNSTABLE, SGD_MONITOR_STAGNANT,
+                                     SGD_MONITOR_HEALTHY};
+        for (int k = 0; k < 4; k++) {
+            int cnt = 0;
+            for (size_t i = 0; i < n; i++) {
+                sgd_search_trial t;
+                t.struct_size = sizeof t;
+                sgd_search_get_trial(s, i, &t);
+                if (strcmp(verdict_text(&t), sgd_monitor_verdict_name(order[k])) != 0)
+                    continue;
+                printf("%s%s", cnt == 0 ? sgd_monitor_verdict_name(order[k]) : ",", cnt == 0 ? ": lr " : " ");
+                printf("%s", cli_num(b1, sizeof b1, t.lr));
+                cnt++;
+            }
+            if (cnt)
+                printf("\n");
+        }
+        if (plotted)
+            printf("plot: %s\n", plot);
+        else if (plot != NULL && !have_gnuplot)
+            printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
+        else if (plot != NULL)
+            printf("plot: not drawn (see the message above)\n");
+        printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %lld thread%s)\n", total_seconds, d.load_seconds, n,
+               search_seconds, (long long)threads, threads == 1 ? "" : "s");
+    } else if (json) {
+        printf("{\"command\":\"sweep\",\"model\":");
+        cli_json_str(stdout, model);
+        printf(",\"data\":");
+        cli_json_str(stdout, d.name);
+        printf(",\"schedule\":");
+        cli_json_str(stdout, schedule);
+        printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,\"trials\":[", (long long)epochs,
+               (long long)batch, (long long)seed, (long long)threads);
+        for (size_t i = 0; i < n; i++) {
+            sgd_search_trial t;
+            t.struct_size = sizeof t;
+            sgd_search_get_trial(s, i, &t);
+            printf("%s{\"lr\":%.9g,\"optimizer\":", i ? "," : "", t.lr);
+            cli_json_str(stdout, t.optimizer);
+            printf(",\"momentum\":");
+            cli_json_num(stdout, t.momentum);
+            printf(",\"batch_size\":%lld,\"verdict\":", (long long)t.batch_size);
+            cli_json_str(stdout, verdict_text(&t));
+            printf(",\"final_loss\":");
+            cli_json_num(stdout, t.final_loss);
+            printf(",\"val_loss\":");
+            cli_json_num(stdout, t.val_loss);
+            printf(",\"val_accuracy\":");
+            cli_json_num(stdout, t.val_accuracy);
+            printf(",\"steps\":%lld,\"first_alarm\":", (long long)t.steps);
+            if (t.first_alarm >= 0)
+                printf("%lld", (long long)t.first_alarm);
+            else
+                printf("null");
+            printf(",\"stop_reason\":");
+            cli_json_str(stdout, sgd_trainer_stop_name(t.stop_reason));
+            printf(",\"seconds\":%.3f}", t.seconds);
+        }
+        printf("],\"best\":");
+        if (have_best)
+            printf("%zu", best);
+        else
+            printf("null");
+        printf(",\"plot\":");
+        if (plotted)
+            cli_json_str(stdout, plot);
+        else
+            printf("null");
+        printf(",\"seconds\":%.3f}\n", total_seconds);
+    } else {
+        printf("lr,optimizer,momentum,batch_size,verdict,final_loss,val_loss,val_accuracy,steps,first_alarm,seconds,"
+               "best\n");
+        for (size_t i = 0; i < n; i++) {
+            sgd_search_trial t;
+            t.struct_size = sizeof t;
+            sgd_search_get_trial(s, i, &t);
+            printf("%.9g,\"%s\",%.9g,%lld,%s,%.9g,%.9g,%.9g,%lld,%lld,%.3f,%d\n", t.lr, t.optimizer, t.momentum,
+                   (long long)t.batch_size, verdict_text(&t), t.final_loss, t.val_loss, t.val_accuracy,
+                   (long long)t.steps, (long long)t.first_alarm, t.seconds, have_best && i == best);
+        }
+    }
+out:
+    sgd_search_free(s);
+    cli_data_free(&d);
+out_nodata:
+    for (size_t i = 0; i < sw.ntrials; i++)
+        free(sw.curves[i].loss);
+    free(sw.curves);
+    free(sw.marks);
+    free(lrs);
+    free(momenta);
+    free(batch_sizes);
+    return rc;
+}
