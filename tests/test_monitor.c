@@ -187,7 +187,7 @@ static void test_new_free_bad_input(void **state)
     o.loss_floor = INFINITY;
     sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_ERANGE);
     sgd_monitor_options_init(&o);
-    o.reserved0 = 1;
+    o.spike_recovery_steps = -1;
     sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_ERANGE);
     /* struct_size from an unknown (newer or broken) layout */
     sgd_monitor_options_init(&o);
@@ -417,6 +417,50 @@ static void test_oscillation(void **state)
     assert_true(r.seen & SGD_MONITOR_MASK_OSCILLATION);
     assert_false(r.seen & SGD_MONITOR_MASK_DIVERGENCE);
     assert_int_equal(verdict_of(m), SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+}
+
+/* A jump that destroys the progress made and leaves the loss flat near where it began (units that
+   died at a learning rate too high): a divergence, not stagnation; and a spike that recovers is not. */
+static void test_unrecovered_spike(void **state)
+{
+    (void)state;
+    rec r;
+    sgd_monitor *m = new_monitor(&r);
+    lcg_state = 21;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 25 ? 2.3 - 0.012 * t : t == 25 ? 4.7 : 2.3;
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.02), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    assert_true(r.seen & SGD_MONITOR_MASK_SPIKE);
+    assert_int_equal(r.first[SGD_MONITOR_DIVERGENCE], 25 + 50);
+    assert_false(r.seen & SGD_MONITOR_MASK_STAGNATION);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+
+    /* The same spike on a run that goes on learning: reported, nothing more. */
+    m = new_monitor(&r);
+    lcg_state = 21;
+    for (int t = 0; t < 400; t++) {
+        double v = t == 25 ? 4.7 : 2.3 * exp(-t / 150.0);
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.02), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    assert_true(r.seen & SGD_MONITOR_MASK_SPIKE);
+    assert_false(r.seen & SGD_MONITOR_MASK_ALARMS);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY);
+    sgd_monitor_free(m);
+
+    /* Disabled with spike_recovery_steps = 0: the flat run is then judged stagnant. */
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.spike_recovery_steps = 0;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    lcg_state = 21;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 25 ? 2.3 - 0.012 * t : t == 25 ? 4.7 : 2.3;
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.02), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    assert_int_equal(verdict_of(m), SGD_MONITOR_STAGNANT);
     sgd_monitor_free(m);
 }
 
@@ -782,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_healthy_and_spike),
         cmocka_unit_test(test_stagnation_and_plateau),
         cmocka_unit_test(test_oscillation),
+        cmocka_unit_test(test_unrecovered_spike),
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_names_and_layout),

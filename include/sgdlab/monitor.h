@@ -199,8 +199,12 @@ typedef struct sgd_monitor_options {
     int32_t plateau_steps;
     /** Stagnation is judged only from this many observations on. Default 150; >= 1. */
     int32_t stagnation_steps;
-    /** Reserved, keep 0. */
-    int32_t reserved0;
+    /** Divergence also when a spike does not recover: this many observations after it, the smoothed
+        loss is still above its level before the spike by more than half the progress made before it
+        (the jump destroyed what the run had learnt, for example a network whose units died: the
+        loss then sits flat near its initial value, which alone would look like stagnation). Such a
+        divergence leaves the verdict ::SGD_MONITOR_UNSTABLE. Default 50; 0 disables; >= 0. */
+    int32_t spike_recovery_steps;
     /** Stagnant whatever the shape of the curve if the loss has fallen by less than this fraction
         of its initial level (or less than sgd_monitor_options::stagnation_z standard errors). Default 0.1; in [0, 1). */
     double stagnation_min_drop;

@@ -40,7 +40,8 @@ enum {
     F_STAG_ACTIVE = 1u << 5,
     F_PLATEAU_ACTIVE = 1u << 6,
     F_IN_SPIKE = 1u << 7,
-    F_ALL = (1u << 8) - 1u,
+    F_SPIKE_WATCH = 1u << 8, /* a spike is waiting to be recovered from */
+    F_ALL = (1u << 9) - 1u,
 };
 
 /* Everything learnt from observations; exported as doubles, field by field. */
@@ -57,6 +58,7 @@ typedef struct mstate {
     int64_t since_best; /* observations since the last significant new best */
     int64_t osc_run;    /* consecutive observations with the level above the oscillation bound */
     int64_t first_alarm;
+    int64_t spike_t; /* F_SPIKE_WATCH: the step of that spike */
     int64_t events[SGD_MONITOR_KIND_COUNT];
     int64_t first_event[SGD_MONITOR_KIND_COUNT];
     int64_t spikes[MAX_SPIKES];
@@ -71,10 +73,11 @@ typedef struct mstate {
     double bslow;  /* lowest e2 */
     double bfast;  /* lowest e1 */
     double ymax;   /* highest finite log-loss */
+    double spike_pre; /* F_SPIKE_WATCH: the smoothed log-loss before that spike */
 } mstate;
 
 /* The number of doubles of an exported state: header (tag, version, count) + fields. */
-#define STATE_FIXED_FIELDS 25
+#define STATE_FIXED_FIELDS 27
 #define STATE_COUNT (3 + STATE_FIXED_FIELDS + 2 * SGD_MONITOR_KIND_COUNT + MAX_SPIKES)
 
 typedef struct mcallback {
@@ -127,6 +130,7 @@ sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
     o->oscillation_window = 50;
     o->plateau_steps = 100;
     o->stagnation_steps = 150;
+    o->spike_recovery_steps = 50;
     o->stagnation_min_drop = 0.1;
     o->stagnation_max_drop = 0.33;
     o->stagnation_z = 3.0;
@@ -168,7 +172,7 @@ static sgd_status check_options(const sgd_monitor_options *o, const char *fn)
     IRANGE(oscillation_window, 1, INT32_MAX);
     IRANGE(plateau_steps, 1, INT32_MAX);
     IRANGE(stagnation_steps, 1, INT32_MAX);
-    IRANGE(reserved0, 0, 0);
+    IRANGE(spike_recovery_steps, 0, INT32_MAX);
     DRANGE(stagnation_min_drop, o->stagnation_min_drop >= 0.0 && o->stagnation_min_drop < 1.0, "in [0, 1)");
     DRANGE(stagnation_max_drop, o->stagnation_max_drop >= o->stagnation_min_drop && o->stagnation_max_drop < 1.0,
            "in [stagnation_min_drop, 1)");
@@ -196,7 +200,7 @@ static const optkey option_keys[] = {
     OI(divergence_count),
     OI(divergence_window),    OD(spike_ratio),         OD(spike_z),            OD(oscillation_ratio),
     OI(oscillation_steps),    OI(oscillation_spikes),  OI(oscillation_window), OI(plateau_steps),
-    OI(stagnation_steps),     OD(stagnation_min_drop), OD(stagnation_max_drop), OD(stagnation_z),
+    OI(stagnation_steps), OI(spike_recovery_steps),     OD(stagnation_min_drop), OD(stagnation_max_drop), OD(stagnation_z),
     OD(stagnation_shape),     OD(progress_fast_steps), OD(progress_slow_steps),
 };
 #undef OD
@@ -275,6 +279,7 @@ static void state_clear(mstate *s)
 {
     memset(s, 0, sizeof *s);
     s->first_alarm = -1;
+    s->spike_t = -1;
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         s->first_event[k] = -1;
     s->verdict = SGD_MONITOR_HEALTHY;
@@ -439,7 +444,7 @@ const char *sgd_monitor_action_name(int32_t action)
 }
 
 static void emit(sgd_monitor *m, int32_t kind, double loss, double grad_norm, double lr, double statistic,
-                 double threshold)
+                 double threshold, const char *detail)
 {
     mstate *s = &m->s;
     int64_t step = s->steps;
@@ -470,7 +475,7 @@ static void emit(sgd_monitor *m, int32_t kind, double loss, double grad_norm, do
             ev.suggested_action = ki->action;
             ev.suggested_lr_scale = ki->scale;
             ev.remedy = ki->remedy;
-            ev.detail = ki->detail;
+            ev.detail = detail != NULL ? detail : ki->detail;
             have_event = true;
         }
         double scale = ev.suggested_lr_scale;
@@ -559,7 +564,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
             s->flags |= F_DIV_ACTIVE | F_DIVERGED;
             bool jump = y > thr_jump && popcount32(s->hist) < o->divergence_count;
             emit(m, SGD_MONITOR_DIVERGENCE, loss, gn, lr, exp(y - s->y0),
-                 exp((jump ? thr_jump : thr_div) - s->y0));
+                 exp((jump ? thr_jump : thr_div) - s->y0), NULL);
         }
     } else if (s->hist == 0) {
         s->flags &= ~(uint32_t)F_DIV_ACTIVE;
@@ -574,7 +579,12 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
             s->spike_head = (s->spike_head + 1) % MAX_SPIKES;
             if (s->nspike < MAX_SPIKES)
                 s->nspike++;
-            emit(m, SGD_MONITOR_SPIKE, loss, gn, lr, exp(exc), exp(thr_spike));
+            emit(m, SGD_MONITOR_SPIKE, loss, gn, lr, exp(exc), exp(thr_spike), NULL);
+            if (o->spike_recovery_steps > 0 && !(s->flags & (F_SPIKE_WATCH | F_DIVERGED))) {
+                s->flags |= F_SPIKE_WATCH;
+                s->spike_t = t;
+                s->spike_pre = s->level;
+            }
         }
         s->flags |= F_IN_SPIKE;
     } else if (exc < 0.5 * thr_spike) {
@@ -624,10 +634,27 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     /* Plateau. */
     if (s->since_best >= o->plateau_steps && !(s->flags & F_PLATEAU_ACTIVE)) {
         s->flags |= F_PLATEAU_ACTIVE;
-        emit(m, SGD_MONITOR_PLATEAU, loss, gn, lr, (double)s->since_best, (double)o->plateau_steps);
+        emit(m, SGD_MONITOR_PLATEAU, loss, gn, lr, (double)s->since_best, (double)o->plateau_steps, NULL);
     }
     if (newbest)
         s->flags &= ~(uint32_t)F_PLATEAU_ACTIVE;
+
+    /* A spike that did not recover: spike_recovery_steps after it, the fast average of the smoothed
+       loss is still above the smoothed loss before the spike by more than half the progress made
+       until then (and by more than twice its standard error). The jump destroyed what the run had
+       learnt: a learning rate too high, even if the loss now sits flat near where it started. */
+    if ((s->flags & F_SPIKE_WATCH) && t - s->spike_t >= o->spike_recovery_steps) {
+        s->flags &= ~(uint32_t)F_SPIKE_WATCH;
+        s->spike_t = -1;
+        double yi0 = fmaxd(s->yinit, s->y0 - s->noise);
+        double tol = fmaxd(0.5 * (yi0 - s->spike_pre), 2.0 * s->noise * sqrt(a1 / (2.0 - a1)));
+        /* Not again after a divergence, nor over an oscillation already reported (same advice). */
+        if (s->e1 > s->spike_pre + tol && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE))) {
+            s->flags |= F_DIVERGED;
+            emit(m, SGD_MONITOR_DIVERGENCE, loss, gn, lr, exp(s->e1 - s->spike_pre), exp(tol),
+                 "recent smoothed loss / smoothed loss before a spike that did not recover");
+        }
+    }
 
     /* Oscillation: the smoothed loss stays above its initial level x ratio, or spikes recur
        while there is no net progress. The initial level is the first observation when the loss
@@ -646,9 +673,9 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     if ((by_level || by_spikes) && !(s->flags & F_OSC_ACTIVE) && !(s->flags & F_DIV_ACTIVE)) {
         s->flags |= F_OSC_ACTIVE;
         if (by_level)
-            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, exp(s->level - yi), o->oscillation_ratio);
+            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, exp(s->level - yi), o->oscillation_ratio, NULL);
         else
-            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, (double)recent, (double)o->oscillation_spikes);
+            emit(m, SGD_MONITOR_OSCILLATION, loss, gn, lr, (double)recent, (double)o->oscillation_spikes, NULL);
     }
     if ((s->flags & F_OSC_ACTIVE) && newbest && s->osc_run == 0)
         s->flags &= ~(uint32_t)F_OSC_ACTIVE;
@@ -670,8 +697,10 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
         stagnant = small || (p_fast < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
         if (stagnant && !(s->flags & F_STAG_ACTIVE)) {
             s->flags |= F_STAG_ACTIVE;
-            emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-(small ? p_slow : p_fast)),
-                 -expm1(-(small ? p_low : m->p_high)));
+            /* After a divergence a flat loss is a broken run, not a learning rate too low. */
+            if (!(s->flags & F_DIVERGED))
+                emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-(small ? p_slow : p_fast)),
+                     -expm1(-(small ? p_low : m->p_high)), NULL);
         }
     }
     if (!stagnant)
@@ -711,7 +740,7 @@ sgd_status sgd_monitor_observe(sgd_monitor *m, double loss, double grad_norm, do
     if (!isfinite(loss) || gn_bad) {
         s->nonfinite++;
         s->flags |= F_NONFINITE;
-        emit(m, SGD_MONITOR_NONFINITE, loss, gn, lr, isfinite(loss) ? gn : loss, 0.0);
+        emit(m, SGD_MONITOR_NONFINITE, loss, gn, lr, isfinite(loss) ? gn : loss, 0.0, NULL);
     }
     if (isfinite(loss))
         observe_finite(m, loss, gn, lr);
@@ -824,6 +853,7 @@ sgd_status sgd_monitor_state_export(const sgd_monitor *m, double *buf, size_t co
     *p++ = (double)s->since_best;
     *p++ = (double)s->osc_run;
     *p++ = (double)s->first_alarm;
+    *p++ = (double)s->spike_t;
     *p++ = s->y0;
     *p++ = s->yinit;
     *p++ = s->yprev;
@@ -837,6 +867,7 @@ sgd_status sgd_monitor_state_export(const sgd_monitor *m, double *buf, size_t co
     *p++ = s->bslow;
     *p++ = s->bfast;
     *p++ = s->ymax;
+    *p++ = s->spike_pre;
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         *p++ = (double)s->events[k];
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
@@ -915,6 +946,7 @@ sgd_status sgd_monitor_state_import(sgd_monitor *m, const double *buf, size_t co
     GI(since_best, 0, big);
     GI(osc_run, 0, big);
     GI(first_alarm, -1, big);
+    GI(spike_t, -1, big);
     GR(y0);
     GR(yinit);
     GR(yprev);
@@ -928,6 +960,7 @@ sgd_status sgd_monitor_state_import(sgd_monitor *m, const double *buf, size_t co
     GR(bslow);
     GR(bfast);
     GR(ymax);
+    GR(spike_pre);
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         GI(events[k], 0, big);
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
