@@ -306,6 +306,128 @@ static void test_restore_is_all_or_nothing(void **state)
     run_free(&b_before);
 }
 
+/* ------------------------------------------------------------ with a trainer */
+
+#define ROWS 160
+
+typedef struct trun {
+    run r;
+    float x[ROWS * DIM];
+    int32_t y[ROWS];
+    sgd_dataset *data;
+    sgd_trainer *t;
+} trun;
+
+static sgd_status trun_new(trun *tr, const sgd_allocator *a)
+{
+    memset(&tr->r, 0, sizeof tr->r);
+    tr->data = NULL;
+    tr->t = NULL;
+    for (int b = 0; b < ROWS / BATCH; b++)
+        batch_of(b, tr->x + b * BATCH * DIM, tr->y + b * BATCH);
+    sgd_status st = run_new(&tr->r, MODEL_SPEC, OPTIM_SPEC, SCHED_SPEC, a);
+    if (st == SGD_OK)
+        st = sgd_dataset_from_labels(&tr->data, tr->x, tr->y, ROWS, DIM, a);
+    sgd_trainer_options o;
+    sgd_trainer_options_init(&o);
+    o.batch_size = BATCH;
+    o.epochs = 3;
+    o.seed = 5;
+    o.guard_interval = 4;
+    if (st == SGD_OK)
+        st = sgd_trainer_new(&tr->t, tr->r.model, tr->r.optim, tr->r.sched, tr->r.monitor, tr->data, tr->data, &o,
+                             a);
+    return st;
+}
+
+static void trun_free(trun *tr)
+{
+    sgd_trainer_free(tr->t);
+    sgd_dataset_free(tr->data);
+    run_free(&tr->r);
+}
+
+/* A trainer brings its objects: saving it alone saves the run, and a run stopped mid-epoch resumes exactly. */
+static void test_trainer_resume(void **state)
+{
+    (void)state;
+    trun *whole = malloc(sizeof *whole), *part = malloc(sizeof *part), *resumed = malloc(sizeof *resumed);
+    sgdt_assert_status(trun_new(whole, NULL), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(whole->t, 0), SGD_OK);
+    sgdt_assert_status(trun_new(part, NULL), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(part->t, 13), SGD_OK);
+    sgd_checkpoint_parts p;
+    sgd_checkpoint_parts_init(&p);
+    p.trainer = part->t;
+    size_t size;
+    unsigned char *buf = save_memory(&p, &size);
+    trun_free(part);
+
+    sgdt_assert_status(trun_new(resumed, NULL), SGD_OK);
+    sgd_ckpt_reader *r;
+    sgdt_assert_status(sgd_ckpt_reader_open_memory(&r, buf, size, NULL), SGD_OK);
+    /* A part that is not the trainer's own is refused. */
+    sgd_checkpoint_parts_init(&p);
+    p.trainer = resumed->t;
+    p.model = whole->r.model;
+    sgdt_assert_status(sgd_checkpoint_restore(r, &p), SGD_EINVAL);
+    sgdt_assert_error_contains("not the trainer's own");
+    p.model = NULL;
+    sgdt_assert_status(sgd_checkpoint_restore(r, &p), SGD_OK);
+    sgd_ckpt_reader_free(r);
+    sgdt_assert_status(sgd_trainer_fit(resumed->t, 0), SGD_OK);
+    assert_same_state(&whole->r, &resumed->r);
+    trun_free(resumed);
+    trun_free(whole);
+    free(buf);
+    free(whole);
+    free(part);
+    free(resumed);
+}
+
+static sgd_status trainer_save_restore(sgdt_alloc *t, void *ctx)
+{
+    (void)ctx;
+    const sgd_allocator *a = &t->base;
+    trun *tr = malloc(sizeof *tr);
+    sgd_status st = trun_new(tr, a);
+    if (st == SGD_OK)
+        st = sgd_trainer_fit(tr->t, 3);
+    sgd_checkpoint_parts p;
+    sgd_checkpoint_parts_init(&p);
+    p.trainer = tr->t;
+    sgd_ckpt_writer *w = NULL;
+    sgd_ckpt_reader *rd = NULL;
+    unsigned char *buf = NULL;
+    uint64_t size = 0;
+    if (st == SGD_OK)
+        st = sgd_ckpt_writer_new(&w, a);
+    if (st == SGD_OK)
+        st = sgd_checkpoint_add(w, &p);
+    if (st == SGD_OK)
+        st = sgd_ckpt_writer_size(w, &size);
+    if (st == SGD_OK && (buf = malloc(size)) == NULL)
+        st = SGD_EINTERNAL;
+    if (st == SGD_OK)
+        st = sgd_ckpt_writer_write_memory(w, buf, size);
+    if (st == SGD_OK)
+        st = sgd_ckpt_reader_open_memory(&rd, buf, size, a);
+    if (st == SGD_OK)
+        st = sgd_checkpoint_restore(rd, &p);
+    sgd_ckpt_reader_free(rd);
+    sgd_ckpt_writer_free(w);
+    free(buf);
+    trun_free(tr);
+    free(tr);
+    return st;
+}
+
+static void test_trainer_allocation_failures(void **state)
+{
+    (void)state;
+    assert_true(sgdt_walk_alloc_failures(trainer_save_restore, NULL) > 10);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -388,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_refuses_other_objects),
         cmocka_unit_test(test_restore_is_all_or_nothing),
+        cmocka_unit_test(test_trainer_resume),
+        cmocka_unit_test(test_trainer_allocation_failures),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_allocation_failures),
     };

@@ -53,6 +53,7 @@
 #include "sgdlab/monitor.h"
 #include "sgdlab/optim.h"
 #include "sgdlab/sched.h"
+#include "sgdlab/trainer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -596,8 +597,12 @@ SGD_API sgd_status sgd_ckpt_reader_check_sections(const sgd_ckpt_reader *r, cons
  * | "optim"   | "kind" (u8, sgd_optim_name()), then every state array of sgd_optim_state_describe() under its own name: "step" (i64[1]), the slots (f32[n], e.g. "exp_avg"), "scalars" (f64) |
  * | "sched"   | "kind" (u8, sgd_sched_name()), "state" (f64[sgd_sched_state_size()]) |
  * | "monitor" | "state" (f64[sgd_monitor_state_size()]) |
+ * | "trainer" | "state" (u8[sgd_trainer_state_size()], the trainer's own versioned layout) |
  *
- * All four sections are marked ::SGD_CKPT_SECTION_REQUIRED. Programs may add
+ * A trainer brings the objects it composes: with @c trainer set, the other
+ * fields left NULL are taken from it (sgd_trainer_model() and so on), so
+ * saving a trainer saves the whole run and restoring it resumes the run
+ * exactly. All five sections are marked ::SGD_CKPT_SECTION_REQUIRED. Programs may add
  * sections of their own with the low-level writer (optional ones are skipped
  * by readers that do not know them).
  *
@@ -612,6 +617,7 @@ typedef struct sgd_checkpoint_parts {
     sgd_optim *optim;      /**< Optimizer state (step, slots, scalars), or NULL. */
     sgd_sched *sched;      /**< Scheduler state (plateau counters...), or NULL. */
     sgd_monitor *monitor;  /**< Monitor state, or NULL. */
+    sgd_trainer *trainer;  /**< Trainer state (counters, loader position, guard, snapshots), or NULL; brings its objects. */
 } sgd_checkpoint_parts;
 
 /**
@@ -632,9 +638,10 @@ SGD_API void sgd_checkpoint_parts_init(sgd_checkpoint_parts *parts);
  * @param w     A writer (sgd_ckpt_writer_new()); sections are appended to it.
  * @param parts The objects; at least one must be set.
  * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, no part set, a model that is
- *         not built, a struct_size this library does not know); ::SGD_ESTATE (a
- *         section of the same name is already in the writer); ::SGD_ENOMEM;
- *         a status from an object's state export.
+ *         not built, a part that is not the trainer's own, a struct_size this
+ *         library does not know, a section of the same name already in the
+ *         writer); ::SGD_ENOMEM; a status from an object's state export. On
+ *         failure the writer may hold some of the sections: free it.
  * @since 0.1
  */
 SGD_API sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *parts);
@@ -659,10 +666,12 @@ SGD_API sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_pa
  * another architecture is refused with a message naming the first tensor
  * that differs, missing or extra), the optimizer's kind and every state
  * array's type and size, the schedule's kind and state size, the monitor's
- * state size. States that the objects validate themselves on import (the
- * schedule's, the monitor's, the optimizer's step and scalars) are imported
- * first, and undone if a later one is refused; then the large arrays are
- * copied. On failure every part is as it was.
+ * and the trainer's state sizes. States that the objects validate themselves
+ * on import (the trainer's, the schedule's, the monitor's, the optimizer's
+ * step and scalars) are imported first, and undone if a later one is
+ * refused; then the large arrays are copied. On failure every part is as it
+ * was. With a trainer, its objects are restored too (see
+ * ::sgd_checkpoint_parts).
  *
  * @param r     An open reader (sgd_ckpt_reader_open() or _open_memory()).
  * @param parts The objects to restore into; at least one must be set.

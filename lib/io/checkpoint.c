@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* Every section this library writes: check_sections() refuses others marked required. */
-static const char *const known_sections[] = {"model", "optim", "sched", "monitor"};
+static const char *const known_sections[] = {"model", "optim", "sched", "monitor", "trainer"};
 #define N_KNOWN (sizeof known_sections / sizeof *known_sections)
 
 void sgd_checkpoint_parts_init(sgd_checkpoint_parts *parts)
@@ -28,8 +28,27 @@ static sgd_status get_parts(sgd_checkpoint_parts *out, const sgd_checkpoint_part
     sgd_status st = sgd__options_copy(out, sizeof *out, in, sizeof *out, fn, "parts");
     if (st != SGD_OK)
         return st;
-    if (out->model == NULL && out->optim == NULL && out->sched == NULL && out->monitor == NULL)
-        return sgd__err(SGD_EINVAL, "%s: parts: no object set (model, optim, sched or monitor)", fn);
+    if (out->trainer != NULL) {
+        /* A trainer brings its objects; a part given as well must be the trainer's own. */
+        struct {
+            const char *name;
+            void **field;
+            void *own;
+        } own[] = {
+            {"model", (void **)&out->model, sgd_trainer_model(out->trainer)},
+            {"optim", (void **)&out->optim, sgd_trainer_optim(out->trainer)},
+            {"sched", (void **)&out->sched, sgd_trainer_sched(out->trainer)},
+            {"monitor", (void **)&out->monitor, sgd_trainer_monitor(out->trainer)},
+        };
+        for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+            if (*own[i].field == NULL)
+                *own[i].field = own[i].own;
+            else if (*own[i].field != own[i].own)
+                return sgd__err(SGD_EINVAL, "%s: parts: %s is not the trainer's own", fn, own[i].name);
+        }
+    }
+    if (out->model == NULL && out->optim == NULL && out->sched == NULL && out->monitor == NULL && out->trainer == NULL)
+        return sgd__err(SGD_EINVAL, "%s: parts: no object set (model, optim, sched, monitor or trainer)", fn);
     if (out->model != NULL && sgd_model_num_param_tensors(out->model) == 0)
         return sgd__err(SGD_EINVAL, "%s: parts: the model is not built", fn);
     return SGD_OK;
@@ -167,6 +186,19 @@ sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *in
             (st = add_doubles(w, a, "monitor", NULL, n, monitor_export, p.monitor)) != SGD_OK)
             return st;
     }
+    if (p.trainer != NULL) {
+        size_t n = sgd_trainer_state_size(p.trainer);
+        int64_t dim = (int64_t)n;
+        unsigned char *tmp = sgd__malloc(a, n);
+        if (tmp == NULL)
+            return sgd__err(SGD_ENOMEM, "%s: trainer state (%zu bytes): out of memory", fn, n);
+        if ((st = sgd_trainer_state_export(p.trainer, tmp, n)) == SGD_OK &&
+            (st = sgd_ckpt_writer_begin_section(w, "trainer", SGD_CKPT_SECTION_REQUIRED)) == SGD_OK)
+            st = sgd_ckpt_writer_add_tensor_copy(w, "state", SGD_CKPT_U8, 1, &dim, tmp);
+        sgd__free(a, tmp);
+        if (st != SGD_OK)
+            return st;
+    }
     return SGD_OK;
 }
 
@@ -275,10 +307,15 @@ typedef struct small_state {
     unsigned char *file;  /* the value in the checkpoint */
 } small_state;
 
+static size_t round8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
 typedef struct restore_plan {
     small_state optim[2];
     size_t n_optim;
-    small_state sched, monitor; /* index unused */
+    small_state sched, monitor, trainer; /* index unused */
     void *block;
 } restore_plan;
 
@@ -303,15 +340,23 @@ static sgd_status check_optim(const sgd_ckpt_reader *r, sgd_optim *o, restore_pl
             small_state *s = &plan->optim[plan->n_optim++];
             s->index = i;
             s->bytes = len * sgd_ckpt_dtype_size(state_dtype(type));
-            *small_bytes += 2 * s->bytes;
+            *small_bytes += 2 * round8(s->bytes);
         }
     }
     return check_no_extra(r, "optim", count + 1, optim_has, o);
 }
 
-static sgd_status import_optim_small(sgd_optim *o, const small_state *s, const unsigned char *from)
+/* Imports one of the plan's small states into its object, from `from` (the file's bytes or the saved ones). */
+static sgd_status import_small(const sgd_checkpoint_parts *p, const restore_plan *plan, const small_state *s,
+                               const unsigned char *from)
 {
-    return sgd_optim_state_import(o, s->index, from, s->bytes);
+    if (s == &plan->trainer)
+        return sgd_trainer_state_import(p->trainer, from, s->bytes);
+    if (s == &plan->sched)
+        return sgd_sched_state_import(p->sched, (const double *)(const void *)from, s->bytes / sizeof(double));
+    if (s == &plan->monitor)
+        return sgd_monitor_state_import(p->monitor, (const double *)(const void *)from, s->bytes / sizeof(double));
+    return sgd_optim_state_import(p->optim, s->index, from, s->bytes);
 }
 
 sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint_parts *in)
@@ -340,6 +385,8 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         missing = "sched";
     else if (p.monitor != NULL && sgd_ckpt_reader_find_section(r, "monitor", &(size_t){0}) != SGD_OK)
         missing = "monitor";
+    else if (p.trainer != NULL && sgd_ckpt_reader_find_section(r, "trainer", &(size_t){0}) != SGD_OK)
+        missing = "trainer";
     if (missing != NULL)
         return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint has no '%s' section", fn, missing);
     if (p.model != NULL && (st = check_model(r, p.model, rng)) != SGD_OK)
@@ -353,7 +400,7 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         if ((st = sgd_ckpt_reader_check_tensor(r, "sched", "state", SGD_CKPT_F64, 1, &k)) != SGD_OK)
             return st;
         plan.sched.bytes = (size_t)k * sizeof(double);
-        small_bytes += 2 * plan.sched.bytes;
+        small_bytes += 2 * round8(plan.sched.bytes);
     }
     if (p.monitor != NULL) {
         size_t k = 0;
@@ -363,7 +410,27 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         if ((st = sgd_ckpt_reader_check_tensor(r, "monitor", "state", SGD_CKPT_F64, 1, &dim)) != SGD_OK)
             return st;
         plan.monitor.bytes = k * sizeof(double);
-        small_bytes += 2 * plan.monitor.bytes;
+        small_bytes += 2 * round8(plan.monitor.bytes);
+    }
+
+    if (p.trainer != NULL) {
+        int64_t k = (int64_t)sgd_trainer_state_size(p.trainer);
+        sgd_ckpt_tensor_info ti = {.struct_size = sizeof ti};
+        const void *data;
+        uint64_t n;
+        if ((st = sgd_ckpt_reader_find_tensor(r, "trainer", "state", &ti)) != SGD_OK)
+            return st;
+        if (ti.dtype == SGD_CKPT_U8 && ti.rank == 1 && ti.dims[0] != k &&
+            sgd_ckpt_reader_tensor_data(r, "trainer", "state", &data, &n) == SGD_OK) {
+            /* A trainer of other options or sizes: its own import names what differs (and changes nothing). */
+            if ((st = sgd_trainer_state_import(p.trainer, data, (size_t)n)) != SGD_OK)
+                return st;
+            return sgd__err(SGD_EINTERNAL, "%s: the trainer accepted a state of another size", fn);
+        }
+        if ((st = sgd_ckpt_reader_check_tensor(r, "trainer", "state", SGD_CKPT_U8, 1, &k)) != SGD_OK)
+            return st;
+        plan.trainer.bytes = (size_t)k;
+        small_bytes += 2 * round8(plan.trainer.bytes);
     }
 
     /* 2. One block for the small states: the objects' values (for undo) and the file's. */
@@ -374,18 +441,20 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         if (cur == NULL)
             return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
     }
-    small_state *all[4];
+    small_state *all[5];
     size_t nall = 0;
+    if (p.trainer != NULL)
+        all[nall++] = &plan.trainer;
     for (size_t i = 0; i < plan.n_optim; i++)
         all[nall++] = &plan.optim[i];
     if (p.sched != NULL)
         all[nall++] = &plan.sched;
     if (p.monitor != NULL)
         all[nall++] = &plan.monitor;
-    for (size_t i = 0; i < nall; i++) {
+    for (size_t i = 0; i < nall; i++) { /* each at a multiple of 8: doubles and int64 live there */
         all[i]->saved = cur;
-        all[i]->file = cur + all[i]->bytes;
-        cur += 2 * all[i]->bytes;
+        all[i]->file = cur + round8(all[i]->bytes);
+        cur += 2 * round8(all[i]->bytes);
     }
     for (size_t i = 0; i < plan.n_optim && st == SGD_OK; i++) {
         small_state *s = &plan.optim[i];
@@ -396,6 +465,12 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         int64_t dim = (int64_t)len;
         if ((st = sgd_optim_state_export(p.optim, s->index, s->saved, s->bytes)) == SGD_OK)
             st = sgd_ckpt_reader_read_tensor(r, "optim", name, state_dtype(type), 1, &dim, s->file, s->bytes);
+    }
+    if (st == SGD_OK && p.trainer != NULL) {
+        int64_t k = (int64_t)plan.trainer.bytes;
+        if ((st = sgd_trainer_state_export(p.trainer, plan.trainer.saved, plan.trainer.bytes)) == SGD_OK)
+            st = sgd_ckpt_reader_read_tensor(r, "trainer", "state", SGD_CKPT_U8, 1, &k, plan.trainer.file,
+                                             plan.trainer.bytes);
     }
     if (st == SGD_OK && p.sched != NULL) {
         int64_t k = (int64_t)(plan.sched.bytes / sizeof(double));
@@ -413,29 +488,14 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
     /* 3. Import the states the objects validate; undo them all if one is refused. */
     size_t done = 0;
     for (; st == SGD_OK && done < nall; done++) {
-        small_state *s = all[done];
-        if (s == &plan.sched)
-            st = sgd_sched_state_import(p.sched, (const double *)(const void *)s->file, s->bytes / sizeof(double));
-        else if (s == &plan.monitor)
-            st = sgd_monitor_state_import(p.monitor, (const double *)(const void *)s->file,
-                                          s->bytes / sizeof(double));
-        else
-            st = import_optim_small(p.optim, s, s->file);
+        st = import_small(&p, &plan, all[done], all[done]->file);
         if (st != SGD_OK)
             sgd__err_prefix("%s: the checkpoint's state was refused", fn);
     }
     if (st != SGD_OK) {
         /* `done` counts the refused one too: undo the ones before it. */
-        for (size_t i = done - (done > 0); i-- > 0;) {
-            small_state *s = all[i];
-            if (s == &plan.sched)
-                sgd_sched_state_import(p.sched, (const double *)(const void *)s->saved, s->bytes / sizeof(double));
-            else if (s == &plan.monitor)
-                sgd_monitor_state_import(p.monitor, (const double *)(const void *)s->saved,
-                                         s->bytes / sizeof(double));
-            else
-                import_optim_small(p.optim, s, s->saved);
-        }
+        for (size_t i = done - (done > 0); i-- > 0;)
+            import_small(&p, &plan, all[i], all[i]->saved);
         sgd__free(a, plan.block);
         return st;
     }

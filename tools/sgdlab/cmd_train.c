@@ -44,6 +44,8 @@ void sgdlab_help_train(void)
         "  --clip-norm X          clip the gradients' global L2 norm\n"
         "  --patience N           stop after N epochs without a better validation loss\n"
         "  --min-delta X          what counts as better (default 0)\n"
+        "  --max-steps N          stop after N training steps of this run (then --save it and\n"
+        "                         --resume it later: the run continues exactly)\n"
         "\n"
         "the guard (docs/trainer.md):\n"
         "  --guard / --no-guard   roll back and lower the learning rate on spikes, divergence\n"
@@ -85,7 +87,7 @@ typedef struct run {
     /* options */
     const char *data, *model, *optim, *schedule, *trainer_spec, *monitor_spec, *save, *resume, *plot;
     double lr;
-    int64_t epochs, batch, seed, val_split, patience, max_rescues, guard_interval, guard_skip;
+    int64_t epochs, batch, seed, val_split, patience, max_rescues, guard_interval, guard_skip, max_steps;
     double min_delta, clip_norm, guard_factor;
     bool guard, keep_going, json, csv, progress;
     /* objects */
@@ -242,32 +244,11 @@ static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *use
 
 static bool save_checkpoint(run *r)
 {
-    sgd_ckpt_writer *w = NULL;
-    sgd_status st = sgd_ckpt_writer_new(&w, NULL);
+    /* The trainer brings its model, optimizer, schedule and monitor. */
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
-    parts.model = r->m;
-    parts.optim = r->o;
-    parts.sched = r->s;
-    parts.monitor = r->mon;
-    if (st == SGD_OK)
-        st = sgd_checkpoint_add(w, &parts);
-    size_t n = sgd_trainer_state_size(r->t);
-    unsigned char *buf = malloc(n);
-    if (st == SGD_OK && buf == NULL)
-        st = SGD_ENOMEM;
-    if (st == SGD_OK)
-        st = sgd_trainer_state_export(r->t, buf, n);
-    if (st == SGD_OK)
-        st = sgd_ckpt_writer_begin_section(w, "trainer", 0);
-    int64_t dims[1] = {(int64_t)n};
-    if (st == SGD_OK)
-        st = sgd_ckpt_writer_add_tensor(w, "state", SGD_CKPT_U8, 1, dims, buf);
-    if (st == SGD_OK)
-        st = sgd_ckpt_writer_save(w, r->save);
-    sgd_ckpt_writer_free(w);
-    free(buf);
-    if (st != SGD_OK) {
+    parts.trainer = r->t;
+    if (sgd_checkpoint_save(r->save, &parts, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab train: --save %s: %s\n", r->save, sgd_error_last());
         return false;
     }
@@ -276,24 +257,10 @@ static bool save_checkpoint(run *r)
 
 static bool resume_checkpoint(run *r)
 {
-    sgd_ckpt_reader *rd = NULL;
-    sgd_status st = sgd_ckpt_reader_open(&rd, r->resume, NULL);
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
-    parts.model = r->m;
-    parts.optim = r->o;
-    parts.sched = r->s;
-    parts.monitor = r->mon;
-    if (st == SGD_OK)
-        st = sgd_checkpoint_restore(rd, &parts);
-    const void *data = NULL;
-    uint64_t nbytes = 0;
-    if (st == SGD_OK)
-        st = sgd_ckpt_reader_tensor_data(rd, "trainer", "state", &data, &nbytes);
-    if (st == SGD_OK)
-        st = sgd_trainer_state_import(r->t, data, (size_t)nbytes);
-    sgd_ckpt_reader_free(rd);
-    if (st != SGD_OK) {
+    parts.trainer = r->t;
+    if (sgd_checkpoint_load(r->resume, &parts, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab train: --resume %s: %s\n", r->resume, sgd_error_last());
         return false;
     }
@@ -441,6 +408,8 @@ static bool parse(run *r, int argc, char **argv, int *help)
             cli_double(&a, 0, 1e30, false, &r->clip_norm);
         } else if (strcmp(name, "patience") == 0) {
             cli_int(&a, 1, 1 << 20, &r->patience);
+        } else if (strcmp(name, "max-steps") == 0) {
+            cli_int(&a, 1, INT64_MAX, &r->max_steps);
         } else if (strcmp(name, "min-delta") == 0) {
             cli_double(&a, 0, 1e30, false, &r->min_delta);
         } else if (strcmp(name, "guard") == 0) {
@@ -630,7 +599,7 @@ int sgdlab_cmd_train(int argc, char **argv)
         fflush(stdout);
     }
     double t_fit = cli_now();
-    sgd_status st = sgd_trainer_fit(r.t, 0);
+    sgd_status st = sgd_trainer_fit(r.t, r.max_steps);
     double fit_seconds = cli_now() - t_fit;
     cli_bar_clear(&r.bar);
     char errmsg[1024];
