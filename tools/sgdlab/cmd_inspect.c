@@ -7,6 +7,7 @@
 #include "sgdlab/sgdlab.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,7 @@ static void print_text(FILE *f, const sgd_ckpt_reader *r, const sgd_ckpt_tensor_
         return;
     const unsigned char *p = data;
     fputc('"', f);
-    for (uint64_t i = 0; i < n && i < 4096; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         unsigned c = p[i];
         if (c == '"' || c == '\\')
             fprintf(f, "\\%c", c);
@@ -102,8 +103,32 @@ static void print_text(FILE *f, const sgd_ckpt_reader *r, const sgd_ckpt_tensor_
 static void print_value(FILE *f, const sgd_ckpt_reader *r, const sgd_ckpt_tensor_info *t, int json)
 {
     if (t->dtype == SGD_CKPT_U8 && t->rank == 1) {
-        fprintf(f, json ? ",\"text\":" : "  ");
-        print_text(f, r, t, json);
+        /* Short printable bytes are text (a model spec, a kind); longer or binary ones a blob. */
+        const void *data;
+        uint64_t n;
+        if (sgd_ckpt_reader_tensor_data(r, t->section, t->name, &data, &n) != SGD_OK)
+            return;
+        bool text = n <= 256;
+        for (uint64_t i = 0; text && i < n; i++)
+            text = ((const unsigned char *)data)[i] >= 0x20 && ((const unsigned char *)data)[i] < 0x7f;
+        if (text) {
+            fprintf(f, json ? ",\"text\":" : "  ");
+            print_text(f, r, t, json);
+        }
+    } else if (t->rank == 1 && t->count <= 8 && (t->dtype == SGD_CKPT_I64 || t->dtype == SGD_CKPT_U64)) {
+        /* A few integers (a step counter, a generator state): the values themselves. */
+        int64_t v[8];
+        if (sgd_ckpt_reader_read_tensor(r, t->section, t->name, t->dtype, 1, t->dims, v, sizeof v) != SGD_OK)
+            return;
+        fprintf(f, json ? ",\"values\":[" : "  = ");
+        for (uint64_t i = 0; i < t->count; i++) {
+            if (t->dtype == SGD_CKPT_I64)
+                fprintf(f, "%s%lld", i ? (json ? "," : " ") : "", (long long)v[i]);
+            else
+                fprintf(f, json ? "%s%llu" : "%s%016llx", i ? (json ? "," : " ") : "", (unsigned long long)v[i]);
+        }
+        if (json)
+            fputc(']', f);
     } else if (t->rank == 0 && t->dtype == SGD_CKPT_I64) {
         int64_t v;
         if (sgd_ckpt_reader_read_i64(r, t->section, t->name, &v) == SGD_OK)
