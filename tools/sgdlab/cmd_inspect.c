@@ -125,7 +125,8 @@ static void print_value(FILE *f, const sgd_ckpt_reader *r, const sgd_ckpt_tensor
             if (t->dtype == SGD_CKPT_I64)
                 fprintf(f, "%s%lld", i ? (json ? "," : " ") : "", (long long)v[i]);
             else
-                fprintf(f, json ? "%s%llu" : "%s%016llx", i ? (json ? "," : " ") : "", (unsigned long long)v[i]);
+                fprintf(f, json ? "%s\"%016llx\"" : "%s%016llx", i ? (json ? "," : " ") : "",
+                        (unsigned long long)v[i]); /* JSON numbers lose bits past 2^53: hex strings */
         }
         if (json)
             fputc(']', f);
