@@ -2,6 +2,7 @@
  * sgdlab inspect: prints a checkpoint's sections and tensors, verifies it, and
  * names what is wrong in a damaged file. SPDX-License-Identifier: MIT
  */
+#include "cli.h"
 #include "commands.h"
 
 #include "sgdlab/sgdlab.h"
@@ -159,21 +160,6 @@ static void print_value(FILE *f, const sgd_ckpt_reader *r, const sgd_ckpt_tensor
     }
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static int report(const char *path, const sgd_ckpt_reader *r, int json)
 {
     uint32_t major = 0, minor = 0;
@@ -182,7 +168,7 @@ static int report(const char *path, const sgd_ckpt_reader *r, int json)
     if (json)
     {
         printf("{\"file\":");
-        json_string(path);
+        cli_json_str(stdout, path);
         printf(",\"valid\":true,\"size\":%llu,\"version\":\"%u.%u\",\"sections\":[",
                (unsigned long long)sgd_ckpt_reader_file_size(r), major, minor);
     }
@@ -195,7 +181,7 @@ static int report(const char *path, const sgd_ckpt_reader *r, int json)
             return SGDLAB_EXIT_FAIL;
         if (json) {
             printf("%s{\"name\":", s ? "," : "");
-            json_string(si.name);
+            cli_json_str(stdout, si.name);
             printf(",\"required\":%s,\"offset\":%llu,\"size\":%llu,\"crc32c\":\"%08x\",\"tensors\":[",
                    (si.flags & SGD_CKPT_SECTION_REQUIRED) ? "true" : "false", (unsigned long long)si.offset,
                    (unsigned long long)si.size, si.crc32c);
@@ -211,7 +197,7 @@ static int report(const char *path, const sgd_ckpt_reader *r, int json)
                 return SGDLAB_EXIT_FAIL;
             if (json) {
                 printf("%s{\"name\":", i ? "," : "");
-                json_string(t.name);
+                cli_json_str(stdout, t.name);
                 printf(",\"dtype\":\"%s\",\"shape\":", sgd_ckpt_dtype_name(t.dtype));
                 print_shape(stdout, &t);
                 printf(",\"bytes\":%llu", (unsigned long long)t.nbytes);
@@ -266,10 +252,10 @@ int sgdlab_cmd_inspect(int argc, char **argv)
     if (st != SGD_OK) {
         if (json) {
             printf("{\"file\":");
-            json_string(path);
+            cli_json_str(stdout, path);
             printf(",\"valid\":false,\"status\":\"%.*s\",\"error\":", (int)strcspn(sgd_status_str(st), ":"),
                    sgd_status_str(st));
-            json_string(sgd_error_last());
+            cli_json_str(stdout, sgd_error_last());
             printf("}\n");
         } else {
             printf("%s: NOT a valid checkpoint: %s\n  %s\n", path, sgd_status_str(st), sgd_error_last());

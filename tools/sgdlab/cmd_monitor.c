@@ -2,6 +2,7 @@
  * sgdlab monitor: runs the health monitor over a loss log, from a file or a
  * pipe, as it is written. SPDX-License-Identifier: MIT
  */
+#include "cli.h"
 #include "commands.h"
 
 #include "core/internal.h" /* sgd__parse_double: strict, locale-independent numbers */
@@ -169,24 +170,14 @@ typedef struct ctx {
 
 static void json_number(const char *key, double v)
 {
-    if (isfinite(v))
-        printf(",\"%s\":%.9g", key, v);
-    else
-        printf(",\"%s\":null", key);
+    printf(",\"%s\":", key);
+    cli_json_num(stdout, v);
 }
 
 static void json_string(const char *key, const char *s)
 {
-    printf(",\"%s\":\"", key);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    printf(",\"%s\":", key);
+    cli_json_str(stdout, s);
 }
 
 static const char *severity_name(int32_t s)
