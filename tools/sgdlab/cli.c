@@ -171,7 +171,15 @@ bool cli_double(cli_args *a, double lo, double hi, bool lo_open, double *out)
     return true;
 }
 
-bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **out, size_t *n)
+/*
+ * The option's value as a comma-separated list: allocates one element of
+ * `size` bytes per item and calls `item` to parse and check each token into
+ * its slot (item reports its own error). Replaces *out on success.
+ */
+typedef bool (*list_item_fn)(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx);
+
+static bool cli_list(cli_args *a, const char *what, size_t size, list_item_fn item, const void *ctx, void **out,
+                     size_t *n)
 {
     const char *v = cli_value(a);
     if (v == NULL)
@@ -179,7 +187,7 @@ bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **o
     size_t cap = 1;
     for (const char *p = v; *p; p++)
         cap += *p == ',';
-    double *xs = calloc(cap, sizeof *xs);
+    unsigned char *xs = calloc(cap, size);
     if (xs == NULL) {
         cli_fail(a, "out of memory");
         return false;
@@ -190,18 +198,13 @@ bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **o
         const char *c = strchr(p, ',');
         size_t len = c != NULL ? (size_t)(c - p) : strlen(p);
         if (len == 0 || len >= sizeof tok) {
-            cli_fail(a, "'%s': expected a comma-separated list of numbers", v);
+            cli_fail(a, "'%s': expected a comma-separated list of %s", v, what);
             free(xs);
             return false;
         }
         memcpy(tok, p, len);
         tok[len] = '\0';
-        if (!parse_f64(tok, &xs[k])) {
-            cli_fail(a, "'%s' in '%s' is not a number", tok, v);
-            free(xs);
-            return false;
-        }
-        if (!check_range(a, tok, xs[k], lo, hi, lo_open)) {
+        if (!item(a, tok, v, xs + k * size, ctx)) {
             free(xs);
             return false;
         }
@@ -216,52 +219,55 @@ bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **o
     return true;
 }
 
+typedef struct double_range {
+    double lo, hi;
+    bool lo_open;
+} double_range;
+
+static bool double_item(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx)
+{
+    const double_range *r = ctx;
+    double *x = slot;
+    if (!parse_f64(tok, x)) {
+        cli_fail(a, "'%s' in '%s' is not a number", tok, list);
+        return false;
+    }
+    return check_range(a, tok, *x, r->lo, r->hi, r->lo_open);
+}
+
+bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **out, size_t *n)
+{
+    double_range r = {lo, hi, lo_open};
+    void *xs = *out;
+    bool ok = cli_list(a, "numbers", sizeof(double), double_item, &r, &xs, n);
+    *out = xs;
+    return ok;
+}
+
+static bool int_item(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx)
+{
+    const int64_t *range = ctx;
+    int64_t *x = slot;
+    if (!parse_i64(tok, x)) {
+        sgd_error_clear();
+        cli_fail(a, "'%s' in '%s' is not an integer", tok, list);
+        return false;
+    }
+    if (*x < range[0] || *x > range[1]) {
+        cli_fail(a, "%lld is out of range: must be in [%lld, %lld]", (long long)*x, (long long)range[0],
+                 (long long)range[1]);
+        return false;
+    }
+    return true;
+}
+
 bool cli_int_list(cli_args *a, int64_t lo, int64_t hi, int64_t **out, size_t *n)
 {
-    const char *v = cli_value(a);
-    if (v == NULL)
-        return false;
-    size_t cap = 1;
-    for (const char *p = v; *p; p++)
-        cap += *p == ',';
-    int64_t *xs = calloc(cap, sizeof *xs);
-    if (xs == NULL) {
-        cli_fail(a, "out of memory");
-        return false;
-    }
-    size_t k = 0;
-    char tok[64];
-    for (const char *p = v;;) {
-        const char *c = strchr(p, ',');
-        size_t len = c != NULL ? (size_t)(c - p) : strlen(p);
-        if (len == 0 || len >= sizeof tok) {
-            cli_fail(a, "'%s': expected a comma-separated list of integers", v);
-            free(xs);
-            return false;
-        }
-        memcpy(tok, p, len);
-        tok[len] = '\0';
-        if (!parse_i64(tok, &xs[k])) {
-            sgd_error_clear();
-            cli_fail(a, "'%s' in '%s' is not an integer", tok, v);
-            free(xs);
-            return false;
-        }
-        if (xs[k] < lo || xs[k] > hi) {
-            cli_fail(a, "%lld is out of range: must be in [%lld, %lld]", (long long)xs[k], (long long)lo,
-                     (long long)hi);
-            free(xs);
-            return false;
-        }
-        k++;
-        if (c == NULL)
-            break;
-        p = c + 1;
-    }
-    free(*out);
+    const int64_t range[2] = {lo, hi};
+    void *xs = *out;
+    bool ok = cli_list(a, "integers", sizeof(int64_t), int_item, range, &xs, n);
     *out = xs;
-    *n = k;
-    return true;
+    return ok;
 }
 
 /* The optimizer spec with --lr applied: "kind:lr=X,..." replacing any lr= in SPEC. */
