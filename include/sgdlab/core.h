@@ -49,14 +49,14 @@ extern "C" {
 /** @brief Major version of these headers; changes only with an ABI break. @since 0.1 */
 #define SGD_VERSION_MAJOR 0
 /** @brief Minor version of these headers; grows when API is added. @since 0.1 */
-#define SGD_VERSION_MINOR 1
+#define SGD_VERSION_MINOR 2
 /** @brief Patch version of these headers; grows with fixes only. @since 0.1 */
 #define SGD_VERSION_PATCH 0
 /** @brief The version as one number, major * 10000 + minor * 100 + patch. @since 0.1 */
 #define SGD_VERSION_NUMBER \
     (SGD_VERSION_MAJOR * 10000 + SGD_VERSION_MINOR * 100 + SGD_VERSION_PATCH)
 /** @brief The version as a string, "major.minor.patch". @since 0.1 */
-#define SGD_VERSION_STRING "0.1.0"
+#define SGD_VERSION_STRING "0.2.0"
 
 /**
  * @brief Status codes returned by every fallible function.
