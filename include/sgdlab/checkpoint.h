@@ -326,6 +326,13 @@ typedef struct sgd_ckpt_section_info {
 } sgd_ckpt_section_info;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_ckpt_reader_section_info().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_ckpt_section_info_init(sgd_ckpt_section_info *s);
+
+/**
  * @brief Facts about one tensor, filled by sgd_ckpt_reader_tensor_info() and
  *        sgd_ckpt_reader_find_tensor().
  *
@@ -346,6 +353,13 @@ typedef struct sgd_ckpt_tensor_info {
     uint64_t nbytes;               /**< Size of the data in bytes. */
     uint64_t offset;               /**< Byte offset of the data in the file (a multiple of ::SGD_CKPT_ALIGN). */
 } sgd_ckpt_tensor_info;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_ckpt_reader_tensor_info() or sgd_ckpt_reader_find_tensor().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_ckpt_tensor_info_init(sgd_ckpt_tensor_info *s);
 
 /**
  * @brief Opens and validates the checkpoint file at @p path.

@@ -391,6 +391,13 @@ typedef struct sgd_param_info {
 } sgd_param_info;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_model_param_info().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_param_info_init(sgd_param_info *s);
+
+/**
  * @brief Number of floats in the parameter arena (and in the gradient arena).
  * @param m The model.
  * @return The total parameter count, as torch's sum(p.numel()); 0 before

@@ -312,6 +312,13 @@ typedef struct sgd_monitor_counters {
 } sgd_monitor_counters;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_monitor_get_counters().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_monitor_counters_init(sgd_monitor_counters *s);
+
+/**
  * @brief Fills @p opts with the defaults and sets its struct_size.
  * @param opts The options to initialise; not NULL.
  * @return ::SGD_OK, or ::SGD_EINVAL if @p opts is NULL.

@@ -634,6 +634,13 @@ typedef struct sgd_optim_stats {
 } sgd_optim_stats;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_optim_get_stats().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_optim_stats_init(sgd_optim_stats *s);
+
+/**
  * @brief Reads the step counters of an optimizer.
  * @param o     The optimizer.
  * @param stats Receives them; its @c struct_size must be set, and that many

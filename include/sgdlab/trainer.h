@@ -506,6 +506,13 @@ typedef struct sgd_trainer_stats {
 } sgd_trainer_stats;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_trainer_get_stats().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_trainer_stats_init(sgd_trainer_stats *s);
+
+/**
  * @brief Reads a trainer's counters.
  * @param t     The trainer.
  * @param stats Receives them; its @c struct_size must be set.
@@ -538,6 +545,13 @@ typedef struct sgd_trainer_epoch {
     /** Seconds the epoch took, validation included (0 for an epoch restored from a state). */
     double seconds;
 } sgd_trainer_epoch;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_trainer_get_epoch().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_trainer_epoch_init(sgd_trainer_epoch *s);
 
 /**
  * @brief Reads the record of epoch @p epoch.

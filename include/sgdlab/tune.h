@@ -236,6 +236,13 @@ typedef struct sgd_lrfind_sample {
 } sgd_lrfind_sample;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_lrfind_point().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_lrfind_sample_init(sgd_lrfind_sample *s);
+
+/**
  * @brief Reads point @p i of the curve.
  * @param r   The result.
  * @param i   0 to sgd_lrfind_count() - 1.
@@ -348,6 +355,13 @@ typedef struct sgd_search_trial {
     /** Output: seconds the trial took (measured by the library). */
     double seconds;
 } sgd_search_trial;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_search_get_trial().
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_search_trial_init(sgd_search_trial *s);
 
 /**
  * @brief A host objective: trains (or evaluates) one trial and fills its outputs.

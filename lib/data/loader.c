@@ -1,6 +1,8 @@
 /* Minibatch loaders: seeded shuffling, drop-last, epochs. SPDX-License-Identifier: MIT */
 #include "data/data_internal.h"
 
+#include "core/abi.h"
+
 #include <string.h>
 
 #define SGD__LOADER_MAX_BATCH ((int64_t)1 << 24)
@@ -58,7 +60,7 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
         return sgd__err(SGD_EINVAL, "%s: batch_size=%lld: must be in [1, 2^24]", fn, (long long)batch_size);
     sgd_loader_options o;
     sgd_loader_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_loader_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if (o.drop_last && batch_size > d->n)

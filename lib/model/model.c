@@ -5,6 +5,8 @@
  */
 #include "model/model_internal.h"
 
+#include "core/abi.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -366,7 +368,7 @@ sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts)
         return sgd__err(SGD_ESTATE, "%s: the model is already built", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_model_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if ((st = check_options(m, &o, fn)) != SGD_OK)
@@ -467,7 +469,7 @@ sgd_status sgd_model_from_spec(sgd_model **out, const char *spec, const sgd_mode
         return sgd__err(SGD_EINVAL, "%s: spec is NULL", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_model_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     sgd_model *m;
@@ -565,9 +567,6 @@ size_t sgd_model_num_param_tensors(const sgd_model *m)
     return m ? m->n_ptensors : 0;
 }
 
-/* The version 0.1 layout of sgd_param_info ends after numel. */
-#define SGD__PARAM_INFO_V1 (offsetof(sgd_param_info, numel) + sizeof(size_t))
-
 sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info *info)
 {
     static const char fn[] = "sgd_model_param_info";
@@ -576,16 +575,13 @@ sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info
         return st;
     if (info == NULL)
         return sgd__err(SGD_EINVAL, "%s: info is NULL", fn);
-    if (info->struct_size < SGD__PARAM_INFO_V1)
-        return sgd__err(SGD_EINVAL, "%s: info->struct_size=%u: set it to sizeof(sgd_param_info)", fn,
-                        (unsigned)info->struct_size);
     if (index >= m->n_ptensors)
         return sgd__err(SGD_EINVAL, "%s: index=%zu: the model has %zu parameter tensors", fn, index,
                         m->n_ptensors);
     const sgd__pinfo *p = &m->pinfo[index];
     sgd_param_info full;
     memset(&full, 0, sizeof full);
-    full.struct_size = info->struct_size < sizeof full ? info->struct_size : (uint32_t)sizeof full;
+    full.struct_size = (uint32_t)sizeof full;
     full.kind = p->kind;
     full.name = p->name;
     full.layer = p->layer;
@@ -595,8 +591,7 @@ sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info
     full.shape[2] = full.shape[3] = 1;
     full.offset = p->offset;
     full.numel = p->numel;
-    memcpy(info, &full, full.struct_size);
-    return SGD_OK;
+    return SGD__FILL(info, &full, sgd_param_info, fn, "info");
 }
 
 sgd_status sgd_model_find_param(const sgd_model *m, const char *name, size_t *index)

@@ -7,6 +7,7 @@
  */
 #include "sgdlab/monitor.h"
 
+#include "core/abi.h"
 #include "core/internal.h"
 
 #include <float.h>
@@ -104,7 +105,7 @@ struct sgd_monitor {
 
 /* ------------------------------------------------------------ options */
 
-#define FIRST_OPTIONS_SIZE sizeof(sgd_monitor_options)
+#define FIRST_OPTIONS_SIZE SGD__FIRST(sgd_monitor_options)
 
 sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
 {
@@ -267,10 +268,7 @@ sgd_status sgd_monitor_options_parse(sgd_monitor_options *opts, const char *spec
     if (st != SGD_OK)
         return st;
     /* Write back only what the caller's struct holds. */
-    uint32_t size;
-    memcpy(&size, opts, sizeof size);
-    memcpy((char *)opts + sizeof size, (const char *)&o + sizeof size, size - sizeof size);
-    return SGD_OK;
+    return SGD__FILL(opts, &o, sgd_monitor_options, fn, "opts");
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -778,10 +776,6 @@ sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *
         return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
     if (out == NULL)
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
-    uint32_t size = out->struct_size;
-    if (size < sizeof(sgd_monitor_counters))
-        return sgd__err(SGD_EINVAL, "%s: out->struct_size=%u: set it to sizeof(sgd_monitor_counters) (%zu)", fn,
-                        (unsigned)size, sizeof(sgd_monitor_counters));
     const mstate *s = &m->s;
     sgd_monitor_counters c;
     memset(&c, 0, sizeof c);
@@ -806,11 +800,7 @@ sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *
         c.progress = 0.0;
     }
     c.noise = s->noise;
-    /* A caller built against newer headers: fill what we know, zero the rest. */
-    memset(out, 0, size);
-    memcpy(out, &c, sizeof c);
-    out->struct_size = size;
-    return SGD_OK;
+    return SGD__FILL(out, &c, sgd_monitor_counters, fn, "out");
 }
 
 /* ------------------------------------------------------------ state export/import */

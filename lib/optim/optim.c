@@ -5,6 +5,8 @@
  */
 #include "optim_internal.h"
 
+#include "core/abi.h"
+
 #include <ctype.h>
 #include <float.h>
 #include <math.h>
@@ -12,10 +14,8 @@
 #include <string.h>
 
 /* The first released layouts: anything smaller is refused. */
-#define VTABLE_MIN_SIZE (offsetof(sgd_optim_vtable, destroy) + sizeof(void (*)(void *)))
-#define HYGIENE_MIN_SIZE (offsetof(sgd_optim_hygiene, max_consecutive_skips) + sizeof(uint32_t))
-#define INFO_MIN_SIZE (offsetof(sgd_optim_step_info, consecutive_skips) + sizeof(int64_t))
-#define STATS_MIN_SIZE (offsetof(sgd_optim_stats, clipped) + sizeof(int64_t))
+#define HYGIENE_MIN_SIZE SGD__FIRST(sgd_optim_hygiene)
+#define INFO_MIN_SIZE SGD__FIRST(sgd_optim_step_info)
 
 /* norm clipping as torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
 #define CLIP_NORM_EPS 1e-6
@@ -159,15 +159,9 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
     /* Copy what fits of the host's vtable into a zeroed one. */
     sgd_optim_vtable vt;
     memset(&vt, 0, sizeof vt);
-    uint32_t vsize;
-    memcpy(&vsize, vt_in, sizeof vsize);
-    if (vsize < VTABLE_MIN_SIZE)
-        return sgd__err(SGD_EINVAL,
-                        "%s: vtable: struct_size=%u is smaller than the first released sgd_optim_vtable (%zu); "
-                        "initialise it with sgd_optim_vtable_init()",
-                        fn, (unsigned)vsize, (size_t)VTABLE_MIN_SIZE);
-    memcpy(&vt, vt_in, vsize < sizeof vt ? vsize : sizeof vt);
-    vt.struct_size = (uint32_t)sizeof vt;
+    st = sgd__vtable_copy(&vt, sizeof vt, vt_in, SGD__FIRST(sgd_optim_vtable), fn, "vtable");
+    if (st != SGD_OK)
+        return st;
 
     if (vt.name == NULL)
         return sgd__err(SGD_EINVAL, "%s: vtable: name is NULL", fn);
@@ -327,10 +321,8 @@ size_t sgd_optim_size(const sgd_optim *o)
 
 static void fill_info(sgd_optim_step_info *info, const sgd_optim_step_info *src)
 {
-    if (info != NULL) {
-        uint32_t size = info->struct_size < sizeof *src ? info->struct_size : (uint32_t)sizeof *src;
-        memcpy((char *)info + sizeof(uint32_t), (const char *)src + sizeof(uint32_t), size - sizeof(uint32_t));
-    }
+    if (info != NULL) /* its struct_size was checked on entry */
+        (void)SGD__FILL(info, src, sgd_optim_step_info, "sgd_optim_step", "info");
 }
 
 sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, double lr, sgd_optim_step_info *info)
@@ -338,11 +330,11 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
     static const char fn[] = "sgd_optim_step";
     if (o == NULL || params == NULL || grads == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : params == NULL ? "params" : "grads");
-    if (info != NULL && info->struct_size < INFO_MIN_SIZE)
-        return sgd__err(SGD_ERANGE,
-                        "%s: info: struct_size=%u is not a size this library fills (>= %zu); initialise it with "
-                        "sgd_optim_step_info_init()",
-                        fn, (unsigned)info->struct_size, (size_t)INFO_MIN_SIZE);
+    if (info != NULL) {
+        sgd_status st = sgd__struct_check(info, INFO_MIN_SIZE, fn, "info");
+        if (st != SGD_OK)
+            return st;
+    }
     if (!(lr >= 0.0) || !isfinite(lr))
         return sgd__err(SGD_ERANGE, "%s: lr=%g: must be a finite number >= 0", fn, lr);
 
@@ -664,12 +656,7 @@ sgd_status sgd_optim_get_hygiene(const sgd_optim *o, sgd_optim_hygiene *h)
     static const char fn[] = "sgd_optim_get_hygiene";
     if (o == NULL || h == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "hygiene");
-    if (h->struct_size < HYGIENE_MIN_SIZE || h->struct_size > sizeof *h)
-        return sgd__err(SGD_EINVAL, "%s: hygiene: struct_size=%u is not a size this library knows (%zu..%zu)", fn,
-                        (unsigned)h->struct_size, (size_t)HYGIENE_MIN_SIZE, sizeof *h);
-    uint32_t size = h->struct_size;
-    memcpy((char *)h + sizeof(uint32_t), (const char *)&o->hyg + sizeof(uint32_t), size - sizeof(uint32_t));
-    return SGD_OK;
+    return SGD__FILL(h, &o->hyg, sgd_optim_hygiene, fn, "hygiene");
 }
 
 sgd_status sgd_optim_get_stats(const sgd_optim *o, sgd_optim_stats *stats)
@@ -677,12 +664,7 @@ sgd_status sgd_optim_get_stats(const sgd_optim *o, sgd_optim_stats *stats)
     static const char fn[] = "sgd_optim_get_stats";
     if (o == NULL || stats == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "stats");
-    if (stats->struct_size < STATS_MIN_SIZE || stats->struct_size > sizeof *stats)
-        return sgd__err(SGD_EINVAL, "%s: stats: struct_size=%u is not a size this library knows (%zu..%zu)", fn,
-                        (unsigned)stats->struct_size, (size_t)STATS_MIN_SIZE, sizeof *stats);
-    uint32_t size = stats->struct_size;
-    memcpy((char *)stats + sizeof(uint32_t), (const char *)&o->stats + sizeof(uint32_t), size - sizeof(uint32_t));
-    return SGD_OK;
+    return SGD__FILL(stats, &o->stats, sgd_optim_stats, fn, "stats");
 }
 
 /* ------------------------------------------------------------------ state */

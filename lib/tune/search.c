@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "trainer/trainer_internal.h"
+#include "core/abi.h"
 
 #include "sgdlab/tune.h"
 
@@ -68,13 +69,9 @@ sgd_status sgd_search_get_trial(const sgd_search *s, size_t i, sgd_search_trial 
     static const char fn[] = "sgd_search_get_trial";
     if (s == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, s == NULL ? "search" : "out");
-    if (out->struct_size < sizeof(sgd_search_trial) || out->struct_size > 65536)
-        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_search_trial)", fn,
-                        (unsigned)out->struct_size);
     if (i >= s->n)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
-    memcpy(out, &s->trials[i], sizeof *out);
-    return SGD_OK;
+    return SGD__FILL(out, &s->trials[i], sgd_search_trial, fn, "out");
 }
 
 sgd_status sgd_search_best(const sgd_search *s, size_t *index)
@@ -485,7 +482,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
         return st;
     sgd_search_options o;
     sgd_search_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_search_options), fn, "opts")) != SGD_OK)
         return st;
     if ((st = check_options(&o, fn)) != SGD_OK)
         return st;
@@ -495,7 +492,8 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
     sgd_trainer_options_init(&j.to);
     j.to.guard = 0;
     if (o.trainer != NULL) {
-        if ((st = sgd__options_copy(&j.to, sizeof j.to, o.trainer, sizeof j.to, fn, "trainer")) != SGD_OK)
+        if ((st = sgd__options_copy(&j.to, sizeof j.to, o.trainer, SGD__FIRST(sgd_trainer_options), fn,
+                                    "trainer")) != SGD_OK)
             return st;
         if ((st = sgd__trainer_options_check(&j.to, fn)) != SGD_OK)
             return st;
