@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Checks that the exported symbols, the SGD_API declarations and the linker
-version script agree (libxkbcommon's symbols-leak test, adapted).
+version script agree (libxkbcommon's symbols-leak test, adapted), and that
+each declaration's Doxygen `@since X.Y` names the version node it is in
+(SGDLAB_X.Y): a function documented `@since 0.2` is in SGDLAB_0.2, one
+documented `@since 0.1` in SGDLAB_0.1.
 
 usage: check_symbols.py LIBSGDLAB.so VERSION_SCRIPT INCLUDE_DIR
 """
@@ -10,15 +13,28 @@ import subprocess
 import sys
 
 
+def blank(m):
+    """Replaces a match by as many spaces (newlines kept), so offsets stay put."""
+    return re.sub(r'[^\n]', ' ', m.group(0))
+
+
 def header_symbols(include_dir):
+    """{symbol: (header, since)} for every SGD_API function; since is the
+    `@since` of the Doxygen comment right before the declaration, or None."""
     syms = {}
     decl = re.compile(r'\bSGD_API\b([^;{]*?)\b(sgd_\w+)\s*\(', re.S)
     for h in sorted(pathlib.Path(include_dir).rglob('*.h')):
-        text = h.read_text()
-        text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)  # comments
-        text = re.sub(r'^\s*#.*$', ' ', text, flags=re.M)   # the SGD_API definition itself
+        raw = h.read_text()
+        text = re.sub(r'/\*.*?\*/', blank, raw, flags=re.S)  # comments
+        text = re.sub(r'^\s*#.*$', blank, text, flags=re.M)  # the SGD_API definition itself
         for m in decl.finditer(text):
-            syms[m.group(2)] = h.name
+            since = None
+            end = raw.rfind('*/', 0, m.start())
+            if end >= 0 and raw[end + 2:m.start()].strip() == '':
+                start = raw.rfind('/**', 0, end)
+                found = re.findall(r'@since\s+(\d+\.\d+)', raw[start:end]) if start >= 0 else []
+                since = found[-1] if found else None
+            syms[m.group(2)] = (h.name, since)
     return syms
 
 
@@ -66,17 +82,23 @@ def main():
         if not exported[s]:
             errors.append('%s exported without a version node' % s)
     for s in sorted(declared):
+        header, since = declared[s]
         if s not in exported:
-            errors.append('declared SGD_API in %s but not exported: %s' % (declared[s], s))
+            errors.append('declared SGD_API in %s but not exported: %s' % (header, s))
         if s not in listed:
-            errors.append('declared SGD_API in %s but missing from the version script: %s' % (declared[s], s))
+            errors.append('declared SGD_API in %s but missing from the version script: %s' % (header, s))
+        if since is None:
+            errors.append('%s (%s): no "@since X.Y" in the Doxygen comment right before it' % (s, header))
+        elif s in listed and listed[s] != 'SGDLAB_' + since:
+            errors.append('%s (%s) is documented @since %s but is in the version node %s (should be SGDLAB_%s)'
+                          % (s, header, since, listed[s], since))
     for s in sorted(listed):
         if s not in declared:
             errors.append('in the version script but not declared SGD_API: %s' % s)
     if errors:
         print('\n'.join(errors))
         return 1
-    print('OK: %d symbols exported, each declared SGD_API and versioned (%s)'
+    print('OK: %d symbols exported, each declared SGD_API, versioned (%s) and documented @since its version'
           % (len(exported), ', '.join(sorted(set(listed.values())))))
     return 0
 
