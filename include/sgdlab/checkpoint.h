@@ -309,13 +309,13 @@ typedef struct sgd_ckpt_reader sgd_ckpt_reader;
 /**
  * @brief Facts about one section, filled by sgd_ckpt_reader_section_info().
  *
- * Set @c struct_size to `sizeof(sgd_ckpt_section_info)` before the call; the
- * library fills at most that many bytes and sets @c struct_size to the number of
- * bytes it filled, so fields may be appended in later versions.
+ * Initialise it with sgd_ckpt_section_info_init() (or set @c struct_size to its sizeof); the library
+ * fills the members both sides know and leaves @c struct_size as the caller
+ * set it (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_ckpt_section_info {
-    uint32_t struct_size;  /**< In: size of the caller's struct. Out: bytes filled. */
+    uint32_t struct_size;  /**< Size of the caller's struct; set by the caller, never changed. */
     uint32_t flags;        /**< 0 or ::SGD_CKPT_SECTION_REQUIRED. */
     const char *name;      /**< NUL-terminated; valid until the reader is freed. */
     uint64_t tensor_count; /**< Number of tensors in the section. */
@@ -336,13 +336,13 @@ SGD_API void sgd_ckpt_section_info_init(sgd_ckpt_section_info *s);
  * @brief Facts about one tensor, filled by sgd_ckpt_reader_tensor_info() and
  *        sgd_ckpt_reader_find_tensor().
  *
- * Set @c struct_size to `sizeof(sgd_ckpt_tensor_info)` before the call; the
- * library fills at most that many bytes and sets @c struct_size to the number of
- * bytes it filled.
+ * Initialise it with sgd_ckpt_tensor_info_init() (or set @c struct_size to its sizeof); the library
+ * fills the members both sides know and leaves @c struct_size as the caller
+ * set it (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_ckpt_tensor_info {
-    uint32_t struct_size;          /**< In: size of the caller's struct. Out: bytes filled. */
+    uint32_t struct_size;          /**< Size of the caller's struct; set by the caller, never changed. */
     int32_t dtype;                 /**< An ::sgd_ckpt_dtype, or an unknown code in a file of a newer minor version. */
     const char *name;              /**< NUL-terminated; valid until the reader is freed. */
     const char *section;           /**< Name of the section holding it; valid until the reader is freed. */
@@ -449,7 +449,7 @@ SGD_API uint64_t sgd_ckpt_reader_file_size(const sgd_ckpt_reader *r);
  * @param r          The reader.
  * @param index      0 to sgd_ckpt_reader_section_count() - 1.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ERANGE (@p index out of range).
  * @since 0.1
  */
@@ -473,7 +473,7 @@ SGD_API sgd_status sgd_ckpt_reader_find_section(const sgd_ckpt_reader *r, const 
  * @param section    Section index.
  * @param index      Tensor index within the section.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ERANGE (an index out of range).
  * @since 0.1
  */
@@ -487,7 +487,7 @@ SGD_API sgd_status sgd_ckpt_reader_tensor_info(const sgd_ckpt_reader *r, size_t 
  * @param name       Tensor name.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
  *                   May be NULL to test whether the tensor exists.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ENOTFOUND (naming the missing section or tensor).
  * @since 0.1
  */
@@ -652,8 +652,8 @@ SGD_API void sgd_checkpoint_parts_init(sgd_checkpoint_parts *parts);
  * @param w     A writer (sgd_ckpt_writer_new()); sections are appended to it.
  * @param parts The objects; at least one must be set.
  * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, no part set, a model that is
- *         not built, a part that is not the trainer's own, a struct_size this
- *         library does not know, a section of the same name already in the
+ *         not built, a part that is not the trainer's own, a struct_size smaller
+ *         than the struct's first release or larger than this library's, a section of the same name already in the
  *         writer); ::SGD_ENOMEM; a status from an object's state export. On
  *         failure the writer may hold some of the sections: free it.
  * @since 0.1
