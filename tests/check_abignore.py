@@ -8,9 +8,11 @@ with `uint32_t struct_size`, and none may be a by-value member of a public
 struct (nor an array member) or be passed to a function or callback as an
 array (a `T *` parameter followed by a count). Every public struct that
 begins with struct_size must be listed, so that appending to it is allowed
-and checked the same way.
+and checked the same way, and must have its first released size in
+lib/core/abi.h (SGD__FIRST_<name>) and pinned in tests/test_abi.c
+(FIRST(<name>, size)).
 
-usage: check_abignore.py SUPPRESSIONS INCLUDE_DIR
+usage: check_abignore.py SUPPRESSIONS INCLUDE_DIR ABI_H TEST_ABI_C
 """
 import pathlib
 import re
@@ -26,7 +28,9 @@ def strip(text):
 
 
 def main():
-    supp, include_dir = sys.argv[1:3]
+    supp, include_dir, abi_h, test_abi = sys.argv[1:5]
+    constants = set(re.findall(r'^#define SGD__FIRST_(sgd_\w+)\s', pathlib.Path(abi_h).read_text(), flags=re.M))
+    pinned = set(re.findall(r'^\s*FIRST\((sgd_\w+),\s*\d+\)', pathlib.Path(test_abi).read_text(), flags=re.M))
     listed = re.findall(r'^\s*name\s*=\s*(\w+)\s*$', pathlib.Path(supp).read_text(), flags=re.M)
     errors = []
     for name in sorted({n for n in listed if listed.count(n) > 1}):
@@ -46,6 +50,15 @@ def main():
             errors.append('%s: listed, but it does not begin with uint32_t struct_size' % n)
     for n in sorted(versioned - set(listed)):
         errors.append('%s (%s): begins with struct_size but is not listed (it could not grow)' % (n, structs[n][0]))
+    for n in sorted(versioned):
+        if n not in constants:
+            errors.append('%s: no first released size in %s (#define SGD__FIRST_%s SGD__FIRST_SIZE(%s, <its last member>))'
+                          % (n, abi_h, n, n))
+        if n not in pinned:
+            errors.append('%s: its first released size is not pinned in %s (FIRST(%s, <sizeof on LP64>))'
+                          % (n, test_abi, n))
+    for n in sorted((constants | pinned) - versioned):
+        errors.append('%s: a first released size for a struct that is not a public struct_size-versioned one' % n)
     for n in listed:
         t = re.escape(n)
         for owner, (header, body) in sorted(structs.items()):
@@ -58,7 +71,8 @@ def main():
     if errors:
         print('\n'.join(errors))
         return 1
-    print('OK: %d struct_size-versioned structs listed, none embedded by value or passed as an array' % len(listed))
+    print('OK: %d struct_size-versioned structs listed, each with its first released size, none embedded by '
+          'value or passed as an array' % len(listed))
     return 0
 
 
