@@ -2,9 +2,15 @@
  * The optimizers' hot loops: each one fused pass over n floats, written so
  * that the compiler vectorises it (restrict pointers, no calls, no branches
  * that depend on data other than selects). Never -ffast-math: the scan must
- * see NaN and infinity. SPDX-License-Identifier: MIT
+ * see NaN and infinity.
+ *
+ * This file is compiled once per SIMD level (lib/optim/meson.build): with
+ * SGD_KTAB naming the table it defines (sgd__ktab_generic, _avx2, _avx512)
+ * and SGD_KLEVEL its level's name; everything else is static. The build adds
+ * the level's -m flags and -ffp-contract=off, so every level rounds alike.
+ * SPDX-License-Identifier: MIT
  */
-#include "optim_internal.h"
+#include "kernels.h"
 
 /*
  * GCC 12 at -O2 uses the "very cheap" vectoriser cost model, which leaves
@@ -18,25 +24,29 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef SGD_KTAB
+#define SGD_KTAB sgd__ktab_generic
+#define SGD_KLEVEL "generic"
+#endif
+
 #if defined(__GNUC__)
 #define SGD__INLINE static inline __attribute__((always_inline))
 #else
 #define SGD__INLINE static inline
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SGD__KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SGD__KERNEL
-#endif
-
 /* clamp(g, -cv, cv) * gs; NaN passes through (both comparisons are false). */
-SGD__INLINE float clipg(float g, sgd__kgrad kg)
+SGD__INLINE float clipg(float g, float cv, float gs)
 {
-    g = g < -kg.cv ? -kg.cv : g;
-    g = g > kg.cv ? kg.cv : g;
-    return g * kg.gs;
+    g = g < -cv ? -cv : g;
+    g = g > cv ? cv : g;
+    return g * gs;
 }
+
+/* The locals every kernel starts from. */
+#define KLOCALS(k)                                                                                                     \
+    const float cv = (k)->cv, gs = (k)->gs, wd = (k)->wd, decay = (k)->decay, lr = (k)->lr;                         \
+    (void)cv, (void)gs, (void)wd, (void)decay, (void)lr
 
 /* ------------------------------------------------------------ gradient scan */
 
@@ -162,25 +172,15 @@ SGD__INLINE void scan_all(const float *g, size_t n, float cv, int clip, sgd__gra
 }
 #endif
 
-SGD__KERNEL static void scan_noclip(const float *g, size_t n, sgd__gradstat *out)
-{
-    scan_all(g, n, 0.0f, 0, out);
-}
-
-SGD__KERNEL static void scan_clip(const float *g, size_t n, float cv, sgd__gradstat *out)
-{
-    scan_all(g, n, cv, 1, out);
-}
-
-void sgd__grad_scan(const float *g, size_t n, float clip_value, sgd__gradstat *out)
+static void scan_fn(const float *g, size_t n, float clip_value, sgd__gradstat *out)
 {
     if (clip_value > 0.0f)
-        scan_clip(g, n, clip_value, out);
+        scan_all(g, n, clip_value, 1, out);
     else
-        scan_noclip(g, n, out);
+        scan_all(g, n, 0.0f, 0, out);
 }
 
-SGD__KERNEL size_t sgd__grad_scan_exact(const float *g, size_t n, float clip_value, sgd__gradstat *out)
+static size_t scan_exact_fn(const float *g, size_t n, float clip_value, sgd__gradstat *out)
 {
     size_t first = n;
     double sq = 0.0, sqc = 0.0;
@@ -204,14 +204,23 @@ SGD__KERNEL size_t sgd__grad_scan_exact(const float *g, size_t n, float clip_val
     return first;
 }
 
+static void clip_copy_fn(float *restrict out, const float *restrict g, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    for (size_t i = 0; i < n; i++)
+        out[i] = clipg(g[i], cv, gs);
+}
+
 /* ------------------------------------------------------------------- SGD */
 
-SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restrict g, float *restrict buf,
-                          size_t n, sgd__kgrad kg, float lr, float wd, float mom, float damp1)
+SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restrict g, float *restrict buf, size_t n,
+                          const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float mom = k->c[0], damp1 = k->c[1];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         if (mode == SGD__SGD_MOM_FIRST || mode == SGD__SGD_NEST_FIRST) {
             buf[i] = d;
             if (mode == SGD__SGD_NEST_FIRST)
@@ -225,51 +234,42 @@ SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restri
     }
 }
 
-SGD__KERNEL void sgd__k_sgd(int mode, float *p, const float *g, float *buf, size_t n, sgd__kgrad kg, float lr, float wd,
-                float momentum, float one_minus_dampening)
+static void sgd_fn(int mode, float *p, const float *g, float *buf, size_t n, const sgd__kargs *k)
 {
     switch (mode) {
-    case SGD__SGD_MOM_FIRST:
-        sgd_body(SGD__SGD_MOM_FIRST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_MOM:
-        sgd_body(SGD__SGD_MOM, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_NEST_FIRST:
-        sgd_body(SGD__SGD_NEST_FIRST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_NEST:
-        sgd_body(SGD__SGD_NEST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    default:
-        sgd_body(SGD__SGD_PLAIN, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
+    case SGD__SGD_MOM_FIRST: sgd_body(SGD__SGD_MOM_FIRST, p, g, buf, n, k); break;
+    case SGD__SGD_MOM: sgd_body(SGD__SGD_MOM, p, g, buf, n, k); break;
+    case SGD__SGD_NEST_FIRST: sgd_body(SGD__SGD_NEST_FIRST, p, g, buf, n, k); break;
+    case SGD__SGD_NEST: sgd_body(SGD__SGD_NEST, p, g, buf, n, k); break;
+    default: sgd_body(SGD__SGD_PLAIN, p, g, buf, n, k); break;
     }
 }
 
 /* --------------------------------------------------------------- Adagrad */
 
-SGD__KERNEL void sgd__k_adagrad(float *restrict p, const float *restrict g, float *restrict sum, size_t n, sgd__kgrad kg,
-                    float clr, float wd, float eps)
+static void adagrad_fn(float *restrict p, const float *restrict g, float *restrict sum, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float eps = k->c[0];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float s = sum[i] + d * d;
         sum[i] = s;
-        p[i] = x - clr * (d / (sqrtf(s) + eps));
+        p[i] = x - lr * (d / (sqrtf(s) + eps));
     }
 }
 
 /* --------------------------------------------------------------- RMSprop */
 
 SGD__INLINE void rms_body(const int centered, const int use_mom, float *restrict p, const float *restrict g,
-                          float *restrict sq, float *restrict ga, float *restrict buf, size_t n, sgd__kgrad kg,
-                          float lr, float wd, float alpha, float one_m_alpha, float eps, float mom)
+                          float *restrict sq, float *restrict ga, float *restrict buf, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float alpha = k->c[0], one_m_alpha = k->c[1], eps = k->c[2], mom = k->c[3];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float s = alpha * sq[i] + one_m_alpha * (d * d);
         sq[i] = s;
         float avg;
@@ -290,32 +290,32 @@ SGD__INLINE void rms_body(const int centered, const int use_mom, float *restrict
     }
 }
 
-SGD__KERNEL void sgd__k_rmsprop(float *p, const float *g, float *square_avg, float *grad_avg, float *buf, size_t n,
-                    sgd__kgrad kg, float lr, float wd, float alpha, float one_minus_alpha, float eps, float momentum)
+static void rmsprop_fn(float *p, const float *g, float *sq, float *ga, float *buf, size_t n, const sgd__kargs *k)
 {
-    if (grad_avg != NULL) {
+    if (ga != NULL) {
         if (buf != NULL)
-            rms_body(1, 1, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(1, 1, p, g, sq, ga, buf, n, k);
         else
-            rms_body(1, 0, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(1, 0, p, g, sq, ga, buf, n, k);
     } else {
         if (buf != NULL)
-            rms_body(0, 1, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(0, 1, p, g, sq, ga, buf, n, k);
         else
-            rms_body(0, 0, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(0, 0, p, g, sq, ga, buf, n, k);
     }
 }
 
 /* ------------------------------------------------------------------ Adam */
 
 SGD__INLINE void adam_body(const int ams, float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, float *restrict vmax, size_t n, sgd__kgrad kg, float decay, float l2,
-                           float b1, float one_m_b1, float b2, float one_m_b2, float step_size, float inv_bc2s,
-                           float eps)
+                           float *restrict v, float *restrict vmax, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], step_size = k->c[4],
+                inv_bc2s = k->c[5], eps = k->c[6];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + l2 * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float mi = b1 * m[i] + one_m_b1 * d;
         float vi = b2 * v[i] + one_m_b2 * (d * d);
         m[i] = mi;
@@ -331,23 +331,518 @@ SGD__INLINE void adam_body(const int ams, float *restrict p, const float *restri
     }
 }
 
-SGD__KERNEL void sgd__k_adam(float *p, const float *g, float *m, float *v, float *max_sq, size_t n, sgd__kgrad kg,
-                 float decay, float l2, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
-                 float step_size, float inv_bc2_sqrt, float eps)
+static void adam_fn(float *p, const float *g, float *m, float *v, float *vmax, size_t n, const sgd__kargs *k)
 {
-    if (max_sq != NULL)
-        adam_body(1, p, g, m, v, max_sq, n, kg, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                  step_size, inv_bc2_sqrt, eps);
+    if (vmax != NULL)
+        adam_body(1, p, g, m, v, vmax, n, k);
     else
-        adam_body(0, p, g, m, v, max_sq, n, kg, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                  step_size, inv_bc2_sqrt, eps);
+        adam_body(0, p, g, m, v, vmax, n, k);
 }
 
-/* ------------------------------------------------------------- clip copy */
-
-SGD__KERNEL void sgd__k_clip_copy(float *restrict out, const float *restrict g, size_t n, float cv, float scale)
+static void adamax_fn(float *restrict p, const float *restrict g, float *restrict m, float *restrict u, size_t n,
+                      const sgd__kargs *k)
 {
-    sgd__kgrad kg = {cv, scale};
-    for (size_t i = 0; i < n; i++)
-        out[i] = clipg(g[i], kg);
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], eps = k->c[3], clr = k->c[4];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float a = fabsf(d) + eps, w = b2 * u[i];
+        w = a > w ? a : w;
+        m[i] = mi;
+        u[i] = w;
+        p[i] = x - clr * (mi / w);
+    }
 }
+
+static void nadam_fn(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                     const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], inv_bc2 = k->c[4], eps = k->c[5],
+                cg = k->c[6], cm = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi * inv_bc2) + eps;
+        x = x - cg * (d / denom);
+        p[i] = x - cm * (mi / denom);
+    }
+}
+
+SGD__INLINE void radam_body(const int rect, float *restrict p, const float *restrict g, float *restrict m,
+                            float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], eps = k->c[4], c = k->c[5];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = rect ? x - c * (mi / (sqrtf(vi) + eps)) : x - c * mi;
+    }
+}
+
+static void radam_fn(float *p, const float *g, float *m, float *v, size_t n, const sgd__kargs *k)
+{
+    if (k->c[6] != 0.0f)
+        radam_body(1, p, g, m, v, n, k);
+    else
+        radam_body(0, p, g, m, v, n, k);
+}
+
+/* -------------------------------------------------------------- Adadelta */
+
+static void adadelta_fn(float *restrict p, const float *restrict g, float *restrict sq, float *restrict acc, size_t n,
+                        const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float rho = k->c[0], one_m_rho = k->c[1], eps = k->c[2];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float s = rho * sq[i] + one_m_rho * (d * d);
+        sq[i] = s;
+        float a = acc[i];
+        float delta = sqrtf(a + eps) / sqrtf(s + eps) * d;
+        acc[i] = rho * a + one_m_rho * (delta * delta);
+        p[i] = x - lr * delta;
+    }
+}
+
+/* ----------------------------------------------------------------- Rprop */
+
+SGD__INLINE void rprop_body(const int first, float *restrict p, const float *restrict g, float *restrict prev,
+                            float *restrict size, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eminus = k->c[0], eplus = k->c[1], smin = k->c[2], smax = k->c[3];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float s = d * prev[i];
+        float f = s > 0.0f ? eplus : s < 0.0f ? eminus : 1.0f;
+        float z = (first ? lr : size[i]) * f;
+        z = z < smin ? smin : z;
+        z = z > smax ? smax : z;
+        size[i] = z;
+        d = s < 0.0f ? 0.0f : d;
+        float sg = d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : 0.0f;
+        p[i] = x - sg * z;
+        prev[i] = d;
+    }
+}
+
+static void rprop_fn(float *p, const float *g, float *prev, float *size, size_t n, const sgd__kargs *k)
+{
+    if (k->c[4] != 0.0f)
+        rprop_body(1, p, g, prev, size, n, k);
+    else
+        rprop_body(0, p, g, prev, size, n, k);
+}
+
+/* ------------------------------------------------------------------ ASGD */
+
+SGD__INLINE void asgd_body(const int copy, float *restrict p, const float *restrict g, float *restrict ax, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eta = k->c[0], mu = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        x = x * decay;
+        x = x - eta * d;
+        p[i] = x;
+        ax[i] = copy ? x : ax[i] + (x - ax[i]) * mu;
+    }
+}
+
+static void asgd_fn(float *p, const float *g, float *ax, size_t n, const sgd__kargs *k)
+{
+    if (k->c[2] != 0.0f)
+        asgd_body(1, p, g, ax, n, k);
+    else
+        asgd_body(0, p, g, ax, n, k);
+}
+
+/* ------------------------------------------------------------------ Lion */
+
+static void lion_fn(float *restrict p, const float *restrict g, float *restrict m, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3];
+    for (size_t i = 0; i < n; i++) {
+        float d = clipg(g[i], cv, gs) + wd * p[i];
+        float mi = m[i];
+        float c = b1 * mi + one_m_b1 * d;
+        float sg = c > 0.0f ? 1.0f : c < 0.0f ? -1.0f : 0.0f;
+        p[i] = p[i] * decay - lr * sg;
+        m[i] = b2 * mi + one_m_b2 * d;
+    }
+}
+
+/* ------------------------------------------------------------- LAMB, LARS */
+
+static void lamb_moments_fn(const float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                            size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], ibc1 = k->c[4], ibc2s = k->c[5],
+                eps = k->c[6], dwd = k->c[7];
+    float sp = 0.0f, su = 0.0f;
+    double tp = 0.0, tu = 0.0;
+    size_t i = 0;
+    while (i < n) {
+        const size_t end = n - i > 4096 ? i + 4096 : n;
+        sp = 0.0f, su = 0.0f;
+        for (; i < end; i++) {
+            float x = p[i];
+            float d = clipg(g[i], cv, gs) + wd * x;
+            float mi = b1 * m[i] + one_m_b1 * d;
+            float vi = b2 * v[i] + one_m_b2 * (d * d);
+            m[i] = mi;
+            v[i] = vi;
+            float u = (mi * ibc1) / (sqrtf(vi) * ibc2s + eps) + dwd * x;
+            sp += x * x;
+            su += u * u;
+        }
+        tp += sp;
+        tu += su;
+    }
+    out->a = tp;
+    out->b = tu;
+}
+
+static void lamb_apply_fn(float *restrict p, const float *restrict m, const float *restrict v, size_t n,
+                          const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float ibc1 = k->c[4], ibc2s = k->c[5], eps = k->c[6], dwd = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float u = (m[i] * ibc1) / (sqrtf(v[i]) * ibc2s + eps) + dwd * x;
+        p[i] = x - lr * u;
+    }
+}
+
+static void norms_pg_fn(const float *restrict p, const float *restrict g, size_t n, const sgd__kargs *k,
+                        sgd__knorms *out)
+{
+    KLOCALS(k);
+    double tp = 0.0, tg = 0.0;
+    size_t i = 0;
+    while (i < n) {
+        const size_t end = n - i > 4096 ? i + 4096 : n;
+        float sp = 0.0f, sg = 0.0f;
+        for (; i < end; i++) {
+            float x = p[i], d = clipg(g[i], cv, gs);
+            sp += x * x;
+            sg += d * d;
+        }
+        tp += sp;
+        tg += sg;
+    }
+    out->a = tp;
+    out->b = tg;
+}
+
+SGD__INLINE void lars_body(const int first, float *restrict p, const float *restrict g, float *restrict buf, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float mom = k->c[0];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float b = first ? lr * d : mom * buf[i] + lr * d;
+        buf[i] = b;
+        p[i] = x - b;
+    }
+}
+
+static void lars_fn(int first, float *p, const float *g, float *buf, size_t n, const sgd__kargs *k)
+{
+    if (first)
+        lars_body(1, p, g, buf, n, k);
+    else
+        lars_body(0, p, g, buf, n, k);
+}
+
+/* ------------------------------------------------- learning-rate-free methods */
+
+/* Reductions: float sums over blocks of 4096, each block's added to a double (as the scan). */
+#define RBLOCK 4096
+
+static void dog_sums_fn(int first, const float *restrict p, const float *restrict g, float *restrict x0, size_t n,
+                        const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    double ta = 0.0, tb = 0.0, tc = 0.0;
+    for (size_t i = 0; i < n;) {
+        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
+        float sa = 0.0f, sb = 0.0f, sc = 0.0f;
+        if (first) {
+            for (; i < end; i++) {
+                float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
+                x0[i] = x;
+                sa += x * x;
+                sc += d * d;
+            }
+        } else {
+            for (; i < end; i++) {
+                float x = p[i], d = clipg(g[i], cv, gs) + wd * x, e = x - x0[i];
+                sa += x * x;
+                sb += e * e;
+                sc += d * d;
+            }
+        }
+        ta += sa, tb += sb, tc += sc;
+    }
+    out->a = ta, out->b = tb, out->c = tc;
+}
+
+SGD__INLINE void prodigy_acc_body(const int first, const int use_m, const float *restrict p, const float *restrict g,
+                                  float *restrict p0, float *restrict s, float *restrict m, float *restrict v,
+                                  size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], cv2 = k->c[3], b3 = k->c[4], cs = k->c[5];
+    double ta = 0.0, tb = 0.0;
+    for (size_t i = 0; i < n;) {
+        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
+        float sa = 0.0f, sb = 0.0f;
+        for (; i < end; i++) {
+            float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
+            float x0 = first ? x : p0[i];
+            if (first)
+                p0[i] = x;
+            sa += d * (x0 - x);
+            if (use_m)
+                m[i] = b1 * m[i] + cm * d;
+            v[i] = b2 * v[i] + cv2 * (d * d);
+            float si = b3 * s[i] + cs * d;
+            s[i] = si;
+            sb += fabsf(si);
+        }
+        ta += sa, tb += sb;
+    }
+    out->a = ta, out->b = tb;
+}
+
+static void prodigy_acc_fn(int first, const float *p, const float *g, float *p0, float *s, float *m, float *v,
+                           size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    if (first)
+        m ? prodigy_acc_body(1, 1, p, g, p0, s, m, v, n, k, out) : prodigy_acc_body(1, 0, p, g, p0, s, m, v, n, k, out);
+    else
+        m ? prodigy_acc_body(0, 1, p, g, p0, s, m, v, n, k, out) : prodigy_acc_body(0, 0, p, g, p0, s, m, v, n, k, out);
+}
+
+SGD__INLINE void prodigy_apply_body(const int use_m, float *restrict p, const float *restrict g,
+                                    const float *restrict m, const float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float deps = k->c[0], c = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float denom = sqrtf(v[i]) + deps;
+        float num = use_m ? m[i] : clipg(g[i], cv, gs) + wd * x;
+        x = x * decay;
+        p[i] = x - c * (num / denom);
+    }
+}
+
+static void prodigy_apply_fn(float *p, const float *g, const float *m, const float *v, size_t n, const sgd__kargs *k)
+{
+    if (m != NULL)
+        prodigy_apply_body(1, p, g, m, v, n, k);
+    else
+        prodigy_apply_body(0, p, g, m, v, n, k);
+}
+
+static void dadam_acc_fn(const float *restrict p, const float *restrict g, float *restrict s, float *restrict m,
+                         float *restrict v, size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], sb2 = k->c[4], cs = k->c[5],
+                eps = k->c[6];
+    double ta = 0.0, tb = 0.0;
+    for (size_t i = 0; i < n;) {
+        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
+        float sa = 0.0f, sb = 0.0f;
+        for (; i < end; i++) {
+            float d = clipg(g[i], cv, gs) + wd * p[i];
+            float vi = v[i], si = s[i];
+            sa += d * (si / (sqrtf(vi) + eps));
+            m[i] = b1 * m[i] + cm * d;
+            v[i] = b2 * vi + one_m_b2 * (d * d);
+            si = sb2 * si + cs * d;
+            s[i] = si;
+            sb += fabsf(si);
+        }
+        ta += sa, tb += sb;
+    }
+    out->a = ta, out->b = tb;
+}
+
+static void dadam_apply_fn(float *restrict p, const float *restrict m, const float *restrict v, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eps = k->c[6];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i] * decay;
+        p[i] = x - m[i] / (sqrtf(v[i]) + eps);
+    }
+}
+
+SGD__INLINE void dsgd_acc_body(const int first, const float *restrict p, const float *restrict g, float *restrict s,
+                               float *restrict x0, size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float dlr = k->c[0];
+    double ta = 0.0, tb = 0.0;
+    for (size_t i = 0; i < n;) {
+        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
+        float sa = 0.0f, sb = 0.0f;
+        for (; i < end; i++) {
+            float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
+            if (first)
+                x0[i] = x;
+            float si = s[i];
+            sa += d * si;
+            si = si + dlr * d;
+            s[i] = si;
+            sb += si * si;
+        }
+        ta += sa, tb += sb;
+    }
+    out->a = ta, out->b = tb;
+}
+
+static void dsgd_acc_fn(int first, const float *p, const float *g, float *s, float *x0, size_t n, const sgd__kargs *k,
+                        sgd__knorms *out)
+{
+    if (first)
+        dsgd_acc_body(1, p, g, s, x0, n, k, out);
+    else
+        dsgd_acc_body(0, p, g, s, x0, n, k, out);
+}
+
+static void dsgd_apply_fn(float *restrict p, const float *restrict s, const float *restrict x0, size_t n,
+                          const sgd__kargs *k)
+{
+    const float a = k->c[0], b = k->c[1];
+    for (size_t i = 0; i < n; i++)
+        p[i] = p[i] * a + (x0[i] - s[i]) * b;
+}
+
+/* torch's lerp: start + w (end - start) for |w| < 0.5, else end - (end - start) (1 - w). */
+SGD__INLINE float lerpf(const int small, float a, float b, float w)
+{
+    return small ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+SGD__INLINE void sf_sgd_body(const int first, const int small, float *restrict p, const float *restrict g,
+                             float *restrict z, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float w = k->c[0], c = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float y = p[i];
+        float zi = first ? y : z[i];
+        float d = clipg(g[i], cv, gs) + wd * y;
+        y = lerpf(small, y, zi, w);
+        p[i] = y + c * d;
+        z[i] = zi - lr * d;
+    }
+}
+
+static void sf_sgd_fn(int first, float *p, const float *g, float *z, size_t n, const sgd__kargs *k)
+{
+    int small = k->c[2] != 0.0f;
+    if (first)
+        small ? sf_sgd_body(1, 1, p, g, z, n, k) : sf_sgd_body(1, 0, p, g, z, n, k);
+    else
+        small ? sf_sgd_body(0, 1, p, g, z, n, k) : sf_sgd_body(0, 0, p, g, z, n, k);
+}
+
+SGD__INLINE void sf_adamw_body(const int first, const int small, float *restrict p, const float *restrict g,
+                               float *restrict z, float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float w = k->c[0], c = k->c[1], b2 = k->c[3], one_m_b2 = k->c[4], ibc2 = k->c[5], eps = k->c[6],
+                dwd = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float y = p[i];
+        float zi = first ? y : z[i];
+        float d = clipg(g[i], cv, gs) + wd * y;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        v[i] = vi;
+        float u = d / (sqrtf(vi * ibc2) + eps) + dwd * y;
+        y = lerpf(small, y, zi, w);
+        p[i] = y + c * u;
+        z[i] = zi - lr * u;
+    }
+}
+
+static void sf_adamw_fn(int first, float *p, const float *g, float *z, float *v, size_t n, const sgd__kargs *k)
+{
+    int small = k->c[2] != 0.0f;
+    if (first)
+        small ? sf_adamw_body(1, 1, p, g, z, v, n, k) : sf_adamw_body(1, 0, p, g, z, v, n, k);
+    else
+        small ? sf_adamw_body(0, 1, p, g, z, v, n, k) : sf_adamw_body(0, 0, p, g, z, v, n, k);
+}
+
+static void lerp_to_fn(float *restrict p, const float *restrict z, size_t n, const sgd__kargs *k)
+{
+    const float w = k->c[0];
+    if (k->c[2] != 0.0f)
+        for (size_t i = 0; i < n; i++)
+            p[i] = lerpf(1, p[i], z[i], w);
+    else
+        for (size_t i = 0; i < n; i++)
+            p[i] = lerpf(0, p[i], z[i], w);
+}
+
+const sgd__ktab SGD_KTAB = {
+    .level = SGD_KLEVEL,
+    .scan = scan_fn,
+    .scan_exact = scan_exact_fn,
+    .clip_copy = clip_copy_fn,
+    .sgd = sgd_fn,
+    .adagrad = adagrad_fn,
+    .rmsprop = rmsprop_fn,
+    .adam = adam_fn,
+    .adamax = adamax_fn,
+    .nadam = nadam_fn,
+    .radam = radam_fn,
+    .adadelta = adadelta_fn,
+    .rprop = rprop_fn,
+    .asgd = asgd_fn,
+    .lion = lion_fn,
+    .lamb_moments = lamb_moments_fn,
+    .lamb_apply = lamb_apply_fn,
+    .norms_pg = norms_pg_fn,
+    .lars = lars_fn,
+    .dog_sums = dog_sums_fn,
+    .prodigy_acc = prodigy_acc_fn,
+    .prodigy_apply = prodigy_apply_fn,
+    .dadam_acc = dadam_acc_fn,
+    .dadam_apply = dadam_apply_fn,
+    .dsgd_acc = dsgd_acc_fn,
+    .dsgd_apply = dsgd_apply_fn,
+    .sf_sgd = sf_sgd_fn,
+    .sf_adamw = sf_adamw_fn,
+    .lerp_to = lerp_to_fn,
+};
