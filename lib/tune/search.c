@@ -257,13 +257,20 @@ static sgd_status optimizer_spec(char *buf, size_t cap, const char *tmpl, double
         return st;
     const char *mom_key = NULL;
     if (!isnan(momentum)) {
-        if (sgd__str_eq(sp.kind, "sgd") || sgd__str_eq(sp.kind, "rmsprop"))
-            mom_key = "momentum";
-        else if (sgd__str_eq(sp.kind, "adam") || sgd__str_eq(sp.kind, "adamw"))
-            mom_key = "beta1";
-        else
-            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%.*s' has no momentum or beta1", fn,
-                            tmpl, (int)sp.kind.n, sp.kind.p);
+        /* The kind's momentum coefficient, from its listing (SGD_OPTIM_HPARAM_MOMENTUM). */
+        char kind[SGD_OPTIM_MAX_NAME + 1];
+        snprintf(kind, sizeof kind, "%.*s", (int)(sp.kind.n < SGD_OPTIM_MAX_NAME ? sp.kind.n : SGD_OPTIM_MAX_NAME),
+                 sp.kind.p);
+        size_t count = sgd_optim_kind_hparam_count(kind);
+        for (size_t i = 0; i < count && mom_key == NULL; i++) {
+            sgd_optim_hparam h;
+            sgd_optim_hparam_init(&h);
+            if (sgd_optim_kind_hparam(kind, i, &h) == SGD_OK && (h.flags & SGD_OPTIM_HPARAM_MOMENTUM))
+                mom_key = h.name;
+        }
+        if (mom_key == NULL)
+            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%s' has no momentum coefficient", fn,
+                            tmpl, kind);
     }
     int w = snprintf(buf, cap, "%.*s:lr=%.17g", (int)sp.kind.n, sp.kind.p, lr);
     for (size_t i = 0; i < sp.n && w >= 0 && (size_t)w < cap; i++) {
@@ -395,8 +402,10 @@ static sgd_status run_builtin(worker *w, sgd_search_trial *t)
     sgd_monitor_get_counters(mon, &mc);
     t->verdict = mc.verdict;
     t->first_alarm = mc.first_alarm;
-    if (w->val != NULL) {
-        sgd_status est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
+    if (w->val != NULL) { /* at the optimizer's evaluation point (schedule-free: the average) */
+        sgd_status est = sgd_optim_eval_point(opt, sgd_model_params(m), 1);
+        if (est == SGD_OK)
+            est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
         if (est != SGD_OK) {
             st = est;
             goto out;

@@ -40,7 +40,7 @@ void sgdlab_help_sweep(void)
         "                         other lists' entries uniformly (seeded by --seed)\n"
         "  --optim SPEC           an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default),\n"
         "                         adam; repeat the option to compare optimizers\n"
-        "  --momenta LIST         momentum (SGD, RMSprop) or beta1 (Adam) values, e.g. 0,0.9\n"
+        "  --momenta LIST         values of the optimizer's momentum coefficient (SGD's momentum, Adam's beta1...), e.g. 0,0.9\n"
         "  --batch-sizes LIST     batch sizes, e.g. 32,128\n"
         "\n"
         "each trial:\n"
