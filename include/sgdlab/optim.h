@@ -87,7 +87,7 @@ typedef struct sgd_optim sgd_optim;
 
 /**
  * @brief Most hyperparameters a host optimizer may list
- *        (::sgd_optim_vtable::n_hparams).
+ *        (::sgd_optim_vtable_ext::n_hparams).
  * @since 0.2
  */
 #define SGD_OPTIM_MAX_HPARAMS 32
@@ -138,7 +138,7 @@ typedef struct sgd_optim sgd_optim;
  *        (the model is zstd's ZSTD_cParam_getBounds()). Filled by
  *        sgd_optim_hparam_describe(), sgd_optim_hparam_bounds() and
  *        sgd_optim_kind_hparam(); a host optimizer fills it in its
- *        ::sgd_optim_vtable::describe_hparam callback.
+ *        ::sgd_optim_vtable_ext::describe_hparam callback.
  *
  * Initialise with sgd_optim_hparam_init(). Fields are only ever appended;
  * the library fills the first @c struct_size bytes.
@@ -346,35 +346,6 @@ typedef struct sgd_optim_vtable {
      * when sgd_optim_new_custom() fails: the host still owns @c user then.
      */
     void (*destroy)(void *user);
-    /**
-     * How many hyperparameters @c describe_hparam describes (besides "lr"
-     * and "weight_decay", which are the library's); at most
-     * ::SGD_OPTIM_MAX_HPARAMS. 0 without a listing.
-     * @since 0.2
-     */
-    uint32_t n_hparams;
-    /**
-     * Optional (required if @c n_hparams > 0). Describes hyperparameter
-     * @p index (0 to n_hparams - 1) into @p info, which the library has
-     * initialised with sgd_optim_hparam_init(); @c info->name must then
-     * point at a NUL-terminated name, which the library copies. Called
-     * when the optimizer is created, never after: the listing is fixed for
-     * its lifetime. With a listing, sgd_optim_set() checks a listed name's
-     * value against its bounds (and ::SGD_OPTIM_HPARAM_FIXED,
-     * ::SGD_OPTIM_HPARAM_BOOL, ::SGD_OPTIM_HPARAM_INTEGER) before
-     * @c set_hparam sees it, with a message naming the key and the value.
-     * @since 0.2
-     */
-    int (*describe_hparam)(uint32_t index, sgd_optim_hparam *info, void *user);
-    /**
-     * Optional. Moves @p params between the point where gradients are
-     * taken (@p to_eval 0) and the point where the model should be
-     * evaluated (@p to_eval 1), for methods where they differ
-     * (schedule-free); see sgd_optim_eval_point(). @p params and @p slots
-     * cover the whole arena of @p n floats. NULL: the two points are the same.
-     * @since 0.2
-     */
-    int (*swap)(float *params, float *const *slots, size_t n, int32_t to_eval, void *user);
 } sgd_optim_vtable;
 
 /**
@@ -438,6 +409,79 @@ SGD_API sgd_status sgd_optim_new_custom(sgd_optim **out, const sgd_optim_vtable 
                                         const sgd_allocator *alloc);
 
 /**
+ * @brief The optional functions of an optimizer added in 0.2, passed next to
+ *        its ::sgd_optim_vtable to sgd_optim_new_custom_ext(): a listing of
+ *        its hyperparameters with their bounds, and an evaluation point.
+ *
+ * A struct of its own, not members appended to ::sgd_optim_vtable: a host
+ * built against 0.1 calls sgd_optim_vtable_init() on a vtable of the 0.1
+ * size, so that function may never write more. Initialise with
+ * sgd_optim_vtable_ext_init(); the library copies the first @c struct_size
+ * bytes. Its callbacks take the same @c user as the vtable's.
+ * @since 0.2
+ */
+typedef struct sgd_optim_vtable_ext {
+    /** sizeof(sgd_optim_vtable_ext) as the host compiled it; set by sgd_optim_vtable_ext_init(). */
+    uint32_t struct_size;
+    /**
+     * How many hyperparameters @c describe_hparam describes (besides "lr"
+     * and "weight_decay", which are the library's); at most
+     * ::SGD_OPTIM_MAX_HPARAMS. 0 without a listing.
+     */
+    uint32_t n_hparams;
+    /**
+     * Optional (required if @c n_hparams > 0). Describes hyperparameter
+     * @p index (0 to n_hparams - 1) into @p info, which the library has
+     * initialised with sgd_optim_hparam_init(); @c info->name must then
+     * point at a NUL-terminated name, which the library copies. Called
+     * when the optimizer is created, never after: the listing is fixed for
+     * its lifetime. With a listing, sgd_optim_set() checks a listed name's
+     * value against its bounds (and ::SGD_OPTIM_HPARAM_FIXED,
+     * ::SGD_OPTIM_HPARAM_BOOL, ::SGD_OPTIM_HPARAM_INTEGER) before
+     * @c set_hparam sees it, with a message naming the key and the value.
+     */
+    int (*describe_hparam)(uint32_t index, sgd_optim_hparam *info, void *user);
+    /**
+     * Optional. Moves @p params between the point where gradients are
+     * taken (@p to_eval 0) and the point where the model should be
+     * evaluated (@p to_eval 1), for methods where they differ
+     * (schedule-free); see sgd_optim_eval_point(). @p params and @p slots
+     * cover the whole arena of @p n floats. NULL: the two points are the same.
+     */
+    int (*swap)(float *params, float *const *slots, size_t n, int32_t to_eval, void *user);
+} sgd_optim_vtable_ext;
+
+/**
+ * @brief Zeroes @p ext and sets its @c struct_size.
+ * @param ext The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_optim_vtable_ext_init(sgd_optim_vtable_ext *ext);
+
+/**
+ * @brief Creates an optimizer from a host-supplied vtable and its 0.2
+ *        extension (a hyperparameter listing, an evaluation point); the
+ *        built-ins are made through it.
+ *
+ * As sgd_optim_new_custom(), which is this with @p ext NULL.
+ * @param out   Receives the optimizer; set to NULL on failure.
+ * @param vt    The vtable; copied.
+ * @param ext   The extension; copied (first @c struct_size bytes); NULL for none.
+ * @param user  As for sgd_optim_new_custom().
+ * @param n     Number of parameters in the arena it will update (may be 0).
+ * @param alloc The allocator for all its memory, copied; NULL for malloc/free.
+ * @return As sgd_optim_new_custom(); also ::SGD_EINVAL for an extension
+ *         whose @c struct_size is unknown, whose listing is too long or has
+ *         no @c describe_hparam, or whose descriptions are invalid (a bad
+ *         name, bounds that are not a range, a name given twice); a
+ *         @c describe_hparam's status.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_new_custom_ext(sgd_optim **out, const sgd_optim_vtable *vt,
+                                            const sgd_optim_vtable_ext *ext, void *user, size_t n,
+                                            const sgd_allocator *alloc);
+
+/**
  * @brief Frees an optimizer, its state, and (through the vtable's @c destroy)
  *        the host's @c user.
  * @param o The optimizer; NULL does nothing.
@@ -499,7 +543,7 @@ SGD_API sgd_status sgd_optim_kind_hparam(const char *kind, size_t index, sgd_opt
 
 /**
  * @brief How many hyperparameters an optimizer lists: "lr" and
- *        "weight_decay", then those its vtable describes (a built-in's
+ *        "weight_decay", then those its ::sgd_optim_vtable_ext describes (a built-in's
  *        kind's, with the flags of this configuration: sgd made with
  *        momentum=0 lists momentum as ::SGD_OPTIM_HPARAM_FIXED).
  * @param o The optimizer.
@@ -580,7 +624,7 @@ SGD_API int32_t sgd_optim_at_eval_point(const sgd_optim *o);
 
 /**
  * @brief Whether the optimizer has an evaluation point distinct from its
- *        training point (a vtable @c swap: the schedule-free kinds).
+ *        training point (an ::sgd_optim_vtable_ext::swap: the schedule-free kinds).
  * @param o The optimizer.
  * @return 1 or 0 (0 if @p o is NULL).
  * @since 0.2

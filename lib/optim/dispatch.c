@@ -80,6 +80,11 @@ const sgd__ktab *sgd__kern(void)
     return t;
 }
 
+void sgd__kern_use(const sgd__ktab *t)
+{
+    atomic_store_explicit(&chosen, t, memory_order_release);
+}
+
 void sgd__grad_scan(const float *g, size_t n, float clip_value, sgd__gradstat *out)
 {
     sgd__kern()->scan(g, n, clip_value, out);

@@ -170,6 +170,9 @@ extern const sgd__ktab sgd__ktab_avx512;
 /* The table this process uses, chosen at the first call (dispatch.c). */
 const sgd__ktab *sgd__kern(void);
 
+/* For the tests: makes every later step use table `t` (one of sgd__kern_runnable()'s). */
+void sgd__kern_use(const sgd__ktab *t);
+
 /*
  * The tables built into this library that this CPU can run, best last,
  * into `out` (capacity 3); returns how many. For the tests.

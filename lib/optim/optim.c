@@ -15,6 +15,7 @@
 #define VTABLE_MIN_SIZE (offsetof(sgd_optim_vtable, destroy) + sizeof(void (*)(void *)))
 #define HYGIENE_MIN_SIZE (offsetof(sgd_optim_hygiene, max_consecutive_skips) + sizeof(uint32_t))
 #define INFO_MIN_SIZE (offsetof(sgd_optim_step_info, consecutive_skips) + sizeof(int64_t))
+#define EXT_MIN_SIZE (offsetof(sgd_optim_vtable_ext, swap) + sizeof(void (*)(void)))
 #define STATS_MIN_SIZE (offsetof(sgd_optim_stats, clipped) + sizeof(int64_t))
 
 /* norm clipping as torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
@@ -34,6 +35,7 @@ typedef struct segment {
 struct sgd_optim {
     sgd_allocator alloc;
     sgd_optim_vtable vt; /* name and slot_names point into the arrays below */
+    sgd_optim_vtable_ext ext;
     void *user;
     char name[SGD_OPTIM_MAX_NAME + 1];
     char slot_name[SGD_OPTIM_MAX_SLOTS][SGD_OPTIM_MAX_NAME + 1];
@@ -67,6 +69,14 @@ void sgd_optim_vtable_init(sgd_optim_vtable *vt)
         return;
     memset(vt, 0, sizeof *vt);
     vt->struct_size = (uint32_t)sizeof *vt;
+}
+
+void sgd_optim_vtable_ext_init(sgd_optim_vtable_ext *ext)
+{
+    if (ext == NULL)
+        return;
+    memset(ext, 0, sizeof *ext);
+    ext->struct_size = (uint32_t)sizeof *ext;
 }
 
 void sgd_optim_hparam_init(sgd_optim_hparam *h)
@@ -138,7 +148,7 @@ static void msg_restore(const msg_save *m)
 static sgd_status cb_fail_msg(const sgd_optim *o, const char *fn, const char *cb, int rc)
 {
     if (sgd_error_last()[0] != '\0') {
-        sgd__err_prefix("%s: optimizer '%s'", fn, o->name);
+        sgd__err_prefix("%s: optimizer '%s': %s", fn, o->name, cb);
         return cb_status(rc);
     }
     return sgd__err(cb_status(rc), "%s: optimizer '%s': %s callback returned %d (%s)", fn, o->name, cb, rc,
@@ -231,12 +241,12 @@ static sgd_status collect_hparams(sgd_optim *o, void *user, const char *fn)
     sgd_optim_hparam_init(&h[1]);
     h[1].name = "weight_decay", h[1].default_value = 0.0, h[1].lower = 0.0;
     o->n_hp = 2;
-    for (uint32_t i = 0; i < o->vt.n_hparams; i++) {
+    for (uint32_t i = 0; i < o->ext.n_hparams; i++) {
         sgd_optim_hparam d;
         sgd_optim_hparam_init(&d);
         msg_save ms;
         msg_begin(&ms);
-        int rc = o->vt.describe_hparam(i, &d, user);
+        int rc = o->ext.describe_hparam(i, &d, user);
         if (rc != 0)
             return cb_fail_msg(o, fn, "describe_hparam", rc);
         msg_restore(&ms);
@@ -297,8 +307,8 @@ sgd_status sgd__hparam_check(const sgd_optim_hparam *h, double value, const char
     return check_listed(h, value, fn);
 }
 
-sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, void *user, size_t n,
-                             const sgd_allocator *alloc_in, const char *fn)
+sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, const sgd_optim_vtable_ext *ext_in,
+                             void *user, size_t n, const sgd_allocator *alloc_in, const char *fn)
 {
     if (out == NULL)
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
@@ -339,12 +349,25 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
     if (vt.n_scalars > 0 && (vt.export_scalars == NULL || vt.import_scalars == NULL))
         return sgd__err(SGD_EINVAL, "%s: vtable '%s': n_scalars=%u needs export_scalars and import_scalars", fn,
                         vt.name, (unsigned)vt.n_scalars);
-    if (vt.n_hparams > SGD_OPTIM_MAX_HPARAMS)
-        return sgd__err(SGD_EINVAL, "%s: vtable '%s': n_hparams=%u: at most %d", fn, vt.name, (unsigned)vt.n_hparams,
-                        SGD_OPTIM_MAX_HPARAMS);
-    if (vt.n_hparams > 0 && vt.describe_hparam == NULL)
-        return sgd__err(SGD_EINVAL, "%s: vtable '%s': n_hparams=%u needs describe_hparam", fn, vt.name,
-                        (unsigned)vt.n_hparams);
+    sgd_optim_vtable_ext ext;
+    sgd_optim_vtable_ext_init(&ext);
+    if (ext_in != NULL) {
+        uint32_t esize;
+        memcpy(&esize, ext_in, sizeof esize);
+        if (esize < EXT_MIN_SIZE || esize > sizeof ext)
+            return sgd__err(SGD_EINVAL,
+                            "%s: ext: struct_size=%u is not a size this library knows (%zu..%zu); initialise it with "
+                            "sgd_optim_vtable_ext_init()",
+                            fn, (unsigned)esize, (size_t)EXT_MIN_SIZE, sizeof ext);
+        memcpy(&ext, ext_in, esize);
+        ext.struct_size = (uint32_t)sizeof ext;
+    }
+    if (ext.n_hparams > SGD_OPTIM_MAX_HPARAMS)
+        return sgd__err(SGD_EINVAL, "%s: vtable '%s': ext.n_hparams=%u: at most %d", fn, vt.name,
+                        (unsigned)ext.n_hparams, SGD_OPTIM_MAX_HPARAMS);
+    if (ext.n_hparams > 0 && ext.describe_hparam == NULL)
+        return sgd__err(SGD_EINVAL, "%s: vtable '%s': ext.n_hparams=%u needs describe_hparam", fn, vt.name,
+                        (unsigned)ext.n_hparams);
     size_t bytes;
     if (!sgd__mul_size(n, sizeof(float), &bytes) || bytes > (SIZE_MAX >> 2))
         return sgd__err(SGD_EOVERFLOW, "%s: n=%zu parameters: the state arrays would not fit in memory", fn, n);
@@ -384,6 +407,7 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
     vt.name = o->name;
     vt.slot_names = vt.n_slots ? o->slot_name_ptr : NULL;
     o->vt = vt;
+    o->ext = ext;
     if ((st = collect_hparams(o, user, fn)) != SGD_OK)
         goto fail;
     o->g0 = (group){0, n, 1.0, 0.0};
@@ -428,7 +452,13 @@ fail:
 sgd_status sgd_optim_new_custom(sgd_optim **out, const sgd_optim_vtable *vt, void *user, size_t n,
                                 const sgd_allocator *alloc)
 {
-    return sgd__optim_create(out, vt, user, n, alloc, "sgd_optim_new_custom");
+    return sgd__optim_create(out, vt, NULL, user, n, alloc, "sgd_optim_new_custom");
+}
+
+sgd_status sgd_optim_new_custom_ext(sgd_optim **out, const sgd_optim_vtable *vt, const sgd_optim_vtable_ext *ext,
+                                    void *user, size_t n, const sgd_allocator *alloc)
+{
+    return sgd__optim_create(out, vt, ext, user, n, alloc, "sgd_optim_new_custom_ext");
 }
 
 void sgd_optim_free(sgd_optim *o)
@@ -1020,9 +1050,12 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
             memcpy(o->slots[index - 1], in, bytes);
     } else {
         memcpy(o->scalars, in, bytes);
+        msg_save ms;
+        msg_begin(&ms);
         int rc = o->vt.import_scalars(o->scalars, o->vt.n_scalars, o->user);
         if (rc != 0)
-            return cb_fail(o, fn, "import_scalars", rc);
+            return cb_fail_msg(o, fn, "import_scalars", rc);
+        msg_restore(&ms);
     }
     return SGD_OK;
 }
@@ -1087,10 +1120,10 @@ sgd_status sgd_optim_eval_point(sgd_optim *o, float *params, int32_t eval)
         return sgd__err(SGD_EINVAL, "%s: eval=%d: must be 0 or 1", fn, (int)eval);
     if ((eval == 1) == o->at_eval)
         return SGD_OK;
-    if (o->vt.swap != NULL) {
+    if (o->ext.swap != NULL) {
         msg_save ms;
         msg_begin(&ms);
-        int rc = o->vt.swap(params, o->slots, o->n, eval, o->user);
+        int rc = o->ext.swap(params, o->slots, o->n, eval, o->user);
         if (rc != 0)
             return cb_fail_msg(o, fn, "swap", rc);
         msg_restore(&ms);
@@ -1106,7 +1139,7 @@ int32_t sgd_optim_at_eval_point(const sgd_optim *o)
 
 int32_t sgd_optim_has_eval_point(const sgd_optim *o)
 {
-    return o != NULL && o->vt.swap != NULL ? 1 : 0;
+    return o != NULL && o->ext.swap != NULL ? 1 : 0;
 }
 
 /* ------------------------------------------------------------- tensors */

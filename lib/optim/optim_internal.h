@@ -13,8 +13,8 @@
 #include "sgdlab/optim.h"
 
 /* Creates the optimizer around a copied vtable; messages name `fn` (the public constructor). */
-sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt, void *user, size_t n,
-                             const sgd_allocator *alloc, const char *fn);
+sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt, const sgd_optim_vtable_ext *ext,
+                             void *user, size_t n, const sgd_allocator *alloc, const char *fn);
 
 /* The bounds check of sgd_optim_set(), for the spec parser: SGD_ERANGE and a message naming key and value. */
 sgd_status sgd__hparam_check(const sgd_optim_hparam *h, double value, const char *fn);

@@ -351,9 +351,11 @@ sgd_status sgd_optim_new(sgd_optim **out, const char *spec, size_t n, const sgd_
     vt.set_hparam = cb_set;
     vt.get_hparam = cb_get;
     vt.destroy = cb_destroy;
-    vt.n_hparams = 2 + k->n_hp;
-    vt.describe_hparam = cb_describe;
-    vt.swap = k->swap != NULL ? cb_swap : NULL;
+    sgd_optim_vtable_ext ext;
+    sgd_optim_vtable_ext_init(&ext);
+    ext.n_hparams = 2 + k->n_hp;
+    ext.describe_hparam = cb_describe;
+    ext.swap = k->swap != NULL ? cb_swap : NULL;
 
     sgd__bi *b = sgd__malloc(&alloc, sizeof *b);
     if (b == NULL)
@@ -361,7 +363,7 @@ sgd_status sgd_optim_new(sgd_optim **out, const char *spec, size_t n, const sgd_
     *b = tmp;
     vt.slot_names = tmp.layout.n_slots ? b->layout.slot_names : NULL;
     sgd_optim *o = NULL;
-    if ((st = sgd__optim_create(&o, &vt, b, n, &alloc, FN)) != SGD_OK) {
+    if ((st = sgd__optim_create(&o, &vt, &ext, b, n, &alloc, FN)) != SGD_OK) {
         cb_destroy(b);
         return st;
     }
