@@ -61,46 +61,57 @@ SGD__INLINE float clipg(float g, float cv, float gs)
  */
 #define SCAN_BLOCK 4096
 
-#if defined(__GNUC__)
+#if defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__)
 /*
  * 4 independent accumulators of 16 lanes for the sums of squares (one chain
  * of float adds would limit the scan to about 40 GB/s, less than the caches
- * deliver), written as plain loops over float arrays that the vectoriser
- * maps onto the level's registers (2 x 8 lanes in AVX2, 4 x 4 in SSE2, 16 in
- * AVX-512): the lane structure is the source's, so every level sums alike.
- * (GNU vector types of 16 floats were tried first: on levels narrower than
- * 512 bits GCC 12 lowers their comparisons to scalar code, which made the
- * maximum 5x slower than the read.) The maximum is NaN-blind in part, which
- * does not matter: a NaN sends the step to sgd__grad_scan_exact(), which
- * recomputes it.
+ * deliver) and 16 lanes of maximum. A group of 16 lanes is one AVX-512
+ * register, two AVX2 registers or four SSE2 registers: the same lanes, the
+ * same adds in the same order, so every level computes the same bits; only
+ * the register width differs, and the code for it is the macros below.
+ * (Plain loops over float arrays, and GNU vectors of 16 floats, were tried
+ * first: GCC 12 kept the accumulators in memory, or lowered the compares to
+ * scalar code, on levels narrower than 512 bits.) The maximum is NaN-blind,
+ * which does not matter: a NaN sends the step to sgd__grad_scan_exact(),
+ * which recomputes it.
  */
+#include "vreg.h"
 #define SCAN_STEP 64
 
 SGD__INLINE void scan_all(const float *restrict g, size_t n, float cv, int clip, sgd__gradstat *out)
 {
     double tsq = 0.0, tsqc = 0.0;
-    float mx[16] = {0};
+    vreg mx[VW];
+    for (int w = 0; w < VW; w++)
+        mx[w] = VSET(0.0f);
+    const vreg vcv = VSET(cv);
     for (size_t off = 0; off < n; off += SCAN_BLOCK) {
         const size_t len = n - off < SCAN_BLOCK ? n - off : SCAN_BLOCK;
         const float *restrict p = g + off;
-        float sq[4][16] = {{0}}, sc[4][16] = {{0}};
+        vreg sq[4][VW], sc[4][VW];
+        for (int q = 0; q < 4; q++)
+            for (int w = 0; w < VW; w++)
+                sq[q][w] = sc[q][w] = VSET(0.0f);
         size_t i = 0;
-        for (; i + SCAN_STEP <= len; i += SCAN_STEP) {
+        for (; i + SCAN_STEP <= len; i += SCAN_STEP)
             for (int q = 0; q < 4; q++)
-                for (int l = 0; l < 16; l++) {
-                    float x = p[i + 16 * (size_t)q + (size_t)l], a = fabsf(x);
-                    sq[q][l] += x * x;
-                    mx[l] = a > mx[l] ? a : mx[l];
+                for (int w = 0; w < VW; w++) {
+                    const vreg x = VLOAD(p + i + 16 * (size_t)q + (size_t)(VL * w)), a = VABSR(x);
+                    sq[q][w] = VADD(sq[q][w], VMUL(x, x));
+                    mx[w] = VMAXR(a, mx[w]);
                     if (clip) {
-                        float k = a > cv ? cv : a;
-                        sc[q][l] += k * k;
+                        const vreg k = VMINR(a, vcv);
+                        sc[q][w] = VADD(sc[q][w], VMUL(k, k));
                     }
                 }
-        }
+        /* lane l of the block: (sq0 + sq1) + (sq2 + sq3), then the lanes in order */
         float s = 0.0f, c = 0.0f, m = 0.0f;
-        for (int l = 0; l < 16; l++) {
-            s += (sq[0][l] + sq[1][l]) + (sq[2][l] + sq[3][l]);
-            c += (sc[0][l] + sc[1][l]) + (sc[2][l] + sc[3][l]);
+        for (int w = 0; w < VW; w++) {
+            float ls[VL], lc[VL];
+            VSTORE(ls, VADD(VADD(sq[0][w], sq[1][w]), VADD(sq[2][w], sq[3][w])));
+            VSTORE(lc, VADD(VADD(sc[0][w], sc[1][w]), VADD(sc[2][w], sc[3][w])));
+            for (int l = 0; l < VL; l++)
+                s += ls[l], c += lc[l];
         }
         for (; i < len; i++) { /* the block's tail, one at a time */
             float x = p[i], a = fabsf(x);
@@ -111,13 +122,17 @@ SGD__INLINE void scan_all(const float *restrict g, size_t n, float cv, int clip,
                 c += k * k;
             }
         }
-        mx[0] = m > mx[0] ? m : mx[0];
+        mx[0] = VMAXR(VSET(m), mx[0]);
         tsq += s;
         tsqc += c;
     }
     float m = 0.0f;
-    for (int l = 0; l < 16; l++)
-        m = mx[l] > m ? mx[l] : m;
+    for (int w = 0; w < VW; w++) {
+        float lm[VL];
+        VSTORE(lm, mx[w]);
+        for (int l = 0; l < VL; l++)
+            m = lm[l] > m ? lm[l] : m;
+    }
     out->sumsq = tsq;
     out->sumsq_clipped = clip ? tsqc : tsq;
     out->max_abs = m;
@@ -417,13 +432,16 @@ SGD__INLINE void rprop_body(const int first, float *restrict p, const float *res
         float x = p[i];
         float d = clipg(g[i], cv, gs) + wd * x;
         float s = d * prev[i];
-        float f = s > 0.0f ? eplus : s < 0.0f ? eminus : 1.0f;
+        /* single selects, which the vectoriser if-converts (a nested ?: it left scalar) */
+        float f = s > 0.0f ? eplus : 1.0f;
+        f = s < 0.0f ? eminus : f;
         float z = (first ? lr : size[i]) * f;
         z = z < smin ? smin : z;
         z = z > smax ? smax : z;
         size[i] = z;
         d = s < 0.0f ? 0.0f : d;
-        float sg = d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : 0.0f;
+        float sg = d > 0.0f ? 1.0f : 0.0f;
+        sg = d < 0.0f ? -1.0f : sg;
         p[i] = x - sg * z;
         prev[i] = d;
     }
@@ -472,11 +490,45 @@ static void lion_fn(float *restrict p, const float *restrict g, float *restrict 
         float d = clipg(g[i], cv, gs) + wd * p[i];
         float mi = m[i];
         float c = b1 * mi + one_m_b1 * d;
-        float sg = c > 0.0f ? 1.0f : c < 0.0f ? -1.0f : 0.0f;
+        float sg = c > 0.0f ? 1.0f : 0.0f;
+        sg = c < 0.0f ? -1.0f : sg;
         p[i] = p[i] * decay - lr * sg;
         m[i] = b2 * mi + one_m_b2 * d;
     }
 }
+
+/*
+ * Reductions over a range: `body` (using index j) defines the terms A (and B,
+ * C), summed in 16 float lanes per block of 4096 (as the scan: a vectorisable
+ * lane structure fixed by the source, so every level sums alike), each
+ * block's sum added to a double.
+ */
+#define REDUCE3(n, body, A, B, C, ta, tb, tc)                                                                  \
+    do {                                                                                                       \
+        for (size_t i_ = 0; i_ < (n);) {                                                                       \
+            const size_t end_ = (n) - i_ > 4096 ? i_ + 4096 : (n);                                             \
+            float la_[16] = {0}, lb_[16] = {0}, lc_[16] = {0};                                                 \
+            for (; i_ + 16 <= end_; i_ += 16)                                                                  \
+                for (int l_ = 0; l_ < 16; l_++) {                                                              \
+                    const size_t j = i_ + (size_t)l_;                                                          \
+                    body;                                                                                      \
+                    la_[l_] += (A);                                                                            \
+                    lb_[l_] += (B);                                                                            \
+                    lc_[l_] += (C);                                                                            \
+                }                                                                                              \
+            float sa_ = 0.0f, sb_ = 0.0f, sc_ = 0.0f;                                                          \
+            for (int l_ = 0; l_ < 16; l_++)                                                                    \
+                sa_ += la_[l_], sb_ += lb_[l_], sc_ += lc_[l_];                                                \
+            for (; i_ < end_; i_++) {                                                                          \
+                const size_t j = i_;                                                                           \
+                body;                                                                                          \
+                sa_ += (A);                                                                                    \
+                sb_ += (B);                                                                                    \
+                sc_ += (C);                                                                                    \
+            }                                                                                                  \
+            (ta) += sa_, (tb) += sb_, (tc) += sc_;                                                             \
+        }                                                                                                      \
+    } while (0)
 
 /* ------------------------------------------------------------- LAMB, LARS */
 
@@ -486,26 +538,12 @@ static void lamb_moments_fn(const float *restrict p, const float *restrict g, fl
     KLOCALS(k);
     const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], ibc1 = k->c[4], ibc2s = k->c[5],
                 eps = k->c[6], dwd = k->c[7];
-    float sp = 0.0f, su = 0.0f;
-    double tp = 0.0, tu = 0.0;
-    size_t i = 0;
-    while (i < n) {
-        const size_t end = n - i > 4096 ? i + 4096 : n;
-        sp = 0.0f, su = 0.0f;
-        for (; i < end; i++) {
-            float x = p[i];
-            float d = clipg(g[i], cv, gs) + wd * x;
-            float mi = b1 * m[i] + one_m_b1 * d;
-            float vi = b2 * v[i] + one_m_b2 * (d * d);
-            m[i] = mi;
-            v[i] = vi;
-            float u = (mi * ibc1) / (sqrtf(vi) * ibc2s + eps) + dwd * x;
-            sp += x * x;
-            su += u * u;
-        }
-        tp += sp;
-        tu += su;
-    }
+    double tp = 0.0, tu = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float mi = b1 * m[j] + one_m_b1 * d;
+            float vi = b2 * v[j] + one_m_b2 * (d * d); m[j] = mi; v[j] = vi;
+            float u = (mi * ibc1) / (sqrtf(vi) * ibc2s + eps) + dwd * x,
+            x * x, u * u, 0.0f, tp, tu, unused);
     out->a = tp;
     out->b = tu;
 }
@@ -526,19 +564,8 @@ static void norms_pg_fn(const float *restrict p, const float *restrict g, size_t
                         sgd__knorms *out)
 {
     KLOCALS(k);
-    double tp = 0.0, tg = 0.0;
-    size_t i = 0;
-    while (i < n) {
-        const size_t end = n - i > 4096 ? i + 4096 : n;
-        float sp = 0.0f, sg = 0.0f;
-        for (; i < end; i++) {
-            float x = p[i], d = clipg(g[i], cv, gs);
-            sp += x * x;
-            sg += d * d;
-        }
-        tp += sp;
-        tg += sg;
-    }
+    double tp = 0.0, tg = 0.0, unused = 0.0;
+    REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs), x * x, d * d, 0.0f, tp, tg, unused);
     out->a = tp;
     out->b = tg;
 }
@@ -567,34 +594,16 @@ static void lars_fn(int first, float *p, const float *g, float *buf, size_t n, c
 
 /* ------------------------------------------------- learning-rate-free methods */
 
-/* Reductions: float sums over blocks of 4096, each block's added to a double (as the scan). */
-#define RBLOCK 4096
-
 static void dog_sums_fn(int first, const float *restrict p, const float *restrict g, float *restrict x0, size_t n,
                         const sgd__kargs *k, sgd__knorms *out)
 {
     KLOCALS(k);
     double ta = 0.0, tb = 0.0, tc = 0.0;
-    for (size_t i = 0; i < n;) {
-        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
-        float sa = 0.0f, sb = 0.0f, sc = 0.0f;
-        if (first) {
-            for (; i < end; i++) {
-                float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
-                x0[i] = x;
-                sa += x * x;
-                sc += d * d;
-            }
-        } else {
-            for (; i < end; i++) {
-                float x = p[i], d = clipg(g[i], cv, gs) + wd * x, e = x - x0[i];
-                sa += x * x;
-                sb += e * e;
-                sc += d * d;
-            }
-        }
-        ta += sa, tb += sb, tc += sc;
-    }
+    if (first)
+        REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; x0[j] = x, x * x, 0.0f, d * d, ta, tb, tc);
+    else
+        REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float e = x - x0[j], x * x, e * e, d * d,
+                ta, tb, tc);
     out->a = ta, out->b = tb, out->c = tc;
 }
 
@@ -604,25 +613,13 @@ SGD__INLINE void prodigy_acc_body(const int first, const int use_m, const float 
 {
     KLOCALS(k);
     const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], cv2 = k->c[3], b3 = k->c[4], cs = k->c[5];
-    double ta = 0.0, tb = 0.0;
-    for (size_t i = 0; i < n;) {
-        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
-        float sa = 0.0f, sb = 0.0f;
-        for (; i < end; i++) {
-            float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
-            float x0 = first ? x : p0[i];
-            if (first)
-                p0[i] = x;
-            sa += d * (x0 - x);
-            if (use_m)
-                m[i] = b1 * m[i] + cm * d;
-            v[i] = b2 * v[i] + cv2 * (d * d);
-            float si = b3 * s[i] + cs * d;
-            s[i] = si;
-            sb += fabsf(si);
-        }
-        ta += sa, tb += sb;
-    }
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float x0 = first ? x : p0[j];
+            if (first) p0[j] = x;
+            if (use_m) m[j] = b1 * m[j] + cm * d;
+            v[j] = b2 * v[j] + cv2 * (d * d); float si = b3 * s[j] + cs * d; s[j] = si,
+            d * (x0 - x), fabsf(si), 0.0f, ta, tb, unused);
     out->a = ta, out->b = tb;
 }
 
@@ -663,22 +660,12 @@ static void dadam_acc_fn(const float *restrict p, const float *restrict g, float
     KLOCALS(k);
     const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], sb2 = k->c[4], cs = k->c[5],
                 eps = k->c[6];
-    double ta = 0.0, tb = 0.0;
-    for (size_t i = 0; i < n;) {
-        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
-        float sa = 0.0f, sb = 0.0f;
-        for (; i < end; i++) {
-            float d = clipg(g[i], cv, gs) + wd * p[i];
-            float vi = v[i], si = s[i];
-            sa += d * (si / (sqrtf(vi) + eps));
-            m[i] = b1 * m[i] + cm * d;
-            v[i] = b2 * vi + one_m_b2 * (d * d);
-            si = sb2 * si + cs * d;
-            s[i] = si;
-            sb += fabsf(si);
-        }
-        ta += sa, tb += sb;
-    }
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float d = clipg(g[j], cv, gs) + wd * p[j]; float vi = v[j]; float si = s[j];
+            float term = d * (si / (sqrtf(vi) + eps)); m[j] = b1 * m[j] + cm * d;
+            v[j] = b2 * vi + one_m_b2 * (d * d); si = sb2 * si + cs * d; s[j] = si,
+            term, fabsf(si), 0.0f, ta, tb, unused);
     out->a = ta, out->b = tb;
 }
 
@@ -698,22 +685,12 @@ SGD__INLINE void dsgd_acc_body(const int first, const float *restrict p, const f
 {
     KLOCALS(k);
     const float dlr = k->c[0];
-    double ta = 0.0, tb = 0.0;
-    for (size_t i = 0; i < n;) {
-        const size_t end = n - i > RBLOCK ? i + RBLOCK : n;
-        float sa = 0.0f, sb = 0.0f;
-        for (; i < end; i++) {
-            float x = p[i], d = clipg(g[i], cv, gs) + wd * x;
-            if (first)
-                x0[i] = x;
-            float si = s[i];
-            sa += d * si;
-            si = si + dlr * d;
-            s[i] = si;
-            sb += si * si;
-        }
-        ta += sa, tb += sb;
-    }
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x;
+            if (first) x0[j] = x;
+            float si = s[j]; float term = d * si; si = si + dlr * d; s[j] = si,
+            term, si * si, 0.0f, ta, tb, unused);
     out->a = ta, out->b = tb;
 }
 
