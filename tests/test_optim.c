@@ -2085,8 +2085,11 @@ static void test_spec_errors_new_kinds(void **state)
     sgd_optim_free(o);
     o = make("dog", 3);
     sgdt_assert_status(sgd_optim_state_find(o, "scalars", &idx), SGD_OK);
-    double sc[2] = {NAN, 1};
+    double sc[2] = {-1, 1};
     sgdt_assert_status(sgd_optim_state_import(o, idx, sc, sizeof sc), SGD_ERANGE);
+    sgdt_assert_error_contains("rbar and G");
+    sc[0] = NAN, sc[1] = INFINITY; /* a diverged state imports back */
+    sgdt_assert_status(sgd_optim_state_import(o, idx, sc, sizeof sc), SGD_OK);
     sgd_optim_free(o);
 }
 

@@ -48,12 +48,16 @@ static void sf_init(sgd__bi *b, float *const *slots, size_t n)
     b->sc[SC_LR_MAX] = -1.0;
 }
 
+/*
+ * Imported scalar state: refused only where the optimizer could never have
+ * produced it (a negative finite sum, a flag other than 0 or 1); NaN and
+ * infinity import back, as a diverged state must (sgd_optim_state_import()).
+ */
 static int sf_check_scalars(const sgd__bi *b, const double *sc)
 {
     (void)b;
-    if (!(sc[SC_WEIGHT_SUM] >= 0.0) || !isfinite(sc[SC_WEIGHT_SUM]) || !isfinite(sc[SC_LR_MAX]) ||
-        (sc[SC_STARTED] != 0.0 && sc[SC_STARTED] != 1.0))
-        return sgd__err(SGD_ERANGE, "scalars [%g, %g, %g]: weight_sum >= 0, lr_max finite and started 0 or 1 expected",
+    if (sc[SC_WEIGHT_SUM] < 0.0 || (sc[SC_STARTED] != 0.0 && sc[SC_STARTED] != 1.0))
+        return sgd__err(SGD_ERANGE, "scalars [%g, %g, %g]: weight_sum >= 0 and started 0 or 1 expected",
                         sc[SC_WEIGHT_SUM], sc[SC_LR_MAX], sc[SC_STARTED]);
     return 0;
 }
@@ -223,14 +227,12 @@ static void d_init(sgd__bi *b, float *const *slots, size_t n)
     b->sc[PS_DMAX] = b->hp[PR_D0];
 }
 
+/* d only grows from d0 > 0: a finite d <= 0 was never produced (NaN and infinity were, by a diverged run). */
 static int d_check_scalars(const sgd__bi *b, const double *sc)
 {
     (void)b;
-    for (int i = 0; i < 3; i++)
-        if (!isfinite(sc[i]))
-            return sgd__err(SGD_ERANGE, "scalars[%d]=%g: must be finite", i, sc[i]);
-    if (!(sc[0] > 0.0))
-        return sgd__err(SGD_ERANGE, "scalars[0]=%g: d must be > 0", sc[0]);
+    if (sc[0] <= 0.0 || sc[1] <= 0.0)
+        return sgd__err(SGD_ERANGE, "scalars [%g, %g]: d and d_max must be > 0", sc[0], sc[1]);
     return 0;
 }
 
@@ -335,11 +337,8 @@ static void dadapt_init(sgd__bi *b, float *const *slots, size_t n)
 
 static int dadapt_check_scalars(const sgd__bi *b, const double *sc)
 {
-    for (uint32_t i = 0; i < b->n_sc; i++)
-        if (!isfinite(sc[i]))
-            return sgd__err(SGD_ERANGE, "scalars[%u]=%g: must be finite", (unsigned)i, sc[i]);
-    if (!(sc[DS_D] > 0.0))
-        return sgd__err(SGD_ERANGE, "scalars[0]=%g: d must be > 0", sc[DS_D]);
+    if (sc[DS_D] <= 0.0 || (b->n_sc > DS_G0 && sc[DS_G0] < 0.0))
+        return sgd__err(SGD_ERANGE, "scalars[0]=%g: d must be > 0 (and the first gradient's norm >= 0)", sc[DS_D]);
     return 0;
 }
 
@@ -503,9 +502,8 @@ static void dog_layout(sgd__bi *b, sgd__layout *out)
 static int dog_check_scalars(const sgd__bi *b, const double *sc)
 {
     (void)b;
-    if (!(sc[DOS_RBAR] >= 0.0) || !isfinite(sc[DOS_RBAR]) || !(sc[DOS_G] >= 0.0) || !isfinite(sc[DOS_G]))
-        return sgd__err(SGD_ERANGE, "scalars [%g, %g]: rbar and G must be finite numbers >= 0", sc[DOS_RBAR],
-                        sc[DOS_G]);
+    if (sc[DOS_RBAR] < 0.0 || sc[DOS_G] < 0.0)
+        return sgd__err(SGD_ERANGE, "scalars [%g, %g]: rbar and G must be >= 0", sc[DOS_RBAR], sc[DOS_G]);
     return 0;
 }
 
