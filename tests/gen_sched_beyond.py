@@ -25,18 +25,13 @@ import warnings
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_sched_fixtures import fmt  # noqa: E402  (the same number format as torch's own fixtures)
+
 warnings.filterwarnings('ignore')
 L = torch.optim.lr_scheduler
 
 
-def fmt(v):
-    if isinstance(v, bool):
-        return '1' if v else '0'
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return '%.17g' % v
-    return str(v)
 
 
 def write(out, name, ref, kind, keys, base_lr, lrs):
