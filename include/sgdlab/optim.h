@@ -4,8 +4,10 @@
  */
 /**
  * @file optim.h
- * @brief Optimizers: a pluggable vtable, the built-ins sgd, adagrad, rmsprop,
- *        adam and adamw with PyTorch 1.13's semantics, parameter groups,
+ * @brief Optimizers: a pluggable vtable, the built-ins (all of torch.optim
+ *        1.13's first-order optimizers with its semantics, and Lion, LAMB,
+ *        LARS, schedule-free SGD and AdamW, Prodigy, D-Adaptation and DoG),
+ *        a listing of their hyperparameters with bounds, parameter groups,
  *        gradient hygiene and exportable state.
  *
  * An optimizer turns the gradients of a flat parameter arena (one contiguous
@@ -362,8 +364,13 @@ SGD_API void sgd_optim_vtable_init(sgd_optim_vtable *vt);
  *
  * The spec is `kind[:key=value{,key=value}]`, e.g.
  * `"adam:lr=1e-3,beta2=0.99,amsgrad=1"`. Kinds are `sgd`, `adagrad`,
- * `rmsprop`, `adam` and `adamw`; keys are torch.optim's argument names, except
- * that Adam's `betas` are `beta1` and `beta2`. Absent keys take torch 1.13's
+ * `rmsprop`, `adam` and `adamw`, and since 0.2 `nadam`, `radam`, `adamax`,
+ * `adadelta`, `rprop`, `asgd`, `lion`, `lamb`, `lars`, `sgd_sf`, `adamw_sf`,
+ * `prodigy`, `dadapt_adam`, `dadapt_sgd` and `dog` (sgd_optim_builtin_name()
+ * lists them, sgd_optim_kind_hparam() their keys); keys are torch.optim's
+ * (or the reference implementation's) argument names, except that tuples
+ * are split: Adam's `betas` are `beta1` and `beta2`, Rprop's `etas` and
+ * `step_sizes` are `eta_minus`, `eta_plus`, `step_size_min`, `step_size_max`. Absent keys take torch 1.13's
  * defaults; `sgd` has no default `lr` (as in torch) and needs one. The spec
  * may also set the gradient hygiene (`clip_norm`, `clip_value`,
  * `nonfinite=skip|error|apply`, `max_skips`; see ::sgd_optim_hygiene).
