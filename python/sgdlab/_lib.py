@@ -64,11 +64,10 @@ def _candidates() -> List[Tuple[str, str]]:
     except ImportError:
         pass
     out.append((SONAME, 'installed'))
-    here = pathlib.Path(__file__).resolve().parent
-    for root in [here.parent.parent, here.parent]:
-        if (root / 'meson.build').is_file():
-            for lib in sorted(glob.glob(str(root / 'build*' / 'lib' / SONAME))):
-                out.append((lib, 'build tree'))
+    root = pathlib.Path(__file__).resolve().parent.parent.parent  # python/sgdlab/ of a checkout
+    if (root / 'meson.build').is_file() and (root / 'include' / 'sgdlab').is_dir():
+        for lib in sorted(glob.glob(str(root / 'build*' / 'lib' / SONAME))):
+            out.append((lib, 'build tree'))
     return out
 
 
@@ -136,7 +135,8 @@ PP = C.POINTER(C.c_void_p)
 S = C.c_char_p
 I = C.c_int             # sgd_status and plain int
 I32, U32, I64, U64, D, SZ = C.c_int32, C.c_uint32, C.c_int64, C.c_uint64, C.c_double, C.c_size_t
-pI32, pU32, pI64, pU64, pD, pSZ = (C.POINTER(t) for t in (I32, U32, I64, U64, D, SZ))
+pI32, pU32, pI64, pU64 = C.POINTER(I32), C.POINTER(U32), C.POINTER(I64), C.POINTER(U64)
+pD, pSZ = C.POINTER(D), C.POINTER(SZ)
 pS = C.POINTER(S)
 V = None
 

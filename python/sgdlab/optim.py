@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes as C
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -339,7 +339,7 @@ class Optimizer(Object):
         """Back to the state of a new optimizer (hyperparameters, groups kept)."""
         check(lib.sgd_optim_reset(self._h))
 
-    def _describe(self) -> List[tuple]:
+    def _describe(self) -> List[Tuple[int, str, int, int]]:
         h = self._h
         out = []
         for i in range(int(lib.sgd_optim_state_count(h))):

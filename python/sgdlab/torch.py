@@ -108,7 +108,8 @@ class LRScheduler(_LRScheduler):
         """last_epoch, the specs, base lrs, the guard scale and each schedule's state (plain Python values)."""
         return {'last_epoch': self.last_epoch, 'specs': list(self.specs), 'base_lrs': list(self.base_lrs),
                 'lr_scale': self.lr_scale, '_last_lr': list(getattr(self, '_last_lr', [])),
-                'states': [s.state.tolist() for s in self.schedules], '_step_count': self._step_count}
+                'states': [s.state.tolist() for s in self.schedules],
+                '_step_count': getattr(self, '_step_count', 0)}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         if list(state_dict['specs']) != self.specs:
@@ -120,7 +121,7 @@ class LRScheduler(_LRScheduler):
         self.base_lrs = list(state_dict['base_lrs'])
         self.lr_scale = float(state_dict['lr_scale'])
         self._last_lr = list(state_dict['_last_lr'])
-        self._step_count = int(state_dict.get('_step_count', self._step_count))
+        setattr(self, '_step_count', int(state_dict.get('_step_count', getattr(self, '_step_count', 0))))
 
 
 class GuardStopped(DivergedError):
@@ -406,8 +407,8 @@ def lr_find(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     finally:
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_optim)
-        for p, g in zip(model.parameters(), saved_grads):
-            p.grad = g
+        for p, saved in zip(model.parameters(), saved_grads):
+            p.grad = saved
         model.train(saved_training)
         torch.set_rng_state(saved_rng)
     analysis = analyze_lr_curve(lrs, losses, lr_min=lr_min, lr_max=lr_max, beta=beta, stop_factor=stop_factor)

@@ -131,11 +131,12 @@ class Trainer(Object):
         and when a run ends; it returns False or "stop" to stop the run (fit()
         then raises CanceledError). None removes it."""
         if fn is None:
-            check(lib.sgd_trainer_set_progress(self._h, st.TRAINER_PROGRESS_FN(), None))
+            check(lib.sgd_trainer_set_progress(self._h, C.cast(0, st.TRAINER_PROGRESS_FN), None))
             return
+        report = fn
 
         def c_fn(p: Any, user: Any) -> int:
-            r = fn(TrainerProgress.from_c(p.contents))
+            r = report(TrainerProgress.from_c(p.contents))
             return 1 if r is False or r == 'stop' else 0
 
         cb = st.TRAINER_PROGRESS_FN(guarded(c_fn, 1))
@@ -147,12 +148,13 @@ class Trainer(Object):
         answer decides the action: None accepts the proposal, else an action name,
         or (action, lr_scale). None removes it (the default policy decides)."""
         if fn is None:
-            check(lib.sgd_trainer_set_event_callback(self._h, st.TRAINER_EVENT_FN(), None))
+            check(lib.sgd_trainer_set_event_callback(self._h, C.cast(0, st.TRAINER_EVENT_FN), None))
             return
+        decide = fn
 
         def c_fn(e: Any, scale: Any, user: Any) -> int:
             ev = e.contents
-            r = fn(TrainerEvent.from_c(ev))
+            r = decide(TrainerEvent.from_c(ev))
             if r is None:
                 return int(ev.action)
             if isinstance(r, tuple):

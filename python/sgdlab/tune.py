@@ -120,8 +120,10 @@ def lrfind_options(progress: Optional[Callable[[int, int, float, float], Any]] =
     o.set(**{k: int(v) if isinstance(v, bool) else v for k, v in kw.items()})
     keep = None
     if progress is not None:
+        report = progress
+
         def c_fn(step: int, steps: int, lr: float, loss: float, user: Any) -> int:
-            return 1 if progress(step, steps, lr, loss) is False else 0
+            return 1 if report(step, steps, lr, loss) is False else 0
         keep = st.LRFIND_PROGRESS_FN(guarded(c_fn, 1))
         o.progress = keep
     return o, keep
@@ -290,9 +292,11 @@ def _search(method: int, model_spec: Optional[str], train: Optional[Dataset], va
     o.set(**kw)
     h = C.c_void_p()
     if objective is not None:
+        run_trial = objective
+
         def c_obj(tp: Any, user: Any) -> int:
             t = tp.contents
-            r = objective(Trial.from_c(t))
+            r = run_trial(Trial.from_c(t))
             r = r or {}
             diverged = bool(r.pop('diverged', False))
             for k, v in r.items():
