@@ -58,10 +58,13 @@ class Object:
 
     @property
     def _h(self) -> int:
-        o = self._owner
-        if o is None or not o.ptr:
+        try:
+            p = self._owner.ptr  # type: ignore[union-attr]
+        except AttributeError:
+            p = 0
+        if not p:
             raise StateError('this %s is closed' % self._what)
-        return o.ptr
+        return p
 
     @property
     def closed(self) -> bool:

@@ -11,13 +11,22 @@ import numpy as np
 
 from . import _structs as st
 from ._base import F64, Object, addr, free_fn
+from . import _lib
 from ._lib import check, cstr, guarded, lib, pystr
 from .errors import InvalidArgumentError
 
 KINDS = ['nonfinite', 'divergence', 'spike', 'oscillation', 'plateau', 'stagnation']
 ACTIONS = {'continue': 0, 'skip': 1, 'scale_lr': 2, 'rollback': 3, 'stop': 4}
 ALARMS = ('nonfinite', 'divergence', 'oscillation', 'stagnation')
+_ACTION_NAMES = list(ACTIONS)
 _BAD_ACTION = 0x7fffffff  # returned by a callback that raised: the call then fails with SGD_ECALLBACK
+
+
+_observe = lib.sgd_monitor_observe
+
+
+def _pending() -> bool:
+    return bool(getattr(_lib._tls, 'pending', None))
 
 
 def kind_name(kind: int) -> str:
@@ -150,6 +159,8 @@ class Monitor(Object):
         self._callbacks: Dict[int, Any] = {}
         check(lib.sgd_monitor_add_callback(self._h, None, mask_of('all'), rec, None))
         self.options = o
+        self._action, self._scale = C.c_int32(), C.c_double()
+        self._out_action, self._out_scale = C.byref(self._action), C.byref(self._scale)
 
     def _record(self, ev: Any, scale: Any, user: Any) -> int:
         self._events.append(MonitorEvent.from_c(ev.contents))
@@ -181,11 +192,15 @@ class Monitor(Object):
     def observe(self, loss: float, grad_norm: Optional[float] = None, lr: Optional[float] = None) -> Observation:
         """Feeds one step's loss (any float: NaN raises a nonfinite event), and
         optionally its gradient norm and learning rate."""
-        self._events = []
-        a, s = C.c_int32(), C.c_double()
-        check(lib.sgd_monitor_observe(self._h, float(loss), -1.0 if grad_norm is None else float(grad_norm),
-                                      -1.0 if lr is None else float(lr), C.byref(a), C.byref(s)))
-        return Observation(self._events, action_name(a.value), s.value)
+        events: List[MonitorEvent] = []
+        self._events = events
+        st_ = _observe(self._h, loss, -1.0 if grad_norm is None else grad_norm, -1.0 if lr is None else lr,
+                       self._out_action, self._out_scale)
+        if st_ or _pending():
+            check(st_)
+        a = self._action.value
+        return Observation(events, _ACTION_NAMES[a] if 0 <= a < len(_ACTION_NAMES) else action_name(a),
+                           self._scale.value)
 
     def observe_many(self, losses: Iterable[float]) -> List[MonitorEvent]:
         """Feeds a whole curve; returns every event raised."""
