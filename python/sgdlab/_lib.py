@@ -66,9 +66,23 @@ def _candidates() -> List[Tuple[str, str]]:
     out.append((SONAME, 'installed'))
     root = pathlib.Path(__file__).resolve().parent.parent.parent  # python/sgdlab/ of a checkout
     if (root / 'meson.build').is_file() and (root / 'include' / 'sgdlab').is_dir():
-        for lib in sorted(glob.glob(str(root / 'build*' / 'lib' / SONAME))):
-            out.append((lib, 'build tree'))
+        # build/ first, then the other build dirs; never a sanitizer build (its
+        # runtime must come first in the process: loading it here would abort).
+        dirs = sorted(glob.glob(str(root / 'build*')), key=lambda d: (os.path.basename(d) != 'build', d))
+        for d in dirs:
+            lib = os.path.join(d, 'lib', SONAME)
+            if os.path.exists(lib) and not _sanitized(lib):
+                out.append((lib, 'build tree'))
     return out
+
+
+def _sanitized(path: str) -> bool:
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return False
+    return b'libasan.so' in data or b'libubsan.so' in data or b'__asan_init' in data
 
 
 def _open(path: str) -> Tuple[C.CDLL, str, int]:
@@ -400,3 +414,13 @@ def cstr(s: str) -> bytes:
 
 def pystr(b: Optional[bytes]) -> str:
     return (b or b'').decode(errors='replace')
+
+
+def put_doubles(values: Any, out: Any, n: int, who: str) -> int:
+    """Writes the @p n doubles a host callback exported into the library's array."""
+    vals = list(values)
+    if len(vals) != n:
+        raise ValueError('%s gave %d values, %d expected' % (who, len(vals), n))
+    for i, v in enumerate(vals):
+        out[i] = float(v)
+    return 0

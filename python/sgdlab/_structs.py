@@ -37,8 +37,12 @@ class Struct(C.Structure):
             setattr(self, k, v)
 
     def as_dict(self) -> Dict[str, Any]:
+        """The fields by name (strings decoded, arrays as lists), without
+        struct_size and the reserved padding."""
         out: Dict[str, Any] = {}
         for f in self._fields_:
+            if f[0] in ('struct_size', 'reserved'):
+                continue
             v = getattr(self, f[0])
             if isinstance(v, bytes):
                 v = v.decode()

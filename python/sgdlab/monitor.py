@@ -227,7 +227,6 @@ class Monitor(Object):
         c.struct_size = C.sizeof(c)
         check(lib.sgd_monitor_get_counters(self._h, C.byref(c)))
         d = c.as_dict()
-        del d['struct_size']
         d['verdict'] = verdict_name(d['verdict'])
         d['events'] = {k: d['events'][i] for i, k in enumerate(KINDS)}
         d['first_event'] = {k: d['first_event'][i] for i, k in enumerate(KINDS)}

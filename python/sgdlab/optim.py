@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _structs as st
 from ._base import F32, Object, addr, free_fn, names, view
-from ._lib import check, cstr, guarded, lib, pystr
+from ._lib import check, cstr, guarded, lib, put_doubles, pystr
 from .errors import InvalidArgumentError, RangeError, ShapeError
 
 NONFINITE = {'skip': 0, 'error': 1, 'apply': 2}
@@ -154,13 +154,7 @@ class Optimizer(Object):
             return 0
 
         def c_export(out: Any, count: int, user: Any) -> int:
-            vals = list(host.export_scalars())
-            if len(vals) != count:
-                raise ValueError('%s.export_scalars() gave %d values, n_scalars is %d'
-                                 % (type(host).__name__, len(vals), count))
-            for i, v in enumerate(vals):
-                out[i] = float(v)
-            return 0
+            return put_doubles(host.export_scalars(), out, count, '%s.export_scalars()' % type(host).__name__)
 
         def c_import(inp: Any, count: int, user: Any) -> int:
             host.import_scalars([inp[i] for i in range(count)])
@@ -308,7 +302,6 @@ class Optimizer(Object):
         lib.sgd_optim_hygiene_init(C.byref(hy))
         check(lib.sgd_optim_get_hygiene(self._h, C.byref(hy)))
         d = hy.as_dict()
-        del d['struct_size']
         d['nonfinite'] = {v: k for k, v in NONFINITE.items()}.get(d['nonfinite'], d['nonfinite'])
         return d
 
@@ -330,8 +323,6 @@ class Optimizer(Object):
         s.struct_size = C.sizeof(s)
         check(lib.sgd_optim_get_stats(self._h, C.byref(s)))
         d = s.as_dict()
-        for k in ('struct_size', 'reserved'):
-            d.pop(k)
         return d
 
     # -- state

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _structs as st
 from ._base import F64, Object, addr, free_fn
-from ._lib import check, cstr, guarded, lib, pystr
+from ._lib import check, cstr, guarded, lib, put_doubles, pystr
 from .errors import ECALLBACK, InvalidArgumentError
 
 #: kind: (options struct, takes a base_lr) for the typed constructors.
@@ -205,13 +205,7 @@ class Schedule(Object):
             return 0
 
         def c_export(out: Any, n: int, user: Any) -> int:
-            vals = list(host.export_state())
-            if len(vals) != n:
-                raise ValueError('%s.export_state() gave %d values, state_size is %d'
-                                 % (type(host).__name__, len(vals), n))
-            for i, v in enumerate(vals):
-                out[i] = float(v)
-            return 0
+            return put_doubles(host.export_state(), out, n, '%s.export_state()' % type(host).__name__)
 
         def c_import(inp: Any, n: int, user: Any) -> int:
             host.import_state([inp[i] for i in range(n)])

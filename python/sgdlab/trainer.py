@@ -61,7 +61,6 @@ class TrainerProgress:
     @classmethod
     def from_c(cls, p: st.TrainerProgress) -> 'TrainerProgress':
         d = p.as_dict()
-        del d['struct_size']
         d['phase'] = PHASES.get(d['phase'], 'unknown')
         return cls(**d)
 
@@ -183,7 +182,6 @@ class Trainer(Object):
         s.struct_size = C.sizeof(s)
         check(lib.sgd_trainer_get_stats(self._h, C.byref(s)))
         d = s.as_dict()
-        del d['struct_size']
         d['stop_reason'] = stop_name(d['stop_reason'])
         d['events'] = {k: d['events'][i] for i, k in enumerate(KINDS)}
         return d
@@ -194,7 +192,6 @@ class Trainer(Object):
         r.struct_size = C.sizeof(r)
         check(lib.sgd_trainer_get_epoch(self._h, e, C.byref(r)))
         d = r.as_dict()
-        del d['struct_size']
         d['done'] = bool(d['done'])
         return d
 

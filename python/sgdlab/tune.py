@@ -80,7 +80,6 @@ class LRFinder(Object):
             s.struct_size = C.sizeof(s)
             check(lib.sgd_lrfind_point(self._h, i, C.byref(s)))
             d = s.as_dict()
-            del d['struct_size']
             d['used'] = bool(d['used'])
             out.append(d)
         return out
