@@ -19,20 +19,42 @@ class Owner:
     """Owns one C handle and frees it exactly once, when nothing refers to it
     any more: the Python object that made it (until close()), numpy views of
     its memory, and other objects that borrow it (a trainer its model...).
-    ``keep`` holds what the C object borrows from Python (arrays, callbacks,
-    the owners of borrowed handles), released after the C object is freed."""
+    ``keep`` holds what the C object borrows from Python (arrays, callbacks),
+    released after the C object is freed.
 
-    __slots__ = ('ptr', 'free', 'keep', '__weakref__')
+    Objects that borrow another C object register with :meth:`borrow`: the
+    borrowed one is then never freed before its borrowers, even when the
+    garbage collector finalizes a cycle holding both in an arbitrary order
+    (sgd_trainer_free() removes its callback from the monitor it borrows)."""
+
+    __slots__ = ('ptr', 'free', 'keep', 'borrowed', 'borrowers', 'pending', '__weakref__')
 
     def __init__(self, ptr: int, free: Optional[Callable[[int], None]], keep: Optional[List[Any]] = None) -> None:
         self.ptr = ptr
         self.free = free
         self.keep: List[Any] = keep if keep is not None else []
+        self.borrowed: List['Owner'] = []
+        self.borrowers = 0
+        self.pending = False
+
+    def borrow(self, other: 'Owner') -> None:
+        """This C object uses @p other's until it is freed."""
+        self.borrowed.append(other)
+        other.borrowers += 1
 
     def release(self) -> None:
+        if self.borrowers > 0:  # a borrower is still alive: it frees this one when it goes
+            self.pending = True
+            return
         p, self.ptr = self.ptr, 0
         if p and self.free is not None:
             self.free(p)
+        borrowed, self.borrowed = self.borrowed, []
+        for o in borrowed:
+            o.borrowers -= 1
+            if o.borrowers == 0 and o.pending:
+                o.pending = False
+                o.release()
 
     def disown(self) -> None:
         """The handle now belongs to another C object (a composite schedule)."""

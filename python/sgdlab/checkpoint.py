@@ -92,7 +92,9 @@ class CheckpointWriter(Object):
         parameters and the optimizer's slots are borrowed: no step until written."""
         p = _parts(model, optimizer, schedule, monitor, trainer)
         check(lib.sgd_checkpoint_add(self._h, C.byref(p)))
-        self._own().keep.extend(x._own() for x in (model, optimizer, schedule, monitor, trainer) if x is not None)
+        for x in (model, optimizer, schedule, monitor, trainer):
+            if x is not None:
+                self._own().borrow(x._own())
 
     @property
     def size(self) -> int:

@@ -114,15 +114,18 @@ class Trainer(Object):
         o = trainer_options(options, **kw)
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.monitor = monitor if monitor is not None else Monitor()
-        keep: List[Any] = [model._own(), optimizer._own(), self.monitor._own(), train._own().keep]
+        borrowed = [model._own(), optimizer._own(), self.monitor._own()]
         if schedule is not None:
-            keep.append(schedule._own())
+            borrowed.append(schedule._own())
+        keep: List[Any] = [train._own().keep]
         if val is not None:
             keep.append(val._own().keep)
         h = C.c_void_p()
         check(lib.sgd_trainer_new(C.byref(h), model._h, optimizer._h, schedule._h if schedule else None,
                                   self.monitor._h, train._h, val._h if val is not None else None, C.byref(o), None))
         super().__init__(h.value or 0, free_fn('sgd_trainer_free'), keep)
+        for b in borrowed:
+            self._own().borrow(b)
         self.options = o
 
     def on_progress(self, fn: Optional[ProgressFn]) -> None:

@@ -220,3 +220,22 @@ def test_no_leak_over_10000_cycles():
     print('RSS over 10,000 create/destroy cycles: %d KiB -> %d KiB (%+d KiB)' % (before, after, after - before))
     # One leaked model alone is > 1 KiB: 10,000 of them would be > 10 MiB.
     assert after - before < 2048, (before, after)
+
+
+def test_cycles_collected_in_any_order_free_borrowers_first():
+    """A trainer and the monitor it borrows in one reference cycle: whatever order
+    the collector finalizes them in, the trainer is freed first (it removes its
+    callback from the monitor). Under ASan a wrong order is a use after free."""
+    x, y = spirals(50)
+    for k in range(20):
+        m = sgdlab.Model('2-4-3')
+        mon = sgdlab.Monitor()
+        t = sgdlab.Trainer(m, sgdlab.Optimizer('sgd:lr=0.1', m.num_params), sgdlab.Dataset(x, y), monitor=mon,
+                           batch_size=10)
+        t.on_event(lambda e, t=t, mon=mon: (t, mon) and None)  # a cycle through both
+        mon.add_callback(lambda e, t=t: None)
+        if k % 2:
+            mon.close()
+        t.fit()
+        del m, mon, t
+        gc.collect()
