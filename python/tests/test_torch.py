@@ -224,3 +224,16 @@ def test_lr_find_leaves_everything_as_it_was_and_suggests_a_rate_that_trains():
             acc = (m2(x).argmax(1) == y).float().mean().item()
         print('trained at the suggested rate %.3g: accuracy %.3f' % (lr, acc))
         assert acc > 0.9
+
+
+def test_torch_weights_load_into_an_sgdlab_model():
+    """torch's state_dict names and layouts are the model's: the same weights give the same outputs."""
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    m = sgdlab.Model('4-8-tanh-3')
+    m.load_state_dict(net.state_dict())
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    assert np.allclose(m.predict(x.numpy()), ref, atol=1e-6)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in m.state_dict().items()})
