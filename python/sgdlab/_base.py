@@ -102,6 +102,10 @@ class Object:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _own_unchecked(self) -> Owner:
+        assert self._owner is not None
+        return self._owner
+
     def _own(self) -> Owner:
         if self._owner is None or not self._owner.ptr:
             raise StateError('this %s is closed' % self._what)

@@ -124,6 +124,17 @@ class Observation:
 Callback = Callable[[MonitorEvent], Union[None, str, int, Tuple[Union[str, int], float]]]
 
 
+class _Recorder:
+    """Collects the events of one observation (no reference to the Monitor: no cycle)."""
+
+    def __init__(self) -> None:
+        self.events: List[MonitorEvent] = []
+
+    def __call__(self, ev: Any, scale: Any, user: Any) -> int:
+        self.events.append(MonitorEvent.from_c(ev.contents))
+        return 0
+
+
 def monitor_options(spec: str = '', **fields: Any) -> st.MonitorOptions:
     o = st.MonitorOptions()
     check(lib.sgd_monitor_options_init(C.byref(o)))
@@ -153,18 +164,14 @@ class Monitor(Object):
         o = monitor_options(spec, **options)
         h = C.c_void_p()
         check(lib.sgd_monitor_new(C.byref(h), C.byref(o), None))
-        self._events: List[MonitorEvent] = []
-        rec = st.MONITOR_CALLBACK(guarded(self._record, _BAD_ACTION))
+        self._recorder = _Recorder()
+        rec = st.MONITOR_CALLBACK(guarded(self._recorder, _BAD_ACTION))
         super().__init__(h.value or 0, free_fn('sgd_monitor_free'), [rec])
         self._callbacks: Dict[int, Any] = {}
         check(lib.sgd_monitor_add_callback(self._h, None, mask_of('all'), rec, None))
         self.options = o
         self._action, self._scale = C.c_int32(), C.c_double()
         self._out_action, self._out_scale = C.byref(self._action), C.byref(self._scale)
-
-    def _record(self, ev: Any, scale: Any, user: Any) -> int:
-        self._events.append(MonitorEvent.from_c(ev.contents))
-        return 0
 
     def add_callback(self, fn: Callback, kinds: Union[None, str, int, Iterable[str]] = 'all') -> int:
         """Calls @p fn for each event whose kind is in @p kinds ("all", "alarms", a
@@ -193,7 +200,7 @@ class Monitor(Object):
         """Feeds one step's loss (any float: NaN raises a nonfinite event), and
         optionally its gradient norm and learning rate."""
         events: List[MonitorEvent] = []
-        self._events = events
+        self._recorder.events = events
         st_ = _observe(self._h, loss, -1.0 if grad_norm is None else grad_norm, -1.0 if lr is None else lr,
                        self._out_action, self._out_scale)
         if st_ or _pending():

@@ -3,13 +3,14 @@ optimizers written in Python, parameter groups, gradient hygiene, state."""
 from __future__ import annotations
 
 import ctypes as C
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _structs as st
-from ._base import F32, Object, addr, free_fn, names, view
+from ._base import F32, Object, Owner, addr, free_fn, names, view
 from ._lib import check, cstr, guarded, lib, put_doubles, pystr
 from .errors import InvalidArgumentError, RangeError, ShapeError
 
@@ -134,9 +135,16 @@ class Optimizer(Object):
         vt.flags = FUSED_CLIP if host.fused_clip else 0
         vt.slot_names = C.cast(slot_names, C.POINTER(C.c_char_p)) if n_slots else None
         self = cls.__new__(cls)
+        # The callbacks reach the owner through a weak reference: no cycle, so
+        # close() and the last reference free the optimizer at once; and they
+        # keep working under a trainer after this wrapper was closed.
+        owner_ref: List[Any] = []
+
+        def owner() -> Owner:
+            return owner_ref[0]()  # type: ignore[no-any-return]
 
         def slots_of(p: Any, count: int) -> List[F32]:
-            own = self._own()
+            own = owner()
             return [view(own, C.cast(p[i], C.c_void_p).value or 0, (count,)) for i in range(n_slots)]
 
         def c_init(slots: Any, count: int, user: Any) -> int:
@@ -144,7 +152,7 @@ class Optimizer(Object):
             return 0
 
         def c_step(params: Any, grads: Any, slots: Any, count: int, lr_: float, args: Any, user: Any) -> int:
-            own = self._own()
+            own = owner()
             a = args.contents
             host.step(view(own, C.cast(params, C.c_void_p).value or 0, (count,)),
                       view(own, C.cast(grads, C.c_void_p).value or 0, (count,), readonly=True),
@@ -184,6 +192,7 @@ class Optimizer(Object):
             vt.export_scalars, vt.import_scalars = cbs[2], cbs[3]
         vt.set_hparam, vt.get_hparam = cbs[4], cbs[5]
         Object.__init__(self, 0, free_fn('sgd_optim_free'), [host, cbs, name, slot_names])
+        owner_ref.append(weakref.ref(self._own_unchecked()))
         h = C.c_void_p()
         try:
             self._owner.ptr = -1  # type: ignore[union-attr]  # usable by init's views while it is created

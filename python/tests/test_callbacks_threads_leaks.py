@@ -239,3 +239,30 @@ def test_cycles_collected_in_any_order_free_borrowers_first():
         t.fit()
         del m, mon, t
         gc.collect()
+
+
+def test_freed_by_the_last_reference_and_host_optimizer_after_close():
+    """Objects with Python callbacks are freed by the last reference (no cycle
+    through their callbacks), and a host optimizer keeps working under a
+    trainer after its wrapper was closed."""
+    import weakref
+    mon = sgdlab.Monitor()
+    mon.add_callback(lambda e: None)
+    owner = weakref.ref(mon._owner)
+    del mon
+    assert owner() is None  # freed at once, without the collector
+
+    class Plain(sgdlab.HostOptimizer):
+        def step(self, params, grads, slots, lr, args):
+            params -= lr * grads
+
+    o = sgdlab.Optimizer.custom(Plain(), 2 * 4 + 4 + 4 * 3 + 3, lr=0.1)
+    owner = weakref.ref(o._owner)
+    x, y = spirals(40)
+    m = sgdlab.Model('2-4-tanh-3')
+    t = sgdlab.Trainer(m, o, sgdlab.Dataset(x, y), batch_size=8)
+    before = m.get_params()
+    o.close()
+    assert t.fit() == 'completed' and not np.array_equal(m.get_params(), before)
+    del t
+    assert owner() is None
