@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import ctypes as C
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
-from ._lib import lib
+from ._lib import check, lib
 from .errors import StateError
 
 F32 = npt.NDArray[np.float32]
@@ -168,3 +168,12 @@ def names(fn: Callable[[int], Optional[bytes]]) -> List[str]:
 def free_fn(name: str) -> Callable[[int], None]:
     f = getattr(lib, name)
     return lambda p: f(p)
+
+
+def query(struct: Any, fn: Callable[..., int], *args: Any) -> Dict[str, Any]:
+    """Fills an output struct of the library (struct_size set to ours) through
+    @p fn(*args, &struct) and returns its fields by name."""
+    s = struct()
+    s.struct_size = C.sizeof(s)
+    check(fn(*args, C.byref(s)))
+    return s.as_dict()  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import numpy as np
 
 from . import _structs as st
-from ._base import F64, Object, addr, free_fn
+from ._base import F64, Object, addr, free_fn, query
 from . import _lib
 from ._lib import check, cstr, guarded, lib, pystr
 from .errors import InvalidArgumentError
@@ -39,6 +39,11 @@ def verdict_name(verdict: int) -> str:
 
 def action_name(action: int) -> str:
     return pystr(lib.sgd_monitor_action_name(action))
+
+
+def by_kind(values: List[Any]) -> Dict[str, Any]:
+    """A per-kind array of the library (events[8]...) as a dict by kind name."""
+    return {k: values[i] for i, k in enumerate(KINDS)}
 
 
 def mask_of(kinds: Union[None, str, int, Iterable[str]]) -> int:
@@ -230,13 +235,9 @@ class Monitor(Object):
     def counters(self) -> Dict[str, Any]:
         """Counters and current statistics (sgd_monitor_counters); ``events`` and
         ``first_event`` are dicts by kind name."""
-        c = st.MonitorCounters()
-        c.struct_size = C.sizeof(c)
-        check(lib.sgd_monitor_get_counters(self._h, C.byref(c)))
-        d = c.as_dict()
+        d = query(st.MonitorCounters, lib.sgd_monitor_get_counters, self._h)
         d['verdict'] = verdict_name(d['verdict'])
-        d['events'] = {k: d['events'][i] for i, k in enumerate(KINDS)}
-        d['first_event'] = {k: d['first_event'][i] for i, k in enumerate(KINDS)}
+        d['events'], d['first_event'] = by_kind(d['events']), by_kind(d['first_event'])
         return d
 
     @property

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _structs as st
-from ._base import F32, Object, Owner, addr, free_fn, names, view
+from ._base import F32, Object, Owner, addr, free_fn, names, query, view
 from ._lib import check, cstr, guarded, lib, put_doubles, pystr
 from .errors import InvalidArgumentError, RangeError, ShapeError
 
@@ -328,11 +328,7 @@ class Optimizer(Object):
 
     def stats(self) -> Dict[str, int]:
         """Counters since creation: applied, skipped, consecutive_skips, nonfinite, clipped."""
-        s = st.OptimStats()
-        s.struct_size = C.sizeof(s)
-        check(lib.sgd_optim_get_stats(self._h, C.byref(s)))
-        d = s.as_dict()
-        return d
+        return query(st.OptimStats, lib.sgd_optim_get_stats, self._h)
 
     # -- state
     def reset(self) -> None:

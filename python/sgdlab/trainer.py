@@ -8,11 +8,11 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import numpy as np
 
 from . import _structs as st
-from ._base import Object, free_fn
+from ._base import Object, free_fn, query
 from ._lib import check, cstr, guarded, lib, pystr
 from .data import Dataset
 from .model import Model
-from .monitor import Monitor, MonitorEvent, action_name, action_of
+from .monitor import Monitor, MonitorEvent, action_name, action_of, by_kind
 from .optim import Optimizer
 from .sched import Schedule
 
@@ -180,21 +180,14 @@ class Trainer(Object):
 
     def stats(self) -> Dict[str, Any]:
         """The counters of sgd_trainer_stats; ``events`` is a dict by monitor event kind."""
-        from .monitor import KINDS
-        s = st.TrainerStats()
-        s.struct_size = C.sizeof(s)
-        check(lib.sgd_trainer_get_stats(self._h, C.byref(s)))
-        d = s.as_dict()
+        d = query(st.TrainerStats, lib.sgd_trainer_get_stats, self._h)
         d['stop_reason'] = stop_name(d['stop_reason'])
-        d['events'] = {k: d['events'][i] for i, k in enumerate(KINDS)}
+        d['events'] = by_kind(d['events'])
         return d
 
     def epoch(self, e: int) -> Dict[str, Any]:
         """The record of epoch @p e (sgd_trainer_epoch)."""
-        r = st.TrainerEpoch()
-        r.struct_size = C.sizeof(r)
-        check(lib.sgd_trainer_get_epoch(self._h, e, C.byref(r)))
-        d = r.as_dict()
+        d = query(st.TrainerEpoch, lib.sgd_trainer_get_epoch, self._h, e)
         d['done'] = bool(d['done'])
         return d
 

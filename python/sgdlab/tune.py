@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 import numpy as np
 
 from . import _structs as st
-from ._base import F64, Object, addr, free_fn
+from ._base import F64, Object, addr, free_fn, query
 from ._lib import check, cstr, guarded, has, lib, pystr
 from .data import Dataset
 from .errors import Error, NotFoundError, UnsupportedError
@@ -76,10 +76,7 @@ class LRFinder(Object):
         """Every point: used, lr, loss, smoothed, fit, slope (sgd_lrfind_sample)."""
         out = []
         for i in range(len(self)):
-            s = st.LrfindSample()
-            s.struct_size = C.sizeof(s)
-            check(lib.sgd_lrfind_point(self._h, i, C.byref(s)))
-            d = s.as_dict()
+            d = query(st.LrfindSample, lib.sgd_lrfind_point, self._h, i)
             d['used'] = bool(d['used'])
             out.append(d)
         return out
