@@ -92,13 +92,18 @@ class Schedule(Object):
     options, :meth:`sequential`, :meth:`warmup` and :meth:`plateau` to
     compose, :meth:`custom` / :meth:`from_function` for Python code.
     ``s[t]``, ``s[a:b]`` and ``s.lrs(a, b)`` read rates without advancing
-    anything; iterating yields lr(0), lr(1), ... forever.
+    anything; iterating yields lr(0), lr(1), ... forever; :meth:`step` hands
+    out the rate of step :attr:`t` and moves on, and ``observe(metric)``
+    reports a metric after the step handed out last.
 
     A schedule handed to a composite belongs to it afterwards: using it
     directly raises StateError.
     """
 
     _what = 'schedule'
+
+    #: The next step :meth:`step` hands out (settable: resume with ``s.t = step``).
+    t = 0
 
     def __init__(self, spec: str, base_lr: float = 1.0) -> None:
         h = C.c_void_p()
@@ -282,9 +287,19 @@ class Schedule(Object):
     def watches_metric(self) -> bool:
         return bool(lib.sgd_sched_watches_metric(self._h))
 
-    def observe(self, step: int, metric: float) -> None:
-        """Reports the metric measured after @p step (ReduceLROnPlateau.step(metric))."""
+    def observe(self, metric: float, step: Optional[int] = None) -> None:
+        """Reports the metric measured after @p step (ReduceLROnPlateau.step(metric));
+        by default after the step :meth:`step` handed out last (0 before any)."""
+        if step is None:
+            step = max(self.t - 1, 0)
         check(lib.sgd_sched_observe(self._h, step, float(metric)))
+
+    def step(self) -> float:
+        """The rate of step :attr:`t`, then moves :attr:`t` on by one (for a hand-written
+        loop: ``lr = sched.step()`` before each optimizer step)."""
+        lr = self.lr(self.t)
+        self.t += 1
+        return lr
 
     @property
     def state(self) -> F64:

@@ -97,7 +97,7 @@ class LRScheduler(_LRScheduler):
             value = float(metric.item() if hasattr(metric, 'item') else metric)
             for s in self.schedules:
                 if s.watches_metric:
-                    s.observe(max(self.last_epoch, 0), value)
+                    s.observe(value, step=max(self.last_epoch, 0))
         super().step(epoch)
 
     def lr_at(self, step: int) -> List[float]:

@@ -158,9 +158,10 @@ def test_composition_and_plateau_state():
     expect(sgdlab.StateError, 'closed', warm.lr, 0)  # it belongs to the sequence now
     pl = sgdlab.Schedule.plateau(sgdlab.Schedule('constant:factor=1', 0.1), patience=0, factor=0.5)
     assert pl.watches_metric
-    pl.observe(0, 1.0)
-    pl.observe(1, 1.0)
-    assert pl.lr(2) == pytest.approx(0.05)
+    assert pl.step() == pytest.approx(0.1) and pl.t == 1
+    pl.observe(1.0)                 # after step 0
+    pl.observe(1.0, step=1)
+    assert pl.lr(2) == pytest.approx(0.05) and pl.step() == pytest.approx(0.05)  # the scale now, at every step
     st = pl.state
     pl2 = sgdlab.Schedule.plateau(sgdlab.Schedule('constant:factor=1', 0.1), patience=0, factor=0.5)
     pl2.state = st
@@ -207,7 +208,7 @@ def test_host_schedules():
     assert f.name == 'inv' and f.lrs(0, 3).tolist() == pytest.approx([1, 0.5, 1 / 3])
     s = sgdlab.Schedule.custom(Stepwise())
     assert s.lr(10) == pytest.approx(0.05) and s.momentum(0) == 0.9 and s.momentum(1) is None
-    s.observe(0, 5.0)
+    s.observe(5.0)
     assert s.lr(0) == pytest.approx(0.01) and s.state.tolist() == [0.1]
     expect(ValueError, 'scale 7', setattr, s, 'state', [7.0])
     assert s.state.tolist() == [0.1]
