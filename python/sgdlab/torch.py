@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import _LRScheduler
 
-from .errors import DivergedError, InvalidArgumentError
+from .errors import DivergedError, InvalidArgumentError, UnsupportedError
 from .monitor import ALARMS, KINDS, Monitor, MonitorEvent
 from .sched import Schedule
 from .tune import LRFinder, analyze_lr_curve
@@ -327,14 +327,23 @@ class LRFindResult:
     lrs: Any
     losses: Any
     end_reason: str
-    analysis: LRFinder
+    #: None when the library lacks sgd_lrfind_analyze() (then ``why`` says so).
+    analysis: Optional[LRFinder]
+    why: str = ''
+
+    def _analysis(self) -> LRFinder:
+        if self.analysis is None:
+            raise UnsupportedError(self.why)
+        return self.analysis
 
     def suggestion(self, method: Optional[str] = None) -> float:
-        return self.analysis.suggestion(method)
+        """libsgdlab's suggestion (steepest by default); NotFoundError with the reason
+        when the curve allows none; UnsupportedError without the C analysis."""
+        return self._analysis().suggestion(method)
 
     @property
     def suggestions(self) -> Dict[str, Optional[float]]:
-        return self.analysis.suggestions
+        return self._analysis().suggestions
 
 
 def _batches(data: Iterable[Any]) -> Iterator[Any]:
@@ -411,5 +420,10 @@ def lr_find(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             p.grad = saved
         model.train(saved_training)
         torch.set_rng_state(saved_rng)
-    analysis = analyze_lr_curve(lrs, losses, lr_min=lr_min, lr_max=lr_max, beta=beta, stop_factor=stop_factor)
-    return LRFindResult(np.array(lrs), np.array(losses), end, analysis)
+    try:
+        analysis: Optional[LRFinder] = analyze_lr_curve(lrs, losses, lr_min=lr_min, lr_max=lr_max, beta=beta,
+                                                        stop_factor=stop_factor)
+        why = ''
+    except UnsupportedError as e:
+        analysis, why = None, e.message
+    return LRFindResult(np.array(lrs), np.array(losses), end, analysis, why)
