@@ -93,7 +93,16 @@ typedef enum sgd_layer_kind {
     SGD_LAYER_GELU = 6,       /**< y = x * Phi(x), exact (erf), torch's default. */
     SGD_LAYER_GELU_TANH = 7,  /**< GELU with the tanh approximation (torch's approximate='tanh'). */
     SGD_LAYER_SOFTMAX = 8,    /**< Softmax over each row. */
-    SGD_LAYER_DROPOUT = 9     /**< Zeroes each value with probability p in training mode, scales the rest by 1/(1-p). */
+    SGD_LAYER_DROPOUT = 9,    /**< Zeroes each value with probability p in training mode, scales the rest by 1/(1-p). */
+    SGD_LAYER_CONV2D = 10,    /**< 2-D convolution (torch.nn.Conv2d) over [C, H, W]. @since 0.2 */
+    SGD_LAYER_MAXPOOL2D = 11, /**< 2-D max pooling (torch.nn.MaxPool2d). @since 0.2 */
+    SGD_LAYER_AVGPOOL2D = 12, /**< 2-D average pooling (torch.nn.AvgPool2d). @since 0.2 */
+    SGD_LAYER_GLOBAL_AVGPOOL2D = 13, /**< Mean over H and W to [C, 1, 1] (torch.nn.AdaptiveAvgPool2d(1)). @since 0.2 */
+    SGD_LAYER_FLATTEN = 14,   /**< Reshapes each sample to a vector (torch.nn.Flatten). @since 0.2 */
+    SGD_LAYER_BATCHNORM1D = 15, /**< Batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d). @since 0.2 */
+    SGD_LAYER_BATCHNORM2D = 16, /**< Batch normalisation over [C, H, W] (torch.nn.BatchNorm2d). @since 0.2 */
+    SGD_LAYER_LAYERNORM = 17, /**< Layer normalisation over the last dimension (torch.nn.LayerNorm). @since 0.2 */
+    SGD_LAYER_RESIDUAL = 18   /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
 } sgd_layer_kind;
 
 /**

@@ -150,6 +150,7 @@ typedef struct sgd__lspec {
     sgd__str name;         /* its name, before '(' */
     sgd__str args;         /* between the parentheses (n = 0 without them) */
     bool has_parens;
+    const sgd__shape *in;  /* the input shape of the layer being parsed */
     const sgd_allocator *alloc;
     int depth;             /* nesting of sequences (residual blocks) */
     size_t index0;         /* layers before the first token (messages number from index0 + 1) */
@@ -230,6 +231,10 @@ sgd_status sgd__seq_forward(sgd__seq *s, const float *x, const sgd__pass *p);
  */
 float *sgd__seq_backward(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
                          const sgd__pass *p);
+/* The matrix products alone of a forward pass, of a backward pass (returns where dx would be), of both. */
+void sgd__seq_replay_forward(sgd__seq *s, const float *x, int64_t batch);
+float *sgd__seq_replay_backward(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
+                                int64_t batch);
 /* Exactly the matrix products of one forward and backward pass (the benchmark's GEMM-alone time). */
 void sgd__seq_replay_gemms(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
                            int64_t batch);
@@ -304,6 +309,20 @@ extern const sgd__layer_op sgd__op_dense;
 extern const sgd__layer_op sgd__op_relu, sgd__op_leaky_relu, sgd__op_tanh, sgd__op_sigmoid, sgd__op_gelu,
     sgd__op_gelu_tanh, sgd__op_softmax;
 extern const sgd__layer_op sgd__op_dropout;
+extern const sgd__layer_op sgd__op_conv2d;
+extern const sgd__layer_op sgd__op_maxpool2d, sgd__op_avgpool2d, sgd__op_global_avgpool2d;
+extern const sgd__layer_op sgd__op_flatten;
+extern const sgd__layer_op sgd__op_batchnorm1d, sgd__op_batchnorm2d, sgd__op_layernorm;
+extern const sgd__layer_op sgd__op_residual;
+
+/* "CxHxW" of a per-sample shape for messages (a static-free helper: writes into buf). */
+#define SGD__SHAPE_BUF 64
+
+/* SGD_OK if l's input is an image [C, H, W], else an error naming the layer and the shape. */
+sgd_status sgd__need_image(const sgd__layer *l, const char *fn);
+/* Output height and width of a window k, stride s, padding p, dilation d over l's image input; refuses a window larger than the padded input. */
+sgd_status sgd__pool_dims(const sgd__layer *l, int64_t k, int64_t s, int64_t p, int64_t d, int64_t *ho, int64_t *wo,
+                          const char *fn);
 
 /* Weight initialisation helpers shared by the layers (model.c). */
 void sgd__fill_uniform(sgd__rng *r, float *p, size_t n, double bound);

@@ -20,6 +20,19 @@ const sgd__layer_op *const sgd__layer_ops[] = {
     &sgd__op_softmax,
     /* layer_dropout.c */
     &sgd__op_dropout,
+    /* layer_conv.c */
+    &sgd__op_conv2d,
+    /* layer_pool.c */
+    &sgd__op_maxpool2d,
+    &sgd__op_avgpool2d,
+    &sgd__op_global_avgpool2d,
+    &sgd__op_flatten,
+    /* layer_norm.c */
+    &sgd__op_batchnorm1d,
+    &sgd__op_batchnorm2d,
+    &sgd__op_layernorm,
+    /* layer_residual.c */
+    &sgd__op_residual,
 };
 
 const size_t sgd__layer_n_ops = sizeof sgd__layer_ops / sizeof sgd__layer_ops[0];

@@ -180,14 +180,18 @@ static const float *train_output(const sgd__seq *s, size_t i, const float *x)
     }
 }
 
-void sgd__seq_replay_gemms(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
-                           int64_t batch)
+void sgd__seq_replay_forward(sgd__seq *s, const float *x, int64_t batch)
 {
     for (size_t i = 0; i < s->n; i++) {
         sgd__layer *l = &s->layers[i];
         if (l->op->replay_gemms != NULL)
             l->op->replay_gemms(l, i == 0 ? x : train_output(s, i - 1, x), NULL, NULL, false, batch);
     }
+}
+
+float *sgd__seq_replay_backward(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
+                                int64_t batch)
+{
     for (size_t i = s->n; i-- > first;) {
         sgd__layer *l = &s->layers[i];
         if (l->op->replay_gemms == NULL)
@@ -198,6 +202,14 @@ void sgd__seq_replay_gemms(sgd__seq *s, const float *x, float *g, float *gbuf[2]
         if (need)
             g = other;
     }
+    return g;
+}
+
+void sgd__seq_replay_gemms(sgd__seq *s, const float *x, float *g, float *gbuf[2], size_t first, bool need_gx,
+                           int64_t batch)
+{
+    sgd__seq_replay_forward(s, x, batch);
+    (void)sgd__seq_replay_backward(s, x, g, gbuf, first, need_gx, batch);
 }
 
 /* ---------------------------------------------------------------- printing */
@@ -251,4 +263,30 @@ size_t sgd__seq_print(const sgd__seq *s, char *buf, size_t n)
     if (n > 0)
         buf[at < n ? at : n - 1] = '\0';
     return at;
+}
+
+sgd_status sgd__need_image(const sgd__layer *l, const char *fn)
+{
+    if (l->in.rank == 3)
+        return SGD_OK;
+    char in[SGD__SHAPE_BUF];
+    sgd__shape_str(&l->in, in, sizeof in);
+    return sgd__err(SGD_EINVAL, "%s: %s needs an image CxHxW as input, not %s (start the spec with a shape such as 1x28x28)",
+                    fn, l->op->name, in);
+}
+
+sgd_status sgd__pool_dims(const sgd__layer *l, int64_t k, int64_t s, int64_t p, int64_t d, int64_t *ho, int64_t *wo,
+                          const char *fn)
+{
+    int64_t H = l->in.d[1], W = l->in.d[2], span = d * (k - 1) + 1;
+    if (H + 2 * p < span || W + 2 * p < span) {
+        char in[SGD__SHAPE_BUF];
+        sgd__shape_str(&l->in, in, sizeof in);
+        return sgd__err(SGD_EINVAL,
+                        "%s: %s: kernel_size=%lld (dilation=%lld, padding=%lld) spans %lld, larger than the input %s", fn,
+                        l->op->name, (long long)k, (long long)d, (long long)p, (long long)span, in);
+    }
+    *ho = (H + 2 * p - span) / s + 1;
+    *wo = (W + 2 * p - span) / s + 1;
+    return SGD_OK;
 }

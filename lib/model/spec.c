@@ -271,13 +271,14 @@ static sgd_status parse_token(sgd__seq *s, sgd__lspec *c)
     }
     const sgd__layer_op *op = all_digits(t) ? &sgd__op_dense : sgd__layer_op_by_name(c->name);
     if (op == NULL) {
-        char names[512];
+        char names[1024];
         sgd__layer_names(names, sizeof names);
         return sgd__lspec_err(c, SGD_EINVAL, "unknown layer (expected a number of units, %s)", names);
     }
     sgd__layer l;
     memset(&l, 0, sizeof l);
     l.op = op;
+    c->in = sgd__seq_out(s);
     sgd_status st = op->parse(&l, c);
     if (st != SGD_OK) {
         for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)

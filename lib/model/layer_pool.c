@@ -1,0 +1,294 @@
+/*
+ * Pooling over [C, H, W] samples: maxpool2d (torch.nn.MaxPool2d: the first
+ * largest value of each window, NaN winning as in torch, its position saved
+ * for the backward pass), avgpool2d (torch.nn.AvgPool2d with its default
+ * count_include_pad=True: zeros of the padding count), and global_avgpool2d
+ * (torch.nn.AdaptiveAvgPool2d(1): the mean of each channel, [C, 1, 1]).
+ * SPDX-License-Identifier: MIT
+ */
+#include "model/layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { K = 0, STRIDE = 1, PAD = 2, N_ARGS = 3 };
+
+/* stride's default is kernel_size: 0 stands for it. */
+static const sgd__argdef args[N_ARGS] = {
+    {"kernel_size", SGD__ARG_INT, true, 0, 1, 65536},
+    {"stride", SGD__ARG_INT, false, 0, 1, 65536},
+    {"padding", SGD__ARG_INT, false, 0, 0, 65536},
+};
+
+static sgd_status parse(sgd__layer *l, const sgd__lspec *c)
+{
+    double v[N_ARGS];
+    char usage[96];
+    snprintf(usage, sizeof usage, "%s(kernel_size, stride=kernel_size, padding=0)", l->op->name);
+    sgd_status st = sgd__largs_parse(c, args, N_ARGS, v, usage);
+    if (st != SGD_OK)
+        return st;
+    l->ia[K] = (int64_t)v[K];
+    l->ia[STRIDE] = v[STRIDE] == 0 ? l->ia[K] : (int64_t)v[STRIDE];
+    l->ia[PAD] = (int64_t)v[PAD];
+    if (2 * l->ia[PAD] > l->ia[K])
+        return sgd__lspec_err(c, SGD_EINVAL, "padding=%lld: must be at most half of kernel_size=%lld (as torch)",
+                              (long long)l->ia[PAD], (long long)l->ia[K]);
+    return SGD_OK;
+}
+
+static int print(const sgd__layer *l, char *buf, size_t n)
+{
+    double v[N_ARGS] = {(double)l->ia[K], l->ia[STRIDE] == l->ia[K] ? 0.0 : (double)l->ia[STRIDE],
+                        (double)l->ia[PAD]};
+    return sgd__largs_print(buf, n, l->op->name, args, N_ARGS, v);
+}
+
+static sgd_status shape(sgd__layer *l, const char *fn)
+{
+    sgd_status st = sgd__need_image(l, fn);
+    if (st != SGD_OK)
+        return st;
+    int64_t ho, wo;
+    if ((st = sgd__pool_dims(l, l->ia[K], l->ia[STRIDE], l->ia[PAD], 1, &ho, &wo, fn)) != SGD_OK)
+        return st;
+    l->out = (sgd__shape){3, {l->in.d[0], ho, wo}};
+    return SGD_OK;
+}
+
+static bool workspace_max(const sgd__layer *l, int64_t batch, size_t *bytes)
+{
+    size_t n;
+    return sgd__mul_size((size_t)batch, (size_t)sgd__shape_numel(&l->out), &n) &&
+           sgd__mul_size(n, sizeof(int32_t), bytes); /* the argmax of every output */
+}
+
+static sgd_status forward_max(sgd__layer *l, const float *x, const sgd__pass *p)
+{
+    int64_t H = l->in.d[1], W = l->in.d[2], Ho = l->out.d[1], Wo = l->out.d[2];
+    int64_t k = l->ia[K], s = l->ia[STRIDE], pad = l->ia[PAD], planes = p->batch * l->in.d[0];
+    int32_t *arg = l->ws;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + (size_t)(c * H * W);
+        float *yp = l->buf + (size_t)(c * Ho * Wo);
+        int32_t *ap = arg + (size_t)(c * Ho * Wo);
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                float best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t i = oh * s - pad; i < oh * s - pad + k; i++) {
+                    if (i < 0 || i >= H)
+                        continue;
+                    for (int64_t j = ow * s - pad; j < ow * s - pad + k; j++) {
+                        if (j < 0 || j >= W)
+                            continue;
+                        float v = xp[i * W + j];
+                        if (at < 0 || v > best || (isnan(v) && !isnan(best))) {
+                            best = v;
+                            at = i * W + j;
+                        }
+                    }
+                }
+                yp[oh * Wo + ow] = best;
+                ap[oh * Wo + ow] = (int32_t)at;
+            }
+    }
+    l->y = l->buf;
+    return SGD_OK;
+}
+
+static float *backward_max(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx, const sgd__pass *p)
+{
+    (void)x;
+    if (!need_gx)
+        return NULL;
+    int64_t HW = l->in.d[1] * l->in.d[2], HWo = l->out.d[1] * l->out.d[2], planes = p->batch * l->in.d[0];
+    const int32_t *arg = l->ws;
+    memset(gx, 0, (size_t)(planes * HW) * sizeof(float));
+    for (int64_t c = 0; c < planes; c++) {
+        float *gp = gx + (size_t)(c * HW);
+        const float *go = g + (size_t)(c * HWo);
+        const int32_t *ap = arg + (size_t)(c * HWo);
+        for (int64_t j = 0; j < HWo; j++)
+            gp[ap[j]] += go[j];
+    }
+    return gx;
+}
+
+const sgd__layer_op sgd__op_maxpool2d = {
+    .kind = SGD_LAYER_MAXPOOL2D,
+    .name = "maxpool2d",
+    .parse = parse,
+    .print = print,
+    .shape = shape,
+    .workspace = workspace_max,
+    .forward = forward_max,
+    .backward = backward_max,
+};
+
+/* ---------------------------------------------------------------- average */
+
+static sgd_status forward_avg(sgd__layer *l, const float *x, const sgd__pass *p)
+{
+    int64_t H = l->in.d[1], W = l->in.d[2], Ho = l->out.d[1], Wo = l->out.d[2];
+    int64_t k = l->ia[K], s = l->ia[STRIDE], pad = l->ia[PAD], planes = p->batch * l->in.d[0];
+    float inv = 1.0f / (float)(k * k);
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + (size_t)(c * H * W);
+        float *yp = l->buf + (size_t)(c * Ho * Wo);
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                float sum = 0.0f;
+                for (int64_t i = oh * s - pad; i < oh * s - pad + k; i++) {
+                    if (i < 0 || i >= H)
+                        continue;
+                    for (int64_t j = ow * s - pad; j < ow * s - pad + k; j++)
+                        if (j >= 0 && j < W)
+                            sum += xp[i * W + j];
+                }
+                yp[oh * Wo + ow] = sum * inv;
+            }
+    }
+    l->y = l->buf;
+    return SGD_OK;
+}
+
+static float *backward_avg(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx, const sgd__pass *p)
+{
+    (void)x;
+    if (!need_gx)
+        return NULL;
+    int64_t H = l->in.d[1], W = l->in.d[2], Ho = l->out.d[1], Wo = l->out.d[2];
+    int64_t k = l->ia[K], s = l->ia[STRIDE], pad = l->ia[PAD], planes = p->batch * l->in.d[0];
+    float inv = 1.0f / (float)(k * k);
+    memset(gx, 0, (size_t)(planes * H * W) * sizeof(float));
+    for (int64_t c = 0; c < planes; c++) {
+        float *gp = gx + (size_t)(c * H * W);
+        const float *go = g + (size_t)(c * Ho * Wo);
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                float v = go[oh * Wo + ow] * inv;
+                for (int64_t i = oh * s - pad; i < oh * s - pad + k; i++) {
+                    if (i < 0 || i >= H)
+                        continue;
+                    for (int64_t j = ow * s - pad; j < ow * s - pad + k; j++)
+                        if (j >= 0 && j < W)
+                            gp[i * W + j] += v;
+                }
+            }
+    }
+    return gx;
+}
+
+const sgd__layer_op sgd__op_avgpool2d = {
+    .kind = SGD_LAYER_AVGPOOL2D,
+    .name = "avgpool2d",
+    .parse = parse,
+    .print = print,
+    .shape = shape,
+    .forward = forward_avg,
+    .backward = backward_avg,
+};
+
+/* ---------------------------------------------------------------- global average */
+
+static sgd_status parse_plain(sgd__layer *l, const sgd__lspec *c)
+{
+    (void)l;
+    sgd__largs a;
+    sgd_status st = sgd__largs_split(c, &a, 0);
+    return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
+}
+
+static int print_plain(const sgd__layer *l, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s", l->op->name);
+}
+
+static sgd_status shape_global(sgd__layer *l, const char *fn)
+{
+    sgd_status st = sgd__need_image(l, fn);
+    if (st != SGD_OK)
+        return st;
+    l->out = (sgd__shape){3, {l->in.d[0], 1, 1}};
+    return SGD_OK;
+}
+
+static sgd_status forward_global(sgd__layer *l, const float *x, const sgd__pass *p)
+{
+    int64_t HW = l->in.d[1] * l->in.d[2], planes = p->batch * l->in.d[0];
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + (size_t)(c * HW);
+        double s = 0.0;
+        for (int64_t j = 0; j < HW; j++)
+            s += xp[j];
+        l->buf[c] = (float)(s / (double)HW);
+    }
+    l->y = l->buf;
+    return SGD_OK;
+}
+
+static float *backward_global(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx,
+                              const sgd__pass *p)
+{
+    (void)x;
+    if (!need_gx)
+        return NULL;
+    int64_t HW = l->in.d[1] * l->in.d[2], planes = p->batch * l->in.d[0];
+    float inv = 1.0f / (float)HW;
+    for (int64_t c = 0; c < planes; c++) {
+        float v = g[c] * inv, *gp = gx + (size_t)(c * HW);
+        for (int64_t j = 0; j < HW; j++)
+            gp[j] = v;
+    }
+    return gx;
+}
+
+const sgd__layer_op sgd__op_global_avgpool2d = {
+    .kind = SGD_LAYER_GLOBAL_AVGPOOL2D,
+    .name = "global_avgpool2d",
+    .parse = parse_plain,
+    .print = print_plain,
+    .shape = shape_global,
+    .forward = forward_global,
+    .backward = backward_global,
+};
+
+/* ---------------------------------------------------------------- flatten */
+
+static sgd_status shape_flatten(sgd__layer *l, const char *fn)
+{
+    (void)fn;
+    l->out = sgd__shape_vec(sgd__shape_numel(&l->in));
+    return SGD_OK;
+}
+
+/* A view: the output is the input, row-major as it is. */
+static sgd_status forward_flatten(sgd__layer *l, const float *x, const sgd__pass *p)
+{
+    (void)p;
+    l->y = x;
+    return SGD_OK;
+}
+
+static float *backward_flatten(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx,
+                               const sgd__pass *p)
+{
+    (void)l;
+    (void)x;
+    (void)gx;
+    (void)p;
+    return need_gx ? g : NULL;
+}
+
+const sgd__layer_op sgd__op_flatten = {
+    .kind = SGD_LAYER_FLATTEN,
+    .name = "flatten",
+    .flags = SGD__OP_NO_BUFFER,
+    .parse = parse_plain,
+    .print = print_plain,
+    .shape = shape_flatten,
+    .forward = forward_flatten,
+    .backward = backward_flatten,
+};
