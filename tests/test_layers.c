@@ -762,6 +762,25 @@ static void test_alloc_failures_tokens(void **state)
     assert_true(n > 5);
 }
 
+/* A checkpoint written by libsgdlab 0.1 (sgdlab train --save, 0.1's tool) still loads. */
+static void test_checkpoint_from_0_1(void **state)
+{
+    (void)state;
+    sgd_ckpt_reader *r;
+    sgdt_assert_status(sgd_ckpt_reader_open(&r, sgdt_data_path("ckpt-0.1-spirals.sgdckpt"), NULL), SGD_OK);
+    sgd_model *m;
+    sgdt_assert_status(sgd_checkpoint_load_model(&m, r, NULL, NULL), SGD_OK);
+    assert_string_equal(sgd_model_spec(m), "2-16-tanh-dropout(0.1)-16-relu-3:loss=cross_entropy");
+    assert_int_equal(sgd_model_num_params(m), 2 * 16 + 16 + 16 * 16 + 16 + 16 * 3 + 3);
+    assert_int_equal(sgd_model_num_tensors(m), 6);
+    assert_int_equal(sgd_model_buffer_bytes(m), 0);
+    float x[2] = {0.5f, -0.25f}, y[3];
+    sgdt_assert_status(sgd_model_predict(m, x, 1, y, 3), SGD_OK);
+    assert_true(isfinite(y[0]) && isfinite(y[1]) && isfinite(y[2]));
+    sgd_model_free(m);
+    sgd_ckpt_reader_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -771,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_torch_parity),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_cnn_resume),
+        cmocka_unit_test(test_checkpoint_from_0_1),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_alloc_failures_tokens),
     };
