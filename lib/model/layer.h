@@ -318,6 +318,11 @@ extern const sgd__layer_op sgd__op_residual;
 /* "CxHxW" of a per-sample shape for messages (a static-free helper: writes into buf). */
 #define SGD__SHAPE_BUF 64
 
+/* Shared hooks: a token without arguments, printed as the op's name; an output shaped as the input. */
+sgd_status sgd__layer_parse_noargs(sgd__layer *l, const sgd__lspec *c);
+int sgd__layer_print_name(const sgd__layer *l, char *buf, size_t n);
+sgd_status sgd__layer_shape_same(sgd__layer *l, const char *fn);
+
 /* SGD_OK if l's input is an image [C, H, W], else an error naming the layer and the shape. */
 sgd_status sgd__need_image(const sgd__layer *l, const char *fn);
 /* Output height and width of a window k, stride s, padding p, dilation d over l's image input; refuses a window larger than the padded input. */

@@ -274,13 +274,6 @@ static int print_ln(const sgd__layer *l, char *buf, size_t n)
     return sgd__largs_print(buf, n, "layernorm", ln_args, N_LN, v);
 }
 
-static sgd_status shape_same(sgd__layer *l, const char *fn)
-{
-    (void)fn;
-    l->out = l->in;
-    return SGD_OK;
-}
-
 static size_t tensors_ln(const sgd__layer *l, sgd__tdesc *d)
 {
     if (!l->ia[AFFINE])
@@ -377,7 +370,7 @@ const sgd__layer_op sgd__op_layernorm = {
     .name = "layernorm",
     .parse = parse_ln,
     .print = print_ln,
-    .shape = shape_same,
+    .shape = sgd__layer_shape_same,
     .tensors = tensors_ln,
     .init = init_ln,
     .workspace = workspace_ln,

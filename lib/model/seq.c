@@ -290,3 +290,23 @@ sgd_status sgd__pool_dims(const sgd__layer *l, int64_t k, int64_t s, int64_t p, 
     *wo = (W + 2 * p - span) / s + 1;
     return SGD_OK;
 }
+
+sgd_status sgd__layer_parse_noargs(sgd__layer *l, const sgd__lspec *c)
+{
+    (void)l;
+    sgd__largs a;
+    sgd_status st = sgd__largs_split(c, &a, 0);
+    return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
+}
+
+int sgd__layer_print_name(const sgd__layer *l, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s", l->op->name);
+}
+
+sgd_status sgd__layer_shape_same(sgd__layer *l, const char *fn)
+{
+    (void)fn;
+    l->out = l->in;
+    return SGD_OK;
+}
