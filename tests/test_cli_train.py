@@ -285,7 +285,7 @@ if os.path.exists(os.path.join(FMNIST, 't10k-images-idx3-ubyte.gz')):
     # A CNN on 1x28x28 images through train, and its spec errors naming layer and argument.
     cnn = '1x28x28-conv2d(8,3,padding=1)-relu-maxpool2d(2)-flatten-10'
     rc, res, err = run_json(['train', '--model', cnn, '--max-steps', '30', '--epochs', '1', '--optim', 'adam'])
-    check(rc == 0 and res and res['test_accuracy'] > 0.5, 'train a CNN: %d %s' % (rc, err[-300:]))
+    check(rc == 0 and res and res['result']['test_accuracy'] > 0.5, 'train a CNN: %d %s' % (rc, err[-300:]))
     rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,31)-flatten-10'])
     check(rc == 2 and 'conv2d' in err and 'kernel_size=31' in err and '1x28x28' in err, 'CNN too-large kernel: %r' % err)
     rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,3,strides=2)-flatten-10'])

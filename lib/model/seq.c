@@ -295,7 +295,7 @@ sgd_status sgd__layer_parse_noargs(sgd__layer *l, const sgd__lspec *c)
 {
     (void)l;
     sgd__largs a;
-    sgd_status st = sgd__largs_split(c, &a, 0);
+    sgd_status st = sgd__largs_split(c, &a, 1);
     return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
 }
 
