@@ -3,7 +3,9 @@
  * largest value of each window, NaN winning as in torch, its position saved
  * for the backward pass), avgpool2d (torch.nn.AvgPool2d with its default
  * count_include_pad=True: zeros of the padding count), and global_avgpool2d
- * (torch.nn.AdaptiveAvgPool2d(1): the mean of each channel, [C, 1, 1]).
+ * (torch.nn.AdaptiveAvgPool2d(1): the mean of each channel, [C, 1, 1]);
+ * and flatten (torch.nn.Flatten), the reshape that usually follows them: a
+ * view of its input, no copy.
  * SPDX-License-Identifier: MIT
  */
 #include "model/layer.h"
