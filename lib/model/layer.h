@@ -114,6 +114,7 @@ typedef struct sgd__layer {
     struct sgd__layer *fuse_next;      /* a producer: the fused activation after it, or NULL */
     float *fuse_gbias;                 /* a fused activation: the producer's bias gradient (over the last
                                           dimension) that its backward accumulates, or NULL */
+    bool bwd_by_producer;              /* a fused activation whose derivative the producer applies */
     float *buf;                        /* own output [max_batch x numel(out)], or NULL */
     void *ws;                          /* op->workspace bytes, or NULL */
     /* Set by each forward pass: */
@@ -246,6 +247,8 @@ enum {
     SGD__OP_FUSES_NEXT = 1u << 0,
     /* Needs no output buffer of its own: its output is its input (a view, as flatten). */
     SGD__OP_NO_BUFFER = 1u << 1,
+    /* With SGD__OP_FUSES_NEXT: its backward also applies the fused activation's derivative (op->derive). */
+    SGD__OP_FUSED_BACKWARD = 1u << 2,
 };
 
 typedef struct sgd__layer_op {
@@ -286,6 +289,8 @@ typedef struct sgd__layer_op {
     bool (*fusable)(const sgd__layer *l);
     /* Activations: y = f(y + bias) in place over rows x cols (bias over cols, may be NULL). */
     void (*apply)(const sgd__layer *l, float *y, const float *bias, int64_t rows, int64_t cols);
+    /* Fusable activations: g *= f'(x) in place over n values, from the output y = f(x). */
+    void (*derive)(const sgd__layer *l, const float *y, float *g, int64_t n);
     /* Producers: the gradient of the bias that a fused activation's backward may accumulate (NULL: none). */
     float *(*fused_bias_grad)(sgd__layer *l);
     /* The names of its nested sequences in torch's state_dict ("body", "shortcut"); NULL for none. */

@@ -186,8 +186,14 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
 {
     (void)gx;
     (void)need_gx;
-    act_backward(l->op->kind, (float)l->da[0], x, l->y, g, l->fuse_gbias, rows_of(l, p->batch), cols_of(l));
+    if (!l->bwd_by_producer)
+        act_backward(l->op->kind, (float)l->da[0], x, l->y, g, l->fuse_gbias, rows_of(l, p->batch), cols_of(l));
     return g;
+}
+
+static void derive(const sgd__layer *l, const float *y, float *g, int64_t n)
+{
+    act_backward(l->op->kind, (float)l->da[0], NULL, y, g, NULL, 1, n);
 }
 
 static void apply(const sgd__layer *l, float *y, const float *bias, int64_t rows, int64_t cols)
@@ -212,6 +218,7 @@ static bool fusable_always(const sgd__layer *l)
         .backward = backward,                                                                                  \
         .fusable = fusable_,                                                                                   \
         .apply = apply,                                                                                        \
+        .derive = derive,                                                                                      \
         .redundant_before_loss = (kind_) == SGD_LAYER_SIGMOID ? SGD_LOSS_BCE_WITH_LOGITS : 0,                  \
     }
 
@@ -263,6 +270,7 @@ const sgd__layer_op sgd__op_leaky_relu = {
     .backward = backward,
     .fusable = fusable_leaky,
     .apply = apply,
+    .derive = derive,
 };
 
 /* ---------------------------------------------------------------- GELU */

@@ -78,9 +78,11 @@ void sgd__seq_mark_fused(sgd__seq *s)
                    l->op->apply != NULL && l->op->fusable(l);
         l->fuse_next = NULL;
         l->fuse_gbias = NULL;
+        l->bwd_by_producer = false;
         if (l->fused) {
             prev->fuse_next = l;
             l->fuse_gbias = prev->op->fused_bias_grad != NULL ? prev->op->fused_bias_grad(prev) : NULL;
+            l->bwd_by_producer = (prev->op->flags & SGD__OP_FUSED_BACKWARD) && l->op->derive != NULL;
         }
         for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
             if (l->sub[k] != NULL)
