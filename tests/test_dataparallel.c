@@ -35,17 +35,7 @@ static void make_blobs(blobs *b, int64_t n, uint32_t seed)
 {
     assert_true(n <= MAXROWS);
     b->n = n;
-    uint32_t r = seed * 2654435761u + 7u;
-    for (int64_t i = 0; i < n; i++) {
-        int32_t k = (int32_t)(i % 4);
-        b->y[i] = k;
-        for (int j = 0; j < DIM; j++) {
-            r = r * 1664525u + 1013904223u;
-            double noise = ((double)(r >> 8) / 16777216.0 - 0.5) * 2.2;
-            double centre = (j % 4 == k) ? 1.0 : (j == (k + 2) % DIM ? -0.5 : 0.0);
-            b->x[i * DIM + j] = (float)(centre + noise);
-        }
-    }
+    sgdt_blobs(b->x, b->y, n, DIM, 4, seed);
 }
 
 static int setup(void **state)
