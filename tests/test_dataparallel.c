@@ -238,8 +238,10 @@ static sgd_status tcomm_allreduce(float *f, size_t nf, double *d, size_t nd, voi
     pthread_barrier_wait(&c->bar);
     if (c->mismatch || nf > c->fcap || nd > 64)
         return sgd__err(SGD_EINTERNAL, "tcomm: the processes called with different counts");
-    memcpy(f, c->fsum, nf * sizeof *f);
-    memcpy(d, c->dsum, nd * sizeof *d);
+    if (nf > 0)
+        memcpy(f, c->fsum, nf * sizeof *f);
+    if (nd > 0)
+        memcpy(d, c->dsum, nd * sizeof *d);
     if (call == c->fail_call)
         return sgd__err(SGD_EIO, "tcomm: the link went down (injected at call %ld)", call);
     return SGD_OK;

@@ -676,8 +676,9 @@ static sgd_status sum_fixed(dist_attachment *a, float *f, size_t nf, double *dd,
     size_t c = (size_t)a->cnt[r];
     float *out = f + a->off[r];
     const float *in = a->recv;
-    memcpy(out, in, c * sizeof *out);
-    for (int k = 1; k < P; k++) {
+    if (c > 0)
+        memcpy(out, in, c * sizeof *out);
+    for (int k = 1; k < P && c > 0; k++) {
         const float *src = in + (size_t)k * c;
         for (size_t i = 0; i < c; i++)
             out[i] += src[i];
