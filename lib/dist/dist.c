@@ -111,10 +111,15 @@ sgd_status sgd__dist_mpi_fail(sgd_dist *d, int rc, const char *fn, const char *w
 
 sgd_status sgd__dist_wait(sgd_dist *d, MPI_Request *reqs, int n, const char *fn, const char *what)
 {
+    /* Real statuses rather than MPI_STATUSES_IGNORE: MPICH's mpi.h gives MPI_Testall an access attribute that
+       makes gcc warn about the constant. */
+    MPI_Status statuses[4];
+    if (n < 0 || n > 4)
+        return sgd__dist_err(SGD_EINTERNAL, "%s: %s: waiting for %d requests (at most 4)", fn, what, n);
     double t0 = sgd__dist_now();
     for (long spin = 0;; spin++) {
         int done = 0;
-        int rc = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
+        int rc = MPI_Testall(n, reqs, &done, statuses);
         if (rc != MPI_SUCCESS)
             return sgd__dist_mpi_fail(d, rc, fn, what);
         if (done)
@@ -350,6 +355,9 @@ static sgd_status make(sgd_dist **out, MPI_Comm parent, bool owns, const sgd_dis
         lib[len < 0 ? 0 : len > MPI_MAX_LIBRARY_VERSION_STRING ? MPI_MAX_LIBRARY_VERSION_STRING : len] = '\0';
         size_t k = strcspn(lib, "\n,");
         snprintf(d->library, sizeof d->library, "%.*s", (int)k, lib);
+        for (char *c = d->library; *c != '\0'; c++)
+            if (*c == '\t')
+                *c = ' '; /* MPICH: "MPICH Version:\t4.0.2" */
     }
     d->owns_mpi = owns;
     if (owns)
