@@ -517,8 +517,11 @@ static void run_free(run *r)
     free(r->digest);
 }
 
-/* Runs `tmpl` on P processes (threads); out[0..P-1] receive the results. */
-static void run_group(const run *tmpl, int P, run *out, tcomm *c)
+/* What a test changes in one process's inputs (by its rank), or NULL. */
+typedef void (*tweak_fn)(run *r);
+
+/* Runs `tmpl` on P processes (threads), each changed by `tweak`; out[0..P-1] receive the results. */
+static void run_group(const run *tmpl, int P, run *out, tcomm *c, tweak_fn tweak)
 {
     pthread_t th[MAXP];
     for (int r = 0; r < P; r++) {
@@ -526,6 +529,8 @@ static void run_group(const run *tmpl, int P, run *out, tcomm *c)
         out[r].P = P;
         out[r].rank = r;
         out[r].c = c;
+        if (tweak != NULL)
+            tweak(&out[r]);
     }
     if (P == 1) {
         run_thread(&out[0]);
@@ -553,16 +558,6 @@ static run base_run(void)
     return r;
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d = fabsf(a[i] - b[i]);
-        if (!(d <= m))
-            m = d;
-    }
-    return m;
-}
 
 /* P processes each train on their share of every batch: the same run as one process, within float rounding. */
 static void test_equivalence(void **state)
@@ -574,10 +569,10 @@ static void test_equivalence(void **state)
     tcomm_init(&c2, 2);
     tcomm_init(&c3, 3);
     tcomm_init(&c2b, 2);
-    run_group(&tmpl, 1, &one, NULL);
-    run_group(&tmpl, 2, two, &c2);
-    run_group(&tmpl, 3, three, &c3);
-    run_group(&tmpl, 2, again, &c2b);
+    run_group(&tmpl, 1, &one, NULL, NULL);
+    run_group(&tmpl, 2, two, &c2, NULL);
+    run_group(&tmpl, 3, three, &c3, NULL);
+    run_group(&tmpl, 2, again, &c2b, NULL);
     sgdt_assert_status(one.st, SGD_OK);
     for (int r = 0; r < 2; r++)
         sgdt_assert_status(two[r].st, SGD_OK);
@@ -595,7 +590,7 @@ static void test_equivalence(void **state)
     assert_memory_equal(two[0].params, again[0].params, one.n * sizeof(float));
     assert_memory_equal(two[0].digest, again[0].digest, two[0].digest_n);
     /* Against one process with the same global batch: float rounding only. */
-    float d2 = max_abs_diff(one.params, two[0].params, one.n), d3 = max_abs_diff(one.params, three[0].params, one.n);
+    float d2 = sgdt_max_abs_diff(one.params, two[0].params, one.n), d3 = sgdt_max_abs_diff(one.params, three[0].params, one.n);
     printf("# 4 epochs of 16 steps: max |w1 - w2| = %.3g, max |w1 - w3| = %.3g\n", (double)d2, (double)d3);
     assert_true(d2 < 1e-4f && d3 < 1e-4f);
     assert_int_equal(two[0].stats.step, one.stats.step);
@@ -633,8 +628,8 @@ static void test_dropout_streams(void **state)
     tcomm c, c2;
     tcomm_init(&c, 2);
     tcomm_init(&c2, 2);
-    run_group(&tmpl, 2, two, &c);
-    run_group(&tmpl, 2, again, &c2);
+    run_group(&tmpl, 2, two, &c, NULL);
+    run_group(&tmpl, 2, again, &c2, NULL);
     sgdt_assert_status(two[0].st, SGD_OK);
     sgdt_assert_status(two[1].st, SGD_OK);
     assert_memory_equal(two[0].params, two[1].params, two[0].n * sizeof(float));
@@ -659,8 +654,8 @@ static void test_synchronized_rollback(void **state)
     run one, two[2];
     tcomm c;
     tcomm_init(&c, 2);
-    run_group(&tmpl, 1, &one, NULL);
-    run_group(&tmpl, 2, two, &c);
+    run_group(&tmpl, 1, &one, NULL, NULL);
+    run_group(&tmpl, 2, two, &c, NULL);
     printf("# lr 6: one process %d rescues (%s), two processes %d and %d\n", one.nrescues, sgd_status_str(one.st),
            two[0].nrescues, two[1].nrescues);
     assert_true(two[0].stats.rescues >= 1);
@@ -693,7 +688,7 @@ static void test_decisions_of_process_0(void **state)
     run two[2];
     tcomm c;
     tcomm_init(&c, 2);
-    run_group(&tmpl, 2, two, &c);
+    run_group(&tmpl, 2, two, &c, NULL);
     sgdt_assert_status(two[0].st, SGD_ECANCELED);
     sgdt_assert_status(two[1].st, SGD_ECANCELED);
     assert_int_equal(two[0].stats.step, two[1].stats.step);
@@ -701,6 +696,21 @@ static void test_decisions_of_process_0(void **state)
     run_free(&two[0]);
     run_free(&two[1]);
     tcomm_free(&c);
+}
+
+static void stop_on_rank1(run *r)
+{
+    r->stop_at_step = r->rank == 1 ? 7 : -1;
+}
+
+static void bad_answer_on_rank1(run *r)
+{
+    r->bad_event_answer = r->rank == 1;
+}
+
+static void budgets_differ(run *r)
+{
+    r->budget = r->rank == 0 ? 5 : 6;
 }
 
 /* A progress callback that stops on one process stops all at the same step. */
@@ -712,18 +722,7 @@ static void test_stop_from_one_process(void **state)
     run two[2];
     tcomm c;
     tcomm_init(&c, 2);
-    for (int r = 0; r < 2; r++) {
-        two[r] = tmpl;
-        two[r].P = 2;
-        two[r].rank = r;
-        two[r].c = &c;
-        two[r].stop_at_step = r == 1 ? 7 : -1;
-    }
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++)
-        pthread_create(&th[r], NULL, run_thread, &two[r]);
-    for (int r = 0; r < 2; r++)
-        pthread_join(th[r], NULL);
+    run_group(&tmpl, 2, two, &c, stop_on_rank1);
     sgdt_assert_status(two[0].st, SGD_ECANCELED);
     sgdt_assert_status(two[1].st, SGD_ECANCELED);
     assert_int_equal(two[0].stats.step, 9); /* the first report at or after step 7: step 8 done, 9 taken */
@@ -744,18 +743,7 @@ static void test_failure_on_one_process(void **state)
     run two[2];
     tcomm c;
     tcomm_init(&c, 2);
-    for (int r = 0; r < 2; r++) {
-        two[r] = tmpl;
-        two[r].P = 2;
-        two[r].rank = r;
-        two[r].c = &c;
-        two[r].bad_event_answer = r == 1;
-    }
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++)
-        pthread_create(&th[r], NULL, run_thread, &two[r]);
-    for (int r = 0; r < 2; r++)
-        pthread_join(th[r], NULL);
+    run_group(&tmpl, 2, two, &c, bad_answer_on_rank1);
     printf("# process 1: %s\n# process 0: %s\n", two[1].msg, two[0].msg);
     sgdt_assert_status(two[1].st, SGD_ECALLBACK);
     sgdt_assert_status(two[0].st, SGD_ECANCELED);
@@ -771,7 +759,7 @@ static void test_failure_on_one_process(void **state)
     tmpl = base_run();
     tcomm_init(&c, 2);
     c.fail_call = 10;
-    run_group(&tmpl, 2, two, &c);
+    run_group(&tmpl, 2, two, &c, NULL);
     for (int r = 0; r < 2; r++) {
         sgdt_assert_status(two[r].st, SGD_EIO);
         assert_non_null(strstr(two[r].msg, "injected at call 10"));
@@ -790,18 +778,7 @@ static void test_processes_in_step(void **state)
     run two[2];
     tcomm c;
     tcomm_init(&c, 2);
-    for (int r = 0; r < 2; r++) {
-        two[r] = tmpl;
-        two[r].P = 2;
-        two[r].rank = r;
-        two[r].c = &c;
-        two[r].budget = r == 0 ? 5 : 6;
-    }
-    pthread_t th[2];
-    for (int r = 0; r < 2; r++)
-        pthread_create(&th[r], NULL, run_thread, &two[r]);
-    for (int r = 0; r < 2; r++)
-        pthread_join(th[r], NULL);
+    run_group(&tmpl, 2, two, &c, budgets_differ);
     for (int r = 0; r < 2; r++) {
         sgdt_assert_status(two[r].st, SGD_ESTATE);
         assert_non_null(strstr(two[r].msg, "not in step"));
@@ -826,25 +803,25 @@ static void test_resume_any_count(void **state)
     tcomm_init(&c2, 2);
     tcomm_init(&c3, 2);
     tcomm_init(&c4, 3);
-    run_group(&tmpl, 2, whole, &c1);
+    run_group(&tmpl, 2, whole, &c1, NULL);
     tmpl.budget = 23;
-    run_group(&tmpl, 2, first, &c2);
+    run_group(&tmpl, 2, first, &c2, NULL);
     sgdt_assert_status(first[0].st, SGD_OK);
     assert_int_equal(first[0].stats.step, 23);
     run rest = base_run();
     rest.import = first[0].state;
     rest.parts_from = &first[0];
-    run_group(&rest, 2, resumed2, &c3);
-    run_group(&rest, 3, resumed3, &c4);
-    run_group(&rest, 1, &resumed1, NULL);
+    run_group(&rest, 2, resumed2, &c3, NULL);
+    run_group(&rest, 3, resumed3, &c4, NULL);
+    run_group(&rest, 1, &resumed1, NULL, NULL);
     sgdt_assert_status(resumed2[0].st, SGD_OK);
     sgdt_assert_status(resumed3[2].st, SGD_OK);
     sgdt_assert_status(resumed1.st, SGD_OK);
     assert_int_equal(resumed2[1].stats.step, whole[0].stats.step);
     assert_memory_equal(resumed2[1].params, whole[0].params, whole[0].n * sizeof(float));
     assert_memory_equal(resumed2[0].digest, whole[0].digest, whole[0].digest_n);
-    float d3 = max_abs_diff(resumed3[1].params, whole[0].params, whole[0].n);
-    float d1 = max_abs_diff(resumed1.params, whole[0].params, whole[0].n);
+    float d3 = sgdt_max_abs_diff(resumed3[1].params, whole[0].params, whole[0].n);
+    float d1 = sgdt_max_abs_diff(resumed1.params, whole[0].params, whole[0].n);
     printf("# resumed at step 23: on 3 processes max diff %.3g, on 1 process %.3g\n", (double)d3, (double)d1);
     assert_true(d3 < 1e-4f && d1 < 1e-4f);
     assert_int_equal(resumed3[0].stats.step, whole[0].stats.step);
@@ -910,7 +887,7 @@ static void test_set_comm_input(void **state)
     sgdt_assert_status(sgd_trainer_fit(r.t, 0), SGD_OK);
     run_collect(&r);
     run alone = base_run();
-    run_group(&alone, 1, &alone, NULL);
+    run_group(&alone, 1, &alone, NULL, NULL);
     assert_memory_equal(r.params, alone.params, r.n * sizeof(float));
     run_free(&alone);
     run_free(&r);

@@ -143,16 +143,6 @@ static sgd_trainer_stats stats_of(const sgd_trainer *t)
     return s;
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d = fabsf(a[i] - b[i]);
-        if (!(d <= m))
-            m = d;
-    }
-    return m;
-}
 
 static sgd_dist *make_dist(int fixed, int64_t check)
 {
@@ -296,9 +286,9 @@ static void test_equivalence(void **state)
         if (rank == 0)
             printf("# %s: max |w(1 process) - w(2)| = %.3g after %lld steps; val acc %.4f vs %.4f alone\n",
                    k == 0 ? "MPI_Allreduce" : k == 1 ? "fixed order" : "fixed order + checksums",
-                   (double)max_abs_diff(sgd_model_params(one.m), runs[k], n), (long long)a.step, e1.val_accuracy,
+                   (double)sgdt_max_abs_diff(sgd_model_params(one.m), runs[k], n), (long long)a.step, e1.val_accuracy,
                    e2.val_accuracy);
-        assert_true(max_abs_diff(sgd_model_params(one.m), runs[k], n) < 1e-4f);
+        assert_true(sgdt_max_abs_diff(sgd_model_params(one.m), runs[k], n) < 1e-4f);
         sgdt_assert_status(sgd_dist_detach(d, two.t), SGD_OK);
         sgdt_assert_status(sgd_dist_detach(d, two.t), SGD_ENOTFOUND);
         rig_free(&two);
@@ -405,7 +395,7 @@ static void test_resume(void **state)
     sgdt_assert_status(sgd_checkpoint_load(path, &parts, NULL), SGD_OK);
     sgdt_assert_status(sgd_trainer_fit(alone.t, 0), SGD_OK);
     assert_int_equal(stats_of(alone.t).step, stats_of(whole.t).step);
-    float diff = max_abs_diff(sgd_model_params(alone.m), sgd_model_params(whole.m), n);
+    float diff = sgdt_max_abs_diff(sgd_model_params(alone.m), sgd_model_params(whole.m), n);
     if (rank == 0)
         printf("# resumed at step 20: 2 processes bit for bit; 1 process (other dropout masks) max diff %.3g\n",
                (double)diff);

@@ -923,6 +923,24 @@ static bool report(sgd_trainer *t, sgd_trainer_progress *p)
     return r != 0 && p->phase != SGD_TRAINER_PHASE_DONE;
 }
 
+/* An event of `kind` at `step`, with the trainer's guard scale and rescues; its message is t->msg. */
+static void event_fill(const sgd_trainer *t, sgd_trainer_event *e, int32_t kind, int64_t step, int32_t action,
+                       double factor, double lr, int64_t restored)
+{
+    memset(e, 0, sizeof *e);
+    e->struct_size = sizeof *e;
+    e->kind = kind;
+    e->step = step;
+    e->epoch = t->c.epoch;
+    e->action = action;
+    e->lr_scale = factor;
+    e->lr = lr;
+    e->guard_scale = t->guard_scale;
+    e->rescues = t->rescues;
+    e->restored_step = restored;
+    e->message = t->msg;
+}
+
 /* Notifies the host of an event (the answer is ignored). */
 static void notify(sgd_trainer *t, int32_t kind, int64_t step, int32_t action, double factor, double lr,
                    int64_t restored)
@@ -930,18 +948,7 @@ static void notify(sgd_trainer *t, int32_t kind, int64_t step, int32_t action, d
     if (t->on_event == NULL)
         return;
     sgd_trainer_event e;
-    memset(&e, 0, sizeof e);
-    e.struct_size = sizeof e;
-    e.kind = kind;
-    e.step = step;
-    e.epoch = t->c.epoch;
-    e.action = action;
-    e.lr_scale = factor;
-    e.lr = lr;
-    e.guard_scale = t->guard_scale;
-    e.rescues = t->rescues;
-    e.restored_step = restored;
-    e.message = t->msg;
+    event_fill(t, &e, kind, step, action, factor, lr, restored);
     double s = factor;
     t->in_callback = true;
     t->on_event(&e, &s, t->event_user);
@@ -1467,22 +1474,11 @@ static sgd_status decide(sgd_trainer *t, int64_t step, double loss, double gnorm
         int32_t a = policy(t, ev, &f);
         if (t->on_event != NULL) {
             sgd_trainer_event e;
-            memset(&e, 0, sizeof e);
-            e.struct_size = sizeof e;
-            e.kind = SGD_TRAINER_EVENT_MONITOR;
-            e.step = step;
-            e.epoch = t->c.epoch;
+            event_fill(t, &e, SGD_TRAINER_EVENT_MONITOR, step, a, f, lr, -1);
             e.monitor = ev;
-            e.action = a;
-            e.lr_scale = f;
-            e.lr = lr;
-            e.guard_scale = t->guard_scale;
-            e.rescues = t->rescues;
-            e.restored_step = -1;
             snprintf(t->msg, sizeof t->msg, "step %lld: %s (%s %.3g, threshold %.3g): proposed %s", (long long)step,
                      sgd_monitor_kind_name(ev->kind), ev->detail, ev->statistic, ev->threshold,
                      sgd_monitor_action_name(a));
-            e.message = t->msg;
             t->in_callback = true;
             int32_t r = t->on_event(&e, &f, t->event_user);
             t->in_callback = false;

@@ -1,6 +1,7 @@
 /* Test utilities: counting/failing allocator and the failure walker. SPDX-License-Identifier: MIT */
 #include "sgdtest.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +160,15 @@ void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t 
             x[i * dim + j] = (float)(centre + noise);
         }
     }
+}
+
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m))
+            m = d;
+    }
+    return m;
 }

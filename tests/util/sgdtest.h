@@ -75,4 +75,7 @@ const char *sgdt_data_path(const char *name);
  */
 void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed);
 
+/* The largest |a[i] - b[i]| (NaN anywhere makes it NaN). */
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n);
+
 #endif /* SGDLAB_TEST_UTIL_H */

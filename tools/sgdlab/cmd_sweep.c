@@ -136,20 +136,27 @@ static void on_step(int64_t trial, int64_t step, double loss, double lr, void *u
         c->n = step + 1;
 }
 
+/* Appends a mark (dropped if memory runs out: the plot only loses it). */
+static bool add_mark(sweep *s, mark m)
+{
+    if (s->nmarks == s->capmarks) {
+        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
+        mark *grown = realloc(s->marks, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        s->marks = grown;
+        s->capmarks = cap;
+    }
+    s->marks[s->nmarks++] = m;
+    return true;
+}
+
 static void on_event(int64_t trial, const sgd_trainer_event *ev, void *user)
 {
     sweep *s = user;
     if (ev->kind != SGD_TRAINER_EVENT_MONITOR || ev->monitor->kind == SGD_MONITOR_PLATEAU)
         return;
-    if (s->nmarks == s->capmarks) {
-        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
-        mark *m = realloc(s->marks, cap * sizeof *m);
-        if (m == NULL)
-            return;
-        s->marks = m;
-        s->capmarks = cap;
-    }
-    s->marks[s->nmarks++] = (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss};
+    add_mark(s, (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss});
 }
 
 static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, void *user)
@@ -259,15 +266,8 @@ static bool gather_curves(sweep *sw, cli_dist *cd)
                 memcpy(&m.loss, q + 24, 8);
                 q += 32;
                 m.kind = (int32_t)kind;
-                if (sw->nmarks == sw->capmarks) {
-                    size_t cap = sw->capmarks ? 2 * sw->capmarks : 64;
-                    mark *grown = realloc(sw->marks, cap * sizeof *grown);
-                    if (grown == NULL)
-                        break;
-                    sw->marks = grown;
-                    sw->capmarks = cap;
-                }
-                sw->marks[sw->nmarks++] = m;
+                if (!add_mark(sw, m))
+                    break;
             }
             q = end;
         }
