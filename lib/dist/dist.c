@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The most doubles a trainer sums at once (it uses at most 12). */
 #define MAX_DOUBLES 64
@@ -162,6 +163,57 @@ sgd_status sgd__dist_agree_status(sgd_dist *d, sgd_status st, const char *fn, co
     return sgd__dist_err(lowest < 0 ? (sgd_status)lowest : SGD_ECANCELED,
                          "%s: %s: %d of %d processes failed (%s; each says why in its own message)", fn, what, count,
                          d->size, sgd_status_str(lowest));
+}
+
+/* ------------------------------------------------------------ the deadline of blocking collectives */
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void *watch_main(void *arg)
+{
+    dist_watch *w = arg;
+    double period = w->timeout / 10 < 0.1 ? w->timeout / 10 : 0.1;
+    struct timespec ts = {(time_t)period, (long)((period - (double)(time_t)period) * 1e9)};
+    while (!atomic_load(&w->quit)) {
+        nanosleep(&ts, NULL);
+        long long t = atomic_load(&w->armed_ns);
+        if (t != 0 && (double)(now_ns() - t) * 1e-9 > w->timeout) {
+            const char *what = atomic_load(&w->what);
+            fprintf(stderr,
+                    "sgdlab-mpi: process %d of %d: sgd_trainer_fit: %s: no answer from the other processes after %g "
+                    "s (one of them died, hangs or stopped taking part; sgd_dist_options::timeout); ending the job\n",
+                    w->rank, w->size, what != NULL ? what : "a collective", w->timeout);
+            fflush(stderr);
+            _exit(1); /* MPI may not be called from this thread; the launcher ends the job when a process does */
+        }
+    }
+    return NULL;
+}
+
+static void watch_arm(sgd_dist *d, const char *what)
+{
+    atomic_store(&d->watch->what, what);
+    atomic_store(&d->watch->armed_ns, now_ns());
+}
+
+static void watch_disarm(sgd_dist *d)
+{
+    atomic_store(&d->watch->armed_ns, 0);
+}
+
+static void watch_stop(sgd_dist *d)
+{
+    if (d->watch == NULL)
+        return;
+    atomic_store(&d->watch->quit, 1);
+    pthread_join(d->watch->thread, NULL);
+    sgd__dist_free_mem(d, d->watch);
+    d->watch = NULL;
 }
 
 /* ------------------------------------------------------------ options */
@@ -359,6 +411,27 @@ static sgd_status make(sgd_dist **out, MPI_Comm parent, bool owns, const sgd_dis
             if (*c == '\t')
                 *c = ' '; /* MPICH: "MPICH Version:\t4.0.2" */
     }
+    if (d->o.abort_on_failure && d->o.timeout > 0 && d->size > 1) {
+        dist_watch *w = sgd__dist_calloc(d, 1, sizeof *w);
+        if (w == NULL) {
+            MPI_Comm_free(&d->comm);
+            a.free_fn(d, a.user);
+            return sgd__dist_err(SGD_ENOMEM, "%s: out of memory", fn);
+        }
+        atomic_init(&w->armed_ns, 0);
+        atomic_init(&w->what, NULL);
+        atomic_init(&w->quit, 0);
+        w->timeout = d->o.timeout;
+        w->rank = d->rank;
+        w->size = d->size;
+        if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+            sgd__dist_free_mem(d, w);
+            MPI_Comm_free(&d->comm);
+            a.free_fn(d, a.user);
+            return sgd__dist_err(SGD_ENOMEM, "%s: cannot start the thread that watches the timeout", fn);
+        }
+        d->watch = w;
+    }
     d->owns_mpi = owns;
     if (owns)
         owned_handles++;
@@ -441,6 +514,7 @@ void sgd_dist_free(sgd_dist *d)
 {
     if (d == NULL)
         return;
+    watch_stop(d);
     while (d->att != NULL) {
         dist_attachment *a = d->att;
         d->att = a->next;
@@ -650,12 +724,62 @@ static sgd_status check_params(dist_attachment *a)
                          (unsigned long long)root);
 }
 
+/* The rank-order sums of chunk r (received from every rank) into f, and of the gathered doubles into dd. */
+static void sum_received(dist_attachment *a, float *f, size_t nf, double *dd, size_t nd)
+{
+    int P = a->d->size;
+    for (size_t i = 0; i < nd; i++) {
+        double s = a->dall[i];
+        for (int k = 1; k < P; k++)
+            s += a->dall[(size_t)k * nd + i];
+        dd[i] = s;
+    }
+    if (nf == 0)
+        return;
+    size_t c = (size_t)a->cnt[a->d->rank];
+    float *out = f + a->off[a->d->rank];
+    const float *in = a->recv;
+    if (c > 0)
+        memcpy(out, in, c * sizeof *out);
+    for (int k = 1; k < P && c > 0; k++) {
+        const float *src = in + (size_t)k * c;
+        for (size_t i = 0; i < c; i++)
+            out[i] += src[i];
+    }
+}
+
+/* Blocking calls under the watch: MPI's tuned collectives are faster than its nonblocking ones. */
+static sgd_status sum_watched(dist_attachment *a, float *f, size_t nf, double *dd, size_t nd)
+{
+    static const char fn[] = "sgd_trainer_fit";
+    sgd_dist *d = a->d;
+    int rc = MPI_SUCCESS;
+    watch_arm(d, nf > 0 ? "summing the gradients" : "agreeing on the step");
+    if (d->o.fixed_order) {
+        if (nd > 0)
+            rc = MPI_Allgather(dd, (int)nd, MPI_DOUBLE, a->dall, (int)nd, MPI_DOUBLE, d->comm);
+        if (rc == MPI_SUCCESS && nf > 0)
+            rc = MPI_Alltoallv(f, a->cnt, a->off, MPI_FLOAT, a->recv, a->rcnt, a->roff, MPI_FLOAT, d->comm);
+        if (rc == MPI_SUCCESS) {
+            sum_received(a, f, nf, dd, nd);
+            if (nf > 0)
+                rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, f, a->cnt, a->off, MPI_FLOAT, d->comm);
+        }
+    } else {
+        if (nf > 0)
+            rc = MPI_Allreduce(MPI_IN_PLACE, f, (int)nf, MPI_FLOAT, MPI_SUM, d->comm);
+        if (rc == MPI_SUCCESS && nd > 0)
+            rc = MPI_Allreduce(MPI_IN_PLACE, dd, (int)nd, MPI_DOUBLE, MPI_SUM, d->comm);
+    }
+    watch_disarm(d);
+    return rc == MPI_SUCCESS ? SGD_OK : sgd__dist_mpi_fail(d, rc, fn, "summing");
+}
+
 /* Fixed order: chunk r of everyone's arena to rank r (MPI_Ialltoallv), summed in rank order, then shared. */
 static sgd_status sum_fixed(dist_attachment *a, float *f, size_t nf, double *dd, size_t nd)
 {
     static const char fn[] = "sgd_trainer_fit";
     sgd_dist *d = a->d;
-    int P = d->size, r = d->rank;
     MPI_Request rq[2];
     int nrq = 0, rc;
     if (nd > 0) {
@@ -673,24 +797,9 @@ static sgd_status sum_fixed(dist_attachment *a, float *f, size_t nf, double *dd,
     sgd_status st = sgd__dist_wait(d, rq, nrq, fn, "summing (reduce-scatter)");
     if (st != SGD_OK)
         return st;
-    for (size_t i = 0; i < nd; i++) {
-        double s = a->dall[i];
-        for (int k = 1; k < P; k++)
-            s += a->dall[(size_t)k * nd + i];
-        dd[i] = s;
-    }
+    sum_received(a, f, nf, dd, nd);
     if (nf == 0)
         return SGD_OK;
-    size_t c = (size_t)a->cnt[r];
-    float *out = f + a->off[r];
-    const float *in = a->recv;
-    if (c > 0)
-        memcpy(out, in, c * sizeof *out);
-    for (int k = 1; k < P && c > 0; k++) {
-        const float *src = in + (size_t)k * c;
-        for (size_t i = 0; i < c; i++)
-            out[i] += src[i];
-    }
     rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, f, a->cnt, a->off, MPI_FLOAT, d->comm, &rq[0]);
     if (rc != MPI_SUCCESS)
         return sgd__dist_mpi_fail(d, rc, fn, "MPI_Iallgatherv");
@@ -734,7 +843,9 @@ static sgd_status allreduce(float *f, size_t nf, double *dd, size_t nd, void *us
             st = check_params(a);
     }
     if (st == SGD_OK)
-        st = d->o.fixed_order ? sum_fixed(a, f, nf, dd, nd) : sum_mpi(a, f, nf, dd, nd);
+        st = d->watch != NULL ? sum_watched(a, f, nf, dd, nd)
+             : d->o.fixed_order ? sum_fixed(a, f, nf, dd, nd)
+                                : sum_mpi(a, f, nf, dd, nd);
     double dt = sgd__dist_now() - t0;
     d->stats.sums++;
     d->stats.seconds += dt;

@@ -11,6 +11,8 @@
 #include "sgdlab/dist.h"
 
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,6 +24,21 @@
 
 typedef struct dist_attachment dist_attachment;
 
+/*
+ * The deadline of the blocking collectives (with abort_on_failure): a thread
+ * that wakes a few times a second and, when a collective has been armed for
+ * longer than the timeout, writes why and ends the process (_exit), which
+ * makes the MPI launcher end the job. The hot path only stores a time.
+ */
+typedef struct dist_watch {
+    pthread_t thread;
+    atomic_llong armed_ns;    /* when the collective in progress began (CLOCK_MONOTONIC), 0: none */
+    _Atomic(const char *) what;
+    atomic_int quit;
+    double timeout;
+    int rank, size;
+} dist_watch;
+
 struct sgd_dist {
     sgd_allocator alloc;
     sgd_dist_options o;
@@ -31,6 +48,7 @@ struct sgd_dist {
     char library[256];
     dist_attachment *att; /* trainers attached */
     sgd_dist_stats stats;
+    dist_watch *watch;    /* with abort_on_failure and a timeout: the gradient sums block, watched */
 };
 
 /* Sets the calling thread's message (through libsgdlab, so sgd_error_last() reads it) and returns status. */
