@@ -39,14 +39,19 @@
  * processes. sgd_dist_options::check_interval compares a checksum of the
  * parameters across processes every N steps (a debug mode).
  *
- * **Faults.** Every collective of this library is a nonblocking MPI call
- * waited for with a deadline (sgd_dist_options::timeout): a process that
- * died, hangs or stopped taking part does not leave the others waiting
- * forever. On a timeout or an MPI error the library writes the reason to
- * stderr and ends the job with MPI_Abort (sgd_dist_options::abort_on_failure;
- * MPI cannot take a collective back once some processes are in it). A step
- * that fails on one process (a callback, the model) stops all of them with a
- * status, without aborting (sgd_trainer_set_comm()).
+ * **Faults.** Every collective of this library has a deadline
+ * (sgd_dist_options::timeout): a process that died, hangs or stopped taking
+ * part does not leave the others waiting forever. On a timeout or an MPI
+ * error the library writes the reason to stderr and ends the job
+ * (sgd_dist_options::abort_on_failure; MPI cannot take a collective back
+ * once some processes are in it): the gradient sums of training are MPI's
+ * blocking collectives (its fastest), watched by a thread of the
+ * communicator that ends the process when one waits too long, which makes
+ * the launcher end the job; the other collectives are nonblocking, polled
+ * with the deadline, and end the job with MPI_Abort. With abort_on_failure
+ * off, every collective is nonblocking and a timeout returns ::SGD_EIO
+ * instead. A step that fails on one process (a callback, the model) stops
+ * all of them with a status, without ending anything (sgd_trainer_set_comm()).
  *
  * **Search.** sgd_dist_search_run() spreads the trials of a grid or random
  * search over the processes (trial i on rank i % P, each on its own) and
@@ -95,7 +100,7 @@ typedef struct sgd_dist_options {
     int64_t check_interval;
     /** Seconds a collective may wait for the other processes before it fails, > 0; 0 waits forever (default 600). */
     double timeout;
-    /** Nonzero (default 1): on a timeout or an MPI error, print the reason to stderr and end the job (MPI_Abort); 0: return ::SGD_EIO. */
+    /** Nonzero (default 1): on a timeout or an MPI error, print the reason to stderr and end the job (see the file's notes); 0: nonblocking sums (slower with Open MPI 4.1), and ::SGD_EIO instead. */
     int32_t abort_on_failure;
     /** Reserved; keep 0. */
     int32_t reserved;
@@ -127,7 +132,9 @@ SGD_API sgd_status sgd_dist_options_parse(sgd_dist_options *o, const char *spec)
 /**
  * @brief Creates a communicator over MPI_COMM_WORLD (duplicated: the
  *        library's messages never mix with the host's), initialising MPI if
- *        needed.
+ *        needed. With sgd_dist_options::abort_on_failure and a timeout, on
+ *        more than one process, it starts the thread that watches the
+ *        gradient sums' deadline.
  * @param out   Receives the communicator; NULL on failure.
  * @param opts  Options, or NULL for the defaults.
  * @param alloc Allocator for its memory, or NULL for malloc/free.
