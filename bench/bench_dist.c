@@ -433,8 +433,8 @@ int main(int argc, char **argv)
                 printf("    %-28s %7.3f / %7.3f ms  %8.0f samples/s", who[m], 1e3 * t, 1e3 * median_of(&st[m]),
                        BATCH / t);
                 if (m > 0)
-                    printf("  gradient sums %4.1f%% of the step (best %4.1f%%)", 100 * median_of(&share[m]),
-                           100 * fmin_of(&share[m]));
+                    printf("  in the sums %4.1f%% (allreduce alone %4.1f%%, the rest waiting for the slower process)",
+                           100 * median_of(&share[m]), 100 * fmin_of(&ar[m == 2 ? 1 : 0]) / t);
                 printf("\n");
             }
             if (size >= 2) {

@@ -62,6 +62,13 @@ bool cli_dist_start(const char *cmd, const char *spec, cli_dist *cd)
         fprintf(stderr, "sgdlab %s: --dist-options: %s\n", cmd, sgd_error_last());
         return false;
     }
+    /*
+     * Open MPI spins in its blocking calls unless it knows the cores are
+     * oversubscribed; a process waiting for a slower one (on a machine shared
+     * with other work, or more processes than cores) then takes the core from
+     * it. Yield instead, unless the user said otherwise (docs/dist.md).
+     */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     if (sgd_dist_new(&cd->d, &o, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab %s: --dist: %s\n", cmd, sgd_error_last());
         return false;
