@@ -13,6 +13,7 @@
 #include "sgdlab/dist.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,18 @@ static void test_basics(void **state)
     assert_int_equal(sgd_dist_rank(NULL), -1);
     assert_int_equal(sgd_dist_size(NULL), 0);
     assert_string_equal(sgd_dist_mpi_library(NULL), "");
+
+    /* Layout pins of libsgdlab-mpi's public structs (fields are only appended). */
+    assert_int_equal(sizeof(sgd_dist_options), 32);
+    assert_int_equal(offsetof(sgd_dist_options, fixed_order), 4);
+    assert_int_equal(offsetof(sgd_dist_options, check_interval), 8);
+    assert_int_equal(offsetof(sgd_dist_options, timeout), 16);
+    assert_int_equal(offsetof(sgd_dist_options, abort_on_failure), 24);
+    assert_int_equal(sizeof(sgd_dist_stats), 56);
+    assert_int_equal(offsetof(sgd_dist_stats, sums), 8);
+    assert_int_equal(offsetof(sgd_dist_stats, gradient_bytes), 24);
+    assert_int_equal(offsetof(sgd_dist_stats, seconds), 32);
+    assert_int_equal(offsetof(sgd_dist_stats, checks), 48);
 
     sgd_dist_options o;
     sgd_dist_options_init(&o);

@@ -63,6 +63,13 @@
  * from the thread that calls this library's functions (and sgd_trainer_fit()
  * of an attached trainer).
  *
+ * The library's only process-wide state is MPI's own and a count of the
+ * communicators for which it initialised MPI; sgd_dist_new() and
+ * sgd_dist_free() must not run in two threads at once (MPI_Init and
+ * MPI_Finalize may not). With the default options each communicator of more
+ * than one process has one thread of its own, which watches the deadline of
+ * the gradient sums (the file's notes on faults).
+ *
  * Thread rules: an ::sgd_dist is used by one thread at a time. Every
  * function that takes an ::sgd_dist is collective unless it says otherwise:
  * every process of its communicator calls it, in the same order.

@@ -241,17 +241,22 @@ static sgd_status options_check(const sgd_dist_options *o, const char *fn)
     return SGD_OK;
 }
 
+/* The options as 0.2 released them: later fields are appended, and a struct of this size or more is taken. */
+#define FIRST_OPTIONS_SIZE 32
+_Static_assert(sizeof(sgd_dist_options) >= FIRST_OPTIONS_SIZE, "sgd_dist_options only grows");
+
 static sgd_status options_copy(sgd_dist_options *dst, const sgd_dist_options *src, const char *fn)
 {
     sgd_dist_options_init(dst);
     if (src == NULL)
         return SGD_OK;
-    if (src->struct_size != sizeof *dst)
+    if (src->struct_size < FIRST_OPTIONS_SIZE || src->struct_size > sizeof *dst)
         return sgd__dist_err(SGD_EINVAL,
-                             "%s: opts: struct_size=%u is not a size this library knows (%zu); initialise the "
+                             "%s: opts: struct_size=%u is not a size this library knows (%d..%zu); initialise the "
                              "struct with sgd_dist_options_init()",
-                             fn, (unsigned)src->struct_size, sizeof *dst);
-    *dst = *src;
+                             fn, (unsigned)src->struct_size, FIRST_OPTIONS_SIZE, sizeof *dst);
+    memcpy(dst, src, src->struct_size);
+    dst->struct_size = sizeof *dst;
     return options_check(dst, fn);
 }
 
