@@ -452,6 +452,8 @@ static void run_digest(run *r)
     uint64_t rng[4];
     sgd_model_get_rng_state(r->m, rng);
     digest_add(r, rng, sizeof rng);
+    if (sgd_model_buffer_bytes(r->m) > 0)
+        digest_add(r, sgd_model_buffers(r->m), sgd_model_buffer_bytes(r->m));
     digest_add(r, &r->stats, sizeof r->stats);
     for (int64_t e = 0; e < r->to.epochs; e++) {
         sgd_trainer_epoch ep;
@@ -636,6 +638,40 @@ static void test_dropout_streams(void **state)
     assert_memory_equal(two[0].digest, two[1].digest, two[0].digest_n); /* the generator included */
     assert_memory_equal(two[0].params, again[0].params, two[0].n * sizeof(float));
     for (int r = 0; r < 2; r++) {
+        run_free(&two[r]);
+        run_free(&again[r]);
+    }
+    tcomm_free(&c);
+    tcomm_free(&c2);
+}
+
+/*
+ * Batch normalisation: each process's batch statistics are its share's (as
+ * torch without SyncBatchNorm), and its running statistics become process
+ * 0's after every step (torch's broadcast_buffers): every process holds the
+ * same parameters and buffers, and validates with the same statistics.
+ */
+static void test_batchnorm_buffers(void **state)
+{
+    (void)state;
+    run tmpl = base_run();
+    tmpl.model = "6-32-batchnorm1d-relu-16-batchnorm1d-relu-4";
+    tmpl.to.epochs = 2;
+    run two[2], again[2];
+    tcomm c, c2;
+    tcomm_init(&c, 2);
+    tcomm_init(&c2, 2);
+    run_group(&tmpl, 2, two, &c, NULL);
+    run_group(&tmpl, 2, again, &c2, NULL);
+    sgdt_assert_status(two[0].st, SGD_OK);
+    sgdt_assert_status(two[1].st, SGD_OK);
+    assert_true(sgd_model_buffer_bytes(two[0].m) > 0);
+    assert_memory_equal(two[0].digest, two[1].digest, two[0].digest_n); /* buffers included */
+    assert_memory_equal(two[0].digest, again[0].digest, two[0].digest_n);
+    assert_true(two[0].val_loss == two[1].val_loss && isfinite(two[0].val_loss));
+    for (int r = 0; r < 2; r++) {
+        /* float rounding of other GEMM shapes: the shares are evaluated in other batches than the whole set */
+        assert_true(fabs(two[r].val_loss - two[r].full_val_loss) < 1e-6 * two[r].full_val_loss);
         run_free(&two[r]);
         run_free(&again[r]);
     }
@@ -1127,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_loader_shards),
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_dropout_streams),
+        cmocka_unit_test(test_batchnorm_buffers),
         cmocka_unit_test(test_synchronized_rollback),
         cmocka_unit_test(test_decisions_of_process_0),
         cmocka_unit_test(test_stop_from_one_process),

@@ -313,6 +313,25 @@ static void test_equivalence(void **state)
     rig_free(&one);
 }
 
+/* Batch normalisation's running statistics are rank 0's on every process after every step. */
+static void test_batchnorm(void **state)
+{
+    (void)state;
+    rig r;
+    rig_make(&r, "8-32-batchnorm1d-relu-4", "sgd:lr=0.05,momentum=0.9", NULL, 128, 2, 4);
+    sgdt_assert_status(sgd_dist_attach(world, r.t), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(r.t, 0), SGD_OK);
+    assert_true(sgd_model_buffer_bytes(r.m) > 0);
+    assert_same_everywhere(sgd_model_buffers(r.m), sgd_model_buffer_bytes(r.m));
+    assert_same_everywhere(sgd_model_params(r.m), sgd_model_num_params(r.m) * sizeof(float));
+    sgd_trainer_epoch e;
+    e.struct_size = sizeof e;
+    sgd_trainer_get_epoch(r.t, 1, &e);
+    assert_same_everywhere(&e.val_loss, sizeof e.val_loss);
+    sgdt_assert_status(sgd_dist_detach(world, r.t), SGD_OK);
+    rig_free(&r);
+}
+
 /* The guard's rollback happens on every process at once, where one process alone has it. */
 static void test_synchronized_rollback(void **state)
 {
@@ -599,6 +618,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_equivalence),
+        cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_synchronized_rollback),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_attach_mismatch),

@@ -605,7 +605,7 @@ SGD_API sgd_monitor *sgd_trainer_monitor(const sgd_trainer *t);
  * (NULL with a count of 0). The trainer calls it on the thread that runs
  * sgd_trainer_fit(), and never from a callback.
  *
- * @param f    nf floats (the gradient arena, or nothing).
+ * @param f    nf floats (the gradient arena, the model's float buffers, or nothing).
  * @param nf   Their number.
  * @param d    nd doubles (losses, counts, flags, decisions).
  * @param nd   Their number.
@@ -677,6 +677,9 @@ SGD_API void sgd_trainer_comm_init(sgd_trainer_comm *c);
  *   process 0's, shared with the others in a second, small sum, so that host
  *   callbacks that answer differently on different processes (or exist only
  *   on process 0) cannot split the run;
+ * - the model's buffers (batchnorm's running statistics, computed by each
+ *   process from its share) become process 0's after every step, as torch's
+ *   `broadcast_buffers`, in a third sum that only models with buffers make;
  * - dropout draws its masks from process 0's generator, process r > 0 from
  *   a stream derived from it and r; after the step every process takes
  *   process 0's generator state, so the generator, like all the training
@@ -694,7 +697,9 @@ SGD_API void sgd_trainer_comm_init(sgd_trainer_comm *c);
  *   step.
  *
  * So the training state (parameters, optimizer, schedule, monitor and
- * trainer state) does not depend on the number of processes: a checkpoint
+ * trainer state) does not depend on the number of processes (batch
+ * normalisation excepted: its batch statistics are a share's, as without
+ * SyncBatchNorm in torch): a checkpoint
  * written by one process of a run resumes on any number of them (within
  * float rounding of one another; bit for bit for the same number of
  * processes when the sum is computed in a fixed order). Each call of
@@ -705,8 +710,9 @@ SGD_API void sgd_trainer_comm_init(sgd_trainer_comm *c);
  * values; a host prints from process 0 only. A host optimizer or schedule
  * must compute the same on every process.
  *
- * Allocates a sharded loader and a view of the validation share (nothing
- * during training: the sums work in place, on the stack).
+ * Allocates a sharded loader, a view of the validation share and, for a
+ * model with buffers, their staging arrays (nothing during training: the
+ * sums work in place, on the stack or in those arrays).
  *
  * @param t The trainer (not running: not from a callback).
  * @param c The communicator (copied), or NULL to train alone.

@@ -780,6 +780,18 @@ static sgd_status sum_watched(dist_attachment *a, float *f, size_t nf, double *d
     return rc == MPI_SUCCESS ? SGD_OK : sgd__dist_mpi_fail(d, rc, fn, "summing");
 }
 
+/* MPI's own blocking sums under the watch, whatever the order option. */
+static sgd_status sum_watched_plain(dist_attachment *a, float *f, size_t nf, double *dd, size_t nd)
+{
+    sgd_dist *d = a->d;
+    watch_arm(d, "sharing the model's buffers");
+    int rc = nf > 0 ? MPI_Allreduce(MPI_IN_PLACE, f, (int)nf, MPI_FLOAT, MPI_SUM, d->comm) : MPI_SUCCESS;
+    if (rc == MPI_SUCCESS && nd > 0)
+        rc = MPI_Allreduce(MPI_IN_PLACE, dd, (int)nd, MPI_DOUBLE, MPI_SUM, d->comm);
+    watch_disarm(d);
+    return rc == MPI_SUCCESS ? SGD_OK : sgd__dist_mpi_fail(d, rc, "sgd_trainer_fit", "summing");
+}
+
 /* Fixed order: chunk r of everyone's arena to rank r (MPI_Ialltoallv), summed in rank order, then shared. */
 static sgd_status sum_fixed(dist_attachment *a, float *f, size_t nf, double *dd, size_t nd)
 {
@@ -836,12 +848,20 @@ static sgd_status allreduce(float *f, size_t nf, double *dd, size_t nd, void *us
 {
     dist_attachment *a = user;
     sgd_dist *d = a->d;
-    if (nd > MAX_DOUBLES || (nf > 0 && nf != a->n))
-        return sgd__dist_err(SGD_EINTERNAL, "sgd_trainer_fit: a sum of %zu floats and %zu doubles: this library "
-                                            "sums the gradient arena (%zu) and at most %d doubles",
-                             nf, nd, a->n, MAX_DOUBLES);
+    if (nf > INT_MAX || nd > INT_MAX)
+        return sgd__dist_err(SGD_EOVERFLOW, "sgd_trainer_fit: a sum of %zu floats and %zu doubles: MPI counts are ints",
+                             nf, nd);
     double t0 = sgd__dist_now();
     sgd_status st = SGD_OK;
+    bool grad = nf > 0 && nf == a->n;
+    if (!grad && (nf > 0 || nd > MAX_DOUBLES)) {
+        /* Not the gradient: the model's buffers, which the trainer sums with process 0's values only, exact in any
+           order: MPI's own sum. */
+        st = d->watch != NULL ? sum_watched_plain(a, f, nf, dd, nd) : sum_mpi(a, f, nf, dd, nd);
+        d->stats.sums++;
+        d->stats.seconds += sgd__dist_now() - t0;
+        return st;
+    }
     if (nf > 0) {
         a->grad_sums++;
         if (d->o.check_interval > 0 && (a->grad_sums - 1) % d->o.check_interval == 0)
@@ -854,7 +874,7 @@ static sgd_status allreduce(float *f, size_t nf, double *dd, size_t nd, void *us
     double dt = sgd__dist_now() - t0;
     d->stats.sums++;
     d->stats.seconds += dt;
-    if (nf > 0) {
+    if (grad) {
         d->stats.gradient_sums++;
         d->stats.gradient_seconds += dt;
         d->stats.gradient_bytes += (uint64_t)nf * sizeof(float);

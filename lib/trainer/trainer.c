@@ -118,6 +118,9 @@ struct sgd_trainer {
     sgd_dataset *val_share; /* this process's contiguous share of val, or NULL (none, or empty) */
     int64_t n_train;        /* training rows */
     int64_t full_batch;     /* rows of a full batch: min(batch_size, n_train) */
+    float *buf_f;           /* process 0's float buffers (running statistics) travel through these */
+    double *buf_d;          /* ...and its counters (num_batches_tracked) */
+    size_t buf_nf, buf_nd;
 };
 
 static size_t trainer_state_layout_size(const sgd_trainer *t);
@@ -550,6 +553,8 @@ static void trainer_destroy(sgd_trainer *t)
     sgd_monitor_free(t->own_monitor);
     sgd_loader_free(t->loader);
     sgd_dataset_free(t->val_share);
+    sgd__free(a, t->buf_f);
+    sgd__free(a, t->buf_d);
     sgd_dataset_free(t->train);
     sgd_dataset_free(t->val);
     sgd__free_aligned(a, t->snap[0]);
@@ -1142,6 +1147,9 @@ sgd_status sgd_trainer_set_comm(sgd_trainer *t, const sgd_trainer_comm *c)
     lo.shard_count = cc.size;
     sgd_loader *loader = NULL;
     sgd_dataset *share = NULL;
+    float *bf = NULL;
+    double *bd = NULL;
+    size_t nf = 0, nd = 0;
     if ((st = sgd_loader_new(&loader, t->train, t->o.batch_size, &lo)) != SGD_OK)
         return st;
     if (cc.size > 1 && t->val != NULL) {
@@ -1153,8 +1161,34 @@ sgd_status sgd_trainer_set_comm(sgd_trainer *t, const sgd_trainer_comm *c)
             return st;
         }
     }
+    if (cc.size > 1) {
+        /* The model's buffers, which every step makes process 0's on every process. */
+        for (size_t i = 0; i < sgd_model_num_tensors(t->model); i++) {
+            sgd_tensor_info ti;
+            sgd_tensor_info_init(&ti);
+            if (sgd_model_tensor_info(t->model, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_BUFFER)
+                continue;
+            if (ti.dtype == SGD_DTYPE_F32)
+                nf += ti.numel;
+            else
+                nd += ti.numel;
+        }
+        if ((nf > 0 && (bf = sgd__calloc(&t->alloc, nf, sizeof *bf)) == NULL) ||
+            (nd > 0 && (bd = sgd__calloc(&t->alloc, nd, sizeof *bd)) == NULL)) {
+            sgd__free(&t->alloc, bf);
+            sgd_loader_free(loader);
+            sgd_dataset_free(share);
+            return sgd__err(SGD_ENOMEM, "%s: out of memory for the model's buffers", fn);
+        }
+    }
     sgd_loader_free(t->loader);
     sgd_dataset_free(t->val_share);
+    sgd__free(&t->alloc, t->buf_f);
+    sgd__free(&t->alloc, t->buf_d);
+    t->buf_f = bf;
+    t->buf_d = bd;
+    t->buf_nf = nf;
+    t->buf_nd = nd;
     t->loader = loader;
     t->val_share = share;
     t->comm = cc;
@@ -1290,6 +1324,59 @@ static sgd_status dp_agree(sgd_trainer *t, int64_t step, sgd_status st, int32_t 
         (sst = sgd_model_set_rng_state(t->model, rng)) != SGD_OK) {
         t->stop = SGD_TRAINER_FAILED;
         return sst;
+    }
+    return SGD_OK;
+}
+
+/*
+ * After a step's forward pass: the model's buffers (batchnorm's running
+ * statistics and counters) become process 0's on every process, as torch's
+ * DistributedDataParallel broadcasts them (broadcast_buffers): every process
+ * then evaluates with the same statistics and process 0's checkpoint holds
+ * them. Counters travel as doubles (exact below 2^53).
+ */
+static sgd_status dp_share_buffers(sgd_trainer *t, int64_t step)
+{
+    if (t->buf_nf == 0 && t->buf_nd == 0)
+        return SGD_OK;
+    bool root = t->comm.rank == 0;
+    size_t fi = 0, di = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            sgd_status st = dp_sum(t, t->buf_f, t->buf_nf, t->buf_d, t->buf_nd, step, "sharing the model's buffers");
+            if (st != SGD_OK)
+                return st;
+            fi = di = 0;
+        }
+        for (size_t i = 0; i < sgd_model_num_tensors(t->model); i++) {
+            sgd_tensor_info ti;
+            sgd_tensor_info_init(&ti);
+            if (sgd_model_tensor_info(t->model, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_BUFFER)
+                continue;
+            if (ti.dtype == SGD_DTYPE_F32) {
+                if (fi + ti.numel > t->buf_nf)
+                    return sgd__err(SGD_EINTERNAL, "sgd_trainer_fit: the model's buffers changed size");
+                float *v = ti.data;
+                if (pass == 1)
+                    memcpy(v, t->buf_f + fi, ti.numel * sizeof *v);
+                else if (root)
+                    memcpy(t->buf_f + fi, v, ti.numel * sizeof *v);
+                else
+                    memset(t->buf_f + fi, 0, ti.numel * sizeof *v);
+                fi += ti.numel;
+            } else {
+                if (di + ti.numel > t->buf_nd)
+                    return sgd__err(SGD_EINTERNAL, "sgd_trainer_fit: the model's buffers changed size");
+                int64_t *v = ti.data;
+                for (size_t k = 0; k < ti.numel; k++) {
+                    if (pass == 1)
+                        v[k] = (int64_t)t->buf_d[di + k];
+                    else
+                        t->buf_d[di + k] = root ? (double)v[k] : 0.0;
+                }
+                di += ti.numel;
+            }
+        }
     }
     return SGD_OK;
 }
@@ -1550,6 +1637,9 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
         }
         t->lpos_batch++;
         int64_t step = t->c.step;
+        /* Per-sample state (a recurrent layer's hidden state) starts each epoch from zero. */
+        if (t->c.batch == 0 && (st = sgd_model_reset_state(t->model)) != SGD_OK)
+            return st;
         t->c.step++;
         t->c.batch++;
         t->since++;
@@ -1600,6 +1690,8 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
         st = decide(t, step, loss, gnorm, lr, &act, &fac, &why_kind);
         if (t->dp)
             st = dp_agree(t, step, st, &act, &fac, &why_kind);
+        if (st == SGD_OK && t->dp)
+            st = dp_share_buffers(t, step);
         if (st != SGD_OK)
             return st;
 
