@@ -105,12 +105,14 @@ static void test_sched_structs(void **state)
 static void test_data_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_loader_options, 24);
+    PIN_SIZE(sgd_loader_options, 32);
     PIN_OFFSET(sgd_loader_options, struct_size, 0);
     PIN_OFFSET(sgd_loader_options, shuffle, 4);
     PIN_OFFSET(sgd_loader_options, drop_last, 8);
     PIN_OFFSET(sgd_loader_options, reserved, 12);
     PIN_OFFSET(sgd_loader_options, seed, 16);
+    PIN_OFFSET(sgd_loader_options, shard_index, 24); /* 0.2 */
+    PIN_OFFSET(sgd_loader_options, shard_count, 28); /* 0.2 */
     PIN_SIZE(sgd_batch, 48);
     PIN_OFFSET(sgd_batch, x, 0);
     PIN_OFFSET(sgd_batch, labels, 8);
@@ -305,6 +307,12 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_options, guard_max_rescues, 104);
     PIN_OFFSET(sgd_trainer_options, guard_skip, 112);
     PIN_OFFSET(sgd_trainer_options, progress_interval, 120);
+    PIN_SIZE(sgd_trainer_comm, 32); /* 0.2 */
+    PIN_OFFSET(sgd_trainer_comm, rank, 4);
+    PIN_OFFSET(sgd_trainer_comm, size, 8);
+    PIN_OFFSET(sgd_trainer_comm, reserved, 12);
+    PIN_OFFSET(sgd_trainer_comm, allreduce, 16);
+    PIN_OFFSET(sgd_trainer_comm, user, 24);
     PIN_SIZE(sgd_trainer_progress, 144);
     PIN_OFFSET(sgd_trainer_progress, phase, 4);
     PIN_OFFSET(sgd_trainer_progress, step, 8);
@@ -405,7 +413,7 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_trial, steps, 96);
     PIN_OFFSET(sgd_search_trial, first_alarm, 104);
     PIN_OFFSET(sgd_search_trial, seconds, 112);
-    PIN_SIZE(sgd_search_options, 184);
+    PIN_SIZE(sgd_search_options, 192);
     PIN_OFFSET(sgd_search_options, method, 4);
     PIN_OFFSET(sgd_search_options, lr_min, 8);
     PIN_OFFSET(sgd_search_options, lr_max, 16);
@@ -430,6 +438,8 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_options, on_event, 160);
     PIN_OFFSET(sgd_search_options, on_trial, 168);
     PIN_OFFSET(sgd_search_options, user, 176);
+    PIN_OFFSET(sgd_search_options, shard_index, 184); /* 0.2 */
+    PIN_OFFSET(sgd_search_options, shard_count, 188); /* 0.2 */
 }
 
 int main(void)

@@ -163,6 +163,7 @@ def ptr(cls: Any) -> Any:
 PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # core
     'sgd_status_str': (S, [I]), 'sgd_error_last': (S, []), 'sgd_error_clear': (V, []),
+    'sgd_error_set': (I, [I, S]),
     'sgd_version_number': (U32, []), 'sgd_version_string': (S, []),
     # data
     'sgd_dataset_from_labels': (I, [PP, P, P, I64, I64, P]),
@@ -277,6 +278,8 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_trainer_model': (P, [P]), 'sgd_trainer_optim': (P, [P]), 'sgd_trainer_sched': (P, [P]),
     'sgd_trainer_monitor': (P, [P]), 'sgd_trainer_state_size': (SZ, [P]),
     'sgd_trainer_state_export': (I, [P, P, SZ]), 'sgd_trainer_state_import': (I, [P, P, SZ]),
+    'sgd_trainer_comm_init': (V, [ptr(st.TrainerComm)]),
+    'sgd_trainer_set_comm': (I, [P, ptr(st.TrainerComm)]),
     # tune
     'sgd_lrfind_options_init': (V, [ptr(st.LrfindOptions)]),
     'sgd_lrfind_run': (I, [PP, P, P, P, ptr(st.LrfindOptions), P]), 'sgd_lrfind_free': (V, [P]),
@@ -289,6 +292,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_search_run_objective': (I, [PP, st.SEARCH_OBJECTIVE, P, ptr(st.SearchOptions), P]),
     'sgd_search_free': (V, [P]), 'sgd_search_count': (SZ, [P]),
     'sgd_search_get_trial': (I, [P, SZ, ptr(st.SearchTrial)]), 'sgd_search_best': (I, [P, pSZ]),
+    'sgd_search_set_trial': (I, [P, SZ, ptr(st.SearchTrial)]),
     # checkpoint
     'sgd_ckpt_dtype_size': (SZ, [I]), 'sgd_ckpt_dtype_name': (S, [I]),
     'sgd_ckpt_writer_new': (I, [PP, P]), 'sgd_ckpt_writer_free': (V, [P]),

@@ -67,7 +67,8 @@ class Allocator(Struct):
 # ---------------------------------------------------------------- data
 class LoaderOptions(Struct):
     c_name = 'sgd_loader_options'
-    _fields_ = [('struct_size', u32), ('shuffle', i32), ('drop_last', i32), ('reserved', i32), ('seed', u64)]
+    _fields_ = [('struct_size', u32), ('shuffle', i32), ('drop_last', i32), ('reserved', i32), ('seed', u64),
+                ('shard_index', i32), ('shard_count', i32)]
 
 
 class Batch(Struct):
@@ -297,6 +298,14 @@ class TrainerEvent(Struct):
 
 TRAINER_EVENT_FN = C.CFUNCTYPE(i32, C.POINTER(TrainerEvent), pf64, vp)
 
+TRAINER_ALLREDUCE_FN = C.CFUNCTYPE(C.c_int, pf32, sz, pf64, sz, vp)
+
+
+class TrainerComm(Struct):
+    c_name = 'sgd_trainer_comm'
+    _fields_ = [('struct_size', u32), ('rank', i32), ('size', i32), ('reserved', i32),
+                ('allreduce', TRAINER_ALLREDUCE_FN), ('user', vp)]
+
 
 class TrainerStats(Struct):
     c_name = 'sgd_trainer_stats'
@@ -351,7 +360,7 @@ class SearchOptions(Struct):
                 ('trials', i64), ('seed', u64), ('max_steps', i64), ('schedule', cp), ('threads', i32),
                 ('reserved', i32), ('trainer', C.POINTER(TrainerOptions)), ('monitor', C.POINTER(MonitorOptions)),
                 ('on_step', SEARCH_STEP_FN), ('on_event', SEARCH_EVENT_FN), ('on_trial', SEARCH_TRIAL_FN),
-                ('user', vp)]
+                ('user', vp), ('shard_index', i32), ('shard_count', i32)]
 
 
 # ---------------------------------------------------------------- checkpoint

@@ -69,4 +69,13 @@ void sgdt__assert_error_contains(const char *needle, const char *file, int line)
  */
 const char *sgdt_data_path(const char *name);
 
+/*
+ * A small seeded classification task: n rows of `dim` features in `classes`
+ * noisy blobs (row i has class i % classes), into x (n * dim) and y (n).
+ */
+void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed);
+
+/* The largest |a[i] - b[i]| (NaN anywhere makes it NaN). */
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n);
+
 #endif /* SGDLAB_TEST_UTIL_H */
