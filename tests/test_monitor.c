@@ -134,6 +134,24 @@ static void test_options(void **state)
     assert_true(o.spike_z == 4.0);
     sgdt_assert_status(sgd_monitor_options_parse(&o, ""), SGD_OK);
     sgdt_assert_status(sgd_monitor_options_parse(&o, "monitor:"), SGD_OK);
+    /* 0.2 options: defaults, parsing, 0 disables */
+    assert_true(isnan(o.initial_loss) && o.min_steps == 10 && o.drift_ratio == 1.1 && o.grad_spike_ratio == 10.0);
+    sgdt_assert_status(sgd_monitor_options_parse(&o, "initial_loss=2.3,min_steps=20,drift_ratio=0,grad_spike_ratio=0"),
+                       SGD_OK);
+    assert_true(o.initial_loss == 2.3 && o.min_steps == 20 && o.drift_ratio == 0 && o.grad_spike_ratio == 0);
+    sgd_monitor_options_init(&o);
+    /* A 0.1 caller's struct (168 bytes) gets the 0.2 fields' defaults. */
+    {
+        sgd_monitor_options old;
+        sgd_monitor_options_init(&old);
+        old.struct_size = (uint32_t)offsetof(sgd_monitor_options, initial_loss);
+        old.plateau_steps = 77;
+        sgd_monitor *mm = NULL;
+        sgdt_assert_status(sgd_monitor_new(&mm, &old, NULL), SGD_OK);
+        sgdt_assert_status(sgd_monitor_options_parse(&old, "plateau_steps=78"), SGD_OK);
+        assert_int_equal(old.plateau_steps, 78);
+        sgd_monitor_free(mm);
+    }
 
     /* Errors leave the options unchanged and name the key. */
     sgd_monitor_options before = o;
@@ -159,7 +177,9 @@ static void test_options(void **state)
         "spike_ratio=1",           "spike_z=-0.1",          "oscillation_ratio=0.9",  "oscillation_steps=0",
         "oscillation_spikes=33",   "oscillation_window=0",  "plateau_steps=0",        "stagnation_steps=0",
         "stagnation_min_drop=1",   "stagnation_max_drop=0.05", "stagnation_z=-1",     "stagnation_shape=-1",
-        "progress_fast_steps=0",   "progress_slow_steps=20",
+        "progress_fast_steps=0",   "progress_slow_steps=20",    "min_steps=2",           "min_steps=151",
+        "drift_ratio=0.5",         "drift_ratio=1",             "grad_spike_ratio=1",    "initial_loss=-1",
+        "initial_loss=0",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sgd_monitor_options_init(&o);
@@ -277,6 +297,9 @@ static sgd_status alloc_scenario(sgdt_alloc *t, void *ctx)
     assert_true(n <= 256);
     sgd_monitor_state_export(m, buf, n);
     sgd_monitor_state_import(m, buf, n);
+    for (int i = 0; i < 40; i++)
+        sgd_monitor_observe_step(m, 10 * i, 2.0 * noise(0.05), 1.0 + (i == 20) * 1e4, 0.1, NULL, NULL);
+    sgd_monitor_finish(m, NULL);
     sgd_monitor_reset(m);
     /* Nothing after creation allocates. */
     assert_int_equal(t->calls, calls);
@@ -473,6 +496,195 @@ static void test_unrecovered_spike(void **state)
     sgd_monitor_free(m);
 }
 
+/* ------------------------------------------------------------ 0.2: short logs, excerpts, drift, gradient norms */
+
+/* A per-epoch log of 25 points that never learns is stagnant when it ends; one that learns, healthy. */
+static void test_short_logs(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        rec r;
+        sgd_monitor *m = new_monitor(&r);
+        lcg_state = 3 + (uint64_t)kind;
+        for (int e = 0; e < 25; e++) {
+            double v = kind == 0 ? 2.3 * (1 - 0.001 * e) : kind == 1 ? 2.3 * exp(-e / 8.0) + 0.2 : 2.3 + 0.02 * e;
+            sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.01), -1.0, -1.0, NULL, NULL), SGD_OK);
+        }
+        /* Running: too short to judge stagnation. */
+        if (kind < 2)
+            assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY);
+        int32_t v = -1;
+        sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+        assert_int_equal(v, kind == 0 ? SGD_MONITOR_STAGNANT : kind == 1 ? SGD_MONITOR_HEALTHY : SGD_MONITOR_UNSTABLE);
+        assert_int_equal(verdict_of(m), v);
+        if (kind == 0) {
+            assert_int_equal(r.first[SGD_MONITOR_STAGNATION], 24); /* raised at the last observation */
+        }
+        /* Again: nothing new. */
+        int before = r.n;
+        sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+        assert_int_equal(r.n, before);
+        sgd_monitor_counters c;
+        c.struct_size = sizeof c;
+        sgdt_assert_status(sgd_monitor_get_counters(m, &c), SGD_OK);
+        assert_int_equal(c.finished, 1);
+        /* Observing after it carries on (finished is cleared). */
+        sgdt_assert_status(sgd_monitor_observe(m, 2.0, -1.0, -1.0, NULL, NULL), SGD_OK);
+        sgd_monitor_get_counters(m, &c);
+        assert_int_equal(c.finished, 0);
+        sgd_monitor_free(m);
+    }
+    /* Fewer than min_steps: nothing is judged. */
+    sgd_monitor *m = new_monitor(NULL);
+    for (int e = 0; e < 9; e++)
+        sgd_monitor_observe(m, 2.3, -1.0, -1.0, NULL, NULL);
+    int32_t v = -1;
+    sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+    assert_int_equal(v, SGD_MONITOR_HEALTHY);
+    sgdt_assert_status(sgd_monitor_finish(NULL, &v), SGD_EINVAL);
+    sgd_monitor_free(m);
+}
+
+/* A run that learns, then gives back all its progress slowly and ends above its start: unstable. */
+static void test_drift(void **state)
+{
+    (void)state;
+    rec r;
+    sgd_monitor *m = new_monitor(&r);
+    lcg_state = 11;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 100 ? 2.3 * exp(-t / 40.0) : 2.3 * exp(-2.5) * exp((t - 100) / 100.0);
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.03), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    assert_true(r.seen & SGD_MONITOR_MASK_DIVERGENCE);
+    assert_false(r.seen & SGD_MONITOR_MASK_SPIKE);
+    /* the loss passes 1.1x its start at t = 355; the fast average of the smoothed loss (25 and 10
+       observations) about 35 observations later */
+    assert_true(r.first[SGD_MONITOR_DIVERGENCE] > 355 && r.first[SGD_MONITOR_DIVERGENCE] < 400);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+    /* drift_ratio = 0 disables it */
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.drift_ratio = 0;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    lcg_state = 11;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 100 ? 2.3 * exp(-t / 40.0) : 2.3 * exp(-2.5) * exp((t - 100) / 100.0);
+        sgd_monitor_observe(m, v * noise(0.03), -1.0, -1.0, NULL, NULL);
+    }
+    int32_t v;
+    sgd_monitor_finish(m, &v);
+    assert_int_not_equal(v, SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+}
+
+/* An excerpt that starts mid-run: with initial_loss, a level far above the untrained loss is seen. */
+static void test_initial_loss(void **state)
+{
+    (void)state;
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.initial_loss = log(10.0);
+    rec r;
+    sgd_monitor *m = NULL;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    rec_init(&r);
+    sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, rec_cb, &r);
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(fabs(c.initial - log(10.0)) < 1e-12); /* known before any observation */
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe_step(m, 5000 + t, 40.0 * noise(0.02), -1.0, -1.0, NULL, NULL);
+    assert_int_equal(r.first[SGD_MONITOR_DIVERGENCE], 0);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_DIVERGED); /* 17x the untrained loss */
+    sgd_monitor_get_counters(m, &c);
+    assert_int_equal(c.first_alarm, 0);
+    assert_int_equal(c.first_alarm_producer_step, 5000);
+    sgd_monitor_free(m);
+    /* The same excerpt without it: flat, so not diverged (the monitor cannot know). */
+    m = new_monitor(&r);
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe(m, 40.0 * noise(0.02), -1.0, -1.0, NULL, NULL);
+    assert_int_not_equal(verdict_of(m), SGD_MONITOR_DIVERGED);
+    sgd_monitor_free(m);
+    /* An excerpt of a run that trains, below the untrained loss: healthy. */
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe(m, (0.8 * exp(-t / 30.0) + 0.3) * noise(0.02), -1.0, -1.0, NULL, NULL);
+    int32_t v;
+    sgd_monitor_finish(m, &v);
+    assert_int_equal(v, SGD_MONITOR_HEALTHY);
+    sgd_monitor_free(m);
+}
+
+/* A 1500x spike of the gradient norm is an event (once per excursion), naming the producer's step. */
+static void test_grad_spike(void **state)
+{
+    (void)state;
+    rec r;
+    sgd_monitor *m = new_monitor(&r);
+    lcg_state = 8;
+    for (int t = 0; t < 200; t++) {
+        double gn = (t == 100 || t == 101) ? 1500.0 : 1.0 * noise(0.2);
+        sgdt_assert_status(sgd_monitor_observe_step(m, 10 * t, 2.3 * exp(-t / 100.0) * noise(0.02), gn, 0.1, NULL,
+                                                    NULL),
+                           SGD_OK);
+    }
+    int spikes = 0;
+    for (int i = 0; i < r.n; i++)
+        if (r.kind[i] == SGD_MONITOR_GRAD_SPIKE) {
+            spikes++;
+            assert_int_equal(r.step[i], 100);
+        }
+    assert_int_equal(spikes, 1);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY); /* reported, not an alarm */
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(c.grad_norm > 0.5 && c.grad_norm < 2.0);
+    assert_int_equal(c.events[SGD_MONITOR_GRAD_SPIKE], 1);
+    sgd_monitor_free(m);
+    /* Without gradient norms: NaN; grad_spike_ratio = 0 disables. */
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.grad_spike_ratio = 0;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    rec_init(&r);
+    sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, rec_cb, &r);
+    for (int t = 0; t < 50; t++)
+        sgd_monitor_observe(m, 2.0, t == 30 ? 1e6 : 1.0, -1.0, NULL, NULL);
+    assert_false(r.seen & SGD_MONITOR_MASK_GRAD_SPIKE);
+    sgd_monitor_free(m);
+    m = new_monitor(NULL);
+    sgd_monitor_observe(m, 2.0, -1.0, -1.0, NULL, NULL);
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(isnan(c.grad_norm));
+    /* producer steps: -1 or more */
+    sgdt_assert_status(sgd_monitor_observe_step(m, -2, 2.0, -1.0, -1.0, NULL, NULL), SGD_EINVAL);
+    sgdt_assert_status(sgd_monitor_observe_step(NULL, 1, 2.0, -1.0, -1.0, NULL, NULL), SGD_EINVAL);
+    sgd_monitor_free(m);
+}
+
+/* Losses at or below the floor are counted (read as a perfect fit). */
+static void test_below_floor(void **state)
+{
+    (void)state;
+    sgd_monitor *m = new_monitor(NULL);
+    for (int i = 0; i < 10; i++)
+        sgd_monitor_observe(m, i < 5 ? 1.0 : -0.5, -1.0, -1.0, NULL, NULL);
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_int_equal(c.below_floor_steps, 5);
+    sgd_monitor_free(m);
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 typedef struct reply {
@@ -647,6 +859,31 @@ static void test_state_roundtrip(void **state)
     sgdt_assert_status(sgd_monitor_state_import(b, buf2, n), SGD_EFORMAT);
     sgd_monitor_state_export(b, buf2, n);
     assert_memory_equal(buf, buf2, n * sizeof *buf);
+
+    /* A state written by libsgdlab 0.1 (version 1: 6 event kinds, no 0.2 fields) still imports. */
+    {
+        double v1[3 + 27 + 12 + 32];
+        v1[0] = buf[0];
+        v1[1] = 1.0;
+        v1[2] = 3 + 27 + 12 + 32;
+        memcpy(v1 + 3, buf + 3, 27 * sizeof *buf);
+        v1[3 + 3] = (double)((uint32_t)buf[3 + 3] & ((1u << 9) - 1u)); /* 0.1's flags */
+        memcpy(v1 + 30, buf + 30, 6 * sizeof *buf);                    /* events */
+        memcpy(v1 + 36, buf + 30 + SGD_MONITOR_KIND_COUNT, 6 * sizeof *buf); /* first events */
+        memcpy(v1 + 42, buf + 30 + 2 * SGD_MONITOR_KIND_COUNT, 32 * sizeof *buf);
+        sgd_monitor *c = new_monitor(NULL);
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1), SGD_OK);
+        assert_int_equal(verdict_of(c), verdict_of(b));
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1 - 1), SGD_ESHAPE);
+        v1[3 + 3] = (double)(1u << 10); /* a 0.2 flag in a 0.1 state */
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1), SGD_EFORMAT);
+        /* it goes on observing, and a finish with fewer block means than min_steps judges nothing new */
+        for (int t = 0; t < 5; t++)
+            sgdt_assert_status(sgd_monitor_observe(c, 1.0, -1, -1, NULL, NULL), SGD_OK);
+        int32_t v;
+        sgdt_assert_status(sgd_monitor_finish(c, &v), SGD_OK);
+        sgd_monitor_free(c);
+    }
 
     /* Reset forgets everything; importing the saved state brings it back (rollback). */
     sgd_monitor_reset(b);
@@ -866,6 +1103,11 @@ int main(void)
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_names_and_layout),
+        cmocka_unit_test(test_short_logs),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_initial_loss),
+        cmocka_unit_test(test_grad_spike),
+        cmocka_unit_test(test_below_floor),
         cmocka_unit_test(test_early_spike),
         cmocka_unit_test(test_early_spike_named),
         cmocka_unit_test(test_corpus),

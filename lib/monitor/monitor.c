@@ -726,17 +726,30 @@ static void judge_curve(const sgd_monitor *m, curve_summary *c)
     c->rate_mean = (yi - best) / fmaxd(best_c - (s->ninit - 1) / 2.0, 1.0);
 }
 
-/* Stagnation from the progress figures; *small says which rule. */
-static bool stagnant_by(const sgd_monitor *m, double p_best_sig, double se, double p_best, double rate_recent,
-                        double rate_mean, bool *small, double *stat, double *thr)
+/* Stagnation from the progress figures; the event's statistic and threshold (computed only when an
+   event is raised: two expm1 per observation are a third of its cost). */
+typedef struct stag_test {
+    bool stagnant, small;
+    double p_sig, p_best, p_low;
+} stag_test;
+
+static stag_test stagnant_by(const sgd_monitor *m, double p_best_sig, double se, double p_best, double rate_recent,
+                             double rate_mean)
 {
     const sgd_monitor_options *o = &m->o;
-    double p_low = fmaxd(m->p_low, o->stagnation_z * se);
-    *small = p_best_sig < p_low;
-    bool stag = *small || (p_best < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
-    *stat = -expm1(-(*small ? p_best_sig : p_best));
-    *thr = -expm1(-(*small ? p_low : m->p_high));
-    return stag;
+    stag_test r;
+    r.p_sig = p_best_sig;
+    r.p_best = p_best;
+    r.p_low = fmaxd(m->p_low, o->stagnation_z * se);
+    r.small = p_best_sig < r.p_low;
+    r.stagnant = r.small || (p_best < m->p_high && rate_recent >= o->stagnation_shape * rate_mean);
+    return r;
+}
+
+static void emit_stagnation(sgd_monitor *m, const stag_test *r, double loss, double gn, double lr)
+{
+    emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, -expm1(-(r->small ? r->p_sig : r->p_best)),
+         -expm1(-(r->small ? r->p_low : m->p_high)), NULL);
 }
 
 /*
@@ -970,7 +983,8 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
 
     /* Drift: the fast average of the smoothed loss, and the smoothed loss itself, above the initial
        level by drift_ratio and beyond their noise: the run gave back all it had learnt, and more. */
-    if (m->log_drift > 0.0 && s->finite >= o->min_steps && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE))) {
+    if (m->log_drift > 0.0 && s->finite >= o->min_steps && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)) &&
+        s->e1 > yi + m->log_drift && s->level > yi + m->log_drift) { /* (the cheap test first) */
         double bound = yi + fmaxd(m->log_drift, o->stagnation_z * sqrt(se_e1 * se_e1 + initial_se(m) * initial_se(m)));
         if (s->e1 > bound && s->level > bound) {
             s->flags |= F_DIVERGED;
@@ -1012,16 +1026,15 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
                            s->noise * s->noise / (2.0 * o->progress_slow_steps - 1.0));
         double rate_recent = (s->e2 - s->e1) / fmaxd(s->c1 - s->c2, 1e-9);
         double rate_mean = p_fast / fmaxd(s->c1 - (s->ninit - 1) / 2.0, 1.0);
-        bool small;
-        double stat, thr;
-        stagnant = stagnant_by(m, p_slow, se_p, p_fast, rate_recent, rate_mean, &small, &stat, &thr);
+        stag_test st = stagnant_by(m, p_slow, se_p, p_fast, rate_recent, rate_mean);
+        stagnant = st.stagnant;
         if (stagnant && !(s->flags & F_STAG_ACTIVE)) {
             s->flags |= F_STAG_ACTIVE;
             if (s->espike_t >= 0 && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)))
                 emit_spike_stall(m, loss, gn, lr, p_slow, m->p_high);
             /* After a divergence a flat loss is a broken run, not a learning rate too low. */
             else if (!(s->flags & F_DIVERGED))
-                emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, stat, thr, NULL);
+                emit_stagnation(m, &st, loss, gn, lr);
         }
     }
     if (!stagnant)
@@ -1140,17 +1153,15 @@ sgd_status sgd_monitor_finish(sgd_monitor *m, int32_t *verdict)
             } else if (s->espike_t >= 0 && !(s->flags & F_ESPIKE_DONE) && yi - c.end < least) {
                 emit_spike_stall(m, loss, gn, lr, yi - c.end, least);
             } else if (s->finite < o->stagnation_steps) {
-                bool small;
-                double stat, thr;
                 double se_b = sqrt(c.best_se * c.best_se + se_i * se_i);
-                stagnant = stagnant_by(m, yi - c.best, se_b, yi - c.best, c.rate_recent, c.rate_mean, &small, &stat,
-                                       &thr);
+                stag_test st = stagnant_by(m, yi - c.best, se_b, yi - c.best, c.rate_recent, c.rate_mean);
+                stagnant = st.stagnant;
                 if (stagnant && !(s->flags & F_STAG_ACTIVE)) {
                     s->flags |= F_STAG_ACTIVE;
                     if (s->espike_t >= 0)
                         emit_spike_stall(m, loss, gn, lr, yi - c.best, m->p_high);
                     else
-                        emit(m, SGD_MONITOR_STAGNATION, loss, gn, lr, stat, thr, NULL);
+                        emit_stagnation(m, &st, loss, gn, lr);
                 }
             }
         }

@@ -365,8 +365,9 @@ static void scan_line(logread *r, const char *s, size_t n, scan *sc)
             if (t < end && (*t == ':' || *t == '=')) {
                 char key[KEYLEN], full[KEYLEN];
                 norm_key(ks, kn < KEYLEN ? kn : KEYLEN - 1, key);
-                if (depth > 0 && prefix[depth - 1][0])
-                    snprintf(full, sizeof full, "%.31s_%.31s", prefix[depth - 1], key);
+                int pd = depth < 4 ? depth : 4; /* deeper than 4: the innermost kept prefix */
+                if (pd > 0 && prefix[pd - 1][0])
+                    snprintf(full, sizeof full, "%.31s_%.31s", prefix[pd - 1], key);
                 else
                     snprintf(full, sizeof full, "%s", key);
                 if (word_in(key, eval_words))
