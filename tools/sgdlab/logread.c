@@ -9,6 +9,7 @@
 
 #include "core/internal.h" /* sgd__parse_double: strict, locale-independent numbers */
 
+#include <locale.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #define KEYLEN 64
 #define MAX_PAIRS 128
 #define MAX_FIELDS 256
+#define CACHE 128 /* keys classified, by hash: the same keys come on every line */
 
 /* What a field is. */
 enum role {
@@ -37,8 +39,15 @@ typedef struct pair {
     int prio; /* R_TRAIN: lower is preferred */
 } pair;
 
+typedef struct cached {
+    char key[KEYLEN];
+    int role, prio;
+} cached;
+
 struct logread {
     logread_opts o;
+    bool c_locale; /* the decimal point is '.': strtod may be called directly */
+    cached cache[CACHE];
     char key[KEYLEN], step_key[KEYLEN], lr_key[KEYLEN], gn_key[KEYLEN];
     regex_t re;
     bool have_re;
@@ -116,7 +125,7 @@ static void norm_key(const char *p, size_t n, char *out)
 static bool word_in(const char *w, const char *const *list)
 {
     for (; *list != NULL; list++)
-        if (strcmp(w, *list) == 0)
+        if (w[0] == (*list)[0] && strcmp(w, *list) == 0)
             return true;
     return false;
 }
@@ -131,6 +140,9 @@ static const char *const train_words[] = {"train", "training", NULL};
  * '%' or '.' (so "45ms", "15.34%" and "2024-01-15" are not values). *after is
  * set past it. Returns false if there is none.
  */
+/* Set by logread_new(): whether strtod reads '.' (the tool runs in the C locale). */
+static bool fast_strtod = false;
+
 static bool parse_num(const char *p, const char *end, double *v, const char **after)
 {
     const char *q = p;
@@ -175,9 +187,18 @@ static bool parse_num(const char *p, const char *end, double *v, const char **af
         return false;
     if (q < end && *q == '-' && q + 1 < end && is_digit(q[1]))
         return false; /* a date, 2024-01-15 */
-    sgd__str s = {p, (size_t)(q - p)};
-    if (sgd__parse_double(s, true, v) != SGD_OK)
-        return false;
+    size_t n = (size_t)(q - p);
+    if (digits && n < 64 && fast_strtod) {
+        /* a decimal number, in a locale whose decimal point is '.' */
+        char buf[64];
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        *v = strtod(buf, NULL);
+    } else {
+        sgd__str s = {p, n};
+        if (sgd__parse_double(s, true, v) != SGD_OK)
+            return false;
+    }
     *after = q;
     return true;
 }
@@ -253,9 +274,22 @@ static void add_pair(logread *r, int *np, const char *key, double v)
     if (*np >= MAX_PAIRS || key[0] == '\0')
         return;
     pair *p = &r->pairs[(*np)++];
-    snprintf(p->key, sizeof p->key, "%s", key);
+    size_t n = strlen(key);
+    if (n >= KEYLEN)
+        n = KEYLEN - 1;
+    memcpy(p->key, key, n);
+    p->key[n] = '\0';
     p->val = v;
-    p->role = classify(r, p->key, &p->prio);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p->key[i]) * 16777619u;
+    cached *c = &r->cache[h % CACHE];
+    if (strcmp(c->key, p->key) != 0) {
+        memcpy(c->key, p->key, n + 1);
+        c->role = classify(r, p->key, &c->prio);
+    }
+    p->role = c->role;
+    p->prio = c->prio;
 }
 
 /* ------------------------------------------------------------ scanning a line */
@@ -293,15 +327,17 @@ static bool value_after(const char *p, const char *end, double *v, const char **
         return false; /* a key and its value are separated by ':', '=' or spaces */
     if (q < end && *q == '[')
         q = skip_sp(q + 1, end);
-    static const char *const wrappers[] = {"tensor(", "array(", "np.float64(", "np.float32(", "float(",
-                                           "np.float16(", NULL};
-    for (const char *const *w = wrappers; *w != NULL; w++) {
-        size_t n = strlen(*w);
-        if ((size_t)(end - q) > n && memcmp(q, *w, n) == 0) {
-            q += n;
-            break;
-        }
-    }
+    static const struct {
+        const char *s;
+        size_t n;
+    } wrappers[] = {{"tensor(", 7}, {"array(", 6}, {"np.float64(", 11}, {"np.float32(", 11}, {"float(", 6},
+                    {"np.float16(", 11}};
+    if (q < end && (*q == 't' || *q == 'a' || *q == 'n' || *q == 'f'))
+        for (size_t k = 0; k < sizeof wrappers / sizeof *wrappers; k++)
+            if ((size_t)(end - q) > wrappers[k].n && memcmp(q, wrappers[k].s, wrappers[k].n) == 0) {
+                q += wrappers[k].n;
+                break;
+            }
     return parse_num(q, end, v, after);
 }
 
@@ -420,7 +456,8 @@ static void scan_line(logread *r, const char *s, size_t n, scan *sc)
             double v;
             const char *after;
             /* nan/inf are numbers, not words */
-            if (parse_num(w, end, &v, &after) && after == p) {
+            char c0 = lower(*w);
+            if ((c0 == 'n' || c0 == 'i') && parse_num(w, end, &v, &after) && after == p) {
                 sc->nnum++;
                 sc->last_num = v;
                 prev_word[0] = '\0';
@@ -431,16 +468,17 @@ static void scan_line(logread *r, const char *s, size_t n, scan *sc)
             if (ok && value_after(p, end, &v, &after)) {
                 char full[KEYLEN];
                 if (prev_word[0] && strstr(key, "loss") != NULL &&
-                    (word_in(prev_word, train_words) || word_in(prev_word, eval_words)))
+                    (word_in(prev_word, train_words) || word_in(prev_word, eval_words))) {
                     snprintf(full, sizeof full, "%.31s_%.31s", prev_word, key);
-                else
-                    snprintf(full, sizeof full, "%s", key);
-                add_pair(r, &sc->npairs, full, v);
+                    add_pair(r, &sc->npairs, full, v);
+                } else {
+                    add_pair(r, &sc->npairs, key, v);
+                }
                 p = after;
                 prev_word[0] = '\0';
             } else {
                 sc->nwords++;
-                snprintf(prev_word, sizeof prev_word, "%s", key);
+                memcpy(prev_word, key, sizeof prev_word);
                 const char *t = skip_sp(p, end);
                 if (t != p || (p < end && is_alpha(*p)))
                     ; /* words separated by spaces keep the qualifier */
@@ -617,6 +655,8 @@ int logread_new(logread **out, const logread_opts *o, char *err, size_t errcap)
     }
     if (o != NULL)
         r->o = *o;
+    const char *dp = localeconv()->decimal_point;
+    fast_strtod = dp != NULL && dp[0] == '.' && dp[1] == '\0';
     if (r->o.key != NULL)
         norm_key(r->o.key, strlen(r->o.key), r->key);
     if (r->o.step_key != NULL)
@@ -777,9 +817,14 @@ int logread_line(logread *r, const char *line, size_t len, logread_obs out[2])
     obs_init(&ob, r->lineno);
     /* A NUL-free copy (the splitter drops NULs; direct callers may not). */
     size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (line[i] != '\0')
-            r->text[n++] = line[i];
+    if (memchr(line, '\0', len) == NULL) {
+        memcpy(r->text, line, len);
+        n = len;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            if (line[i] != '\0')
+                r->text[n++] = line[i];
+    }
     r->text[n] = '\0';
     const char *s = r->text;
     const char *b = s, *e = s + n;
@@ -965,7 +1010,7 @@ int logread_line(logread *r, const char *line, size_t len, logread_obs out[2])
     ob.kind = LOGREAD_TRAIN;
     ob.loss = train->val;
     char tkey[KEYLEN];
-    snprintf(tkey, sizeof tkey, "%s", train->key);
+    memcpy(tkey, train->key, KEYLEN);
     if (r->lock == 0 && has_eval) {
         /* Training and validation losses on one line, before the log has shown its kind: hold it.
            If lines of training losses alone follow (nanoGPT: "step 250: train loss ..., val loss ..."

@@ -58,11 +58,31 @@ static void put(logsplit *s, char c)
         s->too_long = true;
 }
 
+/* Bytes that end a line or are dropped. */
+static const bool special[256] = {['\n'] = true, ['\r'] = true, ['\0'] = true, [0x1B] = true, ['\b'] = true};
+
 void logsplit_feed(logsplit *s, const char *data, size_t n, logsplit_fn fn, void *user)
 {
     static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)data[i];
+        /* The common case: a run of ordinary bytes, copied at once. */
+        if (!s->at_start && s->esc == 0 && !special[c]) {
+            size_t j = i + 1;
+            while (j < n && !special[(unsigned char)data[j]])
+                j++;
+            size_t run = j - i;
+            if (s->len + run <= LOGREAD_MAX_LINE) {
+                memcpy(s->buf + s->len, data + i, run);
+                s->len += run;
+            } else {
+                s->too_long = true;
+                s->len = LOGREAD_MAX_LINE;
+            }
+            s->after_cr = false;
+            i = j - 1;
+            continue;
+        }
         if (s->at_start) {
             /* A byte-order mark, possibly split across calls. */
             if (c == bom[s->bom]) {
