@@ -577,6 +577,12 @@ static inline double fmaxd(double a, double b)
     return a > b ? a : b;
 }
 
+/* (libm's fmin is a call; these operands are never NaN) */
+static inline double fmind(double a, double b)
+{
+    return a < b ? a : b;
+}
+
 static inline int popcount32(uint32_t x)
 {
     return __builtin_popcount(x);
@@ -623,10 +629,15 @@ static double median_small(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Standard error of the initial level, in log-loss. */
+/* Variance and standard error of the initial level, in log-loss. */
+static inline double initial_var(const sgd_monitor *m)
+{
+    return m->init_given ? 0.0 : m->s.noise * m->s.noise / (double)(m->s.ninit > 0 ? m->s.ninit : 1);
+}
+
 static inline double initial_se(const sgd_monitor *m)
 {
-    return m->init_given ? 0.0 : m->s.noise / sqrt((double)(m->s.ninit > 0 ? m->s.ninit : 1));
+    return sqrt(initial_var(m));
 }
 
 /* Adds a finite log-loss to the block means. */
@@ -808,10 +819,10 @@ static void observe_grad(sgd_monitor *m, double gn, double loss, double lr)
         }
     }
     double nf = (double)s->gcount;
-    double d = fmin(fabs(g - s->gprev), fmaxd(WINSOR_K * sig / C_ABS, log(2.0)));
-    s->gnoise = sig + (C_ABS * d - sig) / fmin(o->noise_steps, nf + NOISE_PRIOR_N);
+    double d = fmind(fabs(g - s->gprev), fmaxd(WINSOR_K * sig / C_ABS, log(2.0)));
+    s->gnoise = sig + (C_ABS * d - sig) / fmind(o->noise_steps, nf + NOISE_PRIOR_N);
     double cl = fmaxd(log(2.0), o->spike_z * s->gnoise);
-    s->glevel += clampd(g - s->glevel, -cl, cl) / fmin(o->level_steps, nf + 1.0);
+    s->glevel += clampd(g - s->glevel, -cl, cl) / fmind(o->level_steps, nf + 1.0);
     s->gprev = g;
     s->gcount++;
 }
@@ -888,7 +899,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
             }
             /* A spike before the run made any progress (its best smoothed loss not 10% below the
                initial level): if the run never trains past its start, the rate was too high. */
-            if (o->spike_recovery_steps > 0 && s->espike_t < 0 && fmin(initial_level(m), s->y0) - s->best < m->p_low) {
+            if (o->spike_recovery_steps > 0 && s->espike_t < 0 && fmind(initial_level(m), s->y0) - s->best < m->p_low) {
                 s->espike_t = t;
                 s->espike_pstep = s->pstep;
             }
@@ -900,14 +911,14 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
 
     /* Noise: EMA of the winsorised step difference, with a prior. */
     double d = fabs(y - s->yprev);
-    d = fmin(d, fmaxd(WINSOR_K * sig / C_ABS, m->log_spike));
-    double a = 1.0 / fmin(o->noise_steps, nf + NOISE_PRIOR_N);
+    d = fmind(d, fmaxd(WINSOR_K * sig / C_ABS, m->log_spike));
+    double a = 1.0 / fmind(o->noise_steps, nf + NOISE_PRIOR_N);
     s->noise = sig + a * (C_ABS * d - sig);
 
     /* Smoothed loss: EMA of the residual clipped at the spike threshold, so that a spike moves it
        little while a smooth trend, however steep against the noise, is followed. */
     double cl = fmaxd(m->log_spike, o->spike_z * s->noise);
-    double al = 1.0 / fmin(o->level_steps, nf + 1.0);
+    double al = 1.0 / fmind(o->level_steps, nf + 1.0);
     s->level += al * clampd(y - s->level, -cl, cl);
 
     bins_add(s, y);
@@ -923,8 +934,8 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     }
 
     /* Fast and slow EMAs of the smoothed loss, with their centres of mass in time. */
-    double a1 = 1.0 / fmin(o->progress_fast_steps, nf + 1.0);
-    double a2 = 1.0 / fmin(o->progress_slow_steps, nf + 1.0);
+    double a1 = 1.0 / fmind(o->progress_fast_steps, nf + 1.0);
+    double a2 = 1.0 / fmind(o->progress_slow_steps, nf + 1.0);
     s->e1 += a1 * (s->level - s->e1);
     s->c1 += a1 * ((double)t - s->c1);
     s->e2 += a2 * (s->level - s->e2);
@@ -952,7 +963,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
         s->flags &= ~(uint32_t)F_PLATEAU_ACTIVE;
 
     double yi = initial_level(m);
-    double se_e1 = s->noise * sqrt(a1 / (2.0 - a1));
+    double var_e1 = s->noise * s->noise * a1 / (2.0 - a1); /* the standard error only where it is needed */
 
     /* A spike that did not recover: spike_recovery_steps after it, the fast average of the smoothed
        loss is still above the smoothed loss before the spike by more than half the progress made
@@ -960,7 +971,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
        learnt: a learning rate too high, even if the loss now sits flat near where it started. */
     if ((s->flags & F_SPIKE_WATCH) && t - s->spike_t >= o->spike_recovery_steps) {
         s->flags &= ~(uint32_t)F_SPIKE_WATCH;
-        double tol = fmaxd(0.5 * (yi - s->spike_pre), 2.0 * se_e1);
+        double tol = fmaxd(0.5 * (yi - s->spike_pre), 2.0 * sqrt(var_e1));
         /* Not again after a divergence, nor over an oscillation already reported (same advice). */
         if (s->e1 > s->spike_pre + tol && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE))) {
             s->flags |= F_DIVERGED;
@@ -976,7 +987,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     if (s->espike_t >= 0 && !(s->flags & F_ESPIKE_DONE) && o->spike_recovery_steps > 0 &&
         t - s->espike_t >= o->spike_recovery_steps) {
         s->flags |= F_ESPIKE_DONE;
-        double least = fmaxd(m->p_low, o->stagnation_z * sqrt(se_e1 * se_e1 + initial_se(m) * initial_se(m)));
+        double least = fmaxd(m->p_low, o->stagnation_z * sqrt(var_e1 + initial_var(m)));
         if (yi - s->e1 < least && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)))
             emit_spike_stall(m, loss, gn, lr, yi - s->e1, least);
     }
@@ -985,7 +996,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
        level by drift_ratio and beyond their noise: the run gave back all it had learnt, and more. */
     if (m->log_drift > 0.0 && s->finite >= o->min_steps && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)) &&
         s->e1 > yi + m->log_drift && s->level > yi + m->log_drift) { /* (the cheap test first) */
-        double bound = yi + fmaxd(m->log_drift, o->stagnation_z * sqrt(se_e1 * se_e1 + initial_se(m) * initial_se(m)));
+        double bound = yi + fmaxd(m->log_drift, o->stagnation_z * sqrt(var_e1 + initial_var(m)));
         if (s->e1 > bound && s->level > bound) {
             s->flags |= F_DIVERGED;
             emit_drift(m, loss, gn, lr, exp(s->e1 - yi), exp(bound - yi));
@@ -1022,7 +1033,7 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     if (s->finite >= o->stagnation_steps) {
         double p_slow = yi - s->bslow;
         double p_fast = yi - s->bfast;
-        double se_p = sqrt(initial_se(m) * initial_se(m) +
+        double se_p = sqrt(initial_var(m) +
                            s->noise * s->noise / (2.0 * o->progress_slow_steps - 1.0));
         double rate_recent = (s->e2 - s->e1) / fmaxd(s->c1 - s->c2, 1e-9);
         double rate_mean = p_fast / fmaxd(s->c1 - (s->ninit - 1) / 2.0, 1.0);
