@@ -8,7 +8,8 @@
  * VIEW turns each full curve into the kind of log real tools write (the label
  * stays that of the full curve): "every:K" keeps every K-th observation (a log
  * every K iterations), "mean:K" the means of blocks of K (per-epoch averages),
- * "head:N" the first N observations, "from:N" the curve from observation N on
+ * "scale:F" every loss times F, "noise:S:SEED" multiplicative log-normal noise
+ * of sd S, "head:N" the first N observations, "from:N" the curve from observation N on
  * (an excerpt that starts mid-run). --initial gives the monitor the task's
  * untrained level as initial_loss (what --initial-loss or --classes do).
  *

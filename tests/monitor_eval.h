@@ -84,7 +84,7 @@ static inline int meval_read_curve(const char *dir, const char *name, double *x,
 }
 
 /* Applies a view in place; returns the new length. */
-static inline int meval_view(const char *view, double *x, int n, int *offset)
+static inline int meval_view(const char *view, double *x, int n, int *offset, uint64_t salt)
 {
     *offset = 0;
     if (view == NULL)
@@ -109,6 +109,25 @@ static inline int meval_view(const char *view, double *x, int n, int *offset)
             x[m++] = s / c;
         }
         return m;
+    }
+    double f = 0;
+    if (sscanf(view, "scale:%lf", &f) == 1 && f > 0) {
+        for (int i = 0; i < n; i++)
+            x[i] *= f;
+        return n;
+    }
+    unsigned seed = 0;
+    if (sscanf(view, "noise:%lf:%u", &f, &seed) == 2 && f > 0) {
+        /* multiplicative log-normal noise of sd f, a deterministic generator per curve */
+        uint64_t st = 0x9E3779B97F4A7C15ull * (seed + 1) ^ salt;
+        for (int i = 0; i < n; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            double u1 = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            double u2 = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
+            x[i] *= exp(f * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+        return n;
     }
     if (sscanf(view, "head:%d", &k) == 1 && k > 0)
         return n < k ? n : k;
@@ -177,7 +196,10 @@ static inline bool meval_dir(const char *dir, const char *set, const char *view,
         }
         memcpy(full, x, (size_t)n * sizeof *x);
         int nfull = n, offset = 0;
-        n = meval_view(view, x, n, &offset);
+        uint64_t salt = 1469598103934665603ull; /* FNV-1a of the name: each curve its own noise */
+        for (const char *c = name; *c; c++)
+            salt = (salt ^ (unsigned char)*c) * 1099511628211ull;
+        n = meval_view(view, x, n, &offset, salt);
         if (n <= 0)
             continue;
         sgd_monitor_options o;

@@ -23,6 +23,8 @@
 #define NOISE_PRIOR_N 4.0
 /* log of the smallest loss - floor considered; below counts as this (a perfect fit). */
 #define Y_MIN (-700.0)
+/* Drift: observations in a row above its bound before it is raised. */
+#define DRIFT_RUN 3
 /* Ring of the last spike steps (oscillation_spikes <= MAX_SPIKES). */
 #define MAX_SPIKES 32
 #define MAX_DIV_WINDOW 32
@@ -95,6 +97,7 @@ typedef struct mstate {
     int64_t nbins;             /* closed bins */
     int64_t bsize;             /* observations per closed bin (a power of 2) */
     int64_t ccnt;              /* observations in the open bin */
+    int64_t drift_run;         /* consecutive observations above the drift bound */
     double glevel, gnoise, gprev; /* log gradient norm: smoothed, noise, previous */
     double csum;                  /* sum of the open bin */
     double bsum[NBINS];           /* sums of the closed bins (bsize observations each) */
@@ -103,7 +106,7 @@ typedef struct mstate {
 /* The number of doubles of an exported state: header (tag, version, count) + fields. */
 #define STATE_FIXED_FIELDS 27
 #define STATE_V1_COUNT (3 + STATE_FIXED_FIELDS + 2 * 6 + MAX_SPIKES)
-#define STATE_V2_FIELDS 14
+#define STATE_V2_FIELDS 15
 #define STATE_COUNT (3 + STATE_FIXED_FIELDS + 2 * SGD_MONITOR_KIND_COUNT + MAX_SPIKES + STATE_V2_FIELDS + NBINS)
 
 typedef struct mcallback {
@@ -1026,21 +1029,26 @@ static void observe_finite(sgd_monitor *m, double loss, double gn, double lr)
     if (s->espike_t >= 0 && !(s->flags & F_ESPIKE_DONE) && o->spike_recovery_steps > 0 &&
         t - s->espike_t >= o->spike_recovery_steps) {
         s->flags |= F_ESPIKE_DONE;
-        double least = fmaxd(m->p_low, o->stagnation_z * sqrt(var_e1 + initial_var(m)));
+        double least = m->p_low;
         if (yi - s->e1 < least && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)))
             emit_spike_stall(m, loss, gn, lr, yi - s->e1, least);
     }
 
     /* Drift: the fast average of the smoothed loss, and the smoothed loss itself, above the initial
        level by drift_ratio and beyond their noise: the run gave back all it had learnt, and more. */
+    /* It must hold for DRIFT_RUN consecutive observations (noise does not rise for that long). */
+    bool above = false;
     if (m->log_drift > 0.0 && s->finite >= o->min_steps && !(s->flags & (F_DIVERGED | F_OSC_ACTIVE)) &&
         s->e1 > yi + m->log_drift && s->level > yi + m->log_drift) { /* (the cheap test first) */
         double bound = yi + fmaxd(m->log_drift, o->stagnation_z * sqrt(var_e1 + initial_var(m)));
-        if (s->e1 > bound && s->level > bound) {
+        above = s->e1 > bound && s->level > bound;
+        if (above && ++s->drift_run >= DRIFT_RUN) {
             s->flags |= F_DIVERGED;
             emit_drift(m, loss, gn, lr, exp(s->e1 - yi), exp(bound - yi));
         }
     }
+    if (!above)
+        s->drift_run = 0;
 
     /* Oscillation: the smoothed loss stays above its initial level x ratio, or spikes recur
        while there is no net progress. */
@@ -1354,6 +1362,7 @@ sgd_status sgd_monitor_state_export(const sgd_monitor *m, double *buf, size_t co
     *p++ = (double)s->nbins;
     *p++ = (double)s->bsize;
     *p++ = (double)s->ccnt;
+    *p++ = (double)s->drift_run;
     *p++ = s->glevel;
     *p++ = s->gnoise;
     *p++ = s->gprev;
@@ -1468,6 +1477,7 @@ sgd_status sgd_monitor_state_import(sgd_monitor *m, const double *buf, size_t co
         GI(nbins, 0, NBINS - 1);
         GI(bsize, 1, big);
         GI(ccnt, 0, (double)(s.bsize - 1));
+        GI(drift_run, 0, big);
         GR(glevel);
         GR(gnoise);
         GR(gprev);
