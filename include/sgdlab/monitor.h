@@ -252,8 +252,10 @@ typedef struct sgd_monitor_options {
     /** Reserved; keep 0. @since 0.2 */
     int32_t reserved0;
     /** Drift: a divergence (verdict unstable) when, after at least min_steps observations, the recent
-        smoothed loss is above this multiple of the initial level and beyond its noise: the run gave
-        back all its progress and more, slowly (no spike, no run-away). Default 1.1; 0 disables; else > 1. @since 0.2 */
+        smoothed loss (and the smoothed loss) is above this multiple of the initial level and beyond
+        its noise for 3 observations in a row (or, at sgd_monitor_finish(), the mean of the last
+        quarter of the log is): the loss rose above where it started, slowly, with no run-away (a
+        run that gave back all its progress, and more). Default 1.1; 0 disables; else > 1. @since 0.2 */
     double drift_ratio;
     /** Gradient-norm spike: a gradient norm above this multiple of its smoothed level (a geometric
         EMA over sgd_monitor_options::level_steps) and sgd_monitor_options::spike_z times its noise
