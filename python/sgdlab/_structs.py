@@ -88,6 +88,12 @@ class ParamInfo(Struct):
                 ('shape', i64 * 4), ('offset', sz), ('numel', sz)]
 
 
+class TensorInfo(Struct):
+    c_name = 'sgd_tensor_info'
+    _fields_ = [('struct_size', u32), ('role', i32), ('name', cp), ('layer', i32), ('param_kind', i32),
+                ('dtype', i32), ('rank', i32), ('shape', i64 * 4), ('numel', sz), ('offset', sz), ('data', vp)]
+
+
 # ---------------------------------------------------------------- optim
 class OptimStepArgs(Struct):
     c_name = 'sgd_optim_step_args'

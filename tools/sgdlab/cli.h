@@ -128,5 +128,11 @@ const char *cli_plot_terminal(const char *format);
 const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, double hi);
 /* Escapes a string for a gnuplot single-quoted string (doubles the quotes) into buf. */
 const char *cli_gp_str(char *buf, size_t cap, const char *s);
+/*
+ * Writes a loss curve as "step value" lines, the loss smoothed by an EMA of its
+ * log (time constant 10 steps), NaN once it turns non-finite; lowers *ymin to
+ * the smallest smoothed value and raises *y0 to the first loss.
+ */
+void cli_write_ema_curve(FILE *f, const double *loss, int64_t n, double *ymin, double *y0);
 
 #endif
