@@ -62,6 +62,17 @@ void sgd_lrfind_options_init(sgd_lrfind_options *o)
     o->shuffle = 1;
 }
 
+/* What the recording of a curve uses: the moving average and the stop rule. */
+static sgd_status check_curve_options(const sgd_lrfind_options *o, const char *fn)
+{
+    if (!(o->beta >= 0 && o->beta < 1))
+        return sgd__err(SGD_ERANGE, "%s: beta=%g: must be in [0, 1)", fn, o->beta);
+    if (!(o->stop_factor == 0 || (o->stop_factor > 1 && isfinite(o->stop_factor))))
+        return sgd__err(SGD_ERANGE, "%s: stop_factor=%g: must be 0 (never stop) or finite and > 1", fn,
+                        o->stop_factor);
+    return SGD_OK;
+}
+
 static sgd_status check_options(const sgd_lrfind_options *o, const char *fn)
 {
     if (o->ramp != SGD_LRFIND_EXPONENTIAL && o->ramp != SGD_LRFIND_LINEAR)
@@ -76,12 +87,20 @@ static sgd_status check_options(const sgd_lrfind_options *o, const char *fn)
     if (o->batch_size < 1 || o->batch_size > SGD_MODEL_MAX_BATCH)
         return sgd__err(SGD_ERANGE, "%s: batch_size=%lld: must be in [1, %lld]", fn, (long long)o->batch_size,
                         (long long)SGD_MODEL_MAX_BATCH);
-    if (!(o->beta >= 0 && o->beta < 1))
-        return sgd__err(SGD_ERANGE, "%s: beta=%g: must be in [0, 1)", fn, o->beta);
-    if (!(o->stop_factor == 0 || (o->stop_factor > 1 && isfinite(o->stop_factor))))
-        return sgd__err(SGD_ERANGE, "%s: stop_factor=%g: must be 0 (never stop) or finite and > 1", fn,
-                        o->stop_factor);
-    return SGD_OK;
+    return check_curve_options(o, fn);
+}
+
+/* The allocator and the options of a call: copied, checked (all of them, or those of a curve). */
+static sgd_status setup(const sgd_allocator *alloc, const sgd_lrfind_options *opts, bool whole, sgd_allocator *al,
+                        sgd_lrfind_options *o, const char *fn)
+{
+    sgd_status st = sgd__allocator_init(al, alloc, fn);
+    if (st != SGD_OK)
+        return st;
+    sgd_lrfind_options_init(o);
+    if ((st = sgd__options_copy(o, sizeof *o, opts, sizeof *o, fn, "opts")) != SGD_OK)
+        return st;
+    return whole ? check_options(o, fn) : check_curve_options(o, fn);
 }
 
 void sgd_lrfind_free(sgd_lrfind *r)
@@ -349,6 +368,22 @@ static sgd_lrfind *result_new(const sgd_allocator *al, size_t cap, const char *f
     return r;
 }
 
+/* The end of a test or of a given curve: the finite prefix is analysed; *out gets the result. */
+static sgd_status conclude(sgd_lrfind *r, size_t planned, sgd_lrfind **out, const char *fn)
+{
+    r->planned = planned;
+    r->used = 0;
+    while (r->used < r->count && isfinite(r->loss[r->used]))
+        r->used++;
+    sgd_status st = analyse(r, fn);
+    if (st != SGD_OK) {
+        sgd_lrfind_free(r);
+        return st;
+    }
+    *out = r;
+    return SGD_OK;
+}
+
 /* ------------------------------------------------------------ the test */
 
 typedef struct saved {
@@ -447,14 +482,9 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn,
                         out == NULL ? "out" : model == NULL ? "model" : optim == NULL ? "optim" : "train");
     sgd_allocator al;
-    sgd_status st = sgd__allocator_init(&al, alloc, fn);
-    if (st != SGD_OK)
-        return st;
     sgd_lrfind_options o;
-    sgd_lrfind_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
-        return st;
-    if ((st = check_options(&o, fn)) != SGD_OK)
+    sgd_status st = setup(alloc, opts, true, &al, &o, fn);
+    if (st != SGD_OK)
         return st;
     size_t n = sgd_model_num_params(model);
     if (n == 0)
@@ -543,16 +573,7 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
         sgd_lrfind_free(r);
         return st;
     }
-    r->planned = cap;
-    r->used = 0;
-    while (r->used < r->count && isfinite(r->loss[r->used]))
-        r->used++;
-    if ((st = analyse(r, fn)) != SGD_OK) {
-        sgd_lrfind_free(r);
-        return st;
-    }
-    *out = r;
-    return SGD_OK;
+    return conclude(r, cap, out, fn);
 }
 
 /* ------------------------------------------------------------ a curve measured elsewhere */
@@ -568,18 +589,10 @@ sgd_status sgd_lrfind_analyze(sgd_lrfind **out, const double *lr, const double *
     if (n == 0 || n > (size_t)MAX_STEPS)
         return sgd__err(SGD_EINVAL, "%s: n=%zu: the curve must have 1 to %lld points", fn, n, (long long)MAX_STEPS);
     sgd_allocator al;
-    sgd_status st = sgd__allocator_init(&al, alloc, fn);
+    sgd_lrfind_options o;
+    sgd_status st = setup(alloc, opts, false, &al, &o, fn);
     if (st != SGD_OK)
         return st;
-    sgd_lrfind_options o;
-    sgd_lrfind_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
-        return st;
-    if (!(o.beta >= 0 && o.beta < 1))
-        return sgd__err(SGD_ERANGE, "%s: beta=%g: must be in [0, 1)", fn, o.beta);
-    if (!(o.stop_factor == 0 || (o.stop_factor > 1 && isfinite(o.stop_factor))))
-        return sgd__err(SGD_ERANGE, "%s: stop_factor=%g: must be 0 (never stop) or finite and > 1", fn,
-                        o.stop_factor);
     for (size_t i = 0; i < n; i++) {
         if (!(lr[i] > 0 && isfinite(lr[i])))
             return sgd__err(SGD_EINVAL, "%s: lr[%zu]=%g: learning rates must be finite and > 0", fn, i, lr[i]);
@@ -606,16 +619,7 @@ sgd_status sgd_lrfind_analyze(sgd_lrfind **out, const double *lr, const double *
     }
     /* fastai's valley skips the first tenth of the steps the test planned: o.steps when the
        caller says so (at least the points given), else the points given. */
-    r->planned = o.steps >= (int64_t)n ? (size_t)o.steps : n;
-    r->used = 0;
-    while (r->used < r->count && isfinite(r->loss[r->used]))
-        r->used++;
-    if ((st = analyse(r, fn)) != SGD_OK) {
-        sgd_lrfind_free(r);
-        return st;
-    }
-    *out = r;
-    return SGD_OK;
+    return conclude(r, o.steps >= (int64_t)n ? (size_t)o.steps : n, out, fn);
 }
 
 /* ------------------------------------------------------------ queries */
