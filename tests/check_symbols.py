@@ -51,7 +51,11 @@ def exported_symbols(lib):
         if kind == 'A':  # the version node itself
             continue
         base, _, version = name.partition('@')
-        syms[base] = version.lstrip('@')
+        version = version.lstrip('@')
+        # A symbol with several versions (an old one kept for binaries built against older headers,
+        # glibc's way) is checked by its oldest: the node that introduced it.
+        if base not in syms or version < syms[base]:
+            syms[base] = version
     return syms
 
 

@@ -189,6 +189,37 @@ SGD_API sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim 
                                   const sgd_lrfind_options *opts, const sgd_allocator *alloc);
 
 /**
+ * @brief Analyses a range test measured elsewhere (another framework's, a
+ *        log): the same curve, stop rule and suggestions as sgd_lrfind_run().
+ *
+ * The points are recorded in order exactly as sgd_lrfind_run() records its
+ * steps: the debiased moving average (sgd_lrfind_options::beta), the stop rule
+ * (sgd_lrfind_options::stop_factor: the points after the one where the
+ * average passes stop_factor times its best are not recorded) and the first
+ * non-finite loss (recorded, not used) end the curve; then the suggestions
+ * are computed. sgd_lrfind_options::steps is the number of steps the test
+ * planned, if at least @p n (fastai's valley leaves out their first tenth);
+ * else @p n is taken. The other options (ramp, lr_min, lr_max, batch_size,
+ * seed, shuffle, progress) are not used. The result is queried and freed like
+ * that of sgd_lrfind_run(). Allocates the curve (five arrays of @p n doubles)
+ * and the analysis's scratch.
+ *
+ * @param out   Receives the result; set to NULL on failure.
+ * @param lr    The learning rates, finite, > 0 and increasing; not copied.
+ * @param loss  The loss at each; any double (a NaN or infinity ends the curve).
+ * @param n     Number of points, 1 to 2^24.
+ * @param opts  Options, or NULL for the defaults.
+ * @param alloc Allocator; NULL for malloc/free.
+ * @return ::SGD_OK (also when the curve allows no suggestion: ask
+ *         sgd_lrfind_suggestion() why); ::SGD_EINVAL (NULL, a count out of
+ *         range, a learning rate not positive or not increasing, options not
+ *         initialised); ::SGD_ERANGE (beta or stop_factor); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_lrfind_analyze(sgd_lrfind **out, const double *lr, const double *loss, size_t n,
+                                      const sgd_lrfind_options *opts, const sgd_allocator *alloc);
+
+/**
  * @brief Frees a range-test result.
  * @param r The result; NULL does nothing.
  * @since 0.1

@@ -247,14 +247,19 @@ class MonitorOptions(Struct):
                 ('oscillation_steps', i32), ('oscillation_spikes', i32), ('oscillation_window', i32),
                 ('plateau_steps', i32), ('stagnation_steps', i32), ('spike_recovery_steps', i32),
                 ('stagnation_min_drop', f64), ('stagnation_max_drop', f64), ('stagnation_z', f64),
-                ('stagnation_shape', f64), ('progress_fast_steps', f64), ('progress_slow_steps', f64)]
+                ('stagnation_shape', f64), ('progress_fast_steps', f64), ('progress_slow_steps', f64),
+                # 0.2
+                ('initial_loss', f64), ('min_steps', i32), ('reserved0', i32), ('drift_ratio', f64),
+                ('grad_spike_ratio', f64)]
 
 
 class MonitorEvent(Struct):
     c_name = 'sgd_monitor_event'
     _fields_ = [('struct_size', u32), ('kind', i32), ('step', i64), ('loss', f64), ('grad_norm', f64),
                 ('lr', f64), ('smoothed', f64), ('statistic', f64), ('threshold', f64), ('severity', i32),
-                ('suggested_action', i32), ('suggested_lr_scale', f64), ('remedy', cp), ('detail', cp)]
+                ('suggested_action', i32), ('suggested_lr_scale', f64), ('remedy', cp), ('detail', cp),
+                # 0.2
+                ('producer_step', i64), ('ref_step', i64), ('ref_producer_step', i64)]
 
 
 MONITOR_CALLBACK = C.CFUNCTYPE(i32, C.POINTER(MonitorEvent), pf64, vp)
@@ -264,7 +269,10 @@ class MonitorCounters(Struct):
     c_name = 'sgd_monitor_counters'
     _fields_ = [('struct_size', u32), ('verdict', i32), ('steps', i64), ('nonfinite_steps', i64),
                 ('first_alarm', i64), ('events', i64 * 8), ('first_event', i64 * 8), ('initial', f64),
-                ('smoothed', f64), ('best', f64), ('noise', f64), ('progress', f64)]
+                ('smoothed', f64), ('best', f64), ('noise', f64), ('progress', f64),
+                # 0.2
+                ('first_alarm_producer_step', i64), ('below_floor_steps', i64), ('grad_norm', f64),
+                ('finished', i32), ('reserved0', i32)]
 
 
 # ---------------------------------------------------------------- trainer
