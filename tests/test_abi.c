@@ -130,13 +130,15 @@ static void test_data_structs(void **state)
 static void test_model_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_model_options, 32);
+    PIN_SIZE(sgd_model_options, 48);
     PIN_OFFSET(sgd_model_options, struct_size, 0);
     PIN_OFFSET(sgd_model_options, init, 4);
     PIN_OFFSET(sgd_model_options, seed, 8);
     PIN_OFFSET(sgd_model_options, max_batch, 16);
     PIN_OFFSET(sgd_model_options, loss, 24);
     PIN_OFFSET(sgd_model_options, blas_threads, 28);
+    PIN_OFFSET(sgd_model_options, vocab_size, 32);
+    PIN_OFFSET(sgd_model_options, seq_len, 40);
     PIN_SIZE(sgd_param_info, 72);
     PIN_OFFSET(sgd_param_info, struct_size, 0);
     PIN_OFFSET(sgd_param_info, kind, 4);

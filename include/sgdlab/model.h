@@ -102,7 +102,11 @@ typedef enum sgd_layer_kind {
     SGD_LAYER_BATCHNORM1D = 15, /**< Batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d). @since 0.2 */
     SGD_LAYER_BATCHNORM2D = 16, /**< Batch normalisation over [C, H, W] (torch.nn.BatchNorm2d). @since 0.2 */
     SGD_LAYER_LAYERNORM = 17, /**< Layer normalisation over the last dimension (torch.nn.LayerNorm). @since 0.2 */
-    SGD_LAYER_RESIDUAL = 18   /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
+    SGD_LAYER_RESIDUAL = 18,  /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
+    SGD_LAYER_EMBEDDING = 19, /**< A table of vectors indexed by integer token ids (torch.nn.Embedding). @since 0.2 */
+    SGD_LAYER_RNN = 20,       /**< Elman recurrent layer, tanh or relu (torch.nn.RNN, batch_first). @since 0.2 */
+    SGD_LAYER_LSTM = 21,      /**< Long short-term memory, gates i, f, g, o (torch.nn.LSTM, batch_first). @since 0.2 */
+    SGD_LAYER_GRU = 22        /**< Gated recurrent unit, gates r, z, n (torch.nn.GRU, batch_first). @since 0.2 */
 } sgd_layer_kind;
 
 /**
@@ -152,6 +156,15 @@ typedef struct sgd_model_options {
     int32_t loss;
     /** BLAS threads during the model's calls, 0 to 1024; 0 leaves the BLAS alone (default 1; see the file's notes). */
     int32_t blas_threads;
+    /**
+     * The vocabulary size that a spec's `vocab` stands for (as in
+     * <tt>dense(vocab)</tt>, and the num_embeddings of <tt>embedding(64)</tt>),
+     * 1 to 2^24; 0 (default): not known (a spec that needs it is refused). A
+     * text dataset gives it (sgd_vocab_size()). @since 0.2
+     */
+    int64_t vocab_size;
+    /** The sequence length of a spec whose input is <tt>tokens</tt> without one, 1 to 2^24; 0 (default): not known. @since 0.2 */
+    int64_t seq_len;
 } sgd_model_options;
 
 /**
@@ -750,6 +763,66 @@ SGD_API void *sgd_model_buffers(sgd_model *m);
  * @since 0.2
  */
 SGD_API sgd_status sgd_model_reset_state(sgd_model *m);
+
+/**
+ * @brief Size in bytes of the model's whole per-sample state: every
+ *        ::SGD_TENSOR_STATE tensor ([max_batch, ...] float32 each), one after
+ *        the other in sgd_model_tensor_info() order.
+ * @param m The model.
+ * @return The size; 0 for a model without state, before sgd_model_build() or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API size_t sgd_model_state_size(const sgd_model *m);
+
+/**
+ * @brief Copies the whole per-sample state out (a recurrent layer's hidden
+ *        state, as the next forward pass would start from it).
+ * @param m     A built model.
+ * @param dst   Receives sgd_model_state_size() bytes.
+ * @param bytes Must equal sgd_model_state_size().
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE for a wrong @p bytes; ::SGD_ESTATE before sgd_model_build().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_get_state(const sgd_model *m, void *dst, size_t bytes);
+
+/**
+ * @brief Overwrites the whole per-sample state (from sgd_model_get_state()).
+ * @param m     A built model.
+ * @param src   sgd_model_state_size() bytes of finite floats.
+ * @param bytes Must equal sgd_model_state_size().
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE; ::SGD_ENONFINITE naming the
+ *         element (nothing is changed); ::SGD_ESTATE.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_set_state(sgd_model *m, const void *src, size_t bytes);
+
+/**
+ * @brief The sequence length T of the model's samples: the first dimension
+ *        of a [T] (token ids) or [T, F] input.
+ * @param m The model.
+ * @return T; 0 for images or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_model_seq_len(const sgd_model *m);
+
+/**
+ * @brief Changes the sequence length of the model's samples, for example to
+ *        1 for generating one step at a time, and back.
+ *
+ * Every layer is reshaped; a model whose parameters depend on the length (a
+ * flatten before a dense layer) or that holds residual blocks is refused.
+ * The activation buffers are reallocated (this call allocates, as
+ * sgd_model_reserve()); parameters, gradients, buffers and the carried state
+ * are kept. The results of the last forward pass are discarded.
+ *
+ * @param m       A built model whose input is [T] or [T, F].
+ * @param seq_len The new T, 1 to 2^24.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, out of range, images, a length the
+ *         layers do not allow, naming the layer); ::SGD_ESTATE before
+ *         sgd_model_build(); ::SGD_ENOMEM (the model is unchanged).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_set_seq_len(sgd_model *m, int64_t seq_len);
 
 /* ------------------------------------------------------------------ modes and buffers */
 

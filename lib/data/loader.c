@@ -61,6 +61,12 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
     sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
     if (st != SGD_OK)
         return st;
+    if (d->streams > 0 && (o.shuffle || batch_size != d->streams))
+        return sgd__err(SGD_EINVAL,
+                        "%s: the dataset holds %lld parallel streams (text cut into sequences): it is read in order, "
+                        "one step of every stream per batch: shuffle=0 and batch_size=%lld (not %s, batch_size=%lld)",
+                        fn, (long long)d->streams, (long long)d->streams, o.shuffle ? "shuffle=1" : "shuffle=0",
+                        (long long)batch_size);
     if (o.drop_last && batch_size > d->n)
         return sgd__err(SGD_EINVAL, "%s: drop_last with batch_size=%lld > %lld rows leaves no batch", fn,
                         (long long)batch_size, (long long)d->n);
@@ -83,7 +89,7 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
     if (gathers) {
         if ((l->xbuf = sgd__alloc_aligned(a, (size_t)l->batch * (size_t)d->dim, sizeof(float))) == NULL)
             goto nomem;
-        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, (size_t)l->batch, sizeof(int32_t))) == NULL)
+        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, (size_t)l->batch * (size_t)d->ldim, sizeof(int32_t))) == NULL)
             goto nomem;
         if (d->targets &&
             (l->tbuf = sgd__alloc_aligned(a, (size_t)l->batch * (size_t)d->tdim, sizeof(float))) == NULL)

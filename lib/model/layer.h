@@ -71,7 +71,8 @@ enum {
     SGD__ROLE_STATE = 3
 };
 
-#define SGD__LAYER_MAX_TENSORS 8
+/* 34: a recurrent layer of 8 stacked layers has 4 parameters each and 2 state tensors. */
+#define SGD__LAYER_MAX_TENSORS 34
 
 typedef struct sgd__tdesc {
     const char *name;   /* torch's attribute name: "weight", "running_mean" (static storage) */
@@ -154,6 +155,7 @@ typedef struct sgd__lspec {
     const sgd_allocator *alloc;
     int depth;             /* nesting of sequences (residual blocks) */
     size_t index0;         /* layers before the first token (messages number from index0 + 1) */
+    int64_t vocab;         /* the vocabulary size an argument written `vocab` stands for; 0: not known */
 } sgd__lspec;
 
 /* An error about the token: "<fn>: spec '<spec>': <where> '<tok>': <detail>". */
@@ -165,9 +167,14 @@ typedef struct sgd__largs {
     sgd__str key[SGD__LARGS_MAX], val[SGD__LARGS_MAX];
     bool used[SGD__LARGS_MAX];
     size_t n, n_pos;
+    char vocab[24];        /* the decimal value of `vocab`, which values written `vocab` point to */
 } sgd__largs;
 
-/* At most max_pos positional arguments (the 0.1 layers take one). */
+/*
+ * At most max_pos positional arguments (the 0.1 layers take one). A value
+ * written `vocab` ("dense(vocab)") stands for c->vocab, the vocabulary size
+ * of the data (an error when it is not known).
+ */
 sgd_status sgd__largs_split(const sgd__lspec *c, sgd__largs *a, size_t max_pos);
 /* The positional argument `pos` (-1: none) or the first of `keys` given by name; {NULL,0} if absent. */
 sgd__str sgd__largs_take(sgd__largs *a, int pos, const char *const *keys);
@@ -314,6 +321,8 @@ extern const sgd__layer_op sgd__op_maxpool2d, sgd__op_avgpool2d, sgd__op_global_
 extern const sgd__layer_op sgd__op_flatten;
 extern const sgd__layer_op sgd__op_batchnorm1d, sgd__op_batchnorm2d, sgd__op_layernorm;
 extern const sgd__layer_op sgd__op_residual;
+extern const sgd__layer_op sgd__op_embedding;
+extern const sgd__layer_op sgd__op_rnn, sgd__op_lstm, sgd__op_gru;
 
 /* "CxHxW" of a per-sample shape for messages (a static-free helper: writes into buf). */
 #define SGD__SHAPE_BUF 64

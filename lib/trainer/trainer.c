@@ -494,9 +494,19 @@ sgd_status sgd__check_dataset_fits(const sgd_model *m, const sgd_dataset *d, con
         if (k == 0)
             return sgd__err(SGD_ESHAPE, "%s: %s has float targets but the model's loss (cross-entropy) needs class labels",
                             fn, what);
-        if (k > out)
+        int32_t rank;
+        int64_t shape[3];
+        sgd_model_output_shape(m, &rank, shape);
+        int64_t classes = shape[rank - 1], positions = out / classes;
+        if (k > classes)
             return sgd__err(SGD_ESHAPE, "%s: %s has labels up to %d but the model has %lld outputs (classes)", fn,
-                            what, (int)k - 1, (long long)out);
+                            what, (int)k - 1, (long long)classes);
+        if (sgd_dataset_labels_per_row(d) != positions)
+            return sgd__err(SGD_ESHAPE,
+                            "%s: %s has %lld label%s per row but the model's output has %lld position%s of %lld classes",
+                            fn, what, (long long)sgd_dataset_labels_per_row(d),
+                            sgd_dataset_labels_per_row(d) == 1 ? "" : "s", (long long)positions,
+                            positions == 1 ? "" : "s", (long long)classes);
     } else {
         if (sgd_dataset_target_dim(d) != out)
             return sgd__err(SGD_ESHAPE, "%s: %s has %lld targets per row (%s) but the model has %lld outputs", fn,
