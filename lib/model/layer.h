@@ -115,6 +115,8 @@ typedef struct sgd__layer {
     struct sgd__layer *fuse_next;      /* a producer: the fused activation after it, or NULL */
     float *fuse_gbias;                 /* a fused activation: the producer's bias gradient (over the last
                                           dimension) that its backward accumulates, or NULL */
+    struct sgd__layer *lookup_from;    /* a consumer of a lookup (op->lookup) before it, which it does itself */
+    struct sgd__layer *lookup_into;    /* a lookup: the consumer that does its work, or NULL */
     float *buf;                        /* own output [max_batch x numel(out)], or NULL */
     void *ws;                          /* op->workspace bytes, or NULL */
     /* Set by each forward pass: */
@@ -253,6 +255,14 @@ enum {
     SGD__OP_FUSES_NEXT = 1u << 0,
     /* Needs no output buffer of its own: its output is its input (a view, as flatten). */
     SGD__OP_NO_BUFFER = 1u << 1,
+    /*
+     * Takes over a lookup before it (a layer with op->lookup, the
+     * embedding): it reads the token ids itself, so that the table and its
+     * first matrix product combine (recurrent layers: the input projections
+     * of a vocabulary instead of every position). The lookup's forward then
+     * only checks the ids and passes them on, its backward does nothing.
+     */
+    SGD__OP_TAKES_LOOKUP = 1u << 2,
 };
 
 typedef struct sgd__layer_op {
@@ -299,6 +309,12 @@ typedef struct sgd__layer_op {
     const char *sub_names[SGD__LAYER_MAX_SUBS];
     /* Optional: checks the model's input when the layer is first (an embedding's token ids). */
     sgd_status (*check_input)(const sgd__layer *l, const float *x, int64_t batch, const char *fn);
+    /*
+     * Optional, a lookup: its output row r is row id(x_r) of a table of
+     * *rows x *width floats; gives the table and its gradient (for a
+     * SGD__OP_TAKES_LOOKUP consumer after it).
+     */
+    void (*lookup)(sgd__layer *l, float **table, float **grad, int64_t *rows, int64_t *width);
 } sgd__layer_op;
 
 /* The table (layers.c). */

@@ -15,7 +15,9 @@
  *
  * The backward pass scatters the output gradient into the rows of the
  * table that were used (torch's dense gradient). There is no gradient for
- * the ids: dLoss/dx is zero.
+ * the ids: dLoss/dx is zero. A recurrent layer right after an embedding
+ * takes its work over (SGD__OP_TAKES_LOOKUP): it multiplies the table
+ * itself, once per vocabulary entry rather than once per position.
  * SPDX-License-Identifier: MIT
  */
 #include "model/kernels.h"
@@ -134,6 +136,10 @@ static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
     int64_t at = find_bad_id(x, count, l->ia[NUM]);
     if (at >= 0)
         return bad_id(l, x, at, p->fn);
+    if (l->lookup_into != NULL) { /* the next layer reads the ids and the table itself */
+        l->y = x;
+        return SGD_OK;
+    }
     const float *w = l->t[0];
     for (int64_t i = 0; i < count; i++)
         memcpy(l->buf + (size_t)i * (size_t)D, w + (size_t)x[i] * (size_t)D, (size_t)D * sizeof(float));
@@ -150,12 +156,22 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
 {
     int64_t count = p->batch * sgd__shape_numel(&l->in), D = l->ia[DIM];
     float *gw = l->gt[0];
+    if (l->lookup_into != NULL) /* the next layer has added the table's gradient */
+        count = 0;
     for (int64_t i = 0; i < count; i++) /* ids were checked by the forward pass */
         row_accumulate(gw + (size_t)x[i] * (size_t)D, g + (size_t)i * (size_t)D, D);
     if (!need_gx)
         return NULL;
-    memset(gx, 0, (size_t)count * sizeof(float));
+    memset(gx, 0, (size_t)(p->batch * sgd__shape_numel(&l->in)) * sizeof(float));
     return gx;
+}
+
+static void lookup(sgd__layer *l, float **table, float **grad, int64_t *rows, int64_t *width)
+{
+    *table = l->t[0];
+    *grad = l->gt[0];
+    *rows = l->ia[NUM];
+    *width = l->ia[DIM];
 }
 
 const sgd__layer_op sgd__op_embedding = {
@@ -169,4 +185,5 @@ const sgd__layer_op sgd__op_embedding = {
     .forward = forward,
     .backward = backward,
     .check_input = check_input,
+    .lookup = lookup,
 };

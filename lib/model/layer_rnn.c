@@ -249,6 +249,9 @@ typedef struct rlay {
     size_t dc;                /* LSTM: [N, H] dLoss / d c, carried backwards */
     size_t bsum;              /* [G H] the biases folded into the projections */
     size_t zt;                /* GRU: [N, G H] h W_hh^T of one step */
+    size_t table;             /* after a lookup of V <= T N rows: [V, G H], E W_ih^T, then the summed dA of each id */
+    int64_t vocab;            /* V, or 0 without a lookup before */
+    bool use_table;           /* the input projections come from the table */
     size_t total;
 } rlay;
 
@@ -306,6 +309,16 @@ static bool layout(const sgd__layer *l, int64_t n, rlay *r)
     TAKE(r->dc, N * H, sizeof(float));
     TAKE(r->bsum, GH, sizeof(float));
     TAKE(r->zt, N * GH, sizeof(float));
+    if (l->lookup_from != NULL) {
+        float *tab, *grad;
+        int64_t rows, width;
+        l->lookup_from->op->lookup(l->lookup_from, &tab, &grad, &rows, &width);
+        r->vocab = rows;
+        /* The table of V rows pays when it has fewer rows than the projections it replaces. */
+        r->use_table = (size_t)rows <= tn;
+        if (r->use_table)
+            TAKE(r->table, (size_t)rows, GH * sizeof(float));
+    }
 #undef TAKE
     r->total = at;
     return true;
@@ -568,31 +581,76 @@ static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int6
         rnn_tanh(P, hnext, (int64_t)nh);
 }
 
+/*
+ * After a lookup (an embedding), x holds the token ids [N, T]: either the
+ * projections of the table's rows, P = E W_ih^T, gathered by id (use_table),
+ * or the rows of the table gathered time-major into Xtm.
+ */
+static void lookup_forward(sgd__layer *l, const rlay *r, const dims *d, const float *x, const float *bsum)
+{
+    float *E, *dE;
+    int64_t V, D;
+    l->lookup_from->op->lookup(l->lookup_from, &E, &dE, &V, &D);
+    float *P = wsf(l, r->gates[0]);
+    if (!r->use_table) {
+        float *X = wsf(l, r->xtm);
+        for (int64_t n = 0; n < d->N; n++)
+            for (int64_t t = 0; t < d->T; t++)
+                memcpy(X + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)D,
+                       E + (size_t)x[n * d->T + t] * (size_t)D, (size_t)D * sizeof(float));
+        gemm_nt(d->T * d->N, d->GH, D, X, D, l->t[t_wih(l, 0)], D, 0.0f, P, d->GH);
+        if (bsum != NULL)
+            for (int64_t row = 0; row < d->T * d->N; row++)
+                add_row(P + (size_t)row * (size_t)d->GH, bsum, d->GH);
+        return;
+    }
+    float *Q = wsf(l, r->table);
+    gemm_nt(V, d->GH, D, E, D, l->t[t_wih(l, 0)], D, 0.0f, Q, d->GH);
+    if (bsum != NULL)
+        for (int64_t v = 0; v < V; v++)
+            add_row(Q + (size_t)v * (size_t)d->GH, bsum, d->GH);
+    for (int64_t n = 0; n < d->N; n++)
+        for (int64_t t = 0; t < d->T; t++)
+            memcpy(P + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)d->GH,
+                   Q + (size_t)x[n * d->T + t] * (size_t)d->GH, (size_t)d->GH * sizeof(float));
+}
+
+/* The biases folded into the projections (GRU: b_hn stays out, the reset gate multiplies W_hn h + b_hn). */
+static const float *fold_bias(const sgd__layer *l, const rlay *r, const dims *d, int64_t k)
+{
+    if (!l->ia[BIAS])
+        return NULL;
+    float *bsum = wsf(l, r->bsum);
+    const float *bih = l->t[t_bih(l, k)], *bhh = l->t[t_bhh(l, k)];
+    int64_t fold = is_gru(l) ? 2 * d->H : d->GH;
+    sum_rows(bsum, bih, bhh, fold);
+    if (fold < d->GH)
+        memcpy(bsum + fold, bih + fold, (size_t)(d->GH - fold) * sizeof(float));
+    return bsum;
+}
+
 static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
 {
     dims d = dims_of(l, p->batch);
     rlay r;
     layout(l, d.N, &r); /* fits: the workspace was laid out for max_batch >= batch */
     size_t nh = (size_t)d.N * (size_t)d.H;
-    to_time_major(wsf(l, r.xtm), x, d.N, d.T, d.F0);
+    if (l->lookup_from == NULL)
+        to_time_major(wsf(l, r.xtm), x, d.N, d.T, d.F0);
     float *sh = l->t[t_h(l)], *sc = is_lstm(l) ? l->t[t_c(l)] : NULL;
     bool train = p->training;
     for (int64_t k = 0; k < d.L; k++) {
         int64_t in = in_of(l, k);
-        const float *X = layer_input(l, &r, &d, k, train);
         float *P = wsf(l, r.gates[k]), *hs = wsf(l, r.hs[k]);
+        const float *bsum = fold_bias(l, &r, &d, k);
         /* All the input projections at once, plus the biases. */
-        gemm_nt(d.T * d.N, d.GH, in, X, in, l->t[t_wih(l, k)], in, 0.0f, P, d.GH);
-        if (l->ia[BIAS]) {
-            float *bsum = wsf(l, r.bsum);
-            const float *bih = l->t[t_bih(l, k)], *bhh = l->t[t_bhh(l, k)];
-            /* GRU: W_hn h + b_hn is needed alone (the reset gate multiplies it): b_hn stays out. */
-            int64_t fold = is_gru(l) ? 2 * d.H : d.GH;
-            sum_rows(bsum, bih, bhh, fold);
-            if (fold < d.GH)
-                memcpy(bsum + fold, bih + fold, (size_t)(d.GH - fold) * sizeof(float));
-            for (int64_t row = 0; row < d.T * d.N; row++)
-                add_row(P + (size_t)row * (size_t)d.GH, bsum, d.GH);
+        if (k == 0 && l->lookup_from != NULL) {
+            lookup_forward(l, &r, &d, x, bsum);
+        } else {
+            gemm_nt(d.T * d.N, d.GH, in, layer_input(l, &r, &d, k, train), in, l->t[t_wih(l, k)], in, 0.0f, P, d.GH);
+            if (bsum != NULL)
+                for (int64_t row = 0; row < d.T * d.N; row++)
+                    add_row(P + (size_t)row * (size_t)d.GH, bsum, d.GH);
         }
         /* The carried state as h0 (and c0). */
         for (int64_t n = 0; n < d.N; n++) {
@@ -665,9 +723,38 @@ static void step_backward(const sgd__layer *l, const rlay *r, const dims *d, int
         rnn_tanh_back(h1, dh, dA, (int64_t)nh);
 }
 
+/* The input side of layer 0 after a lookup: dW_ih and the table's gradient, from dA and the ids x. */
+static void lookup_backward(sgd__layer *l, const rlay *r, const dims *d, const float *x)
+{
+    float *E, *dE;
+    int64_t V, D;
+    l->lookup_from->op->lookup(l->lookup_from, &E, &dE, &V, &D);
+    const float *dA = wsf(l, r->da), *W = l->t[t_wih(l, 0)];
+    float *gW = l->gt[t_wih(l, 0)];
+    size_t tn = (size_t)d->T * (size_t)d->N;
+    if (!r->use_table) {
+        gemm_tn_acc(d->GH, D, (int64_t)tn, dA, d->GH, wsf(l, r->xtm), D, gW, D);
+        float *dX = wsf(l, r->dh[1]);
+        gemm_nn((int64_t)tn, D, d->GH, dA, d->GH, W, D, 0.0f, dX, D);
+        for (int64_t n = 0; n < d->N; n++)
+            for (int64_t t = 0; t < d->T; t++)
+                add_row(dE + (size_t)x[n * d->T + t] * (size_t)D, dX + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)D,
+                        D);
+        return;
+    }
+    /* S[v] = the sum of dA over the positions of id v; dW_ih += S^T E, dE += S W_ih. */
+    float *S = wsf(l, r->table);
+    memset(S, 0, (size_t)V * (size_t)d->GH * sizeof(float));
+    for (int64_t n = 0; n < d->N; n++)
+        for (int64_t t = 0; t < d->T; t++)
+            add_row(S + (size_t)x[n * d->T + t] * (size_t)d->GH, dA + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)d->GH,
+                    d->GH);
+    gemm_tn_acc(d->GH, D, V, S, d->GH, E, D, gW, D);
+    gemm_nn(V, D, d->GH, S, d->GH, W, D, 1.0f, dE, D);
+}
+
 static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx, const sgd__pass *p)
 {
-    (void)x;
     dims d = dims_of(l, p->batch);
     rlay r;
     layout(l, d.N, &r);
@@ -688,13 +775,21 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
                 gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * (size_t)d.N * (size_t)d.GH, d.GH, whh, d.H, 1.0f,
                         dH + (size_t)(t - 1) * nh, d.H);
         }
-        const float *dA = wsf(l, r.da), *X = layer_input(l, &r, &d, k, train);
-        gemm_tn_acc(d.GH, in, (int64_t)tn, dA, d.GH, X, in, l->gt[t_wih(l, k)], in);
+        const float *dA = wsf(l, r.da);
         gemm_tn_acc(d.GH, d.H, (int64_t)tn, dAh, d.GH, wsf(l, r.hs[k]), d.H, l->gt[t_whh(l, k)], d.H);
         if (l->ia[BIAS]) {
             colsum_add(l->gt[t_bih(l, k)], dA, (int64_t)tn, d.GH);
             colsum_add(l->gt[t_bhh(l, k)], dAh, (int64_t)tn, d.GH);
         }
+        if (k == 0 && l->lookup_from != NULL) {
+            lookup_backward(l, &r, &d, x);
+            if (!need_gx)
+                return NULL;
+            /* The lookup's backward does nothing with it: its gradient is done. */
+            memset(gx, 0, (size_t)d.N * (size_t)d.T * (size_t)d.F0 * sizeof(float));
+            return gx;
+        }
+        gemm_tn_acc(d.GH, in, (int64_t)tn, dA, d.GH, layer_input(l, &r, &d, k, train), in, l->gt[t_wih(l, k)], in);
         if (k == 0 && !need_gx)
             break;
         float *dX = wsf(l, r.dh[1 - cur]);
@@ -722,12 +817,20 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
     rlay r;
     layout(l, d.N, &r);
     size_t nh = (size_t)d.N * (size_t)d.H, ngh = (size_t)d.N * (size_t)d.GH, tn = (size_t)d.T * (size_t)d.N;
+    float *E = NULL, *dE = NULL;
+    int64_t V = 0, D = 0;
+    if (l->lookup_from != NULL)
+        l->lookup_from->op->lookup(l->lookup_from, &E, &dE, &V, &D);
+    bool table = l->lookup_from != NULL && r.use_table;
     if (g == NULL) {
         for (int64_t k = 0; k < d.L; k++) {
             int64_t in = in_of(l, k);
             float *P = wsf(l, r.gates[k]), *hs = wsf(l, r.hs[k]);
-            gemm_nt((int64_t)tn, d.GH, in, layer_input(l, &r, &d, k, false), in, l->t[t_wih(l, k)], in, 0.0f, P,
-                    d.GH);
+            if (k == 0 && table)
+                gemm_nt(V, d.GH, D, E, D, l->t[t_wih(l, 0)], D, 0.0f, wsf(l, r.table), d.GH);
+            else
+                gemm_nt((int64_t)tn, d.GH, in, layer_input(l, &r, &d, k, false), in, l->t[t_wih(l, k)], in, 0.0f, P,
+                        d.GH);
             for (int64_t t = 0; t < d.T; t++)
                 gemm_nt(d.N, d.GH, d.H, hs + (size_t)t * nh, d.H, l->t[t_whh(l, k)], d.H, is_gru(l) ? 0.0f : 1.0f,
                         is_gru(l) ? wsf(l, r.zt) : P + (size_t)t * ngh, d.GH);
@@ -741,10 +844,15 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
         for (int64_t t = d.T; t-- > 1;)
             gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * ngh, d.GH, l->t[t_whh(l, k)], d.H, 1.0f,
                     dH + (size_t)(t - 1) * nh, d.H);
+        gemm_tn_acc(d.GH, d.H, (int64_t)tn, dAh, d.GH, wsf(l, r.hs[k]), d.H, l->gt[t_whh(l, k)], d.H);
+        if (k == 0 && table) {
+            gemm_tn_acc(d.GH, D, V, wsf(l, r.table), d.GH, E, D, l->gt[t_wih(l, 0)], D);
+            gemm_nn(V, D, d.GH, wsf(l, r.table), d.GH, l->t[t_wih(l, 0)], D, 1.0f, dE, D);
+            continue;
+        }
         gemm_tn_acc(d.GH, in, (int64_t)tn, wsf(l, r.da), d.GH, layer_input(l, &r, &d, k, false), in,
                     l->gt[t_wih(l, k)], in);
-        gemm_tn_acc(d.GH, d.H, (int64_t)tn, dAh, d.GH, wsf(l, r.hs[k]), d.H, l->gt[t_whh(l, k)], d.H);
-        if (k > 0 || need_gx)
+        if (k > 0 || need_gx || l->lookup_from != NULL)
             gemm_nn((int64_t)tn, in, d.GH, wsf(l, r.da), d.GH, l->t[t_wih(l, k)], in, 0.0f, wsf(l, r.dh[1]), in);
     }
 }
@@ -755,6 +863,7 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
     const sgd__layer_op var = {                                                                               \
         .kind = k,                                                                                            \
         .name = nm,                                                                                           \
+        .flags = SGD__OP_TAKES_LOOKUP,                                                                        \
         .parse = parse,                                                                                       \
         .print = print,                                                                                       \
         .shape = shape,                                                                                       \

@@ -874,11 +874,19 @@ sgd_status sgd_model_get_params(const sgd_model *m, float *dst, size_t n)
     return SGD_OK;
 }
 
-/* Names element k of tensor t ("2.weight[3][17]", "0.weight[1][0][2][2]"). */
+/* Names element k of tensor t ("2.weight[3][17]", "0.weight[1][0][2][2]"; state: "1.h_n[row][0][2]"). */
 static void describe_in(const sgd__tinfo *t, size_t k, char *buf, size_t len)
 {
     int w = snprintf(buf, len, "%s", t->name);
     size_t at = w > 0 ? (size_t)w : 0;
+    if (t->d->role == SGD__ROLE_STATE) {
+        size_t per = sgd__tdesc_numel(t->d);
+        w = snprintf(buf + at, at < len ? len - at : 0, "[%zu]", k / per);
+        at += w > 0 ? (size_t)w : 0;
+        k %= per;
+        if (at >= len)
+            return;
+    }
     size_t idx[4] = {0, 0, 0, 0};
     for (int32_t d = t->d->rank; d-- > 0;) {
         idx[d] = k % (size_t)t->d->shape[d];
