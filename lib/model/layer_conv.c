@@ -174,10 +174,15 @@ static void col2im(const dims *m, const float *col, float *gx)
                         continue;
                     const float *r = row + (size_t)(oh * m->Wo);
                     float *gr = gx + (size_t)((c * m->H + ih) * m->W);
-                    for (int64_t ow = 0; ow < m->Wo; ow++) {
-                        int64_t iw = ow * m->s + iw0;
-                        if (iw >= 0 && iw < m->W)
-                            gr[iw] += r[ow];
+                    /* The columns whose input lies inside the image: ow in [lo, hi). */
+                    int64_t lo = iw0 < 0 ? (-iw0 + m->s - 1) / m->s : 0, hi = m->W - iw0 <= 0 ? 0 : (m->W - iw0 - 1) / m->s + 1;
+                    hi = hi > m->Wo ? m->Wo : hi;
+                    if (m->s == 1) {
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            gr[ow + iw0] += r[ow];
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            gr[ow * m->s + iw0] += r[ow];
                     }
                 }
             }
@@ -190,13 +195,18 @@ static const float *columns(const sgd__layer *l, const dims *m, const float *x, 
     return (const float *)l->ws + (size_t)n * (size_t)m->Kr * (size_t)m->HWo;
 }
 
-static void gemm_forward(const sgd__layer *l, const dims *m, const float *col, float *y)
+/*
+ * y = W col (+ what y holds: the bias, written first, so that the product
+ * lands on it with beta = 1: OpenBLAS then makes no separate pass to scale
+ * or clear y, and the sum b + Wx rounds as Wx + b would).
+ */
+static void gemm_forward(const sgd__layer *l, const dims *m, const float *col, float *y, float beta)
 {
     const float *w = l->t[0];
     for (int64_t gi = 0; gi < m->g; gi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m->Og, (int)m->HWo, (int)m->Kg, 1.0f,
                     w + (size_t)(gi * m->Og * m->Kg), (int)m->Kg, col + (size_t)(gi * m->Kg * m->HWo), (int)m->HWo,
-                    0.0f, y + (size_t)(gi * m->Og * m->HWo), (int)m->HWo);
+                    beta, y + (size_t)(gi * m->Og * m->HWo), (int)m->HWo);
 }
 
 static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
@@ -208,13 +218,13 @@ static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
         float *y = l->buf + (size_t)n * out_n;
         if (!m.direct)
             im2col(&m, x + (size_t)n * in_n, (float *)columns(l, &m, x, n));
-        gemm_forward(l, &m, columns(l, &m, x, n), y);
         if (b != NULL)
             for (int64_t o = 0; o < m.O; o++) {
                 float *yo = y + (size_t)(o * m.HWo), bo = b[o];
                 for (int64_t j = 0; j < m.HWo; j++)
-                    yo[j] += bo;
+                    yo[j] = bo;
             }
+        gemm_forward(l, &m, columns(l, &m, x, n), y, b != NULL ? 1.0f : 0.0f);
         if (l->fuse_next != NULL)
             l->fuse_next->op->apply(l->fuse_next, y, NULL, m.O, m.HWo);
     }
@@ -273,7 +283,7 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
     float *dcol = m.direct ? NULL : (float *)l->ws + (size_t)batch * (size_t)m.Kr * (size_t)m.HWo;
     for (int64_t n = 0; n < batch; n++) {
         if (g == NULL)
-            gemm_forward(l, &m, columns(l, &m, x, n), l->buf + (size_t)n * out_n);
+            gemm_forward(l, &m, columns(l, &m, x, n), l->buf + (size_t)n * out_n, l->ia[BIAS] ? 1.0f : 0.0f);
         else
             gemm_backward(l, &m, g + (size_t)n * out_n, columns(l, &m, x, n),
                           !need_gx ? NULL : m.direct ? gx + (size_t)n * in_n : dcol);

@@ -64,11 +64,52 @@ static bool workspace_max(const sgd__layer *l, int64_t batch, size_t *bytes)
            sgd__mul_size(n, sizeof(int32_t), bytes); /* the argmax of every output */
 }
 
+/*
+ * 2x2 windows, stride 2, no padding (the common case): no bounds to test and
+ * no branches (a running maximum by selects; the first of equal values and
+ * any NaN win, as in torch).
+ */
+static inline void pick(float v, int32_t i, float *best, int32_t *at)
+{
+    bool take = v > *best || (v != v && *best == *best);
+    *best = take ? v : *best;
+    *at = take ? i : *at;
+}
+
+static void max_2x2(const float *x, float *y, int32_t *arg, int64_t planes, int64_t H, int64_t W, int64_t Ho,
+                    int64_t Wo)
+{
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + (size_t)(c * H * W);
+        float *yp = y + (size_t)(c * Ho * Wo);
+        int32_t *ap = arg + (size_t)(c * Ho * Wo);
+        for (int64_t oh = 0; oh < Ho; oh++) {
+            const float *r0 = xp + (size_t)(2 * oh * W), *r1 = r0 + W;
+            int32_t base = (int32_t)(2 * oh * W), w = (int32_t)W;
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                int32_t j = (int32_t)(2 * ow);
+                float best = r0[j];
+                int32_t at = base + j;
+                pick(r0[j + 1], base + j + 1, &best, &at);
+                pick(r1[j], base + w + j, &best, &at);
+                pick(r1[j + 1], base + w + j + 1, &best, &at);
+                yp[oh * Wo + ow] = best;
+                ap[oh * Wo + ow] = at;
+            }
+        }
+    }
+}
+
 static sgd_status forward_max(sgd__layer *l, const float *x, const sgd__pass *p)
 {
     int64_t H = l->in.d[1], W = l->in.d[2], Ho = l->out.d[1], Wo = l->out.d[2];
     int64_t k = l->ia[K], s = l->ia[STRIDE], pad = l->ia[PAD], planes = p->batch * l->in.d[0];
     int32_t *arg = l->ws;
+    if (k == 2 && s == 2 && pad == 0) {
+        max_2x2(x, l->buf, arg, planes, H, W, Ho, Wo);
+        l->y = l->buf;
+        return SGD_OK;
+    }
     for (int64_t c = 0; c < planes; c++) {
         const float *xp = x + (size_t)(c * H * W);
         float *yp = l->buf + (size_t)(c * Ho * Wo);
@@ -105,6 +146,28 @@ static float *backward_max(sgd__layer *l, const float *x, float *g, float *gx, b
         return NULL;
     int64_t HW = l->in.d[1] * l->in.d[2], HWo = l->out.d[1] * l->out.d[2], planes = p->batch * l->in.d[0];
     const int32_t *arg = l->ws;
+    int64_t H = l->in.d[1], W = l->in.d[2], Wo = l->out.d[2];
+    if (l->ia[K] == 2 && l->ia[STRIDE] == 2 && l->ia[PAD] == 0 && H % 2 == 0 && W % 2 == 0) {
+        /* Every input is in exactly one window: each is written once, no clearing pass. */
+        for (int64_t c = 0; c < planes; c++) {
+            float *gp = gx + (size_t)(c * HW);
+            const float *go = g + (size_t)(c * HWo);
+            const int32_t *ap = arg + (size_t)(c * HWo);
+            for (int64_t oh = 0; oh < H / 2; oh++) {
+                float *r0 = gp + (size_t)(2 * oh * W), *r1 = r0 + W;
+                int32_t base = (int32_t)(2 * oh * W), w = (int32_t)W;
+                for (int64_t ow = 0; ow < Wo; ow++) {
+                    int32_t j = (int32_t)(2 * ow), a = ap[oh * Wo + ow];
+                    float v = go[oh * Wo + ow];
+                    r0[j] = a == base + j ? v : 0.0f;
+                    r0[j + 1] = a == base + j + 1 ? v : 0.0f;
+                    r1[j] = a == base + w + j ? v : 0.0f;
+                    r1[j + 1] = a == base + w + j + 1 ? v : 0.0f;
+                }
+            }
+        }
+        return gx;
+    }
     memset(gx, 0, (size_t)(planes * HW) * sizeof(float));
     for (int64_t c = 0; c < planes; c++) {
         float *gp = gx + (size_t)(c * HW);

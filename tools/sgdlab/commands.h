@@ -20,5 +20,7 @@ int sgdlab_cmd_lrfind(int argc, char **argv);
 void sgdlab_help_lrfind(void);
 int sgdlab_cmd_sweep(int argc, char **argv);
 void sgdlab_help_sweep(void);
+int sgdlab_cmd_case(int argc, char **argv);
+void sgdlab_help_case(void);
 
 #endif

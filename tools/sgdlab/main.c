@@ -28,6 +28,8 @@ static const command commands[] = {
      "run the learning-rate range test and suggest a learning rate"},
     {"sweep", sgdlab_cmd_sweep, sgdlab_help_sweep,
      "train one short run per learning rate: verdicts, losses, accuracies, the best, a plot"},
+    {"case", sgdlab_cmd_case, sgdlab_help_case,
+     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
