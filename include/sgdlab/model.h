@@ -811,9 +811,11 @@ SGD_API int64_t sgd_model_seq_len(const sgd_model *m);
  *
  * Every layer is reshaped; a model whose parameters depend on the length (a
  * flatten before a dense layer) or that holds residual blocks is refused.
- * The activation buffers are reallocated (this call allocates, as
- * sgd_model_reserve()); parameters, gradients, buffers and the carried state
- * are kept. The results of the last forward pass are discarded.
+ * The activation buffers are laid out again: in the ones the model has when
+ * they are large enough (a shorter length, or back to one the model had),
+ * else in new ones (this call then allocates, as sgd_model_reserve()).
+ * Parameters, gradients, buffers and the carried state are kept. The
+ * results of the last forward pass are discarded.
  *
  * @param m       A built model whose input is [T] or [T, F].
  * @param seq_len The new T, 1 to 2^24.

@@ -328,7 +328,30 @@ static sgd_status alloc_work(sgd_model *m, int64_t batch, const char *fn)
     }
     sgd__free_aligned(&m->alloc, old);
     m->work = w;
+    m->work_bytes = total;
     m->max_batch = batch;
+    m->phase = SGD__PHASE_NONE;
+    return SGD_OK;
+}
+
+/*
+ * Lays the work block out again for the layers' current shapes (same
+ * max_batch): in place when it fits in the block (the carried state moves
+ * with it), else in a new block. So a shorter sequence length, and going
+ * back to the original one, allocate nothing.
+ */
+static sgd_status relayout_work(sgd_model *m, const char *fn)
+{
+    size_t total;
+    if (!layout_work(m, m->max_batch, NULL, &total))
+        return sgd__err(SGD_EOVERFLOW, "%s: buffers for max_batch=%lld overflow", fn, (long long)m->max_batch);
+    if (m->work == NULL || total > m->work_bytes)
+        return alloc_work(m, m->max_batch, fn);
+    unsigned char *old_state = m->state;
+    size_t sbytes = (size_t)m->max_batch * m->state_bytes;
+    layout_work(m, m->max_batch, m->work, &total);
+    if (sbytes > 0)
+        memmove(m->state, old_state, sbytes);
     m->phase = SGD__PHASE_NONE;
     return SGD_OK;
 }
@@ -1321,7 +1344,7 @@ sgd_status sgd_model_set_seq_len(sgd_model *m, int64_t seq_len)
         m->spec_valid = false;
         if (prepare_spec(m) != SGD_OK)
             st = sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
-        else if ((st = alloc_work(m, m->max_batch, fn)) == SGD_OK)
+        else if ((st = relayout_work(m, fn)) == SGD_OK)
             return SGD_OK;
     }
     char saved[512];

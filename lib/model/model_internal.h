@@ -56,6 +56,7 @@ struct sgd_model {
     size_t state_bytes; /* per max_batch */
     /* work block (one aligned allocation, resized by sgd_model_reserve) */
     void *work;
+    size_t work_bytes;  /* its size */
     float *gbuf[2];     /* gradient ping-pong, [max_batch x widest] */
     float *xstage;      /* evaluation: gathered rows [max_batch x n_in] */
     int32_t *lstage;    /* evaluation: gathered labels */

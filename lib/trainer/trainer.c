@@ -72,6 +72,7 @@ struct sgd_trainer {
     int32_t *ostate_type;
     size_t ostate_total; /* padded */
     size_t sched_n, mon_n;
+    size_t model_extra; /* the model's buffers and per-sample state in a snapshot, bytes (8-padded each) */
     size_t snap_bytes;
     size_t state_bytes;
 
@@ -388,6 +389,50 @@ static size_t snap_off_params(void)
     return COUNTERS_BYTES;
 }
 
+/*
+ * The model's tensors that are not parameters (running statistics, a
+ * recurrent layer's carried state) into a snapshot at p (to_snap) or back,
+ * each 8-byte padded, little-endian; returns the bytes they take. With p
+ * NULL only counts.
+ */
+static size_t model_extra_copy(sgd_model *m, unsigned char *p, bool to_snap)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t es = ti.dtype == SGD_DTYPE_I64 ? 8 : 4, bytes = ti.numel * es;
+        if (p != NULL) {
+            if (to_snap) {
+                memcpy(p + off, ti.data, bytes);
+                sgd__le_swap(p + off, ti.numel, es);
+            } else {
+                memcpy(ti.data, p + off, bytes);
+                sgd__le_swap(ti.data, ti.numel, es);
+            }
+        }
+        off += sgd__pad8(bytes);
+    }
+    return off;
+}
+
+/* What model_extra_copy() takes once the model holds batches of `batch` rows. */
+static size_t model_extra_size(const sgd_model *m, int64_t batch)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t numel = ti.role == SGD_TENSOR_STATE ? ti.numel / (size_t)ti.shape[0] * (size_t)batch : ti.numel;
+        off += sgd__pad8(numel * (ti.dtype == SGD_DTYPE_I64 ? 8 : 4));
+    }
+    return off;
+}
+
 /* Writes the whole training state into snapshot buffer s. */
 static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
 {
@@ -415,6 +460,8 @@ static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
     if ((st = sgd_monitor_state_export(t->monitor, (double *)(void *)(s + off), t->mon_n)) != SGD_OK)
         return st;
     sgd__le_swap(s + off, t->mon_n, 8);
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, true);
     return SGD_OK;
 }
 
@@ -463,6 +510,8 @@ static sgd_status snapshot_restore(sgd_trainer *t, unsigned char *s, const char 
         sgd__err_prefix("%s: %s: monitor state", fn, where);
         return st;
     }
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, false);
     if ((st = sgd_model_set_rng_state(t->model, c.rng)) != SGD_OK)
         return st;
     t->c = c;
@@ -658,10 +707,16 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         t->ostate_type[i] = type;
     }
     t->ostate_total = total;
+    /* The carried state is [max_batch, ...]: size it for the batch the model is reserved for below. */
+    int64_t final_batch = o.batch_size > o.eval_batch_size ? o.batch_size : o.eval_batch_size;
+    if (final_batch < sgd_model_max_batch(model))
+        final_batch = sgd_model_max_batch(model);
+    t->model_extra = model_extra_size(model, final_batch);
     size_t snap = COUNTERS_BYTES, tmp;
     if (!sgd__mul_size(n, sizeof(float), &tmp) || tmp > SIZE_MAX / 2 || !sgd__add_size(snap, sgd__pad8(tmp), &snap) ||
         !sgd__add_size(snap, total, &snap) || !sgd__mul_size(t->sched_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
-        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap))
+        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
+        t->model_extra > SIZE_MAX / 4 || !sgd__add_size(snap, t->model_extra, &snap))
         goto overflow;
     t->snap_bytes = snap;
     if (o.guard) {
