@@ -6,6 +6,7 @@
 #include "util/sgdtest.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +423,197 @@ static void test_generate(void **state)
     sgd_text_free(t);
 }
 
+/* ---------------------------------------------------------------- the trainer and checkpoints */
+
+typedef struct run {
+    sgd_text *text;
+    sgd_dataset *tr, *va;
+    sgd_model *m;
+    sgd_optim *o;
+    sgd_sched *s;
+    sgd_trainer *t;
+} run;
+
+static void run_open(run *r, int64_t epochs, int32_t guard)
+{
+    memset(r, 0, sizeof *r);
+    const char *f[] = {sgdt_data_path("text/fortunes")};
+    sgd_text_options to;
+    sgd_text_options_init(&to);
+    to.max_bytes = 1 << 20;
+    sgdt_assert_status(sgd_text_load(&r->text, f, 1, &to, NULL), SGD_OK);
+    sgd_text_split_options so;
+    sgd_text_split_options_init(&so);
+    so.seq_len = 25;
+    so.streams = 8;
+    so.val_fraction = 0.1;
+    sgdt_assert_status(sgd_text_datasets(&r->tr, &r->va, r->text, &so), SGD_OK);
+    sgd_model_options mo;
+    sgd_model_options_init(&mo);
+    mo.vocab_size = sgd_vocab_size(sgd_text_vocab(r->text));
+    mo.seq_len = 25;
+    mo.seed = 3;
+    mo.max_batch = 8;
+    sgdt_assert_status(sgd_model_from_spec(&r->m, "tokens-embedding(8)-lstm(24)-dense(vocab)", &mo, NULL), SGD_OK);
+    sgdt_assert_status(sgd_optim_new(&r->o, "adam:lr=0.005", sgd_model_num_params(r->m), NULL), SGD_OK);
+    sgdt_assert_status(sgd_sched_new(&r->s, "cosine:T_max=200", 0.005, NULL), SGD_OK);
+    sgd_trainer_options o;
+    sgd_trainer_options_init(&o);
+    o.shuffle = 0;
+    o.batch_size = 8;
+    o.epochs = epochs;
+    o.guard = guard;
+    o.guard_interval = 10;
+    o.clip_norm = 1.0;
+    sgdt_assert_status(sgd_trainer_new(&r->t, r->m, r->o, r->s, NULL, r->tr, r->va, &o, NULL), SGD_OK);
+}
+
+static void run_close(run *r)
+{
+    sgd_trainer_free(r->t);
+    sgd_sched_free(r->s);
+    sgd_optim_free(r->o);
+    sgd_model_free(r->m);
+    sgd_dataset_free(r->tr);
+    sgd_dataset_free(r->va);
+    sgd_text_free(r->text);
+}
+
+/* A text run saved in the middle of an epoch resumes bit for bit, hidden state included. */
+static void test_resume_mid_epoch(void **state)
+{
+    (void)state;
+    run a, b;
+    run_open(&a, 2, 1);
+    int64_t nb = sgd_dataset_size(a.tr) / 8;
+    sgdt_assert_status(sgd_trainer_fit(a.t, 0), SGD_OK);
+    run_open(&b, 2, 1);
+    int64_t k = nb + nb / 2; /* the middle of the second epoch */
+    sgdt_assert_status(sgd_trainer_fit(b.t, k), SGD_OK);
+    char path[] = "/tmp/sgdt-text-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sgd_checkpoint_parts parts;
+    sgd_checkpoint_parts_init(&parts);
+    parts.trainer = b.t;
+    parts.vocab = sgd_text_vocab(b.text);
+    sgdt_assert_status(sgd_checkpoint_save(path, &parts, NULL), SGD_OK);
+    size_t sb = sgd_model_state_size(b.m);
+    float *st = malloc(sb);
+    assert_non_null(st);
+    sgdt_assert_status(sgd_model_get_state(b.m, st, sb), SGD_OK);
+    bool nonzero = false;
+    for (size_t i = 0; i < sb / sizeof(float); i++)
+        nonzero = nonzero || st[i] != 0.0f;
+    assert_true(nonzero); /* mid-epoch: the carried state matters */
+    run_close(&b);
+    run c;
+    run_open(&c, 2, 1);
+    parts.trainer = c.t;
+    parts.vocab = sgd_text_vocab(c.text);
+    sgdt_assert_status(sgd_checkpoint_load(path, &parts, NULL), SGD_OK);
+    float *st2 = malloc(sb);
+    assert_non_null(st2);
+    sgdt_assert_status(sgd_model_get_state(c.m, st2, sb), SGD_OK);
+    assert_memory_equal(st, st2, sb);
+    sgdt_assert_status(sgd_trainer_fit(c.t, 0), SGD_OK);
+    size_t n = sgd_model_num_params(a.m);
+    assert_memory_equal(sgd_model_params(a.m), sgd_model_params(c.m), n * sizeof(float));
+    sgd_trainer_epoch ea, ec;
+    memset(&ea, 0, sizeof ea);
+    ea.struct_size = ec.struct_size = sizeof ea;
+    sgdt_assert_status(sgd_trainer_get_epoch(a.t, 1, &ea), SGD_OK);
+    sgdt_assert_status(sgd_trainer_get_epoch(c.t, 1, &ec), SGD_OK);
+    assert_true(ea.val_loss == ec.val_loss && ea.train_loss == ec.train_loss);
+    assert_true(fabs(ea.val_bpc - ea.val_loss / log(2.0)) < 1e-12);
+    assert_true(fabs(ea.val_perplexity - exp(ea.val_loss)) < 1e-9 * ea.val_perplexity);
+    print_message("resume: bit for bit after a save at step %lld of %lld; validation %.3f bits per character\n",
+                  (long long)k, (long long)(2 * nb), ea.val_bpc);
+    /* The checkpoint carries the vocabulary; another vocabulary is refused. */
+    sgd_ckpt_reader *rd;
+    sgdt_assert_status(sgd_ckpt_reader_open(&rd, path, NULL), SGD_OK);
+    sgd_vocab *v;
+    sgdt_assert_status(sgd_checkpoint_load_vocab(&v, rd, NULL), SGD_OK);
+    assert_int_equal(sgd_vocab_equal(v, sgd_text_vocab(c.text)), 1);
+    sgd_vocab_free(v);
+    sgd_model *lm;
+    sgdt_assert_status(sgd_checkpoint_load_model(&lm, rd, NULL, NULL), SGD_OK);
+    assert_int_equal(sgd_model_max_batch(lm), 8); /* the state's rows, from the checkpoint */
+    sgd_model_free(lm);
+    sgd_text *other = from_string("abc", SGD_TEXT_UTF8);
+    sgd_checkpoint_parts vp;
+    sgd_checkpoint_parts_init(&vp);
+    vp.vocab = sgd_text_vocab(other);
+    sgdt_assert_status(sgd_checkpoint_restore(rd, &vp), SGD_EFORMAT);
+    sgdt_assert_error_contains("vocabulary");
+    sgd_text_free(other);
+    sgd_ckpt_reader_free(rd);
+    unlink(path);
+    free(st);
+    free(st2);
+    run_close(&a);
+    run_close(&c);
+}
+
+/* NaN in the middle of an epoch: the guard rolls back the parameters and the carried state, and the run ends well. */
+typedef struct poisoner {
+    float *w; /* a weight every step of every stream reads: W_hh */
+    bool done;
+    int64_t restored; /* the step the rollback returned to */
+} poisoner;
+
+static int32_t on_rescue(const sgd_trainer_event *ev, double *scale, void *user)
+{
+    (void)scale;
+    if (ev->kind == SGD_TRAINER_EVENT_RESCUE)
+        ((poisoner *)user)->restored = ev->restored_step;
+    return ev->action;
+}
+
+static int32_t poison(const sgd_trainer_progress *p, void *user)
+{
+    poisoner *z = user;
+    if (!z->done && p->phase == SGD_TRAINER_PHASE_STEP && p->step == 40) { /* reports come every 10 steps */
+        z->w[0] = NAN; /* the next step's loss is NaN, and so is the state it leaves */
+        z->done = true;
+    }
+    return 0;
+}
+
+static void test_guard_restores_state(void **state)
+{
+    (void)state;
+    run r;
+    run_open(&r, 1, 1);
+    size_t wi;
+    sgdt_assert_status(sgd_model_find_param(r.m, "1.weight_hh_l0", &wi), SGD_OK);
+    sgd_param_info pi;
+    memset(&pi, 0, sizeof pi);
+    pi.struct_size = sizeof pi;
+    sgdt_assert_status(sgd_model_param_info(r.m, wi, &pi), SGD_OK);
+    poisoner z = {sgd_model_params(r.m) + pi.offset, false, -1};
+    sgdt_assert_status(sgd_trainer_set_progress(r.t, poison, &z), SGD_OK);
+    sgdt_assert_status(sgd_trainer_set_event_callback(r.t, on_rescue, &z), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(r.t, 0), SGD_OK);
+    sgd_trainer_stats s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    sgdt_assert_status(sgd_trainer_get_stats(r.t, &s), SGD_OK);
+    assert_int_equal(s.rollbacks, 1);
+    print_message("guard: NaN at step 41, rolled back to step %lld\n", (long long)z.restored);
+    assert_true(z.restored > 0); /* mid-epoch: the state at that step, not a reset one */
+    assert_true(isfinite(s.last_loss));
+    size_t sb = sgd_model_state_size(r.m);
+    float *st = malloc(sb);
+    assert_non_null(st);
+    sgdt_assert_status(sgd_model_get_state(r.m, st, sb), SGD_OK);
+    for (size_t i = 0; i < sb / sizeof(float); i++)
+        assert_true(isfinite(st[i]));
+    free(st);
+    run_close(&r);
+}
+
 /* ---------------------------------------------------------------- allocation failures */
 
 static sgd_status scenario(sgdt_alloc *t, void *ctx)
@@ -477,7 +669,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory),       cmocka_unit_test(test_files),    cmocka_unit_test(test_datasets),
-        cmocka_unit_test(test_generate),     cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_generate),     cmocka_unit_test(test_resume_mid_epoch),
+        cmocka_unit_test(test_guard_restores_state), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

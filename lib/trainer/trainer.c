@@ -871,11 +871,21 @@ sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats)
     return SGD_OK;
 }
 
+/* Bits per position and perplexity of a cross-entropy loss in nats (NaN for the other losses). */
+static void ce_metrics(const sgd_trainer *t, double loss, double *bits, double *ppl)
+{
+    bool ce = sgd_model_loss_kind(t->model) == SGD_LOSS_CROSS_ENTROPY;
+    *bits = ce ? loss / log(2.0) : NAN;
+    *ppl = ce ? exp(loss) : NAN;
+}
+
 sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_trainer_epoch *out)
 {
     if (t == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: %s is NULL", t == NULL ? "trainer" : "out");
-    if (out->struct_size < sizeof(sgd_trainer_epoch) || out->struct_size > 65536)
+    /* The 0.1 layout ends after seconds; the bits-per-position fields came in 0.2. */
+    const size_t v1 = offsetof(sgd_trainer_epoch, seconds) + sizeof(double);
+    if (out->struct_size < v1 || out->struct_size > 65536)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: struct_size=%u: set it to sizeof(sgd_trainer_epoch)",
                         (unsigned)out->struct_size);
     if (epoch < 0 || epoch >= t->o.epochs)
@@ -893,7 +903,10 @@ sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_traine
     e.step = r->step;
     e.rescues = r->rescues;
     e.seconds = r->seconds;
-    memcpy(out, &e, sizeof e);
+    ce_metrics(t, e.train_loss, &e.train_bpc, &e.train_perplexity);
+    ce_metrics(t, e.val_loss, &e.val_bpc, &e.val_perplexity);
+    uint32_t size = out->struct_size < sizeof e ? out->struct_size : (uint32_t)sizeof e;
+    memcpy((unsigned char *)out + sizeof size, (const unsigned char *)&e + sizeof size, size - sizeof size);
     return SGD_OK;
 }
 
@@ -918,6 +931,13 @@ sgd_status sgd_trainer_next_lr(const sgd_trainer *t, double *lr)
 }
 
 /* ------------------------------------------------------------ reporting */
+
+/* Fills the cross-entropy metrics of a progress report from its losses. */
+static void progress_metrics(const sgd_trainer *t, sgd_trainer_progress *p)
+{
+    ce_metrics(t, p->train_loss, &p->train_bpc, &p->train_perplexity);
+    ce_metrics(t, p->val_loss, &p->val_bpc, &p->val_perplexity);
+}
 
 static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase)
 {
@@ -960,6 +980,7 @@ static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase
     p->val_accuracy = NAN;
     p->rescues = t->rescues;
     p->guard_scale = t->guard_scale;
+    progress_metrics(t, p);
 }
 
 /* Calls the progress callback; true if it asked to stop. */
@@ -1160,6 +1181,7 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
     p.train_loss = r->train_loss;
     p.val_loss = r->val_loss;
     p.val_accuracy = r->val_acc;
+    progress_metrics(t, &p);
     t->c.epoch++;
     t->c.batch = 0;
     t->c.esum = 0;
