@@ -28,11 +28,14 @@
  */
 #include "model/kernels.h"
 #include "model/layer.h"
+#include "model/rnn_kernels.h"
 #include "model/vmath.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* l->ia */
@@ -249,6 +252,7 @@ typedef struct rlay {
     size_t dc;                /* LSTM: [N, H] dLoss / d c, carried backwards */
     size_t bsum;              /* [G H] the biases folded into the projections */
     size_t zt;                /* GRU: [N, G H] h W_hh^T of one step */
+    size_t wpack;             /* W_hh packed for the recurrent kernel (rec_mul), of the pass running */
     size_t table;             /* after a lookup of V <= T N rows: [V, G H], E W_ih^T, then the summed dA of each id */
     int64_t vocab;            /* V, or 0 without a lookup before */
     bool use_table;           /* the input projections come from the table */
@@ -309,6 +313,10 @@ static bool layout(const sgd__layer *l, int64_t n, rlay *r)
     TAKE(r->dc, N * H, sizeof(float));
     TAKE(r->bsum, GH, sizeof(float));
     TAKE(r->zt, N * GH, sizeof(float));
+    {
+        const size_t P = SGD__RNN_PANEL, fw = (GH + P - 1) / P * P * H, bw = (H + P - 1) / P * P * GH;
+        TAKE(r->wpack, fw > bw ? fw : bw, sizeof(float));
+    }
     if (l->lookup_from != NULL) {
         float *tab, *grad;
         int64_t rows, width;
@@ -385,89 +393,150 @@ static void colsum_add(float *restrict dst, const float *restrict src, int64_t r
     }
 }
 
-static void lstm_cell(float *restrict ai, float *restrict af, float *restrict ag, float *restrict ao,
-                      const float *restrict c0, float *restrict c1, float *restrict tc, float *restrict h1, int64_t n)
+/* ---------------------------------------------------------------- SIMD levels */
+
+SGD__RNN_KERNELS(generic, )
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SGD__RNN_HAVE_AVX2 1
+SGD__RNN_KERNELS(avx2, __attribute__((target("avx2"))))
+#endif
+
+void sgd__rnn_pack(float *restrict dst, const float *restrict w, int64_t ldw, int64_t K, int64_t M, int transposed)
 {
-    SGD__FOR_BLOCKED(j, n, float i = sgd__vsigmoidf(ai[j]); float f = sgd__vsigmoidf(af[j]);
-                     float g = sgd__vtanhf(ag[j]); float o = sgd__vsigmoidf(ao[j]); float c = f * c0[j] + i * g;
-                     float t = sgd__vtanhf(c); ai[j] = i; af[j] = f; ag[j] = g; ao[j] = o; c1[j] = c; tc[j] = t;
-                     h1[j] = o * t;);
+    const int64_t P = SGD__RNN_PANEL, panels = (M + P - 1) / P;
+    for (int64_t p = 0; p < panels; p++) {
+        float *d = dst + (size_t)p * (size_t)K * (size_t)P;
+        for (int64_t c = 0; c < P; c++) {
+            int64_t j = p * P + c;
+            if (j >= M) {
+                for (int64_t k = 0; k < K; k++)
+                    d[(size_t)k * (size_t)P + (size_t)c] = 0.0f;
+            } else if (transposed) {
+                const float *src = w + (size_t)j * (size_t)ldw;
+                for (int64_t k = 0; k < K; k++)
+                    d[(size_t)k * (size_t)P + (size_t)c] = src[k];
+            } else {
+                for (int64_t k = 0; k < K; k++)
+                    d[(size_t)k * (size_t)P + (size_t)c] = w[(size_t)k * (size_t)ldw + (size_t)j];
+            }
+        }
+    }
+}
+
+#if defined(SGD__RNN_HAVE_AVX2)
+#include <immintrin.h>
+
+/*
+ * rows x 16 of C from 4 rows of A at a time (8 accumulators: the FMA
+ * pipes' latency times their number on these CPUs), then the rest one row
+ * at a time. The panel (K x 16 floats) stays in the cache over the rows.
+ */
+__attribute__((target("avx2,fma"))) static void rec_mul_avx2(const float *restrict A, int64_t lda,
+                                                               const float *restrict Bp, int64_t K, int64_t M,
+                                                               float *restrict C, int64_t ldc, int64_t rows,
+                                                               int accumulate)
+{
+    const int64_t P = SGD__RNN_PANEL, panels = (M + P - 1) / P;
+    for (int64_t p = 0; p < panels; p++) {
+        const float *b = Bp + (size_t)p * (size_t)K * (size_t)P;
+        int64_t cols = M - p * P < P ? M - p * P : P;
+        int64_t r = 0;
+        for (; r < rows; r += 4) {
+            int64_t nr = rows - r < 4 ? rows - r : 4;
+            const float *a0 = A + (size_t)r * (size_t)lda;
+            const float *a1 = nr > 1 ? a0 + lda : a0, *a2 = nr > 2 ? a0 + 2 * lda : a0, *a3 = nr > 3 ? a0 + 3 * lda : a0;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                   c31 = c00;
+            for (int64_t k = 0; k < K; k++) {
+                __m256 b0 = _mm256_load_ps(b + (size_t)k * 16), b1 = _mm256_load_ps(b + (size_t)k * 16 + 8);
+                __m256 x = _mm256_broadcast_ss(a0 + k);
+                c00 = _mm256_fmadd_ps(x, b0, c00);
+                c01 = _mm256_fmadd_ps(x, b1, c01);
+                x = _mm256_broadcast_ss(a1 + k);
+                c10 = _mm256_fmadd_ps(x, b0, c10);
+                c11 = _mm256_fmadd_ps(x, b1, c11);
+                x = _mm256_broadcast_ss(a2 + k);
+                c20 = _mm256_fmadd_ps(x, b0, c20);
+                c21 = _mm256_fmadd_ps(x, b1, c21);
+                x = _mm256_broadcast_ss(a3 + k);
+                c30 = _mm256_fmadd_ps(x, b0, c30);
+                c31 = _mm256_fmadd_ps(x, b1, c31);
+            }
+            __m256 acc[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+            for (int64_t i = 0; i < nr; i++) {
+                float *c = C + (size_t)(r + i) * (size_t)ldc + (size_t)(p * P);
+                if (cols == P) {
+                    __m256 v0 = acc[i][0], v1 = acc[i][1];
+                    if (accumulate) {
+                        v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
+                        v1 = _mm256_add_ps(_mm256_loadu_ps(c + 8), v1);
+                    }
+                    _mm256_storeu_ps(c, v0);
+                    _mm256_storeu_ps(c + 8, v1);
+                } else {
+                    float tmp[16];
+                    _mm256_storeu_ps(tmp, acc[i][0]);
+                    _mm256_storeu_ps(tmp + 8, acc[i][1]);
+                    for (int64_t j = 0; j < cols; j++)
+                        c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+                }
+            }
+        }
+    }
+}
+#endif
+
+#define SGD__RNN_KTAB(SUF, REC)                                                                              \
+    {                                                                                                         \
+        #SUF, lstm_cell_##SUF, lstm_cell_back_##SUF, gru_cell_##SUF, gru_cell_nobias_##SUF, gru_cell_back_##SUF,  \
+            gru_direct_##SUF, rnn_tanh_##SUF, rnn_relu_##SUF, rnn_tanh_back_##SUF, rnn_relu_back_##SUF, REC   \
+    }
+
+static const sgd__rnn_ktab ktab_generic = SGD__RNN_KTAB(generic, NULL);
+#if defined(SGD__RNN_HAVE_AVX2)
+static const sgd__rnn_ktab ktab_avx2 = SGD__RNN_KTAB(avx2, rec_mul_avx2);
+#endif
+
+size_t sgd__rnn_kern_runnable(const sgd__rnn_ktab **out)
+{
+    size_t k = 0;
+    out[k++] = &ktab_generic;
+#if defined(SGD__RNN_HAVE_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        out[k++] = &ktab_avx2;
+#endif
+    return k;
 }
 
 /*
- * From dh (dLoss/dh_t, all contributions) and dc (dLoss/dc_t from later
- * steps, replaced by dLoss/dc_{t-1}): the pre-activation gradients.
+ * Chosen at the first call and published through an atomic pointer
+ * (threads that race compute the same table): no resolver runs at load time
+ * (no ifunc, no target_clones), as the optimizers' kernels.
  */
-static void lstm_cell_back(const float *restrict i_, const float *restrict f_, const float *restrict g_,
-                           const float *restrict o_, const float *restrict c0, const float *restrict tc,
-                           const float *restrict dh, float *restrict dc, float *restrict di, float *restrict df,
-                           float *restrict dg, float *restrict dq, int64_t n)
+static _Atomic(const sgd__rnn_ktab *) rnn_chosen;
+
+void sgd__rnn_kern_force(const sgd__rnn_ktab *t)
 {
-    SGD__FOR_BLOCKED(j, n, float i = i_[j]; float f = f_[j]; float g = g_[j]; float o = o_[j]; float t = tc[j];
-                     float d = dh[j]; float dct = dc[j] + d * o * (1.0f - t * t); di[j] = dct * g * i * (1.0f - i);
-                     df[j] = dct * c0[j] * f * (1.0f - f); dg[j] = dct * i * (1.0f - g * g);
-                     dq[j] = d * t * o * (1.0f - o); dc[j] = dct * f;);
+    atomic_store_explicit(&rnn_chosen, t, memory_order_release);
 }
 
-static void gru_cell(float *restrict ar, float *restrict az, float *restrict an, const float *restrict zr,
-                     const float *restrict zz, const float *restrict zn, const float *restrict bn,
-                     const float *restrict h0, float *restrict hn, float *restrict h1, int64_t n)
+const sgd__rnn_ktab *sgd__rnn_kern(void)
 {
-    SGD__FOR_BLOCKED(j, n, float r = sgd__vsigmoidf(ar[j] + zr[j]); float z = sgd__vsigmoidf(az[j] + zz[j]);
-                     float q = zn[j] + bn[j]; float m = sgd__vtanhf(an[j] + r * q); ar[j] = r; az[j] = z; an[j] = m;
-                     hn[j] = q; h1[j] = (1.0f - z) * m + z * h0[j];);
+    const sgd__rnn_ktab *t = atomic_load_explicit(&rnn_chosen, memory_order_acquire);
+    if (t == NULL) {
+        const sgd__rnn_ktab *run[2];
+        size_t k = sgd__rnn_kern_runnable(run);
+        const char *want = getenv("SGDLAB_SIMD");
+        t = want != NULL && strcmp(want, "generic") == 0 ? run[0] : run[k - 1];
+        atomic_store_explicit(&rnn_chosen, t, memory_order_release);
+    }
+    return t;
 }
 
-static void gru_cell_nobias(float *restrict ar, float *restrict az, float *restrict an, const float *restrict zr,
-                            const float *restrict zz, const float *restrict zn, const float *restrict h0,
-                            float *restrict hn, float *restrict h1, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, float r = sgd__vsigmoidf(ar[j] + zr[j]); float z = sgd__vsigmoidf(az[j] + zz[j]);
-                     float q = zn[j]; float m = sgd__vtanhf(an[j] + r * q); ar[j] = r; az[j] = z; an[j] = m;
-                     hn[j] = q; h1[j] = (1.0f - z) * m + z * h0[j];);
-}
-
-/*
- * GRU: from dh (all contributions to dLoss/dh_t) the pre-activation
- * gradients of the input side (dr, dz, dn) and of the hidden side (dr, dz,
- * dhn = dn r), and the direct part dh z of dLoss/dh_{t-1} (added to dprev
- * when it is set).
- */
-static void gru_cell_back(const float *restrict r_, const float *restrict z_, const float *restrict n_,
-                          const float *restrict hn, const float *restrict h0, const float *restrict dh,
-                          float *restrict dr, float *restrict dz, float *restrict dn, float *restrict hr,
-                          float *restrict hz, float *restrict hq, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, float r = r_[j]; float z = z_[j]; float m = n_[j]; float d = dh[j];
-                     float an = d * (1.0f - z) * (1.0f - m * m); float ar = an * hn[j] * r * (1.0f - r);
-                     float az = d * (h0[j] - m) * z * (1.0f - z); dr[j] = ar; dz[j] = az; dn[j] = an; hr[j] = ar;
-                     hz[j] = az; hq[j] = an * r;);
-}
-
-static void gru_direct(float *restrict dprev, const float *restrict z_, const float *restrict dh, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, dprev[j] += dh[j] * z_[j];);
-}
-
-static void rnn_tanh(float *restrict a, float *restrict h1, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, float h = sgd__vtanhf(a[j]); a[j] = h; h1[j] = h;);
-}
-
-static void rnn_relu(float *restrict a, float *restrict h1, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, float h = a[j] > 0.0f ? a[j] : (a[j] == a[j] ? 0.0f : a[j]); a[j] = h; h1[j] = h;);
-}
-
-static void rnn_tanh_back(const float *restrict h, const float *restrict dh, float *restrict da, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, da[j] = dh[j] * (1.0f - h[j] * h[j]););
-}
-
-static void rnn_relu_back(const float *restrict h, const float *restrict dh, float *restrict da, int64_t n)
-{
-    SGD__FOR_BLOCKED(j, n, da[j] = h[j] > 0.0f ? dh[j] : 0.0f;);
-}
+/* The gates' kernels, at the SIMD level the CPU has. */
+#define K (sgd__rnn_kern())
 
 static void apply_mask(float *restrict y, const float *restrict x, const uint8_t *restrict mask, float scale,
                        int64_t n)
@@ -548,22 +617,29 @@ static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int6
     float *hs = wsf(l, r->hs[k]), *P = wsf(l, r->gates[k]) + (size_t)t * ngh;
     const float *hprev = hs + (size_t)t * nh, *whh = l->t[t_whh(l, k)];
     float *hnext = hs + (size_t)(t + 1) * nh;
+    const float *packed = wsf(l, r->wpack);
     if (is_gru(l)) {
         float *Z = wsf(l, r->zt), *hn = wsf(l, r->hn[k]) + (size_t)t * nh;
-        gemm_nt(N, GH, H, hprev, H, whh, H, 0.0f, Z, GH);
+        if (K->rec_mul != NULL)
+            K->rec_mul(hprev, H, packed, H, GH, Z, GH, N, 0);
+        else
+            gemm_nt(N, GH, H, hprev, H, whh, H, 0.0f, Z, GH);
         const float *bn = l->ia[BIAS] ? (const float *)l->t[t_bhh(l, k)] + 2 * H : NULL;
         for (int64_t n = 0; n < N; n++) {
             float *a = P + (size_t)n * (size_t)GH;
             const float *z = Z + (size_t)n * (size_t)GH;
             size_t o = (size_t)n * (size_t)H;
             if (bn != NULL)
-                gru_cell(a, a + H, a + 2 * H, z, z + H, z + 2 * H, bn, hprev + o, hn + o, hnext + o, H);
+                K->gru_cell(a, a + H, a + 2 * H, z, z + H, z + 2 * H, bn, hprev + o, hn + o, hnext + o, H);
             else
-                gru_cell_nobias(a, a + H, a + 2 * H, z, z + H, z + 2 * H, hprev + o, hn + o, hnext + o, H);
+                K->gru_cell_nobias(a, a + H, a + 2 * H, z, z + H, z + 2 * H, hprev + o, hn + o, hnext + o, H);
         }
         return;
     }
-    gemm_nt(N, GH, H, hprev, H, whh, H, 1.0f, P, GH);
+    if (K->rec_mul != NULL)
+        K->rec_mul(hprev, H, packed, H, GH, P, GH, N, 1);
+    else
+        gemm_nt(N, GH, H, hprev, H, whh, H, 1.0f, P, GH);
     if (is_lstm(l)) {
         float *cs = wsf(l, r->cs[k]), *tc = wsf(l, r->tc[k]) + (size_t)t * nh;
         const float *c0 = cs + (size_t)t * nh;
@@ -571,14 +647,14 @@ static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int6
         for (int64_t n = 0; n < N; n++) {
             float *a = P + (size_t)n * (size_t)GH;
             size_t o = (size_t)n * (size_t)H;
-            lstm_cell(a, a + H, a + 2 * H, a + 3 * H, c0 + o, c1 + o, tc + o, hnext + o, H);
+            K->lstm_cell(a, a + H, a + 2 * H, a + 3 * H, c0 + o, c1 + o, tc + o, hnext + o, H);
         }
         return;
     }
     if (l->ia[RELU])
-        rnn_relu(P, hnext, (int64_t)nh);
+        K->rnn_relu(P, hnext, (int64_t)nh);
     else
-        rnn_tanh(P, hnext, (int64_t)nh);
+        K->rnn_tanh(P, hnext, (int64_t)nh);
 }
 
 /*
@@ -609,10 +685,17 @@ static void lookup_forward(sgd__layer *l, const rlay *r, const dims *d, const fl
     if (bsum != NULL)
         for (int64_t v = 0; v < V; v++)
             add_row(Q + (size_t)v * (size_t)d->GH, bsum, d->GH);
+    /* The projections are gathered step by step (gather_step), while they are in the cache. */
+}
+
+/* Step t's projections from the table: P_t[n] = Q[id of row n at t]. */
+static void gather_step(const sgd__layer *l, const rlay *r, const dims *d, const float *x, int64_t t)
+{
+    const float *Q = wsf(l, r->table);
+    float *P = wsf(l, r->gates[0]) + (size_t)t * (size_t)d->N * (size_t)d->GH;
     for (int64_t n = 0; n < d->N; n++)
-        for (int64_t t = 0; t < d->T; t++)
-            memcpy(P + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)d->GH,
-                   Q + (size_t)x[n * d->T + t] * (size_t)d->GH, (size_t)d->GH * sizeof(float));
+        memcpy(P + (size_t)n * (size_t)d->GH, Q + (size_t)x[n * d->T + t] * (size_t)d->GH,
+               (size_t)d->GH * sizeof(float));
 }
 
 /* The biases folded into the projections (GRU: b_hn stays out, the reset gate multiplies W_hn h + b_hn). */
@@ -659,8 +742,14 @@ static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
             if (sc != NULL)
                 memcpy(wsf(l, r.cs[k]) + (size_t)n * (size_t)d.H, sc + so, (size_t)d.H * sizeof(float));
         }
-        for (int64_t t = 0; t < d.T; t++)
+        bool gather = k == 0 && l->lookup_from != NULL && r.use_table;
+        if (K->rec_mul != NULL) /* B = W_hh^T, packed once for the T steps */
+            sgd__rnn_pack(wsf(l, r.wpack), l->t[t_whh(l, k)], d.H, d.H, d.GH, 1);
+        for (int64_t t = 0; t < d.T; t++) {
+            if (gather)
+                gather_step(l, &r, &d, x, t);
             step_forward(l, &r, &d, k, t);
+        }
         if (dropping(l) && train && k + 1 < d.L) {
             size_t cells = (size_t)d.T * nh;
             uint8_t *mask = (uint8_t *)l->ws + r.mask[k];
@@ -698,7 +787,7 @@ static void step_backward(const sgd__layer *l, const rlay *r, const dims *d, int
             const float *g = gates + (size_t)n * (size_t)GH;
             float *a = dA + (size_t)n * (size_t)GH;
             size_t o = (size_t)n * (size_t)H;
-            lstm_cell_back(g, g + H, g + 2 * H, g + 3 * H, c0 + o, tc + o, dh + o, dc + o, a, a + H, a + 2 * H,
+            K->lstm_cell_back(g, g + H, g + 2 * H, g + 3 * H, c0 + o, tc + o, dh + o, dc + o, a, a + H, a + 2 * H,
                            a + 3 * H, H);
         }
         return;
@@ -710,17 +799,17 @@ static void step_backward(const sgd__layer *l, const rlay *r, const dims *d, int
             const float *g = gates + (size_t)n * (size_t)GH;
             float *a = dA + (size_t)n * (size_t)GH, *b = dAh + (size_t)n * (size_t)GH;
             size_t o = (size_t)n * (size_t)H;
-            gru_cell_back(g, g + H, g + 2 * H, hn + o, h0 + o, dh + o, a, a + H, a + 2 * H, b, b + H, b + 2 * H, H);
+            K->gru_cell_back(g, g + H, g + 2 * H, hn + o, h0 + o, dh + o, a, a + H, a + 2 * H, b, b + H, b + 2 * H, H);
             if (t > 0)
-                gru_direct(dH + (size_t)(t - 1) * nh + o, g + H, dh + o, H);
+                K->gru_direct(dH + (size_t)(t - 1) * nh + o, g + H, dh + o, H);
         }
         return;
     }
     const float *h1 = wsf(l, r->hs[k]) + (size_t)(t + 1) * nh;
     if (l->ia[RELU])
-        rnn_relu_back(h1, dh, dA, (int64_t)nh);
+        K->rnn_relu_back(h1, dh, dA, (int64_t)nh);
     else
-        rnn_tanh_back(h1, dh, dA, (int64_t)nh);
+        K->rnn_tanh_back(h1, dh, dA, (int64_t)nh);
 }
 
 /* The input side of layer 0 after a lookup: dW_ih and the table's gradient, from dA and the ids x. */
@@ -742,13 +831,8 @@ static void lookup_backward(sgd__layer *l, const rlay *r, const dims *d, const f
                         D);
         return;
     }
-    /* S[v] = the sum of dA over the positions of id v; dW_ih += S^T E, dE += S W_ih. */
+    /* S[v] = the sum of dA over the positions of id v (summed step by step in backward); dW_ih += S^T E, dE += S W_ih. */
     float *S = wsf(l, r->table);
-    memset(S, 0, (size_t)V * (size_t)d->GH * sizeof(float));
-    for (int64_t n = 0; n < d->N; n++)
-        for (int64_t t = 0; t < d->T; t++)
-            add_row(S + (size_t)x[n * d->T + t] * (size_t)d->GH, dA + ((size_t)t * (size_t)d->N + (size_t)n) * (size_t)d->GH,
-                    d->GH);
     gemm_tn_acc(d->GH, D, V, S, d->GH, E, D, gW, D);
     gemm_nn(V, D, d->GH, S, d->GH, W, D, 1.0f, dE, D);
 }
@@ -769,17 +853,42 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
         const float *dAh = is_gru(l) ? wsf(l, r.dah) : wsf(l, r.da);
         if (is_lstm(l))
             memset(wsf(l, r.dc), 0, nh * sizeof(float));
+        /* The biases' gradients, summed step by step while dA_t is in the cache (bsum and zt are free now). */
+        float *sum_a = wsf(l, r.bsum), *sum_h = is_gru(l) ? wsf(l, r.zt) : sum_a;
+        if (l->ia[BIAS]) {
+            memset(sum_a, 0, (size_t)d.GH * sizeof(float));
+            memset(sum_h, 0, (size_t)d.GH * sizeof(float));
+        }
+        size_t ngh = (size_t)d.N * (size_t)d.GH;
+        if (K->rec_mul != NULL) /* B = W_hh, packed once for the T steps */
+            sgd__rnn_pack(wsf(l, r.wpack), whh, d.H, d.GH, d.H, 0);
+        bool scatter = k == 0 && l->lookup_from != NULL && r.use_table;
+        if (scatter)
+            memset(wsf(l, r.table), 0, (size_t)r.vocab * ngh / (size_t)d.N * sizeof(float));
         for (int64_t t = d.T; t-- > 0;) {
             step_backward(l, &r, &d, k, t, dH);
-            if (t > 0) /* dLoss/dh_{t-1} += dA_t W_hh (the gradient stops at h0) */
-                gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * (size_t)d.N * (size_t)d.GH, d.GH, whh, d.H, 1.0f,
-                        dH + (size_t)(t - 1) * nh, d.H);
+            if (scatter) { /* the table's gradient S[id] += dA_t row, while dA_t is in the cache */
+                float *S = wsf(l, r.table);
+                const float *dAt = wsf(l, r.da) + (size_t)t * ngh;
+                for (int64_t n = 0; n < d.N; n++)
+                    add_row(S + (size_t)x[n * d.T + t] * (size_t)d.GH, dAt + (size_t)n * (size_t)d.GH, d.GH);
+            }
+            if (l->ia[BIAS]) {
+                colsum_add(sum_a, wsf(l, r.da) + (size_t)t * ngh, d.N, d.GH);
+                if (is_gru(l))
+                    colsum_add(sum_h, dAh + (size_t)t * ngh, d.N, d.GH);
+            }
+            if (t > 0 && K->rec_mul != NULL) /* dLoss/dh_{t-1} += dA_t W_hh (the gradient stops at h0) */
+                K->rec_mul(dAh + (size_t)t * ngh, d.GH, wsf(l, r.wpack), d.GH, d.H, dH + (size_t)(t - 1) * nh, d.H, d.N,
+                           1);
+            else if (t > 0)
+                gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * ngh, d.GH, whh, d.H, 1.0f, dH + (size_t)(t - 1) * nh, d.H);
         }
         const float *dA = wsf(l, r.da);
         gemm_tn_acc(d.GH, d.H, (int64_t)tn, dAh, d.GH, wsf(l, r.hs[k]), d.H, l->gt[t_whh(l, k)], d.H);
         if (l->ia[BIAS]) {
-            colsum_add(l->gt[t_bih(l, k)], dA, (int64_t)tn, d.GH);
-            colsum_add(l->gt[t_bhh(l, k)], dAh, (int64_t)tn, d.GH);
+            add_row(l->gt[t_bih(l, k)], sum_a, d.GH);
+            add_row(l->gt[t_bhh(l, k)], sum_h, d.GH);
         }
         if (k == 0 && l->lookup_from != NULL) {
             lookup_backward(l, &r, &d, x);
@@ -831,9 +940,16 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
             else
                 gemm_nt((int64_t)tn, d.GH, in, layer_input(l, &r, &d, k, false), in, l->t[t_wih(l, k)], in, 0.0f, P,
                         d.GH);
-            for (int64_t t = 0; t < d.T; t++)
-                gemm_nt(d.N, d.GH, d.H, hs + (size_t)t * nh, d.H, l->t[t_whh(l, k)], d.H, is_gru(l) ? 0.0f : 1.0f,
-                        is_gru(l) ? wsf(l, r.zt) : P + (size_t)t * ngh, d.GH);
+            if (K->rec_mul != NULL)
+                sgd__rnn_pack(wsf(l, r.wpack), l->t[t_whh(l, k)], d.H, d.H, d.GH, 1);
+            for (int64_t t = 0; t < d.T; t++) {
+                float *C = is_gru(l) ? wsf(l, r.zt) : P + (size_t)t * ngh;
+                if (K->rec_mul != NULL)
+                    K->rec_mul(hs + (size_t)t * nh, d.H, wsf(l, r.wpack), d.H, d.GH, C, d.GH, d.N, !is_gru(l));
+                else
+                    gemm_nt(d.N, d.GH, d.H, hs + (size_t)t * nh, d.H, l->t[t_whh(l, k)], d.H, is_gru(l) ? 0.0f : 1.0f,
+                            C, d.GH);
+            }
         }
         return;
     }
@@ -841,9 +957,16 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
         int64_t in = in_of(l, k);
         float *dH = wsf(l, r.dh[0]);
         const float *dAh = is_gru(l) ? wsf(l, r.dah) : wsf(l, r.da);
-        for (int64_t t = d.T; t-- > 1;)
-            gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * ngh, d.GH, l->t[t_whh(l, k)], d.H, 1.0f,
-                    dH + (size_t)(t - 1) * nh, d.H);
+        if (K->rec_mul != NULL)
+            sgd__rnn_pack(wsf(l, r.wpack), l->t[t_whh(l, k)], d.H, d.GH, d.H, 0);
+        for (int64_t t = d.T; t-- > 1;) {
+            if (K->rec_mul != NULL)
+                K->rec_mul(dAh + (size_t)t * ngh, d.GH, wsf(l, r.wpack), d.GH, d.H, dH + (size_t)(t - 1) * nh, d.H, d.N,
+                           1);
+            else
+                gemm_nn(d.N, d.H, d.GH, dAh + (size_t)t * ngh, d.GH, l->t[t_whh(l, k)], d.H, 1.0f,
+                        dH + (size_t)(t - 1) * nh, d.H);
+        }
         gemm_tn_acc(d.GH, d.H, (int64_t)tn, dAh, d.GH, wsf(l, r.hs[k]), d.H, l->gt[t_whh(l, k)], d.H);
         if (k == 0 && table) {
             gemm_tn_acc(d.GH, D, V, wsf(l, r.table), d.GH, E, D, l->gt[t_wih(l, 0)], D);

@@ -196,17 +196,22 @@ static sgd_status loss_eval(const sgd_model *m, const float *y, int64_t rows, co
                     arg = j;
                 }
             double se = 0.0;
-            for (int64_t j = 0; j < c; j++)
-                se += expf(z[j] - mx);
-            s += (double)mx + log(se) - (double)z[lab];
-            ok += arg == lab;
-            if (grad != NULL) {
+            if (grad != NULL) { /* each exp once: kept in the gradient's row, then scaled (the same values) */
                 float *g = grad + (size_t)r * (size_t)c;
+                for (int64_t j = 0; j < c; j++) {
+                    g[j] = expf(z[j] - mx);
+                    se += g[j];
+                }
                 float inv_se = (float)(1.0 / se);
                 for (int64_t j = 0; j < c; j++)
-                    g[j] = expf(z[j] - mx) * inv_se * inv_b;
+                    g[j] = g[j] * inv_se * inv_b;
                 g[lab] -= inv_b;
+            } else {
+                for (int64_t j = 0; j < c; j++)
+                    se += expf(z[j] - mx);
             }
+            s += (double)mx + log(se) - (double)z[lab];
+            ok += arg == lab;
         }
     } else {
         size_t n = (size_t)rows * (size_t)c;
