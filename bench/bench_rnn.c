@@ -18,6 +18,7 @@
  * (`ninja -C build bench-rnn` runs it with the torch script, with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides.)
  */
+#include "bench_util.h"
 #include "model/model_internal.h"
 #include "sgd_config.h"
 #include "sgdlab/optim.h"
@@ -33,43 +34,6 @@
 #define BATCH 32
 #define VOCAB 113
 #define SPEC "tokens(100)-embedding(113,64)-lstm(256)-dense(113)"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* CPU time of this thread: on a shared machine it leaves out the time spent waiting for a core. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double best_of(const double *v, int n)
-{
-    double b = v[0];
-    for (int i = 1; i < n; i++)
-        b = v[i] < b ? v[i] : b;
-    return b;
-}
-
-static double median_of(const double *v, int n)
-{
-    double s[256];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 static void die(const char *what)
 {

@@ -35,11 +35,14 @@ per case, prefixed with the case's name:
     first batch's gradients clipped by clip_grad_norm_(max_norm=CLIP).
 """
 import gzip
+import os
 import sys
 
 import torch
 
-M64 = (1 << 64) - 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_parity import stream  # noqa: E402  the same splitmix64 streams
+
 CLIP = 0.05
 
 # name, recurrent kind, layer args, T, N, vocab (None: float input of F features), F or embedding dim, hidden, layers
@@ -58,19 +61,6 @@ CASES = [
     ('lstm_nobias', 'lstm', {'bias': False}, 3, 2, 5, 3, 4, 1),
 ]
 CLIP_CASES = {'lstm', 'gru', 'rnn_tanh', 'lstm_2l'}
-
-
-def stream(seed, n):
-    x = seed & M64
-    out = []
-    for _ in range(n):
-        x = (x + 0x9E3779B97F4A7C15) & M64
-        z = x
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        z ^= z >> 31
-        out.append((z >> 40) / 16777216.0)
-    return out
 
 
 def sym(seed, shape):

@@ -309,20 +309,28 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
  * @verbatim
  spec    = arch [ ":" option { "," option } ]
  arch    = INPUTS { "-" layer }
+ INPUTS  = N | TxF | CxHxW | tokens[(T)]         tokens: T token ids (T from seq_len=)
  layer   = UNITS                                 dense layer with bias
          | name [ "(" [ arg { "," arg } ] ")" ]
- arg     = value | key "=" value
+ arg     = value | key "=" value                 a value may be `vocab` (vocab=)
  name    = dense | linear                        dense(units[, bias=0|1])
          | relu | tanh | sigmoid | softmax
          | leaky_relu                            leaky_relu([negative_slope=]0.01)
          | gelu                                  gelu([approximate=]none|tanh)
          | dropout                               dropout([p=]0.5)
+         | embedding                             embedding([num_embeddings,] embedding_dim)
+         | rnn                                   rnn(hidden_size[, num_layers, nonlinearity=tanh|relu,
+                                                     bias, dropout])
+         | lstm | gru                            lstm(hidden_size[, num_layers, bias, dropout])
  option  = loss=cross_entropy|mse|bce_with_logits
          | init=torch|xavier_uniform|xavier_normal|he_uniform|he_normal
-         | seed=N | max_batch=N | blas_threads=N
+         | seed=N | max_batch=N | blas_threads=N | vocab=N | seq_len=N
  @endverbatim
- * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt> or
- * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>.
+ * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt>,
+ * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>, or
+ * the character model <tt>"tokens-embedding(64)-lstm(256)-dense(vocab)"</tt>
+ * with sgd_model_options::vocab_size and sgd_model_options::seq_len set
+ * (docs/model.md: sequence models).
  * Options in the spec override those in @p opts. Errors name the position,
  * the token and what was expected.
  *

@@ -46,20 +46,22 @@ void sgdlab_help_case_text(void)
            "  too high        adam lr=HIGH, constant, no guard (stops when diverged)\n"
            "  lower rate      adam lr=LOW, constant\n"
            "  decay+clip      adam lr=PEAK, cosine decay to 0, gradients clipped to --clip-norm\n"
-           "  guard           adam lr=HIGH, constant, the guard on\n"
+           "  guard           adam lr=HIGH, constant, the guard on (each rescue multiplies the rate\n"
+           "                  by --guard-factor)\n"
            "\n"
            "options:\n"
            "  --data text[:PATH,...] the corpus (default: the fortunes corpus, Debian package\n"
            "                         fortunes, /usr/share/games/fortunes); the last 5%% is for\n"
            "                         validation\n"
            "  --model SPEC           another network (tokens-...-dense(vocab))\n"
-           "  --train-chars N        characters each trial trains on (default 1000000)\n"
+           "  --train-chars N        characters each trial trains on (default 2000000)\n"
            "  --seq-len N            characters per sequence (default 100)\n"
            "  --batch-size N         parallel streams (default 32)\n"
-           "  --high-lr X            the rate that is too high (default 0.05)\n"
-           "  --low-lr X             the lower constant rate (default 0.002)\n"
-           "  --peak-lr X            the start of the decaying schedule (default 0.005)\n"
+           "  --high-lr X            the rate that is too high (default 1)\n"
+           "  --low-lr X             the lower constant rate (default 0.005)\n"
+           "  --peak-lr X            the start of the decaying schedule (default 0.01)\n"
            "  --clip-norm X          its gradient clipping (default 1)\n"
+           "  --guard-factor X       the guard's cut of the rate at each rescue (default 0.1)\n"
            "  --sample N             characters of text per trial (default 300)\n"
            "  --temperature X        of the samples (default 0.7)\n"
            "  --seed N               initialisation and sampling, the same for every trial (default 0)\n"
@@ -89,7 +91,7 @@ typedef struct tevent {
 typedef struct ttrial {
     const char *name;
     char optim[128], sched[256], sched_text[48];
-    double lr, clip;
+    double lr, clip, guard_factor;
     bool guard;
     int64_t steps_planned;
     /* results */
@@ -328,6 +330,7 @@ static void run_trial(tctx *c, ttrial *t)
     to.epochs = 1;
     to.seed = c->seed;
     to.guard = t->guard;
+    to.guard_factor = t->guard_factor;
     to.clip_norm = t->clip;
     to.progress_interval = 1;
     sgd_status st = sgd_model_from_spec(&t->model, c->model, &mo, NULL);
@@ -575,8 +578,8 @@ static void json_trial(const ttrial *t)
 int sgdlab_case_text(int argc, char **argv)
 {
     const char *data = "text", *model = TEXT_MODEL, *plot = TEXT_PLOT, *save = NULL;
-    double high = 0.05, low = 0.002, peak = 0.005, clip = 1.0, temperature = 0.7;
-    int64_t train_chars = 1000000, seq_len = 100, streams = 32, sample = 300, seed = 0, threads = 0;
+    double high = 1.0, low = 0.005, peak = 0.01, clip = 1.0, temperature = 0.7, guard_factor = 0.1;
+    int64_t train_chars = 2000000, seq_len = 100, streams = 32, sample = 300, seed = 0, threads = 0;
     bool json = false, progress = true, plot_given = false, help = false;
     cli_args a;
     cli_args_init(&a, "case text", argc, argv);
@@ -603,6 +606,8 @@ int sgdlab_case_text(int argc, char **argv)
             cli_double(&a, 0, 1e6, true, &peak);
         } else if (strcmp(name, "clip-norm") == 0) {
             cli_double(&a, 0, 1e30, true, &clip);
+        } else if (strcmp(name, "guard-factor") == 0) {
+            cli_double(&a, 0, 1, true, &guard_factor);
         } else if (strcmp(name, "sample") == 0) {
             cli_int(&a, 0, 1 << 20, &sample);
         } else if (strcmp(name, "temperature") == 0) {
@@ -709,6 +714,7 @@ int sgdlab_case_text(int argc, char **argv)
         t->lr = i == T_LOW ? low : i == T_DECAY ? peak : high;
         t->clip = i == T_DECAY ? clip : 0;
         t->guard = i == T_GUARD;
+        t->guard_factor = guard_factor;
         t->steps_planned = steps;
         t->first_alarm = -1;
         t->verdict = -1;
@@ -870,8 +876,8 @@ int sgdlab_case_text(int argc, char **argv)
     else
         printf("lr %s: the monitor raised no alarm (try a higher --high-lr).\n", cli_num(b1, sizeof b1, th->lr));
     const ttrial *tg = &trials[T_GUARD];
-    printf("the guard rescued the same rate %lld time%s: it ended at lr %s (%s of the start).\n",
-           (long long)tg->rescues, tg->rescues == 1 ? "" : "s", cli_num(b1, sizeof b1, tg->final_lr),
+    printf("the guard rescued the same rate %lld time%s (x%g each): it ended at lr %s (%s of the start).\n",
+           (long long)tg->rescues, tg->rescues == 1 ? "" : "s", guard_factor, cli_num(b1, sizeof b1, tg->final_lr),
            cli_num(b2, sizeof b2, tg->final_lr / tg->lr));
     if (saved)
         printf("saved: %s (sgdlab generate --resume %s)\n", save, save);
