@@ -130,15 +130,13 @@ static void test_data_structs(void **state)
 static void test_model_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_model_options, 48);
+    PIN_SIZE(sgd_model_options, 32);
     PIN_OFFSET(sgd_model_options, struct_size, 0);
     PIN_OFFSET(sgd_model_options, init, 4);
     PIN_OFFSET(sgd_model_options, seed, 8);
     PIN_OFFSET(sgd_model_options, max_batch, 16);
     PIN_OFFSET(sgd_model_options, loss, 24);
     PIN_OFFSET(sgd_model_options, blas_threads, 28);
-    PIN_OFFSET(sgd_model_options, vocab_size, 32);
-    PIN_OFFSET(sgd_model_options, seq_len, 40);
     PIN_SIZE(sgd_param_info, 72);
     PIN_OFFSET(sgd_param_info, struct_size, 0);
     PIN_OFFSET(sgd_param_info, kind, 4);
@@ -232,8 +230,7 @@ static void test_text_structs(void **state)
     PIN_SIZE(sgd_text_unit, 4);
     assert_int_equal(SGD_TEXT_UTF8, 1);
     assert_int_equal(SGD_TEXT_BYTES, 2);
-    PIN_OFFSET(sgd_checkpoint_parts, vocab, 48);
-    PIN_SIZE(sgd_checkpoint_parts, 56);
+    PIN_SIZE(sgd_checkpoint_parts, 48);
 }
 
 static void test_optim_structs(void **state)

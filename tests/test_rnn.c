@@ -630,13 +630,10 @@ static void test_specs(void **state)
         sgd_model_free(again);
         sgd_model_free(m);
     }
-    /* The vocabulary and the sequence length from the options. */
-    sgd_model_options o;
-    sgd_model_options_init(&o);
-    o.vocab_size = 11;
-    o.seq_len = 20;
+    /* The vocabulary and the sequence length from the spec's options. */
     sgd_model *m;
-    sgdt_assert_status(sgd_model_from_spec(&m, "tokens-embedding(8)-lstm(16)-dense(vocab)", &o, NULL), SGD_OK);
+    sgdt_assert_status(sgd_model_from_spec(&m, "tokens-embedding(8)-lstm(16)-dense(vocab):vocab=11,seq_len=20", NULL, NULL),
+                       SGD_OK);
     assert_string_equal(sgd_model_spec(m), "tokens(20)-embedding(11,8)-lstm(16)-11:loss=cross_entropy");
     assert_int_equal(sgd_model_layer_kind(m, 0), SGD_LAYER_EMBEDDING);
     assert_int_equal(sgd_model_layer_kind(m, 1), SGD_LAYER_LSTM);
@@ -661,9 +658,11 @@ static void test_specs(void **state)
         {"5x3-lstm(4,bidirectional=1)-5", "unknown argument 'bidirectional'", SGD_EINVAL},
         {"tokens(5)-embedding(0,3)-5", "num_embeddings=0", SGD_EINVAL},
         {"tokens(5)-embedding(5,x)-5", "embedding_dim=x", SGD_EINVAL},
-        {"tokens(5)-embedding(5)-5:vocab=0", "num_embeddings is not given", SGD_EINVAL},
+
         {"1x4x4-embedding(5,3)-5", "rank 1 or 2", SGD_EINVAL},
         {"5x3-lstm(4)-5:vocab=-1", "vocab=-1", SGD_EINVAL},
+        {"5x3-lstm(4)-5:vocab=0", "vocab=0", SGD_EINVAL},
+        {"tokens-embedding(3,2)-4:seq_len=0", "seq_len=0", SGD_EINVAL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sgd_model *b = (sgd_model *)&m;
@@ -864,8 +863,9 @@ static sgd_status scenario(sgdt_alloc *t, void *ctx)
     sgd_model_options o;
     sgd_model_options_init(&o);
     o.max_batch = 2;
-    o.vocab_size = 5;
-    sgd_status st = sgd_model_from_spec(&m, spec, &o, &t->base);
+    char full[256];
+    snprintf(full, sizeof full, "%s:vocab=5", spec);
+    sgd_status st = sgd_model_from_spec(&m, full, &o, &t->base);
     float x[8] = {0, 1, 2, 3, 4, 0, 1, 2};
     int32_t lab[8] = {0};
     if (st == SGD_OK)

@@ -312,12 +312,13 @@ static sgd_model *train_small(const sgd_text *t, double *val_loss)
     sgdt_assert_status(sgd_text_datasets(&tr, &va, t, &so), SGD_OK);
     sgd_model_options mo;
     sgd_model_options_init(&mo);
-    mo.vocab_size = sgd_vocab_size(sgd_text_vocab(t));
-    mo.seq_len = so.seq_len;
     mo.max_batch = 4;
     mo.seed = 1;
+    char spec[128];
+    snprintf(spec, sizeof spec, "tokens-embedding(8)-lstm(32)-dense(vocab):vocab=%lld,seq_len=%lld",
+             (long long)sgd_vocab_size(sgd_text_vocab(t)), (long long)so.seq_len);
     sgd_model *m;
-    sgdt_assert_status(sgd_model_from_spec(&m, "tokens-embedding(8)-lstm(32)-dense(vocab)", &mo, NULL), SGD_OK);
+    sgdt_assert_status(sgd_model_from_spec(&m, spec, &mo, NULL), SGD_OK);
     sgd_optim *o;
     sgdt_assert_status(sgd_optim_new(&o, "adam:lr=0.01", sgd_model_num_params(m), NULL), SGD_OK);
     sgd_trainer_options to;
@@ -450,11 +451,12 @@ static void run_open(run *r, int64_t epochs, int32_t guard)
     sgdt_assert_status(sgd_text_datasets(&r->tr, &r->va, r->text, &so), SGD_OK);
     sgd_model_options mo;
     sgd_model_options_init(&mo);
-    mo.vocab_size = sgd_vocab_size(sgd_text_vocab(r->text));
-    mo.seq_len = 25;
     mo.seed = 3;
     mo.max_batch = 8;
-    sgdt_assert_status(sgd_model_from_spec(&r->m, "tokens-embedding(8)-lstm(24)-dense(vocab)", &mo, NULL), SGD_OK);
+    char spec[128];
+    snprintf(spec, sizeof spec, "tokens(25)-embedding(8)-lstm(24)-dense(vocab):vocab=%lld",
+             (long long)sgd_vocab_size(sgd_text_vocab(r->text)));
+    sgdt_assert_status(sgd_model_from_spec(&r->m, spec, &mo, NULL), SGD_OK);
     sgdt_assert_status(sgd_optim_new(&r->o, "adam:lr=0.005", sgd_model_num_params(r->m), NULL), SGD_OK);
     sgdt_assert_status(sgd_sched_new(&r->s, "cosine:T_max=200", 0.005, NULL), SGD_OK);
     sgd_trainer_options o;
@@ -497,8 +499,13 @@ static void test_resume_mid_epoch(void **state)
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = b.t;
-    parts.vocab = sgd_text_vocab(b.text);
-    sgdt_assert_status(sgd_checkpoint_save(path, &parts, NULL), SGD_OK);
+    sgd_ckpt_writer *w;
+    sgdt_assert_status(sgd_ckpt_writer_new(&w, NULL), SGD_OK);
+    sgdt_assert_status(sgd_checkpoint_add(w, &parts), SGD_OK);
+    sgdt_assert_status(sgd_checkpoint_add_vocab(w, sgd_text_vocab(b.text)), SGD_OK);
+    sgdt_assert_status(sgd_checkpoint_add_vocab(w, sgd_text_vocab(b.text)), SGD_EINVAL); /* one section of a name */
+    sgdt_assert_status(sgd_ckpt_writer_save(w, path), SGD_OK);
+    sgd_ckpt_writer_free(w);
     size_t sb = sgd_model_state_size(b.m);
     float *st = malloc(sb);
     assert_non_null(st);
@@ -511,7 +518,6 @@ static void test_resume_mid_epoch(void **state)
     run c;
     run_open(&c, 2, 1);
     parts.trainer = c.t;
-    parts.vocab = sgd_text_vocab(c.text);
     sgdt_assert_status(sgd_checkpoint_load(path, &parts, NULL), SGD_OK);
     float *st2 = malloc(sb);
     assert_non_null(st2);
@@ -541,12 +547,10 @@ static void test_resume_mid_epoch(void **state)
     sgdt_assert_status(sgd_checkpoint_load_model(&lm, rd, NULL, NULL), SGD_OK);
     assert_int_equal(sgd_model_max_batch(lm), 8); /* the state's rows, from the checkpoint */
     sgd_model_free(lm);
+    sgdt_assert_status(sgd_checkpoint_check_vocab(rd, sgd_text_vocab(c.text)), SGD_OK);
     sgd_text *other = from_string("abc", SGD_TEXT_UTF8);
-    sgd_checkpoint_parts vp;
-    sgd_checkpoint_parts_init(&vp);
-    vp.vocab = sgd_text_vocab(other);
-    sgdt_assert_status(sgd_checkpoint_restore(rd, &vp), SGD_EFORMAT);
-    sgdt_assert_error_contains("vocabulary");
+    sgdt_assert_status(sgd_checkpoint_check_vocab(rd, sgd_text_vocab(other)), SGD_EFORMAT);
+    sgdt_assert_error_contains("vocabulary (80 symbols) is not this data's (3 symbols)");
     sgd_text_free(other);
     sgd_ckpt_reader_free(rd);
     unlink(path);
@@ -636,11 +640,12 @@ static sgd_status scenario(sgdt_alloc *t, void *ctx)
         st = sgd_vocab_copy(&v, sgd_text_vocab(text), &t->base);
     sgd_model_options mo;
     sgd_model_options_init(&mo);
-    mo.vocab_size = sgd_vocab_size(sgd_text_vocab(text));
-    mo.seq_len = 3;
     mo.max_batch = 2;
+    char spec[128];
+    snprintf(spec, sizeof spec, "tokens(3)-embedding(3)-gru(4)-dense(vocab):vocab=%lld",
+             (long long)sgd_vocab_size(sgd_text_vocab(text)));
     if (st == SGD_OK)
-        st = sgd_model_from_spec(&m, "tokens-embedding(3)-gru(4)-dense(vocab)", &mo, &t->base);
+        st = sgd_model_from_spec(&m, spec, &mo, &t->base);
     sgd_generate_options g;
     sgd_generate_options_init(&g);
     g.prime = "ab";

@@ -599,14 +599,13 @@ SGD_API sgd_status sgd_ckpt_reader_check_sections(const sgd_ckpt_reader *r, cons
  * | "sched"   | "kind" (u8, sgd_sched_name()), "state" (f64[sgd_sched_state_size()]) |
  * | "monitor" | "state" (f64[sgd_monitor_state_size()]) |
  * | "trainer" | "state" (u8[sgd_trainer_state_size()], the trainer's own versioned layout) |
- * | "vocab"   | "unit" (i64, an ::sgd_text_unit), "symbols" (i32[size], the code points or bytes in id order) |
  *
  * A trainer brings the objects it composes: with @c trainer set, the other
  * fields left NULL are taken from it (sgd_trainer_model() and so on), so
  * saving a trainer saves the whole run and restoring it resumes the run
- * exactly. All five sections are marked ::SGD_CKPT_SECTION_REQUIRED; "vocab"
- * (the vocabulary a text model was trained with, the data a generator
- * needs) is optional. Programs may add
+ * exactly. All five sections are marked ::SGD_CKPT_SECTION_REQUIRED. A text
+ * model's vocabulary goes in a section of its own, "vocab"
+ * (sgd_checkpoint_add_vocab()). Programs may add
  * sections of their own with the low-level writer (optional ones are skipped
  * by readers that do not know them).
  *
@@ -622,13 +621,6 @@ typedef struct sgd_checkpoint_parts {
     sgd_sched *sched;      /**< Scheduler state (plateau counters...), or NULL. */
     sgd_monitor *monitor;  /**< Monitor state, or NULL. */
     sgd_trainer *trainer;  /**< Trainer state (counters, loader position, guard, snapshots), or NULL; brings its objects. */
-    /**
-     * The vocabulary of a text model, or NULL: saved as the "vocab" section;
-     * on restore the checkpoint's must be the same (a model trained on
-     * other symbols would read wrong ids). Read one back with
-     * sgd_checkpoint_load_vocab(). @since 0.2
-     */
-    const sgd_vocab *vocab;
 } sgd_checkpoint_parts;
 
 /**
@@ -722,6 +714,35 @@ SGD_API sgd_status sgd_checkpoint_load(const char *path, const sgd_checkpoint_pa
  */
 SGD_API sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r,
                                              const sgd_model_options *opts, const sgd_allocator *alloc);
+
+/**
+ * @brief Adds the vocabulary of a text model to a writer, as an optional
+ *        section "vocab": "unit" (i64, an ::sgd_text_unit) and "symbols"
+ *        (i32[size], the code points or bytes in id order).
+ *
+ * A checkpoint of a text model needs it: the model reads token ids, which
+ * mean nothing without the symbols they stand for (generation, and a resumed
+ * run, which should check it with sgd_checkpoint_check_vocab()).
+ *
+ * @param w The writer; the section is appended (copied).
+ * @param v The vocabulary.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a "vocab" section already
+ *         in the writer); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_checkpoint_add_vocab(sgd_ckpt_writer *w, const sgd_vocab *v);
+
+/**
+ * @brief Checks that a checkpoint's vocabulary is @p v (before restoring a
+ *        text model's run on data whose vocabulary is @p v).
+ * @param r An open reader.
+ * @param v The vocabulary of the data.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument); ::SGD_ENOTFOUND (no
+ *         vocabulary in the checkpoint); ::SGD_EFORMAT (another vocabulary,
+ *         naming both sizes, or a section that is not a vocabulary); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_checkpoint_check_vocab(const sgd_ckpt_reader *r, const sgd_vocab *v);
 
 /**
  * @brief Reads the vocabulary a checkpoint holds (its "vocab" section).

@@ -8,7 +8,9 @@
  *        backward passes, parameters and gradients in flat arenas.
  *
  * A model is a sequence of layers (dense, ReLU, leaky ReLU, tanh, sigmoid,
- * GELU, softmax, dropout) with a loss (softmax cross-entropy over class
+ * GELU, softmax, dropout; since 0.2 also 2-D convolution, max and average
+ * pooling, flatten, batch and layer normalisation, residual blocks) over
+ * samples that are vectors, sequences [T, F] or images [C, H, W], with a loss (softmax cross-entropy over class
  * labels, mean squared error, or binary cross-entropy with logits), built
  * through the C API or from a textual spec such as
  * <tt>"784-256-relu-128-relu-10"</tt> (grammar in docs/model.md and at
@@ -156,15 +158,6 @@ typedef struct sgd_model_options {
     int32_t loss;
     /** BLAS threads during the model's calls, 0 to 1024; 0 leaves the BLAS alone (default 1; see the file's notes). */
     int32_t blas_threads;
-    /**
-     * The vocabulary size that a spec's `vocab` stands for (as in
-     * <tt>dense(vocab)</tt>, and the num_embeddings of <tt>embedding(64)</tt>),
-     * 1 to 2^24; 0 (default): not known (a spec that needs it is refused). A
-     * text dataset gives it (sgd_vocab_size()). @since 0.2
-     */
-    int64_t vocab_size;
-    /** The sequence length of a spec whose input is <tt>tokens</tt> without one, 1 to 2^24; 0 (default): not known. @since 0.2 */
-    int64_t seq_len;
 } sgd_model_options;
 
 /**
@@ -287,7 +280,7 @@ SGD_API sgd_status sgd_model_add_layer(sgd_model *m, const char *token);
 /**
  * @brief Allocates the arenas and buffers and initialises the parameters.
  *
- * The model needs at least one dense layer. Some combinations are refused as
+ * The model needs at least one layer with parameters. Some combinations are refused as
  * certain mistakes: cross-entropy after a final softmax (the loss applies its
  * own), binary cross-entropy with logits after a final sigmoid, and
  * cross-entropy with fewer than 2 outputs. After this call layers can no
@@ -308,16 +301,25 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
  * Grammar (whitespace around tokens is ignored):
  * @verbatim
  spec    = arch [ ":" option { "," option } ]
- arch    = INPUTS { "-" layer }
- INPUTS  = N | TxF | CxHxW | tokens[(T)]         tokens: T token ids (T from seq_len=)
+ arch    = INPUT { "-" layer }
+ INPUT   = F | T "x" F | C "x" H "x" W           a vector, a sequence, an image (1x28x28)
+         | tokens [ "(" T ")" ]                  T token ids (T from seq_len= without one)
  layer   = UNITS                                 dense layer with bias
          | name [ "(" [ arg { "," arg } ] ")" ]
- arg     = value | key "=" value                 a value may be `vocab` (vocab=)
+ arg     = value | key "=" value                 torch's argument names and order; a value may
+                                                 be `vocab`, the vocabulary size (vocab=)
  name    = dense | linear                        dense(units[, bias=0|1])
          | relu | tanh | sigmoid | softmax
          | leaky_relu                            leaky_relu([negative_slope=]0.01)
          | gelu                                  gelu([approximate=]none|tanh)
          | dropout                               dropout([p=]0.5)
+         | conv2d                                conv2d(out_channels, kernel_size, stride=1, padding=0,
+                                                        dilation=1, groups=1, bias=1)
+         | maxpool2d | avgpool2d                 maxpool2d(kernel_size, stride=kernel_size, padding=0)
+         | global_avgpool2d | flatten
+         | batchnorm1d | batchnorm2d             batchnorm2d(eps=1e-5, momentum=0.1, affine=1)
+         | layernorm                             layernorm(eps=1e-5, elementwise_affine=1)
+         | residual                              residual(layer { "-" layer }): y = body(x) + x
          | embedding                             embedding([num_embeddings,] embedding_dim)
          | rnn                                   rnn(hidden_size[, num_layers, nonlinearity=tanh|relu,
                                                      bias, dropout])
@@ -327,10 +329,18 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
          | seed=N | max_batch=N | blas_threads=N | vocab=N | seq_len=N
  @endverbatim
  * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt>,
- * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>, or
- * the character model <tt>"tokens-embedding(64)-lstm(256)-dense(vocab)"</tt>
- * with sgd_model_options::vocab_size and sgd_model_options::seq_len set
- * (docs/model.md: sequence models).
+ * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>,
+ * <tt>"1x28x28-conv2d(32,3,padding=1)-relu-maxpool2d(2)-flatten-10"</tt>, or
+ * the character model
+ * <tt>"tokens-embedding(64)-lstm(256)-dense(vocab):vocab=113,seq_len=100"</tt>
+ * (the options say what `vocab` and a bare `tokens` stand for: the size of
+ * the data's vocabulary, sgd_vocab_size(), and the sequence length).
+ * Dense layers and activations act on the last dimension (every time step
+ * of a sequence); a residual block whose body changes the shape adds a
+ * projection (a 1x1 convolution with a stride, or a dense layer). A shape
+ * that does not fit (a kernel larger than its input, channels that groups
+ * do not divide) is refused with both shapes in the message; see
+ * docs/model.md for every layer.
  * Options in the spec override those in @p opts. Errors name the position,
  * the token and what was expected.
  *
@@ -456,8 +466,8 @@ SGD_API sgd_status sgd_model_set_loss_kind(sgd_model *m, int32_t kind);
  * @since 0.1
  */
 typedef enum sgd_param_kind {
-    SGD_PARAM_WEIGHT = 1, /**< A dense layer's weight matrix, shape [out, in]. */
-    SGD_PARAM_BIAS = 2    /**< A dense layer's bias vector, shape [out]. */
+    SGD_PARAM_WEIGHT = 1, /**< A weight: a dense layer's [out, in], a convolution's [out, in/groups, k, k], a normalisation's scale [C]. */
+    SGD_PARAM_BIAS = 2    /**< A bias vector, shape [out] (a normalisation's shift [C]). */
 } sgd_param_kind;
 
 /**
@@ -477,7 +487,7 @@ typedef struct sgd_param_info {
     const char *name;
     /** Index of the layer it belongs to. */
     int32_t layer;
-    /** Number of dimensions: 2 for weights, 1 for biases. */
+    /** Number of dimensions: 2 for dense weights (4 for convolutions, 1 for normalisation scales), 1 for biases. */
     int32_t rank;
     /** Dimensions, row-major; unused ones are 1. */
     int64_t shape[4];

@@ -47,9 +47,8 @@ static sgd_status get_parts(sgd_checkpoint_parts *out, const sgd_checkpoint_part
                 return sgd__err(SGD_EINVAL, "%s: parts: %s is not the trainer's own", fn, own[i].name);
         }
     }
-    if (out->model == NULL && out->optim == NULL && out->sched == NULL && out->monitor == NULL && out->trainer == NULL &&
-        out->vocab == NULL)
-        return sgd__err(SGD_EINVAL, "%s: parts: no object set (model, optim, sched, monitor, trainer or vocab)", fn);
+    if (out->model == NULL && out->optim == NULL && out->sched == NULL && out->monitor == NULL && out->trainer == NULL)
+        return sgd__err(SGD_EINVAL, "%s: parts: no object set (model, optim, sched, monitor or trainer)", fn);
     if (out->model != NULL && sgd_model_num_param_tensors(out->model) == 0)
         return sgd__err(SGD_EINVAL, "%s: parts: the model is not built", fn);
     return SGD_OK;
@@ -73,6 +72,16 @@ static sgd_status add_string(sgd_ckpt_writer *w, const char *name, const char *s
 
 /* ------------------------------------------------------------------ save */
 
+/* Tensor i of m if it is a buffer or state (saved besides the parameters): false for a parameter. */
+static bool other_tensor(const sgd_model *m, size_t i, sgd_tensor_info *info, int *dtype)
+{
+    sgd_tensor_info_init(info);
+    if (sgd_model_tensor_info(m, i, info) != SGD_OK || info->role == SGD_TENSOR_PARAM)
+        return false;
+    *dtype = info->dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32;
+    return true;
+}
+
 static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
 {
     sgd_status st;
@@ -91,13 +100,10 @@ static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
     /* Buffers (running statistics) and per-sample state, under their state_dict names. */
     for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
         sgd_tensor_info info;
-        sgd_tensor_info_init(&info);
-        if ((st = sgd_model_tensor_info(m, i, &info)) != SGD_OK)
-            return st;
-        if (info.role == SGD_TENSOR_PARAM)
-            continue;
-        if ((st = sgd_ckpt_writer_add_tensor(w, info.name, info.dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32,
-                                             (uint32_t)info.rank, info.shape, info.data)) != SGD_OK)
+        int dtype;
+        if (other_tensor(m, i, &info, &dtype) &&
+            (st = sgd_ckpt_writer_add_tensor(w, info.name, dtype, (uint32_t)info.rank, info.shape, info.data)) !=
+                SGD_OK)
             return st;
     }
     uint64_t rng[4];
@@ -212,22 +218,28 @@ sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *in
         if (st != SGD_OK)
             return st;
     }
-    if (p.vocab != NULL) {
-        int64_t n = sgd_vocab_size(p.vocab);
-        const uint32_t *sym = sgd_vocab_symbols(p.vocab);
-        int32_t *ids = sgd__malloc(a, (size_t)n * sizeof *ids);
-        if (ids == NULL)
-            return sgd__err(SGD_ENOMEM, "%s: vocabulary: out of memory", fn);
-        for (int64_t i = 0; i < n; i++)
-            ids[i] = (int32_t)sym[i]; /* code points fit: at most 0x10FFFF */
-        if ((st = sgd_ckpt_writer_begin_section(w, "vocab", 0)) == SGD_OK &&
-            (st = sgd_ckpt_writer_add_i64(w, "unit", sgd_vocab_unit(p.vocab))) == SGD_OK)
-            st = sgd_ckpt_writer_add_tensor_copy(w, "symbols", SGD_CKPT_I32, 1, &n, ids);
-        sgd__free(a, ids);
-        if (st != SGD_OK)
-            return st;
-    }
     return SGD_OK;
+}
+
+sgd_status sgd_checkpoint_add_vocab(sgd_ckpt_writer *w, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_add_vocab";
+    if (w == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "vocabulary");
+    const sgd_allocator *a = sgd__ckpt_writer_alloc(w);
+    int64_t n = sgd_vocab_size(v);
+    const uint32_t *sym = sgd_vocab_symbols(v);
+    int32_t *ids = sgd__malloc(a, (size_t)n * sizeof *ids);
+    if (ids == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = (int32_t)sym[i]; /* code points fit: at most 0x10FFFF */
+    sgd_status st;
+    if ((st = sgd_ckpt_writer_begin_section(w, "vocab", 0)) == SGD_OK &&
+        (st = sgd_ckpt_writer_add_i64(w, "unit", sgd_vocab_unit(v))) == SGD_OK)
+        st = sgd_ckpt_writer_add_tensor_copy(w, "symbols", SGD_CKPT_I32, 1, &n, ids);
+    sgd__free(a, ids);
+    return st;
 }
 
 /* The vocabulary of the "vocab" section. */
@@ -263,6 +275,28 @@ static sgd_status read_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sg
     }
     sgd__free(&a, sym);
     return st;
+}
+
+sgd_status sgd_checkpoint_check_vocab(const sgd_ckpt_reader *r, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_check_vocab";
+    if (r == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "reader" : "vocabulary");
+    if (sgd_ckpt_reader_find_section(r, "vocab", NULL) != SGD_OK)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint holds no vocabulary (no 'vocab' section)", fn);
+    sgd_vocab *fv;
+    sgd_status st = read_vocab(&fv, r, sgd__ckpt_reader_alloc(r), fn);
+    if (st != SGD_OK)
+        return st;
+    bool same = sgd_vocab_equal(fv, v) != 0;
+    int64_t file_size = sgd_vocab_size(fv);
+    sgd_vocab_free(fv);
+    if (!same)
+        return sgd__err(SGD_EFORMAT,
+                        "%s: the checkpoint's vocabulary (%lld symbols) is not this data's (%lld symbols): its model "
+                        "reads other token ids",
+                        fn, (long long)file_size, (long long)sgd_vocab_size(v));
+    return SGD_OK;
 }
 
 sgd_status sgd_checkpoint_load_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc)
@@ -365,15 +399,12 @@ static sgd_status check_model(const sgd_ckpt_reader *r, sgd_model *m, uint64_t r
     size_t n_other = 0;
     for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
         sgd_tensor_info info;
-        sgd_tensor_info_init(&info);
-        if ((st = sgd_model_tensor_info(m, i, &info)) != SGD_OK)
-            return st;
-        if (info.role == SGD_TENSOR_PARAM)
+        int dtype;
+        if (!other_tensor(m, i, &info, &dtype))
             continue;
         n_other++;
-        if ((st = sgd_ckpt_reader_check_tensor(r, "model", info.name,
-                                               info.dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32,
-                                               (uint32_t)info.rank, info.shape)) != SGD_OK) {
+        if ((st = sgd_ckpt_reader_check_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape)) !=
+            SGD_OK) {
             sgd__err_prefix("%s: not a checkpoint of this model (%s)", fn_restore, sgd_model_spec(m));
             return st;
         }
@@ -478,23 +509,8 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         missing = "monitor";
     else if (p.trainer != NULL && sgd_ckpt_reader_find_section(r, "trainer", &(size_t){0}) != SGD_OK)
         missing = "trainer";
-    else if (p.vocab != NULL && sgd_ckpt_reader_find_section(r, "vocab", &(size_t){0}) != SGD_OK)
-        missing = "vocab";
     if (missing != NULL)
         return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint has no '%s' section", fn, missing);
-    if (p.vocab != NULL) {
-        sgd_vocab *fv;
-        if ((st = read_vocab(&fv, r, sgd__ckpt_reader_alloc(r), fn)) != SGD_OK)
-            return st;
-        bool same = sgd_vocab_equal(fv, p.vocab) != 0;
-        int64_t file_size = sgd_vocab_size(fv);
-        sgd_vocab_free(fv);
-        if (!same)
-            return sgd__err(SGD_EFORMAT,
-                            "%s: the checkpoint's vocabulary (%lld symbols) is not this data's (%lld symbols): its "
-                            "model reads other token ids",
-                            fn, (long long)file_size, (long long)sgd_vocab_size(p.vocab));
-    }
     if (p.model != NULL && (st = check_model(r, p.model, rng)) != SGD_OK)
         return st;
     if (p.optim != NULL && (st = check_optim(r, p.optim, &plan, &small_bytes)) != SGD_OK)
@@ -620,14 +636,11 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         }
         for (size_t i = 0; i < sgd_model_num_tensors(p.model); i++) {
             sgd_tensor_info info;
-            sgd_tensor_info_init(&info);
-            sgd_model_tensor_info(p.model, i, &info);
-            if (info.role == SGD_TENSOR_PARAM)
+            int dtype;
+            if (!other_tensor(p.model, i, &info, &dtype))
                 continue;
-            size_t esz = info.dtype == SGD_DTYPE_I64 ? 8 : 4;
-            st = sgd_ckpt_reader_read_tensor(r, "model", info.name,
-                                             info.dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32,
-                                             (uint32_t)info.rank, info.shape, info.data, info.numel * esz);
+            st = sgd_ckpt_reader_read_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape, info.data,
+                                             info.numel * sgd_ckpt_dtype_size(dtype));
             if (st != SGD_OK)
                 return sgd__err(SGD_EINTERNAL, "%s: tensor '%s' failed after it was checked", fn, info.name);
         }

@@ -115,6 +115,7 @@ typedef struct sgd__layer {
     struct sgd__layer *fuse_next;      /* a producer: the fused activation after it, or NULL */
     float *fuse_gbias;                 /* a fused activation: the producer's bias gradient (over the last
                                           dimension) that its backward accumulates, or NULL */
+    bool bwd_by_producer;              /* a fused activation whose derivative the producer applies */
     struct sgd__layer *lookup_from;    /* a consumer of a lookup (op->lookup) before it, which it does itself */
     struct sgd__layer *lookup_into;    /* a lookup: the consumer that does its work, or NULL */
     float *buf;                        /* own output [max_batch x numel(out)], or NULL */
@@ -255,6 +256,8 @@ enum {
     SGD__OP_FUSES_NEXT = 1u << 0,
     /* Needs no output buffer of its own: its output is its input (a view, as flatten). */
     SGD__OP_NO_BUFFER = 1u << 1,
+    /* With SGD__OP_FUSES_NEXT: its backward also applies the fused activation's derivative (op->derive). */
+    SGD__OP_FUSED_BACKWARD = 1u << 2,
     /*
      * Takes over a lookup before it (a layer with op->lookup, the
      * embedding): it reads the token ids itself, so that the table and its
@@ -262,7 +265,7 @@ enum {
      * of a vocabulary instead of every position). The lookup's forward then
      * only checks the ids and passes them on, its backward does nothing.
      */
-    SGD__OP_TAKES_LOOKUP = 1u << 2,
+    SGD__OP_TAKES_LOOKUP = 1u << 3,
 };
 
 typedef struct sgd__layer_op {
@@ -303,6 +306,8 @@ typedef struct sgd__layer_op {
     bool (*fusable)(const sgd__layer *l);
     /* Activations: y = f(y + bias) in place over rows x cols (bias over cols, may be NULL). */
     void (*apply)(const sgd__layer *l, float *y, const float *bias, int64_t rows, int64_t cols);
+    /* Fusable activations: g *= f'(x) in place over n values, from the output y = f(x). */
+    void (*derive)(const sgd__layer *l, const float *y, float *g, int64_t n);
     /* Producers: the gradient of the bias that a fused activation's backward may accumulate (NULL: none). */
     float *(*fused_bias_grad)(sgd__layer *l);
     /* The names of its nested sequences in torch's state_dict ("body", "shortcut"); NULL for none. */
@@ -342,6 +347,11 @@ extern const sgd__layer_op sgd__op_rnn, sgd__op_lstm, sgd__op_gru;
 
 /* "CxHxW" of a per-sample shape for messages (a static-free helper: writes into buf). */
 #define SGD__SHAPE_BUF 64
+
+/* Shared hooks: a token without arguments, printed as the op's name; an output shaped as the input. */
+sgd_status sgd__layer_parse_noargs(sgd__layer *l, const sgd__lspec *c);
+int sgd__layer_print_name(const sgd__layer *l, char *buf, size_t n);
+sgd_status sgd__layer_shape_same(sgd__layer *l, const char *fn);
 
 /* SGD_OK if l's input is an image [C, H, W], else an error naming the layer and the shape. */
 sgd_status sgd__need_image(const sgd__layer *l, const char *fn);

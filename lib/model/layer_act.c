@@ -159,26 +159,6 @@ static void act_backward(int32_t kind, float slope, const float *x, const float 
 
 /* ---------------------------------------------------------------- the element-wise records */
 
-static sgd_status parse_plain(sgd__layer *l, const sgd__lspec *c)
-{
-    (void)l;
-    sgd__largs a;
-    sgd_status st = sgd__largs_split(c, &a, 1);
-    return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
-}
-
-static int print_plain(const sgd__layer *l, char *buf, size_t n)
-{
-    return snprintf(buf, n, "%s", l->op->name);
-}
-
-static sgd_status shape_same(sgd__layer *l, const char *fn)
-{
-    (void)fn;
-    l->out = l->in;
-    return SGD_OK;
-}
-
 static int64_t cols_of(const sgd__layer *l)
 {
     return sgd__shape_last(&l->in);
@@ -206,8 +186,14 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
 {
     (void)gx;
     (void)need_gx;
-    act_backward(l->op->kind, (float)l->da[0], x, l->y, g, l->fuse_gbias, rows_of(l, p->batch), cols_of(l));
+    if (!l->bwd_by_producer)
+        act_backward(l->op->kind, (float)l->da[0], x, l->y, g, l->fuse_gbias, rows_of(l, p->batch), cols_of(l));
     return g;
+}
+
+static void derive(const sgd__layer *l, const float *y, float *g, int64_t n)
+{
+    act_backward(l->op->kind, (float)l->da[0], NULL, y, g, NULL, 1, n);
 }
 
 static void apply(const sgd__layer *l, float *y, const float *bias, int64_t rows, int64_t cols)
@@ -225,13 +211,14 @@ static bool fusable_always(const sgd__layer *l)
     const sgd__layer_op var = {                                                                                \
         .kind = kind_,                                                                                         \
         .name = name_,                                                                                         \
-        .parse = parse_plain,                                                                                  \
-        .print = print_plain,                                                                                  \
-        .shape = shape_same,                                                                                   \
+        .parse = sgd__layer_parse_noargs,                                                                                  \
+        .print = sgd__layer_print_name,                                                                                  \
+        .shape = sgd__layer_shape_same,                                                                                   \
         .forward = forward,                                                                                    \
         .backward = backward,                                                                                  \
         .fusable = fusable_,                                                                                   \
         .apply = apply,                                                                                        \
+        .derive = derive,                                                                                      \
         .redundant_before_loss = (kind_) == SGD_LAYER_SIGMOID ? SGD_LOSS_BCE_WITH_LOGITS : 0,                  \
     }
 
@@ -278,11 +265,12 @@ const sgd__layer_op sgd__op_leaky_relu = {
     .name = "leaky_relu",
     .parse = parse_leaky,
     .print = print_leaky,
-    .shape = shape_same,
+    .shape = sgd__layer_shape_same,
     .forward = forward,
     .backward = backward,
     .fusable = fusable_leaky,
     .apply = apply,
+    .derive = derive,
 };
 
 /* ---------------------------------------------------------------- GELU */
@@ -316,8 +304,8 @@ const sgd__layer_op sgd__op_gelu = {
     .kind = SGD_LAYER_GELU,
     .name = "gelu",
     .parse = parse_gelu,
-    .print = print_plain,
-    .shape = shape_same,
+    .print = sgd__layer_print_name,
+    .shape = sgd__layer_shape_same,
     .forward = forward,
     .backward = backward,
     .apply = apply,
@@ -329,7 +317,7 @@ const sgd__layer_op sgd__op_gelu_tanh = {
     .name = NULL,
     .parse = parse_gelu,
     .print = print_gelu_tanh,
-    .shape = shape_same,
+    .shape = sgd__layer_shape_same,
     .forward = forward,
     .backward = backward,
     .apply = apply,
@@ -383,9 +371,9 @@ const sgd__layer_op sgd__op_softmax = {
     .kind = SGD_LAYER_SOFTMAX,
     .name = "softmax",
     .redundant_before_loss = SGD_LOSS_CROSS_ENTROPY,
-    .parse = parse_plain,
-    .print = print_plain,
-    .shape = shape_same,
+    .parse = sgd__layer_parse_noargs,
+    .print = sgd__layer_print_name,
+    .shape = sgd__layer_shape_same,
     .forward = forward_softmax,
     .backward = backward_softmax,
 };

@@ -255,7 +255,12 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
     size_t in_n = (size_t)(m.C * m.H * m.W), out_n = (size_t)(m.O * m.HWo);
     float *dcol = m.direct ? NULL : (float *)l->ws + (size_t)p->batch * (size_t)m.Kr * (size_t)m.HWo;
     for (int64_t n = 0; n < p->batch; n++) {
-        const float *gn = g + (size_t)n * out_n;
+        float *gn = g + (size_t)n * out_n;
+        /* The fused activation's derivative, in the same pass as the bias sums (one read of g). */
+        if (l->fuse_next != NULL && l->fuse_next->bwd_by_producer)
+            for (int64_t o = 0; o < m.O; o++)
+                l->fuse_next->op->derive(l->fuse_next, l->buf + (size_t)n * out_n + (size_t)(o * m.HWo),
+                                         gn + (size_t)(o * m.HWo), m.HWo);
         if (l->ia[BIAS]) {
             float *gb = l->gt[1];
             for (int64_t o = 0; o < m.O; o++) {
@@ -293,7 +298,7 @@ static void replay(sgd__layer *l, const float *x, float *g, float *gx, bool need
 const sgd__layer_op sgd__op_conv2d = {
     .kind = SGD_LAYER_CONV2D,
     .name = "conv2d",
-    .flags = SGD__OP_FUSES_NEXT,
+    .flags = SGD__OP_FUSES_NEXT | SGD__OP_FUSED_BACKWARD,
     .parse = parse,
     .print = print,
     .shape = shape,

@@ -37,13 +37,6 @@ static int print(const sgd__layer *l, char *buf, size_t n)
     return snprintf(buf, n, "dropout(%s)", num);
 }
 
-static sgd_status shape(sgd__layer *l, const char *fn)
-{
-    (void)fn;
-    l->out = l->in;
-    return SGD_OK;
-}
-
 static bool workspace(const sgd__layer *l, int64_t batch, size_t *bytes)
 {
     return sgd__mul_size((size_t)batch, (size_t)sgd__shape_numel(&l->in), bytes); /* the keep mask */
@@ -101,7 +94,7 @@ const sgd__layer_op sgd__op_dropout = {
     .name = "dropout",
     .parse = parse,
     .print = print,
-    .shape = shape,
+    .shape = sgd__layer_shape_same,
     .workspace = workspace,
     .forward = forward,
     .backward = backward,

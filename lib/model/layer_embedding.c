@@ -57,8 +57,7 @@ static sgd_status parse(sgd__layer *l, const sgd__lspec *c)
     if (num.p == NULL && n < 1)
         return sgd__lspec_err(c, SGD_EINVAL,
                               "num_embeddings is not given and the vocabulary size is not known (write "
-                              "embedding(num_embeddings,embedding_dim), give vocab=N among the spec's options, or "
-                              "build the model for a text dataset)");
+                              "embedding(num_embeddings,embedding_dim), or give vocab=N among the spec's options)");
     if (sgd__parse_int64(dim, &d) != SGD_OK || d < 1 || d > SGD_MODEL_MAX_UNITS)
         return sgd__lspec_err(c, SGD_EINVAL, "embedding_dim=%.*s: expected a whole number from 1 to 16777216",
                               (int)dim.n, dim.p);

@@ -187,6 +187,11 @@ static float *backward_bn(sgd__layer *l, const float *x, float *g, float *gx, bo
     for (int64_t c = 0; c < C; c++) {
         double sg = 0.0, sgx = 0.0;
         float mu = mean[c], is = invstd[c];
+        /* The fused activation's derivative, channel by channel, while its rows are in cache. */
+        if (l->fuse_next != NULL && l->fuse_next->bwd_by_producer)
+            for (int64_t n = 0; n < B; n++)
+                l->fuse_next->op->derive(l->fuse_next, l->buf + (size_t)((n * C + c) * I), g + (size_t)((n * C + c) * I),
+                                         I);
         for (int64_t n = 0; n < B; n++) {
             const float *xc = x + (size_t)((n * C + c) * I), *gc = g + (size_t)((n * C + c) * I);
             for (int64_t j = 0; j < I; j++) {
@@ -223,7 +228,7 @@ static float *backward_bn(sgd__layer *l, const float *x, float *g, float *gx, bo
 const sgd__layer_op sgd__op_batchnorm1d = {
     .kind = SGD_LAYER_BATCHNORM1D,
     .name = "batchnorm1d",
-    .flags = SGD__OP_FUSES_NEXT,
+    .flags = SGD__OP_FUSES_NEXT | SGD__OP_FUSED_BACKWARD,
     .parse = parse_bn,
     .print = print_bn,
     .shape = shape_bn1,
@@ -237,7 +242,7 @@ const sgd__layer_op sgd__op_batchnorm1d = {
 const sgd__layer_op sgd__op_batchnorm2d = {
     .kind = SGD_LAYER_BATCHNORM2D,
     .name = "batchnorm2d",
-    .flags = SGD__OP_FUSES_NEXT,
+    .flags = SGD__OP_FUSES_NEXT | SGD__OP_FUSED_BACKWARD,
     .parse = parse_bn,
     .print = print_bn,
     .shape = shape_bn2,
@@ -272,13 +277,6 @@ static int print_ln(const sgd__layer *l, char *buf, size_t n)
 {
     double v[N_LN] = {l->da[EPS], (double)l->ia[AFFINE]};
     return sgd__largs_print(buf, n, "layernorm", ln_args, N_LN, v);
-}
-
-static sgd_status shape_same(sgd__layer *l, const char *fn)
-{
-    (void)fn;
-    l->out = l->in;
-    return SGD_OK;
 }
 
 static size_t tensors_ln(const sgd__layer *l, sgd__tdesc *d)
@@ -377,7 +375,7 @@ const sgd__layer_op sgd__op_layernorm = {
     .name = "layernorm",
     .parse = parse_ln,
     .print = print_ln,
-    .shape = shape_same,
+    .shape = sgd__layer_shape_same,
     .tensors = tensors_ln,
     .init = init_ln,
     .workspace = workspace_ln,

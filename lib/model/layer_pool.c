@@ -3,7 +3,9 @@
  * largest value of each window, NaN winning as in torch, its position saved
  * for the backward pass), avgpool2d (torch.nn.AvgPool2d with its default
  * count_include_pad=True: zeros of the padding count), and global_avgpool2d
- * (torch.nn.AdaptiveAvgPool2d(1): the mean of each channel, [C, 1, 1]).
+ * (torch.nn.AdaptiveAvgPool2d(1): the mean of each channel, [C, 1, 1]);
+ * and flatten (torch.nn.Flatten), the reshape that usually follows them: a
+ * view of its input, no copy.
  * SPDX-License-Identifier: MIT
  */
 #include "model/layer.h"
@@ -256,19 +258,6 @@ const sgd__layer_op sgd__op_avgpool2d = {
 
 /* ---------------------------------------------------------------- global average */
 
-static sgd_status parse_plain(sgd__layer *l, const sgd__lspec *c)
-{
-    (void)l;
-    sgd__largs a;
-    sgd_status st = sgd__largs_split(c, &a, 0);
-    return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
-}
-
-static int print_plain(const sgd__layer *l, char *buf, size_t n)
-{
-    return snprintf(buf, n, "%s", l->op->name);
-}
-
 static sgd_status shape_global(sgd__layer *l, const char *fn)
 {
     sgd_status st = sgd__need_image(l, fn);
@@ -311,8 +300,8 @@ static float *backward_global(sgd__layer *l, const float *x, float *g, float *gx
 const sgd__layer_op sgd__op_global_avgpool2d = {
     .kind = SGD_LAYER_GLOBAL_AVGPOOL2D,
     .name = "global_avgpool2d",
-    .parse = parse_plain,
-    .print = print_plain,
+    .parse = sgd__layer_parse_noargs,
+    .print = sgd__layer_print_name,
     .shape = shape_global,
     .forward = forward_global,
     .backward = backward_global,
@@ -349,8 +338,8 @@ const sgd__layer_op sgd__op_flatten = {
     .kind = SGD_LAYER_FLATTEN,
     .name = "flatten",
     .flags = SGD__OP_NO_BUFFER,
-    .parse = parse_plain,
-    .print = print_plain,
+    .parse = sgd__layer_parse_noargs,
+    .print = sgd__layer_print_name,
     .shape = shape_flatten,
     .forward = forward_flatten,
     .backward = backward_flatten,

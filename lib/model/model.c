@@ -11,9 +11,6 @@
 
 static sgd_status prepare_spec(sgd_model *m);
 
-/* The 0.1 layout of sgd_model_options ends after blas_threads (vocab_size and seq_len came in 0.2). */
-#define SGD__MODEL_OPTIONS_V1 offsetof(sgd_model_options, vocab_size)
-
 /* A separate stream for dropout, so that it never shares draws with the initialisation. */
 #define SGD__DROPOUT_STREAM 0x6a09e667f3bcc909ULL
 
@@ -538,7 +535,7 @@ sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts)
         return sgd__err(SGD_ESTATE, "%s: the model is already built", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__MODEL_OPTIONS_V1, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
     if (st != SGD_OK)
         return st;
     if ((st = check_options(m, &o, fn)) != SGD_OK)
@@ -646,7 +643,7 @@ sgd_status sgd_model_from_spec(sgd_model **out, const char *spec, const sgd_mode
         return sgd__err(SGD_EINVAL, "%s: spec is NULL", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__MODEL_OPTIONS_V1, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
     if (st != SGD_OK)
         return st;
     sgd_model *m;

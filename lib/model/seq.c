@@ -78,6 +78,7 @@ void sgd__seq_mark_fused(sgd__seq *s)
                    l->op->apply != NULL && l->op->fusable(l);
         l->fuse_next = NULL;
         l->fuse_gbias = NULL;
+        l->bwd_by_producer = false;
         l->lookup_into = NULL;
         l->lookup_from = prev != NULL && prev->op->lookup != NULL && (l->op->flags & SGD__OP_TAKES_LOOKUP) ? prev : NULL;
         if (l->lookup_from != NULL)
@@ -85,6 +86,7 @@ void sgd__seq_mark_fused(sgd__seq *s)
         if (l->fused) {
             prev->fuse_next = l;
             l->fuse_gbias = prev->op->fused_bias_grad != NULL ? prev->op->fused_bias_grad(prev) : NULL;
+            l->bwd_by_producer = (prev->op->flags & SGD__OP_FUSED_BACKWARD) && l->op->derive != NULL;
         }
         for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
             if (l->sub[k] != NULL)
@@ -292,5 +294,25 @@ sgd_status sgd__pool_dims(const sgd__layer *l, int64_t k, int64_t s, int64_t p, 
     }
     *ho = (H + 2 * p - span) / s + 1;
     *wo = (W + 2 * p - span) / s + 1;
+    return SGD_OK;
+}
+
+sgd_status sgd__layer_parse_noargs(sgd__layer *l, const sgd__lspec *c)
+{
+    (void)l;
+    sgd__largs a;
+    sgd_status st = sgd__largs_split(c, &a, 1);
+    return st != SGD_OK ? st : sgd__largs_check_used(c, &a, "it takes no arguments");
+}
+
+int sgd__layer_print_name(const sgd__layer *l, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s", l->op->name);
+}
+
+sgd_status sgd__layer_shape_same(sgd__layer *l, const char *fn)
+{
+    (void)fn;
+    l->out = l->in;
     return SGD_OK;
 }

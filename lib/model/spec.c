@@ -80,7 +80,7 @@ static sgd_status resolve_vocab(const sgd__lspec *c, sgd__largs *a, sgd__str *v)
     if (c->vocab < 1)
         return sgd__lspec_err(c, SGD_EINVAL,
                               "'vocab': the vocabulary size is not known here (give vocab=N among the spec's "
-                              "options, or build the model for a text dataset)");
+                              "options)");
     int w = snprintf(a->vocab, sizeof a->vocab, "%lld", (long long)c->vocab);
     *v = (sgd__str){a->vocab, w > 0 ? (size_t)w : 0};
     return SGD_OK;
@@ -348,7 +348,12 @@ sgd_status sgd__seq_parse(sgd__seq *s, sgd__str text, const sgd__lspec *outer, i
 
 /* ---------------------------------------------------------------- parsing */
 
-static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char *fn)
+/* What `vocab` and a bare `tokens` stand for: the spec's options vocab= and seq_len= (0: not given). */
+typedef struct seq_opts {
+    int64_t vocab, seq_len;
+} seq_opts;
+
+static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, seq_opts *so, const char *fn)
 {
     sgd__str loss = sgd__spec_get_str(sp, "loss");
     if (loss.p != NULL) {
@@ -402,17 +407,17 @@ static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char 
     if (threads < 0 || threads > 1024)
         return sgd__err(SGD_EINVAL, "%s: blas_threads=%lld: must be in [0, 1024]", fn, (long long)threads);
     o->blas_threads = (int32_t)threads;
-    int64_t vocab = o->vocab_size, seq_len = o->seq_len;
+    int64_t vocab = 0, seq_len = 0;
     if ((st = sgd__spec_get_int64(sp, "vocab", &vocab, fn)) != SGD_OK)
         return st;
-    if (vocab < 0 || vocab > SGD_MODEL_MAX_UNITS)
+    if (vocab < 0 || vocab > SGD_MODEL_MAX_UNITS || (vocab == 0 && sgd__spec_get_str(sp, "vocab").p != NULL))
         return sgd__err(SGD_EINVAL, "%s: vocab=%lld: must be in [1, 2^24]", fn, (long long)vocab);
-    o->vocab_size = vocab;
+    so->vocab = vocab;
     if ((st = sgd__spec_get_int64(sp, "seq_len", &seq_len, fn)) != SGD_OK)
         return st;
-    if (seq_len < 0 || seq_len > SGD_MODEL_MAX_UNITS)
+    if (seq_len < 0 || seq_len > SGD_MODEL_MAX_UNITS || (seq_len == 0 && sgd__spec_get_str(sp, "seq_len").p != NULL))
         return sgd__err(SGD_EINVAL, "%s: seq_len=%lld: must be in [1, 2^24]", fn, (long long)seq_len);
-    o->seq_len = seq_len;
+    so->seq_len = seq_len;
     return sgd__spec_check_unused(sp, fn);
 }
 
@@ -438,8 +443,8 @@ static sgd_status parse_input(const sgd__lspec *c, sgd__shape *s, int64_t seq_le
                                       "expected tokens(T), T a sequence length from 1 to 16777216, or tokens");
         } else if (T < 1) {
             return sgd__lspec_err(c, SGD_EINVAL,
-                                  "the sequence length is not known (write tokens(T), give seq_len=N among the "
-                                  "spec's options, or build the model for a text dataset)");
+                                  "the sequence length is not known (write tokens(T), or give seq_len=N among the "
+                                  "spec's options)");
         }
         s->rank = 1;
         s->d[0] = T;
@@ -484,7 +489,8 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
     sgd_status st = sgd__spec_split(&sp, spec, len, ',', fn);
     if (st != SGD_OK)
         return st;
-    if ((st = parse_options(&sp, o, fn)) != SGD_OK) {
+    seq_opts so = {0, 0};
+    if ((st = parse_options(&sp, o, &so, fn)) != SGD_OK) {
         sgd__err_prefix("%s: spec '%.200s'", fn, spec);
         return st;
     }
@@ -501,7 +507,7 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
         return sgd__err(SGD_EINVAL, "%s: spec '%.200s': missing the number of inputs", fn, spec);
     sgd__shape in;
     bool tokens;
-    if ((st = parse_input(&c, &in, o->seq_len, &tokens)) != SGD_OK)
+    if ((st = parse_input(&c, &in, so.seq_len, &tokens)) != SGD_OK)
         return st;
     if (q == end)
         return sgd__err(SGD_EINVAL, "%s: spec '%.200s': no layers after the number of inputs", fn, spec);
@@ -511,7 +517,7 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
         return st;
     }
     c.alloc = &m->alloc;
-    c.vocab = o->vocab_size;
+    c.vocab = so.vocab;
     m->tokens = tokens;
     st = sgd__seq_parse(&m->seq, (sgd__str){q + 1, (size_t)(end - q - 1)}, &c, 0);
     if (st != SGD_OK) {

@@ -82,12 +82,55 @@ bool cli_load_text(const char *cmd, const char *spec, int64_t seq_len, int64_t s
     return true;
 }
 
-void cli_text_model_options(const cli_data *d, sgd_model_options *mo)
+const char *cli_text_spec(const char *cmd, const cli_data *d, const char *model, char *buf, size_t cap)
 {
     if (d->text == NULL)
-        return;
-    mo->vocab_size = d->classes;
-    mo->seq_len = d->seq_len;
+        return model;
+    const char *colon = strchr(model, ':');
+    bool has_vocab = colon != NULL && strstr(colon, "vocab=") != NULL;
+    bool has_len = colon != NULL && strstr(colon, "seq_len=") != NULL;
+    int w = snprintf(buf, cap, "%s", model);
+    const char *sep = colon != NULL ? "," : ":";
+    if (w >= 0 && (size_t)w < cap && !has_vocab) {
+        w += snprintf(buf + w, cap - (size_t)w, "%svocab=%lld", sep, (long long)d->classes);
+        sep = ",";
+    }
+    if (w >= 0 && (size_t)w < cap && !has_len)
+        w += snprintf(buf + w, cap - (size_t)w, "%sseq_len=%lld", sep, (long long)d->seq_len);
+    if (w < 0 || (size_t)w >= cap) {
+        fprintf(stderr, "sgdlab %s: --model: spec too long\n", cmd);
+        return NULL;
+    }
+    return buf;
+}
+
+bool cli_save_checkpoint(const char *cmd, const char *path, const sgd_checkpoint_parts *parts, const cli_data *d)
+{
+    sgd_ckpt_writer *w;
+    sgd_status st = sgd_ckpt_writer_new(&w, NULL);
+    if (st == SGD_OK && (st = sgd_checkpoint_add(w, parts)) == SGD_OK &&
+        (d->text == NULL || (st = sgd_checkpoint_add_vocab(w, sgd_text_vocab(d->text))) == SGD_OK))
+        st = sgd_ckpt_writer_save(w, path);
+    sgd_ckpt_writer_free(w);
+    if (st != SGD_OK) {
+        fprintf(stderr, "sgdlab %s: --save %s: %s\n", cmd, path, sgd_error_last());
+        return false;
+    }
+    return true;
+}
+
+bool cli_load_checkpoint(const char *cmd, const char *path, const sgd_checkpoint_parts *parts, const cli_data *d)
+{
+    sgd_ckpt_reader *r;
+    sgd_status st = sgd_ckpt_reader_open(&r, path, NULL);
+    if (st == SGD_OK && (d->text == NULL || (st = sgd_checkpoint_check_vocab(r, sgd_text_vocab(d->text))) == SGD_OK))
+        st = sgd_checkpoint_restore(r, parts);
+    sgd_ckpt_reader_free(r);
+    if (st != SGD_OK) {
+        fprintf(stderr, "sgdlab %s: --resume %s: %s\n", cmd, path, sgd_error_last());
+        return false;
+    }
+    return true;
 }
 
 const char *cli_text_summary(const cli_data *d, char *buf, size_t cap)

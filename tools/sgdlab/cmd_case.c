@@ -277,21 +277,7 @@ static bool draw_plot(const trial *trials, const char *path, const char *format,
             cli_plot_end(&p);
             return false;
         }
-        const trial *t = &trials[i];
-        double ema = NAN;
-        for (int64_t k = 0; k < t->n_loss; k++) {
-            double l = t->loss[k];
-            if (isfinite(l) && l > 0) {
-                ema = isnan(ema) ? log(l) : 0.9 * ema + 0.1 * log(l);
-                if (k == 0 && l > y0)
-                    y0 = l;
-                if (exp(ema) < ymin)
-                    ymin = exp(ema);
-            } else if (!isnan(l)) {
-                ema = INFINITY;
-            }
-            fprintf(f, "%lld %.9g\n", (long long)(k + 1), isfinite(ema) ? exp(ema) : NAN);
-        }
+        cli_write_ema_curve(f, trials[i].loss, trials[i].n_loss, &ymin, &y0);
         fclose(f);
     }
     double ymax = y0 > 0 ? 6 * y0 : 10;

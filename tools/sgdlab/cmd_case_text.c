@@ -322,7 +322,6 @@ static void run_trial(tctx *c, ttrial *t)
     sgd_model_options_init(&mo);
     mo.seed = c->seed;
     mo.max_batch = c->d->streams;
-    cli_text_model_options(c->d, &mo);
     sgd_trainer_options to;
     sgd_trainer_options_init(&to);
     to.shuffle = 0;
@@ -662,6 +661,7 @@ int sgdlab_case_text(int argc, char **argv)
     ttrial trials[N_TRIALS];
     memset(trials, 0, sizeof trials);
     wordset words = {NULL, 0, 0};
+    char full_spec[1024];
     sgd_dataset *train = NULL;
     char *corpus = NULL;
     /* One pass over the first train_chars characters of every stream's share. */
@@ -675,9 +675,10 @@ int sgdlab_case_text(int argc, char **argv)
     }
     {
         /* Check the model once, before the threads: a bad spec is a usage error. */
+        if ((model = cli_text_spec("case text", &d, model, full_spec, sizeof full_spec)) == NULL)
+            goto out;
         sgd_model_options mo;
         sgd_model_options_init(&mo);
-        cli_text_model_options(&d, &mo);
         mo.max_batch = streams;
         sgd_model *m;
         if (sgd_model_from_spec(&m, model, &mo, NULL) != SGD_OK) {
@@ -794,11 +795,7 @@ int sgdlab_case_text(int argc, char **argv)
         sgd_checkpoint_parts parts;
         sgd_checkpoint_parts_init(&parts);
         parts.trainer = trials[T_DECAY].trainer;
-        parts.vocab = sgd_text_vocab(d.text);
-        if (sgd_checkpoint_save(save, &parts, NULL) == SGD_OK)
-            saved = true;
-        else
-            fprintf(stderr, "sgdlab case text: --save %s: %s\n", save, sgd_error_last());
+        saved = cli_save_checkpoint("case text", save, &parts, &d);
         if (!saved)
             rc = SGDLAB_EXIT_FAIL;
     }

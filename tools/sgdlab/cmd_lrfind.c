@@ -226,8 +226,11 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
     sgd_model_options_init(&mo);
     mo.seed = (uint64_t)seed;
     mo.max_batch = lo.batch_size;
-    cli_text_model_options(&d, &mo);
-    if (sgd_model_from_spec(&m, model, &mo, NULL) != SGD_OK) {
+    char text_spec[1024];
+    const char *spec = cli_text_spec("lr-find", &d, model, text_spec, sizeof text_spec);
+    if (spec == NULL)
+        goto out;
+    if (sgd_model_from_spec(&m, spec, &mo, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab lr-find: --model: %s\n", sgd_error_last());
         goto out;
     }

@@ -213,21 +213,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
             cli_plot_end(&p);
             return false;
         }
-        const curve *c = &sw->curves[i];
-        double ema = NAN;
-        for (int64_t k = 0; k < c->n; k++) {
-            double l = c->loss[k];
-            if (isfinite(l) && l > 0) {
-                ema = isnan(ema) ? log(l) : 0.9 * ema + 0.1 * log(l);
-                if (k == 0 && l > y0)
-                    y0 = l;
-                if (exp(ema) < ymin)
-                    ymin = exp(ema);
-            } else if (!isnan(l)) {
-                ema = INFINITY; /* non-finite: the curve leaves the plot */
-            }
-            fprintf(f, "%lld %.9g\n", (long long)(k + 1), isfinite(ema) ? exp(ema) : NAN);
-        }
+        cli_write_ema_curve(f, sw->curves[i].loss, sw->curves[i].n, &ymin, &y0);
         fclose(f);
     }
     char mpath[300];
@@ -472,11 +458,12 @@ done_args:
     }
     if (d.text != NULL) {
         /* The trials build the model from its spec: the vocabulary and the length written in. */
-        sgd_model_options tmo;
-        sgd_model_options_init(&tmo);
-        cli_text_model_options(&d, &tmo);
+        char full[1024];
+        const char *spec = cli_text_spec("sweep", &d, model, full, sizeof full);
         sgd_model *probe;
-        if (sgd_model_from_spec(&probe, model, &tmo, NULL) != SGD_OK) {
+        if (spec == NULL)
+            goto out;
+        if (sgd_model_from_spec(&probe, spec, NULL, NULL) != SGD_OK) {
             fprintf(stderr, "sgdlab sweep: --model: %s\n", sgd_error_last());
             goto out;
         }

@@ -279,12 +279,7 @@ static bool save_checkpoint(run *r)
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = r->t;
-    parts.vocab = r->d.text != NULL ? sgd_text_vocab(r->d.text) : NULL;
-    if (sgd_checkpoint_save(r->save, &parts, NULL) != SGD_OK) {
-        fprintf(stderr, "sgdlab train: --save %s: %s\n", r->save, sgd_error_last());
-        return false;
-    }
-    return true;
+    return cli_save_checkpoint("train", r->save, &parts, &r->d); /* with the vocabulary of text */
 }
 
 static bool resume_checkpoint(run *r)
@@ -292,12 +287,7 @@ static bool resume_checkpoint(run *r)
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = r->t;
-    parts.vocab = r->d.text != NULL ? sgd_text_vocab(r->d.text) : NULL;
-    if (sgd_checkpoint_load(r->resume, &parts, NULL) != SGD_OK) {
-        fprintf(stderr, "sgdlab train: --resume %s: %s\n", r->resume, sgd_error_last());
-        return false;
-    }
-    return true;
+    return cli_load_checkpoint("train", r->resume, &parts, &r->d); /* text: the same vocabulary */
 }
 
 /* ------------------------------------------------------------ plot */
@@ -576,8 +566,11 @@ int sgdlab_cmd_train(int argc, char **argv)
     sgd_model_options_init(&mo);
     mo.seed = (uint64_t)r.seed;
     mo.max_batch = r.batch;
-    cli_text_model_options(&r.d, &mo);
-    if (sgd_model_from_spec(&r.m, r.model, &mo, NULL) != SGD_OK) {
+    char text_spec[1024];
+    const char *spec = cli_text_spec("train", &r.d, r.model, text_spec, sizeof text_spec);
+    if (spec == NULL)
+        goto out;
+    if (sgd_model_from_spec(&r.m, spec, &mo, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab train: --model: %s\n", sgd_error_last());
         goto out;
     }
