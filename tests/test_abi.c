@@ -105,12 +105,14 @@ static void test_sched_structs(void **state)
 static void test_data_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_loader_options, 24);
+    PIN_SIZE(sgd_loader_options, 32);
     PIN_OFFSET(sgd_loader_options, struct_size, 0);
     PIN_OFFSET(sgd_loader_options, shuffle, 4);
     PIN_OFFSET(sgd_loader_options, drop_last, 8);
     PIN_OFFSET(sgd_loader_options, reserved, 12);
     PIN_OFFSET(sgd_loader_options, seed, 16);
+    PIN_OFFSET(sgd_loader_options, shard_index, 24); /* 0.2 */
+    PIN_OFFSET(sgd_loader_options, shard_count, 28); /* 0.2 */
     PIN_SIZE(sgd_batch, 48);
     PIN_OFFSET(sgd_batch, x, 0);
     PIN_OFFSET(sgd_batch, labels, 8);
@@ -236,7 +238,7 @@ static void test_text_structs(void **state)
 static void test_optim_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_optim_vtable, 88);
+    PIN_SIZE(sgd_optim_vtable, 88); /* 0.1's: never grows (sgd_optim_vtable_init writes it whole) */
     PIN_OFFSET(sgd_optim_vtable, struct_size, 0);
     PIN_OFFSET(sgd_optim_vtable, flags, 4);
     PIN_OFFSET(sgd_optim_vtable, name, 8);
@@ -250,7 +252,11 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_vtable, set_hparam, 64);
     PIN_OFFSET(sgd_optim_vtable, get_hparam, 72);
     PIN_OFFSET(sgd_optim_vtable, destroy, 80);
-    PIN_SIZE(sgd_optim_step_args, 56);
+    PIN_SIZE(sgd_optim_vtable_ext, 24);
+    PIN_OFFSET(sgd_optim_vtable_ext, n_hparams, 4);
+    PIN_OFFSET(sgd_optim_vtable_ext, describe_hparam, 8);
+    PIN_OFFSET(sgd_optim_vtable_ext, swap, 16);
+    PIN_SIZE(sgd_optim_step_args, 88);
     PIN_OFFSET(sgd_optim_step_args, group, 4);
     PIN_OFFSET(sgd_optim_step_args, call, 8);
     PIN_OFFSET(sgd_optim_step_args, calls, 12);
@@ -259,6 +265,17 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_step_args, weight_decay, 32);
     PIN_OFFSET(sgd_optim_step_args, grad_scale, 40);
     PIN_OFFSET(sgd_optim_step_args, clip_value, 48);
+    PIN_OFFSET(sgd_optim_step_args, pass, 56);
+    PIN_OFFSET(sgd_optim_step_args, reserved, 60);
+    PIN_OFFSET(sgd_optim_step_args, base_lr, 64);
+    PIN_OFFSET(sgd_optim_step_args, lr_scale, 72);
+    PIN_OFFSET(sgd_optim_step_args, grad_sumsq, 80);
+    PIN_SIZE(sgd_optim_hparam, 40);
+    PIN_OFFSET(sgd_optim_hparam, flags, 4);
+    PIN_OFFSET(sgd_optim_hparam, name, 8);
+    PIN_OFFSET(sgd_optim_hparam, default_value, 16);
+    PIN_OFFSET(sgd_optim_hparam, lower, 24);
+    PIN_OFFSET(sgd_optim_hparam, upper, 32);
     PIN_SIZE(sgd_optim_step_info, 56);
     PIN_OFFSET(sgd_optim_step_info, applied, 4);
     PIN_OFFSET(sgd_optim_step_info, nonfinite, 8);
@@ -316,6 +333,12 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_options, guard_max_rescues, 104);
     PIN_OFFSET(sgd_trainer_options, guard_skip, 112);
     PIN_OFFSET(sgd_trainer_options, progress_interval, 120);
+    PIN_SIZE(sgd_trainer_comm, 32); /* 0.2 */
+    PIN_OFFSET(sgd_trainer_comm, rank, 4);
+    PIN_OFFSET(sgd_trainer_comm, size, 8);
+    PIN_OFFSET(sgd_trainer_comm, reserved, 12);
+    PIN_OFFSET(sgd_trainer_comm, allreduce, 16);
+    PIN_OFFSET(sgd_trainer_comm, user, 24);
     PIN_SIZE(sgd_trainer_progress, 176);
     PIN_OFFSET(sgd_trainer_progress, phase, 4);
     PIN_OFFSET(sgd_trainer_progress, step, 8);
@@ -424,7 +447,7 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_trial, steps, 96);
     PIN_OFFSET(sgd_search_trial, first_alarm, 104);
     PIN_OFFSET(sgd_search_trial, seconds, 112);
-    PIN_SIZE(sgd_search_options, 184);
+    PIN_SIZE(sgd_search_options, 192);
     PIN_OFFSET(sgd_search_options, method, 4);
     PIN_OFFSET(sgd_search_options, lr_min, 8);
     PIN_OFFSET(sgd_search_options, lr_max, 16);
@@ -449,6 +472,8 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_options, on_event, 160);
     PIN_OFFSET(sgd_search_options, on_trial, 168);
     PIN_OFFSET(sgd_search_options, user, 176);
+    PIN_OFFSET(sgd_search_options, shard_index, 184); /* 0.2 */
+    PIN_OFFSET(sgd_search_options, shard_count, 188); /* 0.2 */
 }
 
 int main(void)

@@ -58,7 +58,7 @@ bad = [
     (['train', '--guard=1'], '--guard'),
     (['train', '--epochs'], '--epochs'),
     (['train', 'stray'], 'stray'),
-    (['train', '--data', 'spirals', '--optim', 'nadam'], '--optim'),
+    (['train', '--data', 'spirals', '--optim', 'lbfgs'], '--optim'),
     (['train', '--data', 'spirals', '--optim', 'sgd:lr=-1'], '--optim'),
     (['train', '--data', 'spirals', '--model', '2-x-3'], '--model'),
     (['train', '--data', 'spirals', '--model', '784-10'], 'features'),

@@ -279,10 +279,26 @@ typedef struct sgd_loader_options {
     int32_t reserved;
     /** Seed of the shuffling (default 0). Epoch e's order depends only on (seed, e). */
     uint64_t seed;
+    /**
+     * Data-parallel sharding: which share of every batch this loader returns,
+     * 0 to shard_count - 1 (default 0). See sgd_loader_new().
+     * @since 0.2
+     */
+    int32_t shard_index;
+    /**
+     * Data-parallel sharding: how many loaders (processes) share every batch,
+     * 1 (default: no sharding) to ::SGD_LOADER_MAX_SHARDS.
+     * @since 0.2
+     */
+    int32_t shard_count;
 } sgd_loader_options;
 
+/** @brief Largest sgd_loader_options::shard_count: 2^20. @since 0.2 */
+#define SGD_LOADER_MAX_SHARDS ((int32_t)1 << 20)
+
 /**
- * @brief Sets @p o to the defaults: shuffle on, drop_last off, seed 0.
+ * @brief Sets @p o to the defaults: shuffle on, drop_last off, seed 0, no
+ *        sharding (shard 0 of 1).
  * @param o The options to initialise; NULL does nothing.
  * @since 0.1
  */
@@ -303,7 +319,7 @@ typedef struct sgd_batch {
     const int32_t *labels;
     /** size * target_dim targets, or NULL for a dataset with labels. */
     const float *targets;
-    /** Rows in this batch; 0 marks the end of an epoch. */
+    /** Rows in this batch; 0 marks the end of an epoch (for a sharded loader, also an empty share: see sgd_loader_next()). */
     int64_t size;
     /** Epoch of this batch, from 0. */
     int64_t epoch;
@@ -318,15 +334,29 @@ typedef struct sgd_batch {
  * excepted) and allocates its batch buffer once, here: sgd_loader_next()
  * allocates nothing.
  *
+ * **Sharding** (data parallelism, sgd_loader_options::shard_count = P > 1):
+ * P loaders over the same dataset with the same options, one per process,
+ * walk the same batches of @p batch_size rows in the same seeded order, and
+ * the loader with sgd_loader_options::shard_index = r returns only its share
+ * of each: the rows at positions r, r + P, r + 2P, ... of the batch (torch's
+ * `DistributedSampler` takes `indices[rank::num_replicas]` the same way). The
+ * P shares of a batch partition it, so the processes together see exactly the
+ * batches one unsharded loader would, and sgd_loader_num_batches() is the
+ * same for all of them. Shares differ by at most one row when P does not
+ * divide the batch; where torch pads an epoch by repeating rows so that every
+ * replica gets as many, nothing is repeated here (the trainer weights each
+ * share by its rows instead). A batch of fewer than P rows (only the last
+ * one of an epoch can be) leaves some shares empty.
+ *
  * @param out        Receives the loader; set to NULL on failure.
  * @param d          The dataset; may be freed before the loader.
  * @param batch_size Rows per batch, 1 to 2^24.
  * @param opts       Options, or NULL for the defaults.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, a batch size out of
- *         range, options that are not initialised, or drop_last with a batch
- *         larger than the dataset (no batch at all); ::SGD_ENOMEM. The loader
- *         uses @p d's allocator.
- * @since 0.1
+ *         range, options that are not initialised, drop_last with a batch
+ *         larger than the dataset (no batch at all), or a shard out of range;
+ *         ::SGD_ENOMEM. The loader uses @p d's allocator.
+ * @since 0.1 (sharding @since 0.2)
  */
 SGD_API sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_size,
                                   const sgd_loader_options *opts);
@@ -341,6 +371,17 @@ SGD_API sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_
  * sgd_batch b;
  * while (sgd_loader_next(loader, &b) == SGD_OK && b.size > 0)
  *     train_on(b.x, b.labels, b.size);
+ * @endcode
+ *
+ * A sharded loader may also return an empty share (@c size 0, @c x NULL) of a
+ * last batch smaller than the number of shards; the end-of-epoch marker is
+ * then told apart by its @c index, which equals sgd_loader_num_batches() (for
+ * any loader, a batch has index < sgd_loader_num_batches() and the marker has
+ * index == sgd_loader_num_batches()):
+ * @code
+ * int64_t nb = sgd_loader_num_batches(loader);
+ * while (sgd_loader_next(loader, &b) == SGD_OK && b.index < nb)
+ *     train_on_share(b.x, b.labels, b.size); // may be 0 rows: still take part in the step
  * @endcode
  *
  * @param l The loader.

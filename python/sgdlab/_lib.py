@@ -163,6 +163,7 @@ def ptr(cls: Any) -> Any:
 PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # core
     'sgd_status_str': (S, [I]), 'sgd_error_last': (S, []), 'sgd_error_clear': (V, []),
+    'sgd_error_set': (I, [I, S]),
     'sgd_version_number': (U32, []), 'sgd_version_string': (S, []),
     # data
     'sgd_dataset_from_labels': (I, [PP, P, P, I64, I64, P]),
@@ -247,6 +248,16 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_optim_state_count': (SZ, [P]), 'sgd_optim_state_describe': (I, [P, SZ, pS, pI32, pSZ]),
     'sgd_optim_state_find': (I, [P, S, pSZ]), 'sgd_optim_state_export': (I, [P, SZ, P, SZ]),
     'sgd_optim_state_data': (I, [P, SZ, PP]), 'sgd_optim_state_import': (I, [P, SZ, P, SZ]),
+    # optim, 0.2
+    'sgd_optim_vtable_ext_init': (V, [ptr(st.OptimVtableExt)]),
+    'sgd_optim_new_custom_ext': (I, [PP, ptr(st.OptimVtable), ptr(st.OptimVtableExt), P, SZ, P]),
+    'sgd_optim_hparam_init': (V, [ptr(st.OptimHparam)]),
+    'sgd_optim_kind_hparam_count': (SZ, [S]), 'sgd_optim_kind_hparam': (I, [S, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_count': (SZ, [P]), 'sgd_optim_hparam_describe': (I, [P, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_bounds': (I, [P, S, ptr(st.OptimHparam)]), 'sgd_optim_momentum_name': (S, [P]),
+    'sgd_optim_eval_point': (I, [P, P, I32]), 'sgd_optim_at_eval_point': (I32, [P]),
+    'sgd_optim_has_eval_point': (I32, [P]), 'sgd_optim_set_tensors': (I, [P, pSZ, SZ]),
+    'sgd_optim_simd_level': (S, []),
     # sched
     'sgd_sched_vtable_init': (V, [ptr(st.SchedVtable)]),
     'sgd_sched_new_custom': (I, [PP, ptr(st.SchedVtable), P]), 'sgd_sched_new': (I, [PP, S, D, P]),
@@ -268,6 +279,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_monitor_add_callback': (I, [P, pI32, U32, st.MONITOR_CALLBACK, P]),
     'sgd_monitor_remove_callback': (I, [P, I32]),
     'sgd_monitor_observe': (I, [P, D, D, D, pI32, pD]),
+    'sgd_monitor_observe_step': (I, [P, I64, D, D, D, pI32, pD]), 'sgd_monitor_finish': (I, [P, pI32]),
     'sgd_monitor_get_verdict': (I, [P, pI32]),
     'sgd_monitor_get_counters': (I, [P, ptr(st.MonitorCounters)]),
     'sgd_monitor_state_size': (I, [P, pSZ]), 'sgd_monitor_state_export': (I, [P, P, SZ]),
@@ -287,6 +299,8 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_trainer_model': (P, [P]), 'sgd_trainer_optim': (P, [P]), 'sgd_trainer_sched': (P, [P]),
     'sgd_trainer_monitor': (P, [P]), 'sgd_trainer_state_size': (SZ, [P]),
     'sgd_trainer_state_export': (I, [P, P, SZ]), 'sgd_trainer_state_import': (I, [P, P, SZ]),
+    'sgd_trainer_comm_init': (V, [ptr(st.TrainerComm)]),
+    'sgd_trainer_set_comm': (I, [P, ptr(st.TrainerComm)]),
     # tune
     'sgd_lrfind_options_init': (V, [ptr(st.LrfindOptions)]),
     'sgd_lrfind_run': (I, [PP, P, P, P, ptr(st.LrfindOptions), P]), 'sgd_lrfind_free': (V, [P]),
@@ -294,11 +308,13 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_lrfind_point': (I, [P, SZ, ptr(st.LrfindSample)]), 'sgd_lrfind_curve': (I, [P, P, P, P, SZ]),
     'sgd_lrfind_suggestion': (I, [P, I32, pD, pSZ]), 'sgd_lrfind_default_method': (I32, []),
     'sgd_lrfind_method_name': (S, [I32]),
+    'sgd_lrfind_analyze': (I, [PP, P, P, SZ, ptr(st.LrfindOptions), P]),
     'sgd_search_options_init': (V, [ptr(st.SearchOptions)]),
     'sgd_search_run': (I, [PP, S, P, P, ptr(st.SearchOptions), P]),
     'sgd_search_run_objective': (I, [PP, st.SEARCH_OBJECTIVE, P, ptr(st.SearchOptions), P]),
     'sgd_search_free': (V, [P]), 'sgd_search_count': (SZ, [P]),
     'sgd_search_get_trial': (I, [P, SZ, ptr(st.SearchTrial)]), 'sgd_search_best': (I, [P, pSZ]),
+    'sgd_search_set_trial': (I, [P, SZ, ptr(st.SearchTrial)]),
     # checkpoint
     'sgd_ckpt_dtype_size': (SZ, [I]), 'sgd_ckpt_dtype_name': (S, [I]),
     'sgd_ckpt_writer_new': (I, [PP, P]), 'sgd_ckpt_writer_free': (V, [P]),

@@ -223,3 +223,29 @@ double sgdt_parity_error(const float *ours, const double *ref, size_t n)
     }
     return mag > 0 ? err / mag : err;
 }
+
+void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed)
+{
+    uint32_t r = seed * 2654435761u + 7u;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t k = (int32_t)(i % classes);
+        y[i] = k;
+        for (int j = 0; j < dim; j++) {
+            r = r * 1664525u + 1013904223u;
+            double noise = ((double)(r >> 8) / 16777216.0 - 0.5) * 2.2;
+            double centre = (j % classes == k) ? 1.0 : (j == (k + 2) % dim ? -0.5 : 0.0);
+            x[i * dim + j] = (float)(centre + noise);
+        }
+    }
+}
+
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m))
+            m = d;
+    }
+    return m;
+}

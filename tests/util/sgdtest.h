@@ -94,4 +94,13 @@ void sgdt_fixture_free(sgdt_fixture *f);
 /* Largest |ours - ref| over the largest |ref|: the tolerance rule of the torch parity tests. */
 double sgdt_parity_error(const float *ours, const double *ref, size_t n);
 
+/*
+ * A small seeded classification task: n rows of `dim` features in `classes`
+ * noisy blobs (row i has class i % classes), into x (n * dim) and y (n).
+ */
+void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed);
+
+/* The largest |a[i] - b[i]| (NaN anywhere makes it NaN). */
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n);
+
 #endif /* SGDLAB_TEST_UTIL_H */

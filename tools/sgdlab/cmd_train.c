@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "cli.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include <math.h>
@@ -53,9 +54,18 @@ void sgdlab_help_train(void)
         "  --patience N           stop after N epochs without a better validation loss\n"
         "  --min-delta X          what counts as better (default 0)\n"
         "  --max-steps N          stop after N training steps of this run (then --save it and\n"
-        "                         --resume it later: the run continues exactly)\n"
-        "\n");
+        "                         --resume it later: the run continues exactly)\n");
     printf(
+        "\n"
+        "data-parallel (docs/dist.md), as mpirun -np N sgdlab train --dist ...:\n"
+        "  --dist                 train over the MPI job's processes: each computes its share of\n"
+        "                         every batch (--batch-size is the whole batch), the gradients are\n"
+        "                         summed, every process takes the same steps; rank 0 reports,\n"
+        "                         saves and plots, and resumes for everyone\n"
+        "  --dist-options SPEC    e.g. fixed_order=1 (bit-reproducible for a number of processes),\n"
+        "                         check_interval=100 (compare parameters), timeout=600 (seconds)\n");
+    printf(
+        "\n"
         "the guard (docs/trainer.md):\n"
         "  --guard / --no-guard   roll back and lower the learning rate on spikes, divergence\n"
         "                         and NaN (default on); without it a diverged run stops\n"
@@ -70,6 +80,8 @@ void sgdlab_help_train(void)
         "output:\n"
         "  --save FILE            save the trained model, optimizer, schedule, monitor and\n"
         "                         trainer state to a checkpoint (sgdlab inspect FILE)\n"
+        "  --save-every N         also save it every N steps while training (crash-safe: the\n"
+        "                         file is always a whole checkpoint)\n"
         "  --resume FILE          continue the run saved in FILE (same options)\n"
         "  --plot FILE            draw the loss and learning rate per step, rescues and events\n"
         "                         marked, to FILE.svg or FILE.png (needs gnuplot: gnuplot-nox)\n"
@@ -97,6 +109,10 @@ typedef struct evrec {
 typedef struct run {
     /* options */
     const char *data, *model, *optim, *schedule, *trainer_spec, *monitor_spec, *save, *resume, *plot;
+    const char *dist_spec;
+    bool dist;
+    int64_t save_every;
+    cli_dist cd;
     double lr;
     int64_t epochs, batch, seed, val_split, patience, max_rescues, guard_interval, guard_skip, max_steps;
     double min_delta, clip_norm, guard_factor;
@@ -288,6 +304,25 @@ static bool resume_checkpoint(run *r)
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = r->t;
     return cli_load_checkpoint("train", r->resume, &parts, &r->d); /* text: the same vocabulary */
+}
+
+/*
+ * --save-every: trains in budgets of N steps, rank 0 saving after each (the
+ * other processes wait for it: a failed save stops every process).
+ */
+static sgd_status fit_saving(run *r)
+{
+    int64_t left = r->max_steps; /* 0: no limit */
+    for (;;) {
+        int64_t chunk = r->max_steps > 0 && left < r->save_every ? left : r->save_every;
+        sgd_status st = sgd_trainer_fit(r->t, chunk);
+        left -= r->max_steps > 0 ? chunk : 0;
+        if (st != SGD_OK || sgd_trainer_stop_reason(r->t) != SGD_TRAINER_BUDGET || (r->max_steps > 0 && left == 0))
+            return st;
+        bool ok = !cli_dist_root(&r->cd) || save_checkpoint(r);
+        if (!cli_dist_all_ok(&r->cd, ok))
+            return sgd_error_set(SGD_EIO, "--save-every: the checkpoint could not be written (see above)");
+    }
 }
 
 /* ------------------------------------------------------------ plot */
@@ -482,9 +517,24 @@ static bool parse(run *r, int argc, char **argv, int *help)
             cli_int(&a, 0, 1 << 20, &r->sample);
         } else if (strcmp(name, "temperature") == 0) {
             cli_double(&a, 0, 100, false, &r->temperature);
+        } else if (strcmp(name, "dist") == 0) {
+            if (cli_flag(&a))
+                r->dist = true;
+        } else if (strcmp(name, "dist-options") == 0) {
+            cli_string(&a, &r->dist_spec);
+        } else if (strcmp(name, "save-every") == 0) {
+            cli_int(&a, 1, INT64_MAX, &r->save_every);
         } else {
             cli_unknown(&a, name);
         }
+    }
+    if (!a.error && r->save_every > 0 && r->save == NULL) {
+        fprintf(stderr, "sgdlab train: --save-every: needs --save FILE\n");
+        a.error = true;
+    }
+    if (!a.error && r->dist_spec != NULL && !r->dist) {
+        fprintf(stderr, "sgdlab train: --dist-options: needs --dist\n");
+        a.error = true;
     }
     if (!a.error && r->json && r->csv) {
         fprintf(stderr, "sgdlab train: --json and --csv: choose one\n");
@@ -508,6 +558,7 @@ static void free_run(run *r)
         free(r->msgs[k]);
     free(r->msgs);
     free(r->ev);
+    cli_dist_stop(&r->cd); /* after the trainer: it used the communicator */
 }
 
 int sgdlab_cmd_train(int argc, char **argv)
@@ -533,6 +584,8 @@ int sgdlab_cmd_train(int argc, char **argv)
         sgdlab_help_train();
         return SGDLAB_EXIT_OK;
     }
+    if (!cli_dist_check_launch("train", r.dist, true) || (r.dist && !cli_dist_start("train", r.dist_spec, &r.cd)))
+        return SGDLAB_EXIT_USAGE;
     r.table = !r.json && !r.csv;
     int rc = SGDLAB_EXIT_USAGE;
     char model_spec[512], optim_spec[1024];
@@ -631,8 +684,15 @@ int sgdlab_cmd_train(int argc, char **argv)
     r.epochs = to.epochs;
     r.batch = to.batch_size;
     r.guard = to.guard != 0;
-    if (r.resume != NULL && !resume_checkpoint(&r))
+    /* Distributed: rank 0 resumes, and sgd_dist_attach() gives its state to every process. */
+    if (r.resume != NULL && cli_dist_root(&r.cd) && !resume_checkpoint(&r))
         goto out;
+    if (!cli_dist_setup_done("train", &r.cd, true))
+        goto out;
+    if (cli_dist_on(&r.cd) && !cli_dist_attach("train", &r.cd, r.t)) {
+        rc = SGDLAB_EXIT_FAIL;
+        goto out;
+    }
     sgd_trainer_set_progress(r.t, on_progress, &r);
     sgd_trainer_set_event_callback(r.t, on_event, &r);
     cli_bar_init(&r.bar, r.progress);
@@ -644,6 +704,9 @@ int sgdlab_cmd_train(int argc, char **argv)
                r.schedule != NULL ? r.schedule : "constant learning rate", (long long)r.batch, (long long)r.epochs,
                r.epochs == 1 ? "" : "s", (long long)r.seed, r.guard ? "on" : "off");
         (void)a;
+        if (cli_dist_on(&r.cd))
+            printf("data-parallel: %s; each takes %lld of the %lld rows of a batch\n", r.cd.desc,
+                   (long long)((r.batch + r.cd.size - 1) / r.cd.size), (long long)r.batch);
         if (r.resume != NULL) {
             sgd_trainer_stats ts;
             memset(&ts, 0, sizeof ts);
@@ -656,7 +719,7 @@ int sgdlab_cmd_train(int argc, char **argv)
         fflush(stdout);
     }
     double t_fit = cli_now();
-    sgd_status st = sgd_trainer_fit(r.t, r.max_steps);
+    sgd_status st = r.save_every > 0 ? fit_saving(&r) : sgd_trainer_fit(r.t, r.max_steps);
     double fit_seconds = cli_now() - t_fit;
     cli_bar_clear(&r.bar);
     char errmsg[1024];
@@ -668,8 +731,11 @@ int sgdlab_cmd_train(int argc, char **argv)
     ts.struct_size = sizeof ts;
     sgd_trainer_get_stats(r.t, &ts);
     double test_loss = NAN, test_acc = NAN;
-    if (r.d.test != NULL)
+    if (r.d.test != NULL) { /* at the optimizer's evaluation point (schedule-free: the average), then back */
+        sgd_optim_eval_point(r.o, sgd_model_params(r.m), 1);
         sgd_model_evaluate(r.m, r.d.test, 0, &test_loss, &test_acc);
+        sgd_optim_eval_point(r.o, sgd_model_params(r.m), 0);
+    }
     else if (r.d.text != NULL && r.d.val != NULL)
         sgd_model_evaluate(r.m, r.d.val, 0, &test_loss, &test_acc); /* next-character accuracy on the held-out end */
     int32_t verdict = 0;
@@ -691,15 +757,17 @@ int sgdlab_cmd_train(int argc, char **argv)
     }
     bool saved = false, plotted = false;
     if (r.save != NULL) {
-        saved = save_checkpoint(&r);
+        /* Distributed: rank 0 writes; every process learns whether it could. */
+        saved = cli_dist_all_ok(&r.cd, !cli_dist_root(&r.cd) || save_checkpoint(&r));
         if (!saved)
             rc = SGDLAB_EXIT_FAIL;
     }
-    if (r.plot != NULL && have_gnuplot) {
+    bool plot_here = r.plot != NULL && cli_dist_root(&r.cd);
+    if (plot_here && have_gnuplot) {
         const char *fmt = cli_plot_format("train", r.plot);
         plotted = fmt != NULL && draw_plot(&r, fmt);
     }
-    if (r.plot != NULL && !plotted)
+    if (plot_here && !plotted)
         rc = SGDLAB_EXIT_FAIL;
     char a[32], b[32], c[32];
     if (r.table) {
@@ -738,6 +806,15 @@ int sgdlab_cmd_train(int argc, char **argv)
             }
             putchar('\n');
         }
+        if (cli_dist_on(&r.cd)) {
+            double sum_s;
+            int64_t sums;
+            cli_dist_sum_time(&r.cd, &sum_s, &sums);
+            printf("data-parallel: %lld gradient sums took %.1f%% of the training time (%.3g ms each, waiting for "
+                   "the other processes included)\n",
+                   (long long)sums, fit_seconds > 0 ? 100 * sum_s / fit_seconds : 0.0,
+                   sums > 0 ? 1e3 * sum_s / (double)sums : 0.0);
+        }
         if (saved)
             printf("saved: %s\n", r.save);
         if (plotted)
@@ -754,8 +831,11 @@ int sgdlab_cmd_train(int argc, char **argv)
             printf("null");
         printf(",\"data\":");
         cli_json_str(stdout, r.d.name);
-        printf(",\"batch_size\":%lld,\"seed\":%lld,\"guard\":%s,\"epochs\":[", (long long)r.batch, (long long)r.seed,
+        printf(",\"batch_size\":%lld,\"seed\":%lld,\"guard\":%s,", (long long)r.batch, (long long)r.seed,
                r.guard ? "true" : "false");
+        if (cli_dist_on(&r.cd))
+            printf("\"processes\":%d,", r.cd.size);
+        printf("\"epochs\":[");
         bool first = true;
         for (int64_t e = 0; e < r.epochs; e++) {
             sgd_trainer_epoch ep;

@@ -3,6 +3,7 @@
  * source file (cmd_<name>.c); to add one, append a row to `commands`.
  * SPDX-License-Identifier: MIT
  */
+#include "cli_dist.h"
 #include "commands.h"
 
 #include "sgdlab/sgdlab.h"
@@ -87,5 +88,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return SGDLAB_EXIT_USAGE;
     }
+    /* Under mpirun, only train and sweep run distributed (--dist, which they check themselves). */
+    if (strcmp(c->name, "train") != 0 && strcmp(c->name, "sweep") != 0 && !cli_dist_check_launch(c->name, false, false))
+        return SGDLAB_EXIT_USAGE;
     return c->run(argc - 1, argv + 1);
 }
