@@ -175,6 +175,10 @@ static void test_model_structs(void **state)
     assert_int_equal(SGD_LAYER_DENSE, 1);
     assert_int_equal(SGD_LAYER_SOFTMAX, 8);
     assert_int_equal(SGD_LAYER_DROPOUT, 9);
+    assert_int_equal(SGD_LAYER_EMBEDDING, 19);
+    assert_int_equal(SGD_LAYER_RNN, 20);
+    assert_int_equal(SGD_LAYER_LSTM, 21);
+    assert_int_equal(SGD_LAYER_GRU, 22);
     assert_int_equal(SGD_LOSS_CROSS_ENTROPY, 1);
     assert_int_equal(SGD_LOSS_BCE_WITH_LOGITS, 3);
     assert_int_equal(SGD_INIT_TORCH, 1);
@@ -207,6 +211,28 @@ static void test_checkpoint_structs(void **state)
     PIN_OFFSET(sgd_ckpt_tensor_info, nbytes, 104);
     PIN_OFFSET(sgd_ckpt_tensor_info, offset, 112);
     PIN_SIZE(sgd_ckpt_dtype, 4);
+}
+
+static void test_text_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_text_options, 16);
+    PIN_OFFSET(sgd_text_options, unit, 4);
+    PIN_OFFSET(sgd_text_options, max_bytes, 8);
+    PIN_SIZE(sgd_text_split_options, 40);
+    PIN_OFFSET(sgd_text_split_options, seq_len, 8);
+    PIN_OFFSET(sgd_text_split_options, streams, 16);
+    PIN_OFFSET(sgd_text_split_options, val_fraction, 24);
+    PIN_OFFSET(sgd_text_split_options, val_streams, 32);
+    PIN_SIZE(sgd_generate_options, 40);
+    PIN_OFFSET(sgd_generate_options, prime, 8);
+    PIN_OFFSET(sgd_generate_options, length, 16);
+    PIN_OFFSET(sgd_generate_options, temperature, 24);
+    PIN_OFFSET(sgd_generate_options, seed, 32);
+    PIN_SIZE(sgd_text_unit, 4);
+    assert_int_equal(SGD_TEXT_UTF8, 1);
+    assert_int_equal(SGD_TEXT_BYTES, 2);
+    PIN_SIZE(sgd_checkpoint_parts, 48);
 }
 
 static void test_optim_structs(void **state)
@@ -313,7 +339,7 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_comm, reserved, 12);
     PIN_OFFSET(sgd_trainer_comm, allreduce, 16);
     PIN_OFFSET(sgd_trainer_comm, user, 24);
-    PIN_SIZE(sgd_trainer_progress, 144);
+    PIN_SIZE(sgd_trainer_progress, 176);
     PIN_OFFSET(sgd_trainer_progress, phase, 4);
     PIN_OFFSET(sgd_trainer_progress, step, 8);
     PIN_OFFSET(sgd_trainer_progress, epoch, 16);
@@ -332,6 +358,10 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_progress, val_accuracy, 120);
     PIN_OFFSET(sgd_trainer_progress, rescues, 128);
     PIN_OFFSET(sgd_trainer_progress, guard_scale, 136);
+    PIN_OFFSET(sgd_trainer_progress, train_bpc, 144);
+    PIN_OFFSET(sgd_trainer_progress, val_bpc, 152);
+    PIN_OFFSET(sgd_trainer_progress, train_perplexity, 160);
+    PIN_OFFSET(sgd_trainer_progress, val_perplexity, 168);
     PIN_SIZE(sgd_trainer_event, 88);
     PIN_OFFSET(sgd_trainer_event, kind, 4);
     PIN_OFFSET(sgd_trainer_event, step, 8);
@@ -362,7 +392,7 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_stats, recent_loss, 160);
     PIN_OFFSET(sgd_trainer_stats, best_val_loss, 168);
     PIN_OFFSET(sgd_trainer_stats, epochs_without_improvement, 176);
-    PIN_SIZE(sgd_trainer_epoch, 64);
+    PIN_SIZE(sgd_trainer_epoch, 96);
     PIN_OFFSET(sgd_trainer_epoch, done, 4);
     PIN_OFFSET(sgd_trainer_epoch, train_loss, 8);
     PIN_OFFSET(sgd_trainer_epoch, val_loss, 16);
@@ -371,6 +401,10 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_epoch, step, 40);
     PIN_OFFSET(sgd_trainer_epoch, rescues, 48);
     PIN_OFFSET(sgd_trainer_epoch, seconds, 56);
+    PIN_OFFSET(sgd_trainer_epoch, train_bpc, 64);
+    PIN_OFFSET(sgd_trainer_epoch, val_bpc, 72);
+    PIN_OFFSET(sgd_trainer_epoch, train_perplexity, 80);
+    PIN_OFFSET(sgd_trainer_epoch, val_perplexity, 88);
 }
 
 static void test_tune_structs(void **state)
@@ -454,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_data_structs),
         cmocka_unit_test(test_model_structs),
         cmocka_unit_test(test_checkpoint_structs),
+        cmocka_unit_test(test_text_structs),
         cmocka_unit_test(test_optim_structs),
         cmocka_unit_test(test_trainer_structs),
         cmocka_unit_test(test_tune_structs),

@@ -108,6 +108,66 @@ SGD_API sgd_status sgd_dataset_from_targets(sgd_dataset **out, const float *x, c
                                             int64_t dim, int64_t target_dim, const sgd_allocator *alloc);
 
 /**
+ * @brief A dataset of sequences over host memory, without copying: one class
+ *        label per position of each row (cross-entropy over every position of
+ *        a sequence model's output).
+ *
+ * Row @c i has the features <tt>x[i * dim ...]</tt> (for a text model, the
+ * token ids of a sequence as whole-number floats) and the labels
+ * <tt>labels[i * labels_per_row .. i * labels_per_row + labels_per_row - 1]</tt>
+ * (for a language model, the next token at every position). A model whose
+ * output has labels_per_row positions of classes ([T, classes] per sample)
+ * trains and evaluates on it. Checks as sgd_dataset_from_labels().
+ *
+ * @param out            Receives the new dataset; set to NULL on failure.
+ * @param x              n * dim features, row-major; borrowed.
+ * @param labels         n * labels_per_row class labels; borrowed.
+ * @param n              Number of rows, 1 to ::SGD_DATASET_MAX_ROWS.
+ * @param dim            Features per row, 1 to ::SGD_DATASET_MAX_DIM.
+ * @param labels_per_row Labels per row, 1 to ::SGD_DATASET_MAX_DIM.
+ * @param alloc          Allocator for the dataset's own memory; NULL for malloc/free.
+ * @return As sgd_dataset_from_labels().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_dataset_from_sequence_labels(sgd_dataset **out, const float *x, const int32_t *labels,
+                                                    int64_t n, int64_t dim, int64_t labels_per_row,
+                                                    const sgd_allocator *alloc);
+
+/**
+ * @brief Labels per row: 1 for sgd_dataset_from_labels() and IDX labels,
+ *        labels_per_row for sgd_dataset_from_sequence_labels().
+ * @param d The dataset.
+ * @return The count; 0 for a dataset with float targets or if @p d is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_dataset_labels_per_row(const sgd_dataset *d);
+
+/**
+ * @brief Declares that the rows are B parallel streams: row k * B + b is
+ *        step k of stream b (the char-rnn layout of sgd_text_datasets()).
+ *
+ * A loader then reads the dataset in order, one step of every stream per
+ * batch (it refuses shuffling and any batch size but B), so that a recurrent
+ * model's state carries from one batch to the next of the same streams;
+ * sgd_model_evaluate() carries it too. Subsets keep the streams when they
+ * begin and end on a step boundary; shuffled splits drop them.
+ *
+ * @param d       The dataset.
+ * @param streams B, which must divide the number of rows (at most 2^24); 0 for independent rows.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL dataset or a count that does not divide the rows.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_dataset_set_streams(sgd_dataset *d, int64_t streams);
+
+/**
+ * @brief The number of parallel streams of the rows (sgd_dataset_set_streams()).
+ * @param d The dataset.
+ * @return B; 0 for independent rows or if @p d is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_dataset_streams(const sgd_dataset *d);
+
+/**
  * @brief Frees a dataset handle. Memory it shares with subsets, splits and
  *        loaders stays alive until the last of them is freed.
  * @param d The dataset; NULL does nothing.

@@ -290,6 +290,17 @@ typedef struct sgd_trainer_progress {
     int64_t rescues;
     /** The guard's scale of the learning rate (1 until a rescue). */
     double guard_scale;
+    /**
+     * With cross-entropy: @c train_loss in bits per position (bits per
+     * character for a character model), train_loss / ln 2; else NaN. @since 0.2
+     */
+    double train_bpc;
+    /** With cross-entropy: @c val_loss in bits per position; else NaN. @since 0.2 */
+    double val_bpc;
+    /** With cross-entropy: the perplexity of @c train_loss, exp(train_loss); else NaN. @since 0.2 */
+    double train_perplexity;
+    /** With cross-entropy: the perplexity of @c val_loss; else NaN. @since 0.2 */
+    double val_perplexity;
 } sgd_trainer_progress;
 
 /**
@@ -537,6 +548,14 @@ typedef struct sgd_trainer_epoch {
     int64_t rescues;
     /** Seconds the epoch took, validation included (0 for an epoch restored from a state). */
     double seconds;
+    /** With cross-entropy: @c train_loss in bits per position (bits per character), train_loss / ln 2; else NaN. @since 0.2 */
+    double train_bpc;
+    /** With cross-entropy: @c val_loss in bits per position; else NaN. @since 0.2 */
+    double val_bpc;
+    /** With cross-entropy: the perplexity exp(train_loss); else NaN. @since 0.2 */
+    double train_perplexity;
+    /** With cross-entropy: the perplexity exp(val_loss); else NaN. @since 0.2 */
+    double val_perplexity;
 } sgd_trainer_epoch;
 
 /**

@@ -75,6 +75,12 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
     if (o.shard_index < 0 || o.shard_index >= o.shard_count)
         return sgd__err(SGD_EINVAL, "%s: shard_index=%d: must be in [0, shard_count=%d)", fn, (int)o.shard_index,
                         (int)o.shard_count);
+    if (d->streams > 0 && (o.shuffle || batch_size != d->streams))
+        return sgd__err(SGD_EINVAL,
+                        "%s: the dataset holds %lld parallel streams (text cut into sequences): it is read in order, "
+                        "one step of every stream per batch: shuffle=0 and batch_size=%lld (not %s, batch_size=%lld)",
+                        fn, (long long)d->streams, (long long)d->streams, o.shuffle ? "shuffle=1" : "shuffle=0",
+                        (long long)batch_size);
     if (o.drop_last && batch_size > d->n)
         return sgd__err(SGD_EINVAL, "%s: drop_last with batch_size=%lld > %lld rows leaves no batch", fn,
                         (long long)batch_size, (long long)d->n);
@@ -103,7 +109,7 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
     if (gathers) {
         if ((l->xbuf = sgd__alloc_aligned(a, rows * (size_t)d->dim, sizeof(float))) == NULL)
             goto nomem;
-        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, rows, sizeof(int32_t))) == NULL)
+        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, rows * (size_t)d->ldim, sizeof(int32_t))) == NULL)
             goto nomem;
         if (d->targets && (l->tbuf = sgd__alloc_aligned(a, rows * (size_t)d->tdim, sizeof(float))) == NULL)
             goto nomem;

@@ -72,6 +72,7 @@ struct sgd_trainer {
     int32_t *ostate_type;
     size_t ostate_total; /* padded */
     size_t sched_n, mon_n;
+    size_t model_extra; /* the model's buffers and per-sample state in a snapshot, bytes (8-padded each) */
     size_t snap_bytes;
     size_t state_bytes;
 
@@ -399,6 +400,50 @@ static size_t snap_off_params(void)
     return COUNTERS_BYTES;
 }
 
+/*
+ * The model's tensors that are not parameters (running statistics, a
+ * recurrent layer's carried state) into a snapshot at p (to_snap) or back,
+ * each 8-byte padded, little-endian; returns the bytes they take. With p
+ * NULL only counts.
+ */
+static size_t model_extra_copy(sgd_model *m, unsigned char *p, bool to_snap)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t es = ti.dtype == SGD_DTYPE_I64 ? 8 : 4, bytes = ti.numel * es;
+        if (p != NULL) {
+            if (to_snap) {
+                memcpy(p + off, ti.data, bytes);
+                sgd__le_swap(p + off, ti.numel, es);
+            } else {
+                memcpy(ti.data, p + off, bytes);
+                sgd__le_swap(ti.data, ti.numel, es);
+            }
+        }
+        off += sgd__pad8(bytes);
+    }
+    return off;
+}
+
+/* What model_extra_copy() takes once the model holds batches of `batch` rows. */
+static size_t model_extra_size(const sgd_model *m, int64_t batch)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t numel = ti.role == SGD_TENSOR_STATE ? ti.numel / (size_t)ti.shape[0] * (size_t)batch : ti.numel;
+        off += sgd__pad8(numel * (ti.dtype == SGD_DTYPE_I64 ? 8 : 4));
+    }
+    return off;
+}
+
 /* Writes the whole training state into snapshot buffer s. */
 static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
 {
@@ -426,6 +471,8 @@ static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
     if ((st = sgd_monitor_state_export(t->monitor, (double *)(void *)(s + off), t->mon_n)) != SGD_OK)
         return st;
     sgd__le_swap(s + off, t->mon_n, 8);
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, true);
     return SGD_OK;
 }
 
@@ -474,6 +521,8 @@ static sgd_status snapshot_restore(sgd_trainer *t, unsigned char *s, const char 
         sgd__err_prefix("%s: %s: monitor state", fn, where);
         return st;
     }
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, false);
     if ((st = sgd_model_set_rng_state(t->model, c.rng)) != SGD_OK)
         return st;
     t->c = c;
@@ -505,9 +554,19 @@ sgd_status sgd__check_dataset_fits(const sgd_model *m, const sgd_dataset *d, con
         if (k == 0)
             return sgd__err(SGD_ESHAPE, "%s: %s has float targets but the model's loss (cross-entropy) needs class labels",
                             fn, what);
-        if (k > out)
+        int32_t rank;
+        int64_t shape[3];
+        sgd_model_output_shape(m, &rank, shape);
+        int64_t classes = shape[rank - 1], positions = out / classes;
+        if (k > classes)
             return sgd__err(SGD_ESHAPE, "%s: %s has labels up to %d but the model has %lld outputs (classes)", fn,
-                            what, (int)k - 1, (long long)out);
+                            what, (int)k - 1, (long long)classes);
+        if (sgd_dataset_labels_per_row(d) != positions)
+            return sgd__err(SGD_ESHAPE,
+                            "%s: %s has %lld label%s per row but the model's output has %lld position%s of %lld classes",
+                            fn, what, (long long)sgd_dataset_labels_per_row(d),
+                            sgd_dataset_labels_per_row(d) == 1 ? "" : "s", (long long)positions,
+                            positions == 1 ? "" : "s", (long long)classes);
     } else {
         if (sgd_dataset_target_dim(d) != out)
             return sgd__err(SGD_ESHAPE, "%s: %s has %lld targets per row (%s) but the model has %lld outputs", fn,
@@ -681,10 +740,16 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         t->ostate_type[i] = type;
     }
     t->ostate_total = total;
+    /* The carried state is [max_batch, ...]: size it for the batch the model is reserved for below. */
+    int64_t final_batch = o.batch_size > o.eval_batch_size ? o.batch_size : o.eval_batch_size;
+    if (final_batch < sgd_model_max_batch(model))
+        final_batch = sgd_model_max_batch(model);
+    t->model_extra = model_extra_size(model, final_batch);
     size_t snap = COUNTERS_BYTES, tmp;
     if (!sgd__mul_size(n, sizeof(float), &tmp) || tmp > SIZE_MAX / 2 || !sgd__add_size(snap, sgd__pad8(tmp), &snap) ||
         !sgd__add_size(snap, total, &snap) || !sgd__mul_size(t->sched_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
-        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap))
+        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
+        t->model_extra > SIZE_MAX / 4 || !sgd__add_size(snap, t->model_extra, &snap))
         goto overflow;
     t->snap_bytes = snap;
     if (o.guard) {
@@ -840,11 +905,21 @@ sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats)
     return SGD_OK;
 }
 
+/* Bits per position and perplexity of a cross-entropy loss in nats (NaN for the other losses). */
+static void ce_metrics(const sgd_trainer *t, double loss, double *bits, double *ppl)
+{
+    bool ce = sgd_model_loss_kind(t->model) == SGD_LOSS_CROSS_ENTROPY;
+    *bits = ce ? loss / log(2.0) : NAN;
+    *ppl = ce ? exp(loss) : NAN;
+}
+
 sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_trainer_epoch *out)
 {
     if (t == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: %s is NULL", t == NULL ? "trainer" : "out");
-    if (out->struct_size < sizeof(sgd_trainer_epoch) || out->struct_size > 65536)
+    /* The 0.1 layout ends after seconds; the bits-per-position fields came in 0.2. */
+    const size_t v1 = offsetof(sgd_trainer_epoch, seconds) + sizeof(double);
+    if (out->struct_size < v1 || out->struct_size > 65536)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: struct_size=%u: set it to sizeof(sgd_trainer_epoch)",
                         (unsigned)out->struct_size);
     if (epoch < 0 || epoch >= t->o.epochs)
@@ -862,7 +937,10 @@ sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_traine
     e.step = r->step;
     e.rescues = r->rescues;
     e.seconds = r->seconds;
-    memcpy(out, &e, sizeof e);
+    ce_metrics(t, e.train_loss, &e.train_bpc, &e.train_perplexity);
+    ce_metrics(t, e.val_loss, &e.val_bpc, &e.val_perplexity);
+    uint32_t size = out->struct_size < sizeof e ? out->struct_size : (uint32_t)sizeof e;
+    memcpy((unsigned char *)out + sizeof size, (const unsigned char *)&e + sizeof size, size - sizeof size);
     return SGD_OK;
 }
 
@@ -887,6 +965,13 @@ sgd_status sgd_trainer_next_lr(const sgd_trainer *t, double *lr)
 }
 
 /* ------------------------------------------------------------ reporting */
+
+/* Fills the cross-entropy metrics of a progress report from its losses. */
+static void progress_metrics(const sgd_trainer *t, sgd_trainer_progress *p)
+{
+    ce_metrics(t, p->train_loss, &p->train_bpc, &p->train_perplexity);
+    ce_metrics(t, p->val_loss, &p->val_bpc, &p->val_perplexity);
+}
 
 static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase)
 {
@@ -929,6 +1014,7 @@ static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase
     p->val_accuracy = NAN;
     p->rescues = t->rescues;
     p->guard_scale = t->guard_scale;
+    progress_metrics(t, p);
 }
 
 /* Calls the progress callback; true if it asked to stop. */
@@ -1524,6 +1610,7 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
     p.train_loss = r->train_loss;
     p.val_loss = r->val_loss;
     p.val_accuracy = r->val_acc;
+    progress_metrics(t, &p);
     t->c.epoch++;
     t->c.batch = 0;
     t->c.esum = 0;

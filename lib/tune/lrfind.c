@@ -531,6 +531,9 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
             break;
         if (b.size == 0 && (st = sgd_loader_next(loader, &b)) != SGD_OK) /* the end-of-epoch marker */
             break;
+        /* A recurrent model's carried state starts every pass over the streams from zero, as in the trainer. */
+        if (b.index == 0 && (st = sgd_model_reset_state(model)) != SGD_OK)
+            break;
         double lr = ramp_lr(&o, i), loss;
         if ((st = sgd_model_zero_grad(model)) != SGD_OK ||
             (st = sgd_model_forward_backward(model, b.x, b.labels, b.targets, b.size, &loss)) != SGD_OK) {

@@ -291,7 +291,8 @@ class TrainerProgress(Struct):
                 ('batch', i64), ('batches', i64), ('loss', f64), ('smoothed_loss', f64), ('lr', f64),
                 ('samples_per_sec', f64), ('elapsed', f64), ('eta', f64), ('fraction', f64),
                 ('train_loss', f64), ('val_loss', f64), ('val_accuracy', f64), ('rescues', i64),
-                ('guard_scale', f64)]
+                ('guard_scale', f64), ('train_bpc', f64), ('val_bpc', f64), ('train_perplexity', f64),
+                ('val_perplexity', f64)]
 
 
 TRAINER_PROGRESS_FN = C.CFUNCTYPE(i32, C.POINTER(TrainerProgress), vp)
@@ -326,7 +327,26 @@ class TrainerStats(Struct):
 class TrainerEpoch(Struct):
     c_name = 'sgd_trainer_epoch'
     _fields_ = [('struct_size', u32), ('done', i32), ('train_loss', f64), ('val_loss', f64),
-                ('val_accuracy', f64), ('lr', f64), ('step', i64), ('rescues', i64), ('seconds', f64)]
+                ('val_accuracy', f64), ('lr', f64), ('step', i64), ('rescues', i64), ('seconds', f64),
+                ('train_bpc', f64), ('val_bpc', f64), ('train_perplexity', f64), ('val_perplexity', f64)]
+
+
+# ---------------------------------------------------------------- text
+class TextOptions(Struct):
+    c_name = 'sgd_text_options'
+    _fields_ = [('struct_size', u32), ('unit', i32), ('max_bytes', i64)]
+
+
+class TextSplitOptions(Struct):
+    c_name = 'sgd_text_split_options'
+    _fields_ = [('struct_size', u32), ('reserved', i32), ('seq_len', i64), ('streams', i64), ('val_fraction', f64),
+                ('val_streams', i64)]
+
+
+class GenerateOptions(Struct):
+    c_name = 'sgd_generate_options'
+    _fields_ = [('struct_size', u32), ('reserved', i32), ('prime', cp), ('length', i64), ('temperature', f64),
+                ('seed', u64)]
 
 
 # ---------------------------------------------------------------- tune

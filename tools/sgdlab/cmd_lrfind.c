@@ -319,6 +319,7 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
     sgd_lrfind_options lo;
     sgd_lrfind_options_init(&lo);
     int64_t seed = 0;
+    bool batch_given = false;
     int32_t method = sgd_lrfind_default_method();
     cli_args a;
     cli_args_init(&a, "lr-find", argc, argv);
@@ -350,6 +351,7 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
                 lo.ramp = SGD_LRFIND_LINEAR;
         } else if (strcmp(name, "batch-size") == 0) {
             cli_int(&a, 1, SGD_MODEL_MAX_BATCH, &lo.batch_size);
+            batch_given = true;
         } else if (strcmp(name, "seed") == 0) {
             cli_int(&a, 0, INT64_MAX, &seed);
         } else if (strcmp(name, "method") == 0) {
@@ -431,8 +433,15 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
     sgd_optim *o = NULL;
     sgd_lrfind *r = NULL;
     char model_spec[512], optim_spec[1024];
-    if (!cli_load_data("lr-find", data, 0, (uint64_t)seed, &d))
+    if (cli_is_text(data)) {
+        /* Parallel streams of text, read in order, --batch-size of them (32 by default). */
+        if (!cli_load_text("lr-find", data, 100, batch_given ? lo.batch_size : 32, 0.05, SGD_TEXT_UTF8, &d))
+            return SGDLAB_EXIT_USAGE;
+        lo.batch_size = d.streams;
+        lo.shuffle = 0;
+    } else if (!cli_load_data("lr-find", data, 0, (uint64_t)seed, &d)) {
         return SGDLAB_EXIT_USAGE;
+    }
     if (model == NULL) {
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
@@ -441,7 +450,11 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
     sgd_model_options_init(&mo);
     mo.seed = (uint64_t)seed;
     mo.max_batch = lo.batch_size;
-    if (sgd_model_from_spec(&m, model, &mo, NULL) != SGD_OK) {
+    char text_spec[1024];
+    const char *spec = cli_text_spec("lr-find", &d, model, text_spec, sizeof text_spec);
+    if (spec == NULL)
+        goto out;
+    if (sgd_model_from_spec(&m, spec, &mo, NULL) != SGD_OK) {
         fprintf(stderr, "sgdlab lr-find: --model: %s\n", sgd_error_last());
         goto out;
     }

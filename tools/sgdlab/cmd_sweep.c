@@ -443,6 +443,7 @@ int sgdlab_cmd_sweep(int argc, char **argv)
     int64_t *batch_sizes = NULL;
     size_t n_lrs = 0, n_momenta = 0, n_bs = 0;
     int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 128, seed = 0, threads = 0;
+    bool batch_given = false;
     double lr_min = 1e-4, lr_max = 10;
     bool dist = false;
     const char *dist_spec = NULL;
@@ -492,6 +493,7 @@ int sgdlab_cmd_sweep(int argc, char **argv)
             cli_int(&a, 1, INT64_MAX, &steps);
         } else if (strcmp(name, "batch-size") == 0) {
             cli_int(&a, 1, SGD_MODEL_MAX_BATCH, &batch);
+            batch_given = true;
         } else if (strcmp(name, "schedule") == 0) {
             cli_string(&a, &schedule);
         } else if (strcmp(name, "seed") == 0) {
@@ -578,11 +580,37 @@ done_args:
     char model_spec[512];
     rc = SGDLAB_EXIT_USAGE;
     double t0 = cli_now();
-    if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d))
+    char text_spec[1024];
+    if (cli_is_text(data)) {
+        /* Parallel streams of text, read in order, --batch-size of them (32 by default). */
+        if (n_bs > 0) {
+            fprintf(stderr, "sgdlab sweep: --batch-sizes: text data is cut into --batch-size streams once\n");
+            goto out_nodata;
+        }
+        if (!cli_load_text("sweep", data, 100, batch_given ? batch : 32, 0.05, SGD_TEXT_UTF8, &d))
+            goto out_nodata;
+        batch = d.streams;
+    } else if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d)) {
         goto out_nodata;
+    }
     if (model == NULL) {
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
+    }
+    if (d.text != NULL) {
+        /* The trials build the model from its spec: the vocabulary and the length written in. */
+        char full[1024];
+        const char *spec = cli_text_spec("sweep", &d, model, full, sizeof full);
+        sgd_model *probe;
+        if (spec == NULL)
+            goto out;
+        if (sgd_model_from_spec(&probe, spec, NULL, NULL) != SGD_OK) {
+            fprintf(stderr, "sgdlab sweep: --model: %s\n", sgd_error_last());
+            goto out;
+        }
+        snprintf(text_spec, sizeof text_spec, "%s", sgd_model_spec(probe));
+        sgd_model_free(probe);
+        model = text_spec;
     }
     static const char *const default_optim[1] = {"sgd:momentum=0.9"};
     sgd_search_options so;
@@ -609,6 +637,8 @@ done_args:
     to.guard = guard;
     to.epochs = epochs;
     to.batch_size = batch;
+    if (d.text != NULL)
+        to.shuffle = 0;
     so.trainer = &to;
     sgd_monitor_options mo;
     sgd_monitor_options_init(&mo);

@@ -30,7 +30,9 @@ static const command commands[] = {
     {"sweep", sgdlab_cmd_sweep, sgdlab_help_sweep,
      "train one short run per learning rate: verdicts, losses, accuracies, the best, a plot"},
     {"case", sgdlab_cmd_case, sgdlab_help_case,
-     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it"},
+     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it; 'case text', an LSTM"},
+    {"generate", sgdlab_cmd_generate, sgdlab_help_generate,
+     "write text with a character model saved in a checkpoint (train --data text --save)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
