@@ -6,14 +6,16 @@
 #
 # - build every example in examples/c and examples/cpp with nothing but
 #   `pkg-config --cflags --libs sgdlab`, linked dynamically and statically,
-#   run them, and load the installed shared library from Python's ctypes;
+#   run them; install the Python package in a virtual environment and run the
+#   Python examples with it against the installed shared library;
 # - build the installed examples (share/doc/sgdlab/examples) with CMake through
 #   find_package(sgdlab CONFIG), shared and static, and run them; check the
 #   package's version rules;
 # - build a small meson project that uses libsgdlab as a subproject (a wrap,
 #   dependency('sgdlab', fallback: ['sgdlab', 'sgdlab_dep'])) at -O0
 #   (buildtype=debug), and run it: only the library is built, without -Werror,
-#   and none of libsgdlab's flags reach the parent.
+#   and none of libsgdlab's flags reach the parent;
+# - with libsgdlab-mpi in the build: the MPI example under mpiexec -n 2.
 #
 #   .ci/consumer-test.sh BUILDDIR
 set -euo pipefail
@@ -55,7 +57,7 @@ done
 for g in "$src"/docs/*.md; do
     [ -e "$dest$docdir/$(basename "$g")" ] || missing "$docdir/$(basename "$g") (a guide)"
 done
-(cd "$src/examples" && find c cpp python CMakeLists.txt -type f ! -path '*__pycache__*') | while read -r e; do
+(cd "$src/examples" && find c cpp mpi python CMakeLists.txt -type f ! -path '*__pycache__*') | while read -r e; do
     cmp -s "$src/examples/$e" "$dest$docdir/examples/$e" || missing "$docdir/examples/$e (or it differs from examples/$e)"
 done
 for h in "$src"/include/sgdlab/*.h; do # the reference has a page per public header
@@ -128,11 +130,15 @@ for c in "$src"/examples/cpp/*.cpp; do
     n=$((n + 2))
 done
 
-# Python: the example binding, loading the installed library by path.
-for py in "$src"/examples/python/*_demo.py "$src"/examples/python/demo.py; do
-    [ -e "$py" ] || continue
+# Python: the package installed by pip in a fresh virtual environment (offline,
+# Debian's setuptools), then the examples that use it against the installed library.
+python3 -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/pip" install --quiet --no-build-isolation --no-index "$src/python"
+(cd "$work" && SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 "$work/venv/bin/python" -c \
+    'import sgdlab; print("consumer: sgdlab", sgdlab.version(), "from", sgdlab.library_info().path)')
+for py in "$src"/examples/python/*demo*.py; do
     echo "consumer: python3 $(basename "$py")"
-    SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 python3 "$py"
+    (cd "$work" && SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 "$work/venv/bin/python" "$py")
     n=$((n + 1))
 done
 # CMake: the installed examples through find_package(sgdlab CONFIG), the
@@ -263,4 +269,23 @@ print('consumer: the subproject built only the library, at -O0 without -Werror (
       'nothing of its flags reached the parent' % len(lib))
 PY
 
+# libsgdlab-mpi, when the build has it: the MPI example with nothing but
+# `pkg-config sgdlab-mpi` (the header needs no mpi.h), run under mpiexec with
+# 2 processes. Dynamic only: Debian ships no static MPI library.
+if [ -e "$dest$libdir/pkgconfig/sgdlab-mpi.pc" ]; then
+    for f in "$libdir/libsgdlab-mpi.so.0" "$libdir/libsgdlab-mpi.a" "$prefix/include/sgdlab/dist.h"; do
+        [ -e "$dest$f" ] || { echo "consumer: missing from the install: $f"; exit 1; }
+    done
+    soname=$(readelf -d "$dest$libdir/libsgdlab-mpi.so.0" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+    [ "$soname" = libsgdlab-mpi.so.0 ] || { echo "consumer: libsgdlab-mpi SONAME is '$soname'"; exit 1; }
+    mcflags=$(pkg-config --cflags sgdlab-mpi)
+    mlibs=$(pkg-config --libs sgdlab-mpi)
+    echo "consumer: sgdlab-mpi: $mcflags $mlibs"
+    cc -std=c99 $strict $mcflags "$src/examples/mpi/dist.c" -o "$work/dist" $mlibs
+    echo "consumer: running dist (mpiexec -n 2)"
+    (cd "$work" && LD_LIBRARY_PATH=$dest$libdir OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        OMPI_MCA_rmaps_base_oversubscribe=1 mpiexec -n 2 "$work/dist" > "$work/dist.out" 2>&1) ||
+        { cat "$work/dist.out"; echo "consumer: dist failed"; exit 1; }
+    n=$((n + 1))
+fi
 echo "consumer: OK ($n programs built against the installed tree and run)"

@@ -9,40 +9,19 @@ usage: test_cli_train.py SGDLAB_EXE
 """
 import csv
 import io
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cliutil import Cli  # noqa: E402
+
 EXE = os.path.abspath(sys.argv[1])
-failures = []
 TMP = tempfile.mkdtemp(prefix='sgdlab-cli-train-')
 FMNIST = '/usr/share/datasets/fashion-mnist'
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print('FAIL:', what, file=sys.stderr)
-
-
-def run(args, env=None, timeout=300):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    p = subprocess.run([EXE] + args, capture_output=True, text=True, timeout=timeout, env=e, cwd=TMP)
-    return p.returncode, p.stdout, p.stderr
-
-
-def run_json(args, **kw):
-    rc, out, err = run(args + ['--json'], **kw)
-    try:
-        return rc, json.loads(out), err
-    except ValueError:
-        check(False, '%s: not JSON: %r (stderr %r)' % (args, out[:300], err[:300]))
-        return rc, None, err
+cli = Cli(EXE, TMP)
+check, run, run_json = cli.check, cli.run, cli.run_json
 
 
 # ---------------------------------------------------------------- help
@@ -53,8 +32,18 @@ for cmd, words in [('train', ['--guard', '--save', '--plot', '--epochs']),
     check(rc == 0, '%s --help: exit %d' % (cmd, rc))
     for w in words:
         check(w in out, '%s --help mentions %s' % (cmd, w))
+rc, out, err = run(['case', '--help'])
+check(rc == 0 and 'case image' in out and '--high-lr' in out and 'warmup' in out, 'case --help: %d' % rc)
+rc, out, err = run(['case'])
+check(rc == 2 and 'case image' in err, 'case without a name: %d %r' % (rc, err))
+rc, out, err = run(['case', 'audio'])
+check(rc == 2 and "unknown case 'audio'" in err, 'case audio: %d %r' % (rc, err))
+rc, out, err = run(['case', 'image', '--high-lr', '-1'])
+check(rc == 2 and '--high-lr' in err, 'case --high-lr -1: %d %r' % (rc, err))
+rc, out, err = run(['case', 'image', '--model', '784-relu-frob'])
+check(rc == 2 and 'frob' in err, 'case --model bad: %d %r' % (rc, err))
 rc, out, err = run(['--help'])
-for cmd in ['train', 'lr-find', 'sweep']:
+for cmd in ['train', 'lr-find', 'sweep', 'case']:
     check(cmd in out, 'sgdlab --help lists %s' % cmd)
 
 # ---------------------------------------------------------------- argument errors name the argument
@@ -69,7 +58,7 @@ bad = [
     (['train', '--guard=1'], '--guard'),
     (['train', '--epochs'], '--epochs'),
     (['train', 'stray'], 'stray'),
-    (['train', '--data', 'spirals', '--optim', 'nadam'], '--optim'),
+    (['train', '--data', 'spirals', '--optim', 'lbfgs'], '--optim'),
     (['train', '--data', 'spirals', '--optim', 'sgd:lr=-1'], '--optim'),
     (['train', '--data', 'spirals', '--model', '2-x-3'], '--model'),
     (['train', '--data', 'spirals', '--model', '784-10'], 'features'),
@@ -272,11 +261,29 @@ if os.path.exists(os.path.join(FMNIST, 't10k-images-idx3-ubyte.gz')):
         v = [t['verdict'] for t in res['trials']]
         check(v[1] == 'diverged' and v[0] != 'diverged', 'fashion-mnist sweep verdicts %s' % v)
         check(res['trials'][0]['val_accuracy'] > 0.6, 'fashion-mnist sweep: lr 0.05 learns in 100 steps')
+    # A CNN on 1x28x28 images through train, and its spec errors naming layer and argument.
+    cnn = '1x28x28-conv2d(8,3,padding=1)-relu-maxpool2d(2)-flatten-10'
+    rc, res, err = run_json(['train', '--model', cnn, '--max-steps', '30', '--epochs', '1', '--optim', 'adam'])
+    check(rc == 0 and res and res['result']['test_accuracy'] > 0.5, 'train a CNN: %d %s' % (rc, err[-300:]))
+    rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,31)-flatten-10'])
+    check(rc == 2 and 'conv2d' in err and 'kernel_size=31' in err and '1x28x28' in err, 'CNN too-large kernel: %r' % err)
+    rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,3,strides=2)-flatten-10'])
+    check(rc == 2 and "unknown argument 'strides'" in err and 'layer 1' in err, 'CNN unknown argument: %r' % err)
+    rc, out, err = run(['train', '--model', '3x28x28-conv2d(8,3)-flatten-10'])
+    check(rc == 2 and '2352' in err and '784' in err, 'CNN input shape vs data: %r' % err)
+    # The case study, small: every trial runs, the JSON says what happened.
+    rc, res, err = run_json(['case', 'image', '--train-rows', '1024', '--test-rows', '500', '--schedule-epochs', '1',
+                             '--no-plot', '--threads', '2'])
+    check(res is not None and len(res['trials']) == 4, 'case image --json: %d %s' % (rc, err[-300:]))
+    if res:
+        names = [t['name'] for t in res['trials']]
+        check(names == ['too high', 'lower rate', 'warmup+cosine', 'guard'], 'case trials %s' % names)
+        high, guard = res['trials'][0], res['trials'][3]
+        check(high['first_alarm'] is not None, 'case: the too-high trial raised an alarm')
+        check(guard['rescues'] >= 1 and guard['guard'], 'case: the guard rescued its trial')
+        check(res['trials'][1]['verdict'] == 'healthy', 'case: the lower rate is healthy')
 else:
     print('skip: Fashion-MNIST is not installed (dataset-fashion-mnist)')
 
 shutil.rmtree(TMP, ignore_errors=True)
-if failures:
-    print('%d failure(s)' % len(failures), file=sys.stderr)
-    sys.exit(1)
-print('cli train/lr-find/sweep: OK')
+cli.finish('cli train/lr-find/sweep: OK')

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """The monitor through Python's ctypes: options, a Python callback that
 returns an action, observations, the verdict, counters and the state array.
-It declares its own prototypes (examples/python/sgdlab.py loads the library)."""
+It declares its own prototypes (tests/sgdlab_ctypes.py loads the library)."""
 import ctypes
 import math
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.load()
 c_int32, c_uint32, c_double, c_void_p = ctypes.c_int32, ctypes.c_uint32, ctypes.c_double, ctypes.c_void_p
@@ -47,6 +46,20 @@ lib.sgd_monitor_state_import.argtypes = [c_void_p, ctypes.POINTER(c_double), cty
 for f in ('sgd_monitor_kind_name', 'sgd_monitor_verdict_name', 'sgd_monitor_action_name'):
     getattr(lib, f).argtypes = [c_int32]
     getattr(lib, f).restype = ctypes.c_char_p
+
+# A program built against 0.1's headers links sgd_monitor_options_init@SGDLAB_0.1: it writes 0.1's
+# 168 bytes and no more (0.2's struct is 200); the default version fills 0.2's.
+libc = ctypes.CDLL(None)
+libc.dlvsym.restype = c_void_p
+libc.dlvsym.argtypes = [c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+INIT = ctypes.CFUNCTYPE(c_int32, c_void_p)
+for version, size in ((b'SGDLAB_0.1', 168), (b'SGDLAB_0.2', 200)):
+    addr = libc.dlvsym(lib._handle, b'sgd_monitor_options_init', version)
+    if addr:  # (glibc; the symbol versions exist where the library was linked with them)
+        buf = ctypes.create_string_buffer(b'\xaa' * 256, 256)
+        assert INIT(addr)(buf) == 0
+        assert int.from_bytes(buf.raw[:4], 'little') == size, (version, buf.raw[:4])
+        assert buf.raw[size:] == b'\xaa' * (256 - size), (version, 'wrote past its struct')
 
 opts = ctypes.create_string_buffer(512)  # larger than the struct: only struct_size bytes are used
 sgdlab.check(lib, lib.sgd_monitor_options_init(opts))

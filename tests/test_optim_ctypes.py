@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The optim module from Python's ctypes, through examples/python/sgdlab.py:
+"""The optim module from Python's ctypes, through tests/sgdlab_ctypes.py:
 built-ins from specs, errors with messages, state export/import, and an
 optimizer written in Python (a host vtable) training a linear regression."""
 import ctypes
@@ -8,8 +8,7 @@ import pathlib
 import random
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.declare_optim(sgdlab.load())
 
@@ -34,7 +33,7 @@ i = 0
 while lib.sgd_optim_builtin_name(i):
     names.append(lib.sgd_optim_builtin_name(i).decode())
     i += 1
-assert names == ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw'], names
+assert names[:5] == ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw'] and len(names) == 20, names
 
 with sgdlab.Optimizer(lib, 3, spec='adam:lr=1e-3,beta2=0.99,amsgrad=1') as o:
     assert o.name == 'adam'
@@ -60,7 +59,7 @@ for spec, status, needle in [
     ('sgd:lr=0.1,nesterov=1', 'SGD_ERANGE', 'nesterov'),
     ('sgd:momentum=0.9', 'SGD_EINVAL', 'lr is required'),
     ('rmsprop:momentum=-1', 'SGD_ERANGE', 'momentum=-1'),
-    ('nadam', 'SGD_ENOTFOUND', 'nadam'),
+    ('lbfgs', 'SGD_ENOTFOUND', 'lbfgs'),
 ]:
     expect_error(status, needle, sgdlab.Optimizer, lib, 4, spec)
 

@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /**
  * @def SGD_API
@@ -47,6 +48,25 @@
 #else
 #define SGD_API
 #endif
+
+/**
+ * @def SGD_OUTPUT_INIT
+ * @brief The body of every output struct's `_init` (a struct a getter fills):
+ *        zeroes @p s and sets its @c struct_size to sizeof as these headers
+ *        know it; nothing for NULL.
+ *
+ * Those `_init` functions are `static inline` in the headers, so that the
+ * size they write is always the one the program was compiled with, whatever
+ * library it runs against (see @ref versioned_structs).
+ * @since 0.2
+ */
+#define SGD_OUTPUT_INIT(s)                                                                                   \
+    do {                                                                                                     \
+        if ((s) != NULL) {                                                                                   \
+            memset((s), 0, sizeof *(s));                                                                     \
+            (s)->struct_size = (uint32_t)sizeof *(s);                                                        \
+        }                                                                                                    \
+    } while (0)
 
 #ifdef __cplusplus
 extern "C" {
@@ -122,6 +142,20 @@ SGD_API const char *sgd_error_last(void);
  * @since 0.1
  */
 SGD_API void sgd_error_clear(void);
+
+/**
+ * @brief Sets the calling thread's error message, for code that fails on the
+ *        library's behalf: a host callback that returns an error status (an
+ *        allreduce, an objective, a host optimizer), or a library built on
+ *        libsgdlab (libsgdlab-mpi), so that the caller reads the reason with
+ *        sgd_error_last() like any other.
+ * @param status  The status being returned (passed through).
+ * @param message The message (copied, truncated to the buffer's 1023 bytes);
+ *                NULL clears it.
+ * @return @p status.
+ * @since 0.2
+ */
+SGD_API int sgd_error_set(int status, const char *message);
 
 /**
  * @brief A memory allocator supplied by the host.

@@ -28,7 +28,9 @@
 #include "core/internal.h"
 #include "sgdlab/sgdlab.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define SGD__END_OF(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
 #define SGD__FIRST_SIZE(type, last)                                                                          \
@@ -44,6 +46,67 @@
  */
 #define SGD__FILL(dst, src, type, fn, what)                                                                  \
     sgd__struct_fill((dst), (src), sizeof(type), SGD__FIRST(type), (fn), (what))
+
+/*
+ * The copies behind sgd__options_copy, sgd__vtable_copy and sgd__struct_fill
+ * (core/options.c), with the function that reports a size they cannot take
+ * as a parameter: libsgdlab passes sgd__err, libsgdlab-mpi (which cannot
+ * reach libsgdlab's hidden symbols) its sgd__dist_err. Same rules, same
+ * message, same status (SGD_EINVAL) in both libraries.
+ */
+typedef sgd_status (*sgd__errf)(sgd_status status, const char *fmt, ...) SGD__PRINTF(2, 3);
+
+static inline uint32_t sgd__struct_size_of(const void *s)
+{
+    uint32_t size;
+    memcpy(&size, s, sizeof size);
+    return size;
+}
+
+static inline sgd_status sgd__struct_check_with(sgd__errf err, const void *s, size_t min_size, const char *fn,
+                                                const char *what)
+{
+    uint32_t size = sgd__struct_size_of(s);
+    if (size >= min_size)
+        return SGD_OK;
+    return err(SGD_EINVAL,
+               "%s: %s: struct_size=%u is smaller than the struct's first release (%zu bytes); initialise the struct "
+               "with its _init function",
+               fn, what, (unsigned)size, min_size);
+}
+
+/* Input: `src` (not NULL) over `dst` (dst_size bytes of defaults); larger_ok: a newer caller's tail is ignored. */
+static inline sgd_status sgd__struct_in_with(sgd__errf err, void *dst, size_t dst_size, const void *src,
+                                             size_t min_size, bool larger_ok, const char *fn, const char *what)
+{
+    sgd_status st = sgd__struct_check_with(err, src, min_size, fn, what);
+    if (st != SGD_OK)
+        return st;
+    uint32_t size = sgd__struct_size_of(src);
+    if (size > dst_size && !larger_ok)
+        return err(SGD_EINVAL,
+                   "%s: %s: struct_size=%u is larger than this library's struct (%zu bytes): the program was built "
+                   "against newer headers than the library it runs with",
+                   fn, what, (unsigned)size, dst_size);
+    memcpy(dst, src, size < dst_size ? size : dst_size);
+    uint32_t own = (uint32_t)dst_size;
+    memcpy(dst, &own, sizeof own);
+    return SGD_OK;
+}
+
+/* Output: what fits of `src` (src_size bytes) into `dst`, dst's struct_size kept. */
+static inline sgd_status sgd__struct_out_with(sgd__errf err, void *dst, const void *src, size_t src_size,
+                                              size_t min_size, const char *fn, const char *what)
+{
+    sgd_status st = sgd__struct_check_with(err, dst, min_size, fn, what);
+    if (st != SGD_OK)
+        return st;
+    size_t size = sgd__struct_size_of(dst);
+    if (size > src_size)
+        size = src_size;
+    memcpy((char *)dst + sizeof(uint32_t), (const char *)src + sizeof(uint32_t), size - sizeof(uint32_t));
+    return SGD_OK;
+}
 
 /* 0.1 */
 #define SGD__FIRST_sgd_checkpoint_parts SGD__FIRST_SIZE(sgd_checkpoint_parts, trainer)
@@ -83,5 +146,16 @@
 #define SGD__FIRST_sgd_trainer_options SGD__FIRST_SIZE(sgd_trainer_options, progress_interval)
 #define SGD__FIRST_sgd_trainer_progress SGD__FIRST_SIZE(sgd_trainer_progress, guard_scale)
 #define SGD__FIRST_sgd_trainer_stats SGD__FIRST_SIZE(sgd_trainer_stats, epochs_without_improvement)
+
+/* 0.2 */
+#define SGD__FIRST_sgd_dist_options SGD__FIRST_SIZE(sgd_dist_options, reserved)
+#define SGD__FIRST_sgd_dist_stats SGD__FIRST_SIZE(sgd_dist_stats, checks)
+#define SGD__FIRST_sgd_generate_options SGD__FIRST_SIZE(sgd_generate_options, seed)
+#define SGD__FIRST_sgd_optim_hparam SGD__FIRST_SIZE(sgd_optim_hparam, upper)
+#define SGD__FIRST_sgd_optim_vtable_ext SGD__FIRST_SIZE(sgd_optim_vtable_ext, swap)
+#define SGD__FIRST_sgd_tensor_info SGD__FIRST_SIZE(sgd_tensor_info, data)
+#define SGD__FIRST_sgd_text_options SGD__FIRST_SIZE(sgd_text_options, max_bytes)
+#define SGD__FIRST_sgd_text_split_options SGD__FIRST_SIZE(sgd_text_split_options, val_streams)
+#define SGD__FIRST_sgd_trainer_comm SGD__FIRST_SIZE(sgd_trainer_comm, user)
 
 #endif /* SGDLAB_CORE_ABI_H */

@@ -74,6 +74,16 @@ static sgd_status add_string(sgd_ckpt_writer *w, const char *name, const char *s
 
 /* ------------------------------------------------------------------ save */
 
+/* Tensor i of m if it is a buffer or state (saved besides the parameters): false for a parameter. */
+static bool other_tensor(const sgd_model *m, size_t i, sgd_tensor_info *info, int *dtype)
+{
+    sgd_tensor_info_init(info);
+    if (sgd_model_tensor_info(m, i, info) != SGD_OK || info->role == SGD_TENSOR_PARAM)
+        return false;
+    *dtype = info->dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32;
+    return true;
+}
+
 static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
 {
     sgd_status st;
@@ -87,6 +97,15 @@ static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
             return st;
         if ((st = sgd_ckpt_writer_add_tensor(w, info.name, SGD_CKPT_F32, (uint32_t)info.rank, info.shape,
                                              params + info.offset)) != SGD_OK)
+            return st;
+    }
+    /* Buffers (running statistics) and per-sample state, under their state_dict names. */
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info info;
+        int dtype;
+        if (other_tensor(m, i, &info, &dtype) &&
+            (st = sgd_ckpt_writer_add_tensor(w, info.name, dtype, (uint32_t)info.rank, info.shape, info.data)) !=
+                SGD_OK)
             return st;
     }
     uint64_t rng[4];
@@ -204,6 +223,96 @@ sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *in
     return SGD_OK;
 }
 
+sgd_status sgd_checkpoint_add_vocab(sgd_ckpt_writer *w, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_add_vocab";
+    if (w == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "vocabulary");
+    const sgd_allocator *a = sgd__ckpt_writer_alloc(w);
+    int64_t n = sgd_vocab_size(v);
+    const uint32_t *sym = sgd_vocab_symbols(v);
+    int32_t *ids = sgd__malloc(a, (size_t)n * sizeof *ids);
+    if (ids == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = (int32_t)sym[i]; /* code points fit: at most 0x10FFFF */
+    sgd_status st;
+    if ((st = sgd_ckpt_writer_begin_section(w, "vocab", 0)) == SGD_OK &&
+        (st = sgd_ckpt_writer_add_i64(w, "unit", sgd_vocab_unit(v))) == SGD_OK)
+        st = sgd_ckpt_writer_add_tensor_copy(w, "symbols", SGD_CKPT_I32, 1, &n, ids);
+    sgd__free(a, ids);
+    return st;
+}
+
+/* The vocabulary of the "vocab" section. */
+static sgd_status read_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc, const char *fn)
+{
+    *out = NULL;
+    int64_t unit;
+    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
+    sgd_status st = sgd_ckpt_reader_find_tensor(r, "vocab", "symbols", &info);
+    if (st != SGD_OK)
+        return st;
+    if ((st = sgd_ckpt_reader_read_i64(r, "vocab", "unit", &unit)) != SGD_OK)
+        return st == SGD_ENOTFOUND ? st : sgd__err(SGD_EFORMAT, "%s: section 'vocab': tensor 'unit' is not an i64", fn);
+    if (info.dtype != SGD_CKPT_I32 || info.rank != 1 || info.dims[0] < 1 || info.dims[0] > SGD_VOCAB_MAX_SIZE)
+        return sgd__err(SGD_EFORMAT, "%s: section 'vocab': tensor 'symbols' must be i32 [1 to %lld]", fn,
+                        (long long)SGD_VOCAB_MAX_SIZE);
+    if (unit != SGD_TEXT_UTF8 && unit != SGD_TEXT_BYTES)
+        return sgd__err(SGD_EFORMAT, "%s: section 'vocab': unit=%lld: not a text unit", fn, (long long)unit);
+    sgd_allocator a;
+    if ((st = sgd__allocator_init(&a, alloc, fn)) != SGD_OK)
+        return st;
+    int64_t n = info.dims[0];
+    uint32_t *sym = sgd__malloc(&a, (size_t)n * sizeof *sym);
+    if (sym == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+    if ((st = sgd_ckpt_reader_read_tensor(r, "vocab", "symbols", SGD_CKPT_I32, 1, &n, sym, (size_t)n * sizeof *sym)) ==
+        SGD_OK) {
+        st = sgd_vocab_new(out, (int32_t)unit, sym, n, alloc);
+        if (st == SGD_EINVAL) {
+            sgd__err_prefix("%s: section 'vocab'", fn);
+            st = SGD_EFORMAT;
+        }
+    }
+    sgd__free(&a, sym);
+    return st;
+}
+
+sgd_status sgd_checkpoint_check_vocab(const sgd_ckpt_reader *r, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_check_vocab";
+    if (r == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "reader" : "vocabulary");
+    if (sgd_ckpt_reader_find_section(r, "vocab", NULL) != SGD_OK)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint holds no vocabulary (no 'vocab' section)", fn);
+    sgd_vocab *fv;
+    sgd_status st = read_vocab(&fv, r, sgd__ckpt_reader_alloc(r), fn);
+    if (st != SGD_OK)
+        return st;
+    bool same = sgd_vocab_equal(fv, v) != 0;
+    int64_t file_size = sgd_vocab_size(fv);
+    sgd_vocab_free(fv);
+    if (!same)
+        return sgd__err(SGD_EFORMAT,
+                        "%s: the checkpoint's vocabulary (%lld symbols) is not this data's (%lld symbols): its model "
+                        "reads other token ids",
+                        fn, (long long)file_size, (long long)sgd_vocab_size(v));
+    return SGD_OK;
+}
+
+sgd_status sgd_checkpoint_load_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc)
+{
+    static const char fn[] = "sgd_checkpoint_load_vocab";
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || r == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, out == NULL ? "out" : "reader");
+    if (sgd_ckpt_reader_find_section(r, "vocab", NULL) != SGD_OK)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint holds no vocabulary (no 'vocab' section)", fn);
+    return read_vocab(out, r, alloc, fn);
+}
+
 sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_parts *parts, const sgd_allocator *alloc)
 {
     sgd_ckpt_writer *w;
@@ -266,7 +375,7 @@ static sgd_status check_no_extra(const sgd_ckpt_reader *r, const char *section, 
 static bool model_has(const void *ctx, const char *name)
 {
     size_t i;
-    return strcmp(name, "spec") == 0 || strcmp(name, "rng") == 0 || sgd_model_find_param(ctx, name, &i) == SGD_OK;
+    return strcmp(name, "spec") == 0 || strcmp(name, "rng") == 0 || sgd_model_find_tensor(ctx, name, &i) == SGD_OK;
 }
 
 static bool optim_has(const void *ctx, const char *name)
@@ -289,7 +398,20 @@ static sgd_status check_model(const sgd_ckpt_reader *r, sgd_model *m, uint64_t r
             return st;
         }
     }
-    if ((st = check_no_extra(r, "model", n + 2, model_has, m)) != SGD_OK)
+    size_t n_other = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info info;
+        int dtype;
+        if (!other_tensor(m, i, &info, &dtype))
+            continue;
+        n_other++;
+        if ((st = sgd_ckpt_reader_check_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape)) !=
+            SGD_OK) {
+            sgd__err_prefix("%s: not a checkpoint of this model (%s)", fn_restore, sgd_model_spec(m));
+            return st;
+        }
+    }
+    if ((st = check_no_extra(r, "model", n + n_other + 2, model_has, m)) != SGD_OK)
         return st;
     int64_t four = 4;
     if ((st = sgd_ckpt_reader_read_tensor(r, "model", "rng", SGD_CKPT_U64, 1, &four, rng, 4 * sizeof *rng)) !=
@@ -514,6 +636,16 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
             if (st != SGD_OK)
                 return sgd__err(SGD_EINTERNAL, "%s: tensor '%s' failed after it was checked", fn, info.name);
         }
+        for (size_t i = 0; i < sgd_model_num_tensors(p.model); i++) {
+            sgd_tensor_info info;
+            int dtype;
+            if (!other_tensor(p.model, i, &info, &dtype))
+                continue;
+            st = sgd_ckpt_reader_read_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape, info.data,
+                                             info.numel * sgd_ckpt_dtype_size(dtype));
+            if (st != SGD_OK)
+                return sgd__err(SGD_EINTERNAL, "%s: tensor '%s' failed after it was checked", fn, info.name);
+        }
         sgd_model_set_rng_state(p.model, rng);
     }
     if (p.optim != NULL) {
@@ -580,6 +712,21 @@ sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r, 
     if (st != SGD_OK) {
         sgd__err_prefix("%s: the checkpoint's model spec", fn);
         return st == SGD_ENOMEM ? st : SGD_EFORMAT;
+    }
+    /* Per-sample state is [max_batch, ...]: take the checkpoint's max_batch, to restore the state with it. */
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        sgd_ckpt_tensor_info fi = {.struct_size = sizeof fi};
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_STATE ||
+            sgd_ckpt_reader_find_tensor(r, "model", ti.name, &fi) != SGD_OK)
+            continue;
+        if (fi.rank == (uint32_t)ti.rank && fi.dims[0] != ti.shape[0] && fi.dims[0] >= 1 &&
+            fi.dims[0] <= SGD_MODEL_MAX_BATCH && (st = sgd_model_reserve(m, fi.dims[0])) != SGD_OK) {
+            sgd_model_free(m);
+            return st;
+        }
+        break;
     }
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
