@@ -108,6 +108,90 @@ static inline sgd_status sgd__struct_out_with(sgd__errf err, void *dst, const vo
     return SGD_OK;
 }
 
+/*
+ * Symbol-versioned compat inits (glibc's way). A struct_size-versioned struct
+ * with an exported _init that grows in a release keeps the older init under
+ * the older version node: a program built against 0.1's headers was linked to
+ * name@SGDLAB_0.1 and passes a 0.1-sized struct, and the 0.2 init (which
+ * memsets and fills sizeof of 0.2's struct) would write past its end. The
+ * compat version runs the current init into a local and copies the first
+ * released size only (struct_size = that size); programs built since link the
+ * default, name@@SGDLAB_0.2. tests/check_compat_inits.py fails when a struct
+ * with an exported 0.1 init has grown without it.
+ *
+ *   SGD__COMPAT_INIT(void, sgd_loader_options_init, sgd_loader_options, v0_1, "SGDLAB_0.1")
+ *   void sgd_loader_options_init__v0_2(sgd_loader_options *o) { ...the current init... }
+ *
+ * and the version script lists the name in both nodes. The implementations
+ * have names of their own (name__v0_1, name__v0_2), so that a static link
+ * sees one `name`: the default version's. ret is void or sgd_status.
+ *
+ * The versions are set with gcc's symver attribute (gcc >= 10), which
+ * survives link-time optimisation; `__asm__(".symver ...")` is used only
+ * where the attribute is missing (clang 14): under gcc -flto the asm
+ * directive names a symbol that LTO has renamed or dropped, and lto-wrapper
+ * fails. .ci/lto-symver builds both with -Db_lto=true and checks the exports.
+ * For the next release that grows a struct: __v0_2 becomes the compat of
+ * SGDLAB_0.2, the current one __v0_3 with SGD__NODE_CURRENT.
+ */
+#define SGD__NODE_CURRENT "SGDLAB_0.2"
+
+#if defined(__ELF__) && defined(__GNUC__) && defined(SGD_BUILDING_LIBRARY)
+#if defined(__has_attribute)
+#if __has_attribute(symver)
+#define SGD__SYMVER_ATTRIBUTE 1
+#endif
+#endif
+#ifdef SGD__SYMVER_ATTRIBUTE
+#define SGD__SYMVER(impl, versioned) __attribute__((symver(versioned)))
+#define SGD__SYMVER_ASM(impl, versioned)
+#else
+#define SGD__SYMVER(impl, versioned)
+#define SGD__SYMVER_ASM(impl, versioned) __asm__(".symver " #impl ", " versioned);
+#endif
+
+#define SGD__COMPAT_INIT(ret, name, type, old, old_node)                                                     \
+    SGD_API ret name##__v0_2(type *o) SGD__SYMVER(name##__v0_2, #name "@@" SGD__NODE_CURRENT);               \
+    SGD_API ret name##__##old(type *o) SGD__SYMVER(name##__##old, #name "@" old_node);                      \
+    SGD__SYMVER_ASM(name##__v0_2, #name "@@" SGD__NODE_CURRENT)                                              \
+    SGD__SYMVER_ASM(name##__##old, #name "@" old_node)                                                       \
+    ret name##__##old(type *o)                                                                               \
+    {                                                                                                        \
+        SGD__COMPAT_BODY_##ret(name##__v0_2, type, o)                                                        \
+    }
+#else /* no symbol versions (not ELF, or not the library being built): the current init under its name */
+#define SGD__COMPAT_INIT(ret, name, type, old, old_node)                                                     \
+    ret name##__v0_2(type *o);                                                                               \
+    ret name(type *o)                                                                                        \
+    {                                                                                                        \
+        SGD__FORWARD_##ret(name##__v0_2, o)                                                                  \
+    }
+#endif
+
+/* The first `first` bytes of the complete struct `full` into dst, struct_size = first. */
+static inline void sgd__compat_fill(void *dst, const void *full, size_t first)
+{
+    memcpy(dst, full, first);
+    uint32_t size = (uint32_t)first;
+    memcpy(dst, &size, sizeof size);
+}
+
+#define SGD__COMPAT_BODY_void(cur, type, o)                                                                  \
+    if ((o) == NULL)                                                                                         \
+        return;                                                                                              \
+    type full_;                                                                                              \
+    cur(&full_);                                                                                             \
+    sgd__compat_fill((o), &full_, SGD__FIRST(type));
+#define SGD__COMPAT_BODY_sgd_status(cur, type, o)                                                            \
+    if ((o) == NULL)                                                                                         \
+        return cur(NULL);                                                                                    \
+    type full_;                                                                                              \
+    sgd_status st_ = cur(&full_);                                                                            \
+    sgd__compat_fill((o), &full_, SGD__FIRST(type));                                                         \
+    return st_;
+#define SGD__FORWARD_void(cur, o) cur(o);
+#define SGD__FORWARD_sgd_status(cur, o) return cur(o);
+
 /* 0.1 */
 #define SGD__FIRST_sgd_checkpoint_parts SGD__FIRST_SIZE(sgd_checkpoint_parts, trainer)
 #define SGD__FIRST_sgd_ckpt_section_info SGD__FIRST_SIZE(sgd_ckpt_section_info, reserved)

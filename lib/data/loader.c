@@ -25,7 +25,9 @@ struct sgd_loader {
     float *tbuf;       /* batch * tdim */
 };
 
-void sgd_loader_options_init(sgd_loader_options *o)
+/* 0.2 appended the shard fields: 0.1's programs keep an init that writes 0.1's 24 bytes (core/abi.h). */
+SGD__COMPAT_INIT(void, sgd_loader_options_init, sgd_loader_options, v0_1, "SGDLAB_0.1")
+void sgd_loader_options_init__v0_2(sgd_loader_options *o)
 {
     if (o == NULL)
         return;

@@ -141,45 +141,19 @@ struct sgd_monitor {
 #define FIRST_OPTIONS_SIZE SGD__FIRST(sgd_monitor_options)
 
 /*
- * Two versions of the symbol (glibc's way): a program built against 0.1's headers has a 168-byte
- * struct and links sgd_monitor_options_init@SGDLAB_0.1, which writes no more than that; programs
- * built since link sgd_monitor_options_init@@SGDLAB_0.2 (the default), which fills the whole struct.
- * Writing 0.2's struct into 0.1's would overrun the caller's memory.
+ * 0.2 appended options: a program built against 0.1's headers has a 168-byte struct and links
+ * sgd_monitor_options_init@SGDLAB_0.1, which writes no more than that (core/abi.h); programs built
+ * since link sgd_monitor_options_init@@SGDLAB_0.2 (the default), which fills the whole struct.
  */
 static sgd_status options_init_full(sgd_monitor_options *o);
 
-static sgd_status options_init(sgd_monitor_options *o, size_t size)
+SGD__COMPAT_INIT(sgd_status, sgd_monitor_options_init, sgd_monitor_options, v0_1, "SGDLAB_0.1")
+sgd_status sgd_monitor_options_init__v0_2(sgd_monitor_options *o)
 {
     if (o == NULL)
         return sgd__err(SGD_EINVAL, "sgd_monitor_options_init: opts is NULL");
-    sgd_monitor_options full;
-    sgd_status st = options_init_full(&full);
-    memcpy(o, &full, size);
-    o->struct_size = (uint32_t)size;
-    return st;
+    return options_init_full(o);
 }
-
-#if defined(__ELF__) && defined(__GNUC__) && defined(SGD_BUILDING_LIBRARY)
-/* (The C names differ from the public one, so that a static link sees one sgd_monitor_options_init:
-   the default version's.) */
-SGD_API sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o);
-SGD_API sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o);
-sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o)
-{
-    return options_init(o, FIRST_OPTIONS_SIZE);
-}
-sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o)
-{
-    return options_init(o, sizeof *o);
-}
-__asm__(".symver sgd_monitor_options_init_v0_1, sgd_monitor_options_init@SGDLAB_0.1");
-__asm__(".symver sgd_monitor_options_init_v0_2, sgd_monitor_options_init@@SGDLAB_0.2");
-#else
-sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
-{
-    return options_init(o, sizeof *o);
-}
-#endif
 
 static sgd_status options_init_full(sgd_monitor_options *o)
 {

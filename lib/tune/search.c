@@ -31,7 +31,9 @@ struct sgd_search {
     char **opt; /* copies of the optimizer templates */
 };
 
-void sgd_search_options_init(sgd_search_options *o)
+/* 0.2 appended the shard fields: 0.1's programs keep an init that writes 0.1's 184 bytes (core/abi.h). */
+SGD__COMPAT_INIT(void, sgd_search_options_init, sgd_search_options, v0_1, "SGDLAB_0.1")
+void sgd_search_options_init__v0_2(sgd_search_options *o)
 {
     if (o == NULL)
         return;
