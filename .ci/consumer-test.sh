@@ -237,8 +237,22 @@ int main(void)
 }
 C
 pb=$work/parent-build
+# A library must not make its users' warnings errors: werror is off by default
+# (issue 12 part 1, branch harden). Until that default is in this tree, the
+# parent turns it off for the subproject, and says so; once it is, nothing is
+# passed and a -Werror in the subproject's flags fails below.
+sub_args=()
+if python3 - "$src/meson.build" <<'PY'
+import re, sys
+m = re.search(r"project\((.*?)\n\)", open(sys.argv[1]).read(), flags=re.S)
+sys.exit(0 if m and re.search(r"'werror=true'", m.group(1)) else 1)
+PY
+then
+    sub_args=(-Dsgdlab:werror=false)
+    echo "consumer: NOTE: libsgdlab still defaults to werror=true (the harden branch turns it off); the parent passes -Dsgdlab:werror=false"
+fi
 echo "consumer: meson subproject (wrap, buildtype=debug)"
-env -u PKG_CONFIG_PATH meson setup "$pb" "$parent" --buildtype=debug --force-fallback-for=sgdlab > "$work/parent.log" 2>&1 ||
+env -u PKG_CONFIG_PATH meson setup "$pb" "$parent" --buildtype=debug --force-fallback-for=sgdlab "${sub_args[@]}" > "$work/parent.log" 2>&1 ||
     { cat "$work/parent.log"; echo "consumer: meson setup of the parent failed"; exit 1; }
 ninja -C "$pb" >> "$work/parent.log" 2>&1 || { cat "$work/parent.log"; echo "consumer: the parent did not build"; exit 1; }
 run "parent (meson subproject)" "$pb/parent"
