@@ -19,9 +19,13 @@ layout program of python/tests/gen_layout.py):
 usage: check_compat_inits.py LIB.so RELEASED.abi LAYOUT_PROGRAM
 """
 import ctypes
+import os
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_symbols  # noqa: E402  (its reading of nm --with-symbol-versions)
 
 GUARD = 0xA5
 
@@ -46,15 +50,9 @@ def current_sizes(layout):
 
 
 def versions(lib):
-    out = subprocess.run(['nm', '-D', '--defined-only', '--with-symbol-versions', lib],
-                         check=True, capture_output=True, text=True).stdout
-    syms = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] != 'A':
-            base, _, version = parts[2].partition('@')
-            syms.setdefault(base, set()).add(version)  # '@SGDLAB_0.2' for a default version
-    return syms
+    """{symbol: {'SGDLAB_0.1', '@SGDLAB_0.2', ...}}: '@' marks the default version."""
+    return {s: {('@' if default else '') + v for v, default in vs}
+            for s, vs in check_symbols.exported_symbols(lib).items()}
 
 
 def main():
