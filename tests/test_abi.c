@@ -662,6 +662,8 @@ INIT(sgd_loader_options)
 INIT(sgd_monitor_options)
 INIT(sgd_trainer_options)
 INIT(sgd_optim_hygiene)
+INIT(sgd_text_options)
+INIT(sgd_trainer_comm)
 #undef INIT
 
 /*
@@ -851,6 +853,8 @@ static sgd_status get_optim_hygiene(void *ctx, void *out) { return sgd_optim_get
 static sgd_status get_param_info(void *ctx, void *out) { return sgd_model_param_info(F->m, 2, out); }
 static sgd_status get_section_info(void *ctx, void *out) { return sgd_ckpt_reader_section_info(F->r, 0, out); }
 static sgd_status get_tensor_info(void *ctx, void *out) { return sgd_ckpt_reader_tensor_info(F->r, 0, 0, out); }
+static sgd_status get_model_tensor(void *ctx, void *out) { return sgd_model_tensor_info(F->m, 1, out); }
+static sgd_status get_hparam(void *ctx, void *out) { return sgd_optim_hparam_describe(F->o, 0, out); }
 static sgd_status get_found_tensor(void *ctx, void *out)
 {
     return sgd_ckpt_reader_find_tensor(F->r, "host", "w", out);
@@ -922,6 +926,8 @@ static void test_getters_any_size(void **state)
     check_getter("sgd_ckpt_section_info", sizeof(sgd_ckpt_section_info), get_section_info, ctx);
     check_getter("sgd_ckpt_tensor_info", sizeof(sgd_ckpt_tensor_info), get_tensor_info, ctx);
     check_getter("sgd_ckpt_tensor_info", sizeof(sgd_ckpt_tensor_info), get_found_tensor, ctx);
+    check_getter("sgd_tensor_info", sizeof(sgd_tensor_info), get_model_tensor, ctx);
+    check_getter("sgd_optim_hparam", sizeof(sgd_optim_hparam), get_hparam, ctx);
     check_parse("sgd_monitor_options", sizeof(sgd_monitor_options), init_sgd_monitor_options, parse_monitor,
                 offsetof(sgd_monitor_options, plateau_steps), sizeof(int32_t));
     check_parse("sgd_trainer_options", sizeof(sgd_trainer_options), init_sgd_trainer_options, parse_trainer,
@@ -974,6 +980,9 @@ static void test_output_inits(void **state)
     CHECK_INIT(sgd_search_trial);
     CHECK_INIT(sgd_trainer_epoch);
     CHECK_INIT(sgd_trainer_stats);
+    CHECK_INIT(sgd_tensor_info);
+    CHECK_INIT(sgd_dist_stats);
+    CHECK_INIT(sgd_optim_vtable_ext);
     CHECK_INIT(sgd_optim_step_info);
     CHECK_INIT(sgd_optim_vtable);
     CHECK_INIT(sgd_sched_vtable);
@@ -1081,6 +1090,15 @@ TAKER(sgd_checkpoint_parts, {
     return st;
 })
 TAKER(sgd_optim_hygiene, { return sgd_optim_set_hygiene(F->o2, opts); })
+TAKER(sgd_text_options, {
+    (void)ctx;
+    static const char corpus[] = "to be or not to be\n";
+    sgd_text *t;
+    sgd_status st = sgd_text_from_memory(&t, corpus, sizeof corpus - 1, opts, NULL);
+    sgd_text_free(st == SGD_OK ? t : NULL);
+    return st;
+})
+TAKER(sgd_trainer_comm, { return sgd_trainer_set_comm(F->t, opts); })
 
 static sgd_optim *parts_optim; /* what the checkpoint parts under test name */
 static void init_sgd_checkpoint_parts(void *p)
@@ -1202,6 +1220,22 @@ SCHED_TAKER(cyclic, (o->base_lr = 0.01, o->max_lr = 0.1), sgd_sched_cyclic_new(&
 COMPOSITE_TAKER(warmup)
 COMPOSITE_TAKER(plateau)
 
+static void init_optim_ext(void *p) { sgd_optim_vtable_ext_init(p); }
+
+static sgd_status take_optim_ext(void *ctx, const void *in)
+{
+    (void)ctx;
+    sgd_optim_vtable vt;
+    init_optim_vtable(&vt);
+    sgd_optim *o;
+    sgd_status st = sgd_optim_new_custom_ext(&o, &vt, in, NULL, 8, NULL);
+    sgd_optim_free(st == SGD_OK ? o : NULL);
+    return st;
+}
+
+/* 0.2's structs: the first released size is the current one (no smaller struct of an older release). */
+#define OPTS_NEW(type, init) check_taker(#type, sizeof(type), init, take_##type, ctx, false)
+
 static void test_takers_any_size(void **state)
 {
     void *ctx = *state;
@@ -1234,6 +1268,9 @@ static void test_takers_any_size(void **state)
 #undef SCHED
     check_taker("sgd_optim_vtable", sizeof(sgd_optim_vtable), init_optim_vtable, take_optim_vtable, ctx, true);
     check_taker("sgd_sched_vtable", sizeof(sgd_sched_vtable), init_sched_vtable, take_sched_vtable, ctx, true);
+    OPTS_NEW(sgd_text_options, init_sgd_text_options);
+    OPTS_NEW(sgd_trainer_comm, init_sgd_trainer_comm);
+    check_taker("sgd_optim_vtable_ext", sizeof(sgd_optim_vtable_ext), init_optim_ext, take_optim_ext, ctx, true);
 }
 #undef F
 
