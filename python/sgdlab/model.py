@@ -253,12 +253,15 @@ class Model(Object):
         order, then the per-sample carried state."""
         out = []
         for i in range(int(lib.sgd_model_num_tensors(self._h))):
-            t = self._tensor_c(i)
-            out.append(TensorInfo(i, pystr(t.name), ROLES.get(t.role, 'unknown'), int(t.layer),
-                                  PARAM_KINDS.get(t.param_kind) if t.role == 1 else None,
-                                  TENSOR_DTYPES.get(t.dtype, np.float32), tuple(int(d) for d in t.shape[:t.rank]),
-                                  int(t.numel), int(t.offset)))
+            out.append(self._tinfo(i))
         return out
+
+    def _tinfo(self, i: int) -> TensorInfo:
+        t = self._tensor_c(i)
+        return TensorInfo(i, pystr(t.name), ROLES.get(t.role, 'unknown'), int(t.layer),
+                          PARAM_KINDS.get(t.param_kind) if t.role == 1 else None,
+                          TENSOR_DTYPES.get(t.dtype, np.float32), tuple(int(d) for d in t.shape[:t.rank]),
+                          int(t.numel), int(t.offset))
 
     def find_tensor(self, name: str) -> int:
         """The index of the tensor named @p name in :meth:`tensors` (raises NotFoundError)."""
@@ -268,12 +271,7 @@ class Model(Object):
 
     def tensor_info(self, key: Union[int, str]) -> TensorInfo:
         """The :class:`TensorInfo` of a tensor by index or name."""
-        i = self.find_tensor(key) if isinstance(key, str) else int(key)
-        t = self._tensor_c(i)
-        return TensorInfo(i, pystr(t.name), ROLES.get(t.role, 'unknown'), int(t.layer),
-                          PARAM_KINDS.get(t.param_kind) if t.role == 1 else None,
-                          TENSOR_DTYPES.get(t.dtype, np.float32), tuple(int(d) for d in t.shape[:t.rank]),
-                          int(t.numel), int(t.offset))
+        return self._tinfo(self.find_tensor(key) if isinstance(key, str) else int(key))
 
     def read_tensor(self, key: Union[int, str]) -> Any:
         """A copy of a tensor (parameter, buffer or state), shaped (sgd_model_read_tensor())."""
