@@ -244,7 +244,7 @@ class Model(Object):
     # -- every tensor (0.2)
     def _tensor_c(self, index: int) -> st.TensorInfo:
         ti = st.TensorInfo()
-        lib.sgd_tensor_info_init(C.byref(ti))
+        ti.struct_size = C.sizeof(ti)  # sgd_tensor_info_init() is inline in the header
         check(lib.sgd_model_tensor_info(self._h, index, C.byref(ti)))
         return ti
 
