@@ -128,7 +128,7 @@ sgd_status sgd_dataset_from_labels(sgd_dataset **out, const float *x, const int3
     }
     if (max == INT32_MAX)
         return sgd__err(SGD_EINVAL, "%s: a label is INT32_MAX: class labels must be below it", fn);
-    sgd_dataset *d;
+    sgd_dataset *d = NULL;
     if ((st = new_dataset(&d, alloc, fn)) != SGD_OK)
         return st;
     d->x = x;
@@ -160,7 +160,7 @@ sgd_status sgd_dataset_from_targets(sgd_dataset **out, const float *x, const flo
         st = check_finite(fn, "targets", targets, n, target_dim);
     if (st != SGD_OK)
         return st;
-    sgd_dataset *d;
+    sgd_dataset *d = NULL;
     if ((st = new_dataset(&d, alloc, fn)) != SGD_OK)
         return st;
     d->x = x;
