@@ -1324,6 +1324,65 @@ static void make_regression(double X[LR_ROWS][LR_COLS], double *y)
     }
 }
 
+/* Counters and state from a caller or a file are range-checked before any arithmetic (issue 12). */
+static void test_counter_and_domain_limits(void **state)
+{
+    (void)state;
+    float x[4] = {1, 2, 3, 4}, g[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+    sgd_optim *o = make("adam:amsgrad=1", 4);
+    /* set_step(INT64_MAX) was accepted, and the next step overflowed computing step + 1. */
+    sgdt_assert_status(sgd_optim_set_step(o, INT64_MAX), SGD_ERANGE);
+    sgdt_assert_error_contains("2^53");
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP - 1), SGD_OK);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
+    /* At the limit: refused with a message, never an overflow. */
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_EOVERFLOW);
+    sgdt_assert_error_contains("limit");
+    int64_t step = INT64_MAX, got = -1;
+    sgdt_assert_status(sgd_optim_state_import(o, 0, &step, sizeof step), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_get_step(o, &got), SGD_OK);
+    assert_int_equal(got, SGD_OPTIM_MAX_STEP);
+    /* A negative second moment made the next update NaN: refused, and nothing changes. */
+    static const char *const nonneg[] = {"exp_avg_sq", "max_exp_avg_sq"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t idx;
+        sgdt_assert_status(sgd_optim_state_find(o, nonneg[k], &idx), SGD_OK);
+        float before[4], v[4] = {0.5f, -1e-30f, 1, 2}, after[4];
+        sgdt_assert_status(sgd_optim_state_export(o, idx, before, sizeof before), SGD_OK);
+        sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_ERANGE);
+        sgdt_assert_error_contains(nonneg[k]);
+        sgdt_assert_error_contains("[1]");
+        sgdt_assert_status(sgd_optim_state_export(o, idx, after, sizeof after), SGD_OK);
+        assert_memory_equal(before, after, sizeof after);
+        /* NaN, +inf and -0 are a diverged or a zero state's values: they import as saved. */
+        float ok[4] = {NAN, INFINITY, -0.0f, 3};
+        sgdt_assert_status(sgd_optim_state_import(o, idx, ok, sizeof ok), SGD_OK);
+    }
+    /* exp_avg (a first moment) may be negative. */
+    size_t m;
+    sgdt_assert_status(sgd_optim_state_find(o, "exp_avg", &m), SGD_OK);
+    float neg[4] = {-1, -2, -3, -4};
+    sgdt_assert_status(sgd_optim_state_import(o, m, neg, sizeof neg), SGD_OK);
+    sgd_optim_free(o);
+    /* Every built-in accumulator: Adagrad's sum, RMSprop's square_avg (not the centered grad_avg). */
+    static const char *const specs[][3] = {{"adagrad", "sum", NULL},
+                                           {"rmsprop:centered=1,momentum=0.9", "square_avg", "grad_avg"}};
+    for (size_t k = 0; k < 2; k++) {
+        o = make(specs[k][0], 4);
+        size_t idx;
+        float v[4] = {1, 1, -2, 1};
+        sgdt_assert_status(sgd_optim_state_find(o, specs[k][1], &idx), SGD_OK);
+        sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_ERANGE);
+        sgdt_assert_error_contains(specs[k][1]);
+        if (specs[k][2] != NULL) {
+            sgdt_assert_status(sgd_optim_state_find(o, specs[k][2], &idx), SGD_OK);
+            sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_OK);
+        }
+        sgd_optim_free(o);
+    }
+}
+
 static void test_host_optimizer_trains(void **state)
 {
     (void)state;
@@ -1734,6 +1793,7 @@ int main(void)
         cmocka_unit_test(test_export_import_exact),
         cmocka_unit_test(test_sgd_first_step_flag),
         cmocka_unit_test(test_import_errors),
+        cmocka_unit_test(test_counter_and_domain_limits),
         cmocka_unit_test(test_host_optimizer_trains),
         cmocka_unit_test(test_host_clipping),
         cmocka_unit_test(test_host_vtable_errors),

@@ -58,6 +58,15 @@ static const char *const names_rms_c[] = {"square_avg", "grad_avg"};
 static const char *const names_rms_m[] = {"square_avg", "momentum_buffer"};
 static const char *const names_rms_cm[] = {"square_avg", "grad_avg", "momentum_buffer"};
 
+bool sgd__builtin_slot_nonneg(const char *slot_name)
+{
+    static const char *const nonneg[] = {"sum", "exp_avg_sq", "max_exp_avg_sq", "square_avg"};
+    for (size_t i = 0; i < sizeof nonneg / sizeof *nonneg; i++)
+        if (strcmp(slot_name, nonneg[i]) == 0)
+            return true;
+    return false;
+}
+
 /* ------------------------------------------------------------ validation */
 
 #define FN "sgd_optim_new"

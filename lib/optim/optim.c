@@ -345,6 +345,9 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
                         fn, (unsigned)info->struct_size, (size_t)INFO_MIN_SIZE);
     if (!(lr >= 0.0) || !isfinite(lr))
         return sgd__err(SGD_ERANGE, "%s: lr=%g: must be a finite number >= 0", fn, lr);
+    if (o->step >= SGD_OPTIM_MAX_STEP)
+        return sgd__err(SGD_EOVERFLOW, "%s: optimizer '%s': step counter %lld: at its limit (2^53)", fn, o->name,
+                        (long long)o->step);
 
     sgd_optim_step_info r;
     memset(&r, 0, sizeof r);
@@ -521,8 +524,8 @@ sgd_status sgd_optim_set_step(sgd_optim *o, int64_t step)
 {
     if (o == NULL)
         return sgd__err(SGD_EINVAL, "sgd_optim_set_step: optimizer is NULL");
-    if (step < 0)
-        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be >= 0", (long long)step);
+    if (step < 0 || step >= SGD_OPTIM_MAX_STEP)
+        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be in [0, 2^53)", (long long)step);
     o->step = step;
     return SGD_OK;
 }
@@ -824,11 +827,23 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
     if (index == 0) {
         int64_t s;
         memcpy(&s, in, sizeof s);
-        if (s < 0)
-            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be >= 0", fn, o->name, (long long)s);
+        if (s < 0 || s >= SGD_OPTIM_MAX_STEP)
+            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be in [0, 2^53)", fn, o->name,
+                            (long long)s);
         o->step = s;
     } else if (index <= o->vt.n_slots) {
-        /* Any bits: a snapshot of a diverged state restores as it was saved. */
+        /* Any bits but those outside a built-in slot's domain: a snapshot of a diverged state restores as saved. */
+        const char *slot = o->vt.slot_names[index - 1];
+        if (o->builtin && sgd__builtin_slot_nonneg(slot)) {
+            const unsigned char *b = in;
+            for (size_t i = 0; i < bytes / sizeof(float); i++) {
+                float v;
+                memcpy(&v, b + i * sizeof v, sizeof v);
+                if (v < 0.0f)
+                    return sgd__err(SGD_ERANGE, "%s: optimizer '%s': state '%s'[%zu] = %g: must be >= 0 (a sum of "
+                                    "squares)", fn, o->name, slot, i, (double)v);
+            }
+        }
         if (bytes > 0)
             memcpy(o->slots[index - 1], in, bytes);
     } else {

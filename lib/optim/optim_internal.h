@@ -96,6 +96,8 @@ typedef struct sgd__builtin_spec {
 } sgd__builtin_spec;
 
 sgd_status sgd__builtin_parse(const char *spec, const sgd_allocator *a, sgd__builtin_spec *out);
+/* Whether a built-in slot of this name holds a sum of squares (>= 0, or NaN/+inf after a divergence). */
+bool sgd__builtin_slot_nonneg(const char *slot_name);
 void sgd__builtin_discard(void *user);
 
 /* Creates the optimizer around a copied vtable (shared by both constructors). */
