@@ -454,6 +454,9 @@ static void test_loader_shuffle(void **state)
     sgdt_assert_status(sgd_loader_seek(c, 0, 8), SGD_EINVAL);
     sgdt_assert_error_contains("batch=8");
     sgdt_assert_status(sgd_loader_seek(c, -1, 0), SGD_EINVAL);
+    /* The epoch counts on at each epoch's end: INT64_MAX would overflow there. */
+    sgdt_assert_status(sgd_loader_seek(c, INT64_MAX, 0), SGD_EINVAL);
+    sgdt_assert_error_contains("2^53");
     sgdt_assert_status(sgd_loader_seek(NULL, 0, 0), SGD_EINVAL);
     sgdt_assert_status(sgd_loader_seek(c, 0, 7), SGD_OK);
     sgdt_assert_status(sgd_loader_next(c, &bt), SGD_OK);

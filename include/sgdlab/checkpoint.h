@@ -664,9 +664,14 @@ SGD_API sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_pa
  * Every non-NULL part needs its section. Everything is checked before
  * anything changes: the model's parameters one by one (a checkpoint of
  * another architecture is refused with a message naming the first tensor
- * that differs, missing or extra), the optimizer's kind and every state
- * array's type and size, the schedule's kind and state size, the monitor's
- * and the trainer's state sizes. States that the objects validate themselves
+ * that differs, missing or extra) and then, since 0.2, the model spec the
+ * checkpoint was saved from against sgd_model_spec() (other layers between
+ * the same shapes, `2-8-relu-3` against `2-8-tanh-3`, are refused with both
+ * specs in the message), the optimizer's kind and every state array's type
+ * and size, the schedule's kind and state size, the monitor's and the
+ * trainer's state sizes. With a trainer (the whole run), a schedule on one
+ * side only (saved with one, restored into a trainer without, or the
+ * reverse) is refused too. States that the objects validate themselves
  * on import (the trainer's, the schedule's, the monitor's, the optimizer's
  * step and scalars) are imported first, and undone if a later one is
  * refused; then the large arrays are copied. On failure every part is as it

@@ -303,7 +303,7 @@ SGD_API int64_t sgd_loader_num_batches(const sgd_loader *l);
  *        uninterrupted run would be (for resuming from a checkpoint).
  *
  * @param l     The loader.
- * @param epoch Epoch, >= 0.
+ * @param epoch Epoch, in [0, 2^53] (since 0.2; 0.1 took any, and counting on from INT64_MAX overflowed).
  * @param batch Batch within the epoch, 0 to sgd_loader_num_batches() (the
  *              latter: the end marker comes next).
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL loader or a position out of range.
