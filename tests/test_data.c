@@ -311,6 +311,12 @@ static void test_split(void **state)
     assert_null(va);
     sgdt_assert_status(sgd_dataset_split(&tr, &va, d, 100, 0, 0), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_split(&tr, NULL, d, 10, 0, 0), SGD_EINVAL);
+    /* One pointer for both parts: one would overwrite the other and leak (ASan's leak check sees it). */
+    sgd_dataset *both = NULL;
+    sgdt_assert_status(sgd_dataset_split(&both, &both, d, 10, 0, 0), SGD_EINVAL);
+    sgdt_assert_error_contains("same pointer");
+    assert_null(both);
+    sgdt_assert_status(sgd_dataset_split(&both, &both, d, 10, 1, 3), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_split(&tr, &va, NULL, 10, 0, 0), SGD_EINVAL);
     sgd_dataset *one;
     sgdt_assert_status(sgd_dataset_subset(&one, d, 0, 1), SGD_OK);

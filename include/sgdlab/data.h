@@ -195,8 +195,9 @@ SGD_API sgd_status sgd_dataset_subset(sgd_dataset **out, const sgd_dataset *d, i
  * @param n_val   Rows in the validation part, 1 to size - 1.
  * @param shuffle Nonzero to draw the validation rows at random.
  * @param seed    Seed of the draw (ignored without shuffling).
- * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument or @p n_val out of range;
- *         ::SGD_ENOMEM. Both parts use @p d's allocator.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, @p train and @p val the
+ *         same pointer (since 0.2; 0.1 overwrote one part, which leaked), or
+ *         @p n_val out of range; ::SGD_ENOMEM. Both parts use @p d's allocator.
  * @since 0.1
  */
 SGD_API sgd_status sgd_dataset_split(sgd_dataset **train, sgd_dataset **val, const sgd_dataset *d, int64_t n_val,

@@ -276,6 +276,8 @@ sgd_status sgd_dataset_split(sgd_dataset **train, sgd_dataset **val, const sgd_d
     static const char fn[] = "sgd_dataset_split";
     if (train == NULL || val == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, train == NULL ? "train" : "val");
+    if (train == val) /* one handle would overwrite the other, which would leak */
+        return sgd__err(SGD_EINVAL, "%s: train and val are the same pointer: each part needs its own", fn);
     *train = NULL;
     *val = NULL;
     if (d == NULL)
