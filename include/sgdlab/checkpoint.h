@@ -265,15 +265,26 @@ SGD_API sgd_status sgd_ckpt_writer_write_memory(const sgd_ckpt_writer *w, void *
  * complete but its durability is not guaranteed: ::SGD_EIO is returned with a
  * message saying so.
  *
+ * Only a regular file is replaced (since 0.2; 0.1 replaced whatever was at
+ * @p path, a device node or a FIFO included): if @p path names a directory,
+ * a device, a FIFO or a socket, nothing is written and ::SGD_EINVAL says what
+ * is there. A symbolic link is followed: the regular file it points to is
+ * replaced (the temporary file is made in that file's directory) and the link
+ * stays; a link to anything else, or to nothing (a dangling link: files are
+ * never created through links), is refused. What is at the path is looked at
+ * again just before the rename. The same policy holds for every file the
+ * `sgdlab` tool writes (docs/cli.md).
+ *
  * The new file gets the default permissions (0666 less the umask), not the old
- * file's; a symbolic link at @p path is replaced by the file. Two processes
+ * file's. Two processes
  * saving to the same path at once each replace the file atomically (the last
  * rename wins); in a narrow race one of them can fail with ::SGD_EIO, never
  * leaving a damaged file.
  *
  * @param w     The writer.
  * @param path  Destination file name. Its directory must exist and be writable.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a path ending in '/');
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a path ending in '/', a path
+ *         that is not a regular file, or a link to none);
  *         ::SGD_EIO (with the system's reason, the file and the step that
  *         failed); ::SGD_EOVERFLOW; ::SGD_ENOMEM.
  * @since 0.1
@@ -289,7 +300,9 @@ SGD_API sgd_status sgd_ckpt_writer_save(const sgd_ckpt_writer *w, const char *pa
  * lock can be taken (without waiting) belongs to a writer that is gone, and is
  * deleted. sgd_ckpt_writer_save() does this itself before it writes.
  *
- * @param path          The checkpoint's path (the file itself need not exist).
+ * @param path          The checkpoint's path (the file itself need not exist;
+ *                      a symbolic link is followed as sgd_ckpt_writer_save()
+ *                      follows it, and what it refuses is refused here too).
  * @param[out] removed  Receives the number of files removed; may be NULL.
  * @return ::SGD_OK; ::SGD_EINVAL (NULL or bad path); ::SGD_EIO (the directory
  *         cannot be listed, or a stale file cannot be removed; the others are

@@ -78,6 +78,11 @@ static inline bool sgd__add_size(size_t a, size_t b, size_t *out)
  */
 #define SGD__COUNT_MAX ((int64_t)1 << 53)
 
+/* ---------------------------------------------------------------- files */
+
+/* What a stat() st_mode is, for messages: "a regular file", "a FIFO (named pipe)", "a character device"... */
+const char *sgd__file_kind(uint32_t mode);
+
 /* ---------------------------------------------------------------- options */
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -683,9 +684,13 @@ sgd_status sgd__ckpt_cleanup_io(const char *path, size_t *removed, const sgd__io
         *removed = 0;
     if (path == NULL)
         return sgd__err(SGD_EINVAL, "%s: path is NULL", fn);
-    target t;
-    sgd_status st = split_path(&t, path, fn);
+    char real[PATH_MAX];
+    bool exists;
+    sgd_status st = sgd__output_target(io, fn, path, real, &exists);
     if (st != SGD_OK)
+        return st;
+    target t;
+    if ((st = split_path(&t, real, fn)) != SGD_OK)
         return st;
     size_t n;
     st = cleanup(&t, io, fn, &n);
@@ -712,9 +717,17 @@ sgd_status sgd__ckpt_save_io(const sgd_ckpt_writer *w, const char *path, const s
     static const char fn[] = "sgd_ckpt_writer_save";
     if (w == NULL || path == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "path");
+    /* Only a regular file is replaced; a symbolic link to one is followed (sgd__output_target). */
+    char real[PATH_MAX];
+    bool exists;
+    sgd_status st = sgd__output_target(io, fn, path, real, &exists);
+    if (st != SGD_OK) {
+        char first[640];
+        snprintf(first, sizeof first, "%s", sgd_error_last());
+        return sgd__err(st, "%s; %s", first, st == SGD_EIO ? "the previous checkpoint is unchanged" : "nothing was written");
+    }
     target t;
-    sgd_status st = split_path(&t, path, fn);
-    if (st != SGD_OK)
+    if ((st = split_path(&t, real, fn)) != SGD_OK)
         return st;
     uint64_t file_size;
     if ((st = layout(w, fn, &file_size)) != SGD_OK)
@@ -765,13 +778,28 @@ sgd_status sgd__ckpt_save_io(const sgd_ckpt_writer *w, const char *path, const s
         step = "fsync (not retried)";
         goto fail_tmp;
     }
+    /* What is at the path may have changed while we wrote: look again, just before replacing it. */
+    uint32_t mode = 0;
+    do
+        r = io->stat(real, 0, &mode, io->user);
+    while (r == -EINTR);
+    if (r == -ENOENT) {
+        r = 0;
+    } else if (r < 0) {
+        step = "stat of the destination before the rename";
+        goto fail_tmp;
+    } else if (!S_ISREG((mode_t)mode)) {
+        st = sgd__err(SGD_EINVAL, "%s: %s: became %s while the checkpoint was written: only a regular file is "
+                      "replaced", fn, path, sgd__file_kind(mode));
+        goto fail_tmp_status;
+    }
     int dfd = io_open(io, t.dir, SGD__IO_DIRECTORY);
     if (dfd < 0) {
         r = dfd;
         step = "open the directory";
         goto fail_tmp;
     }
-    r = io->rename(tmp, path, io->user);
+    r = io->rename(tmp, real, io->user);
     if (r < 0) {
         (void)io->close(dfd, io->user);
         step = "rename";
