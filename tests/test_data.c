@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -801,6 +802,45 @@ static void test_idx_files(void **state)
     sgdt_assert_error_contains("img.gz");
     sgdt_assert_status(sgd_idx_read_file(&a, g_tmpdir, NULL), SGD_EIO);
     sgdt_assert_error_contains("directory");
+
+    /* Not a regular file: refused at once (`--data /dev/zero,/dev/zero` read until memory ran out). */
+    sgdt_alloc t;
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, "/dev/zero", &t.base), SGD_EIO);
+    sgdt_assert_error_contains("a character device");
+    assert_true(t.peak_bytes < 4096);
+    assert_null(a);
+    const char *fifo = tmp_path("fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0); /* nobody writes: a blocking open or read would hang */
+    sgdt_assert_status(sgd_idx_read_file(&a, fifo, NULL), SGD_EIO);
+    sgdt_assert_error_contains("a FIFO");
+    unlink(fifo);
+    sgdt_assert_status(sgd_dataset_load_idx(&d, "/dev/zero", "/dev/zero", NULL), SGD_EIO);
+    sgdt_assert_error_contains("/dev/zero");
+
+    /* A header that declares more than the file holds: refused from the header, before the data is allocated. */
+    unsigned char big[16] = {0, 0, 0x08, 3, 0, 0, 0xea, 0x60, 0, 0, 0x10, 0, 0, 0, 0x10, 0}; /* 60000x4096x4096 */
+    write_file(tmp_path("liar"), big, sizeof big);
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("liar"), &t.base), SGD_EFORMAT);
+    sgdt_assert_error_contains("truncated");
+    assert_true(t.peak_bytes < 4096);
+    /* And one byte too many, found from the header too. */
+    unsigned char over[64];
+    memcpy(over, ib, in);
+    over[in] = 7;
+    write_file(tmp_path("over"), over, in + 1);
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("over"), &t.base), SGD_EFORMAT);
+    sgdt_assert_error_contains("unexpected");
+    assert_int_equal(t.calls, 1); /* the array's struct only */
+    /* A raw file is read straight into its array: the file's bytes are never held twice. */
+    sgdt_alloc_init(&t);
+    write_file(tmp_path("img"), ib, in);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("img"), &t.base), SGD_OK);
+    assert_true(t.peak_bytes < 2 * in + 256);
+    sgd_idx_free(a);
     sgdt_assert_status(sgd_idx_read_file(&a, NULL, NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_load_idx(&d, NULL, tmp_path("lab"), NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_load_idx(NULL, tmp_path("lab"), tmp_path("lab"), NULL), SGD_EINVAL);
@@ -906,7 +946,7 @@ static int setup_tmpdir(void **state)
 static int remove_tmpdir(void **state)
 {
     (void)state;
-    const char *names[] = {"img.gz", "lab", "trunc"};
+    const char *names[] = {"img.gz", "lab", "trunc", "liar", "over", "img"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         unlink(tmp_path(names[i]));
     return rmdir(g_tmpdir);

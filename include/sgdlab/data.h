@@ -365,6 +365,12 @@ SGD_API sgd_status sgd_idx_read_memory(sgd_idx **out, const void *data, size_t s
  * @brief Reads and decodes an IDX file, raw or gzip-compressed, as
  *        sgd_idx_read_memory() does; errors name the path.
  *
+ * Only a regular file is read (since 0.2: a device, a FIFO or a socket is
+ * refused at once, with ::SGD_EIO saying what it is), and never more than its
+ * size: the header is parsed first, a raw file's size must be what its header
+ * declares before its data is allocated (and read straight into the array),
+ * and a gzip file cannot declare more than deflate can expand it to.
+ *
  * @param out   Receives the array; set to NULL on failure.
  * @param path  The file's path.
  * @param alloc Allocator for the array and the file's bytes; NULL for malloc/free.
