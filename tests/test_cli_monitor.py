@@ -52,14 +52,21 @@ check(rc == 0, 'diverged curve: exit 0 without --fail-on (got %d, %s)' % (rc, er
 events, final = jsonl(out)
 check(final['verdict'] == 'diverged', 'diverged curve: verdict %s' % final['verdict'])
 check(final['steps'] == 17, 'diverged curve: steps %s' % final['steps'])
-kinds = [e['event'] for e in events]
+kinds = [e['kind'] for e in events]
 check('divergence' in kinds and 'nonfinite' in kinds, 'diverged curve: events %s' % kinds)
-div = [e for e in events if e['event'] == 'divergence'][0]
-nf = [e for e in events if e['event'] == 'nonfinite'][0]
+div = [e for e in events if e['kind'] == 'divergence'][0]
+nf = [e for e in events if e['kind'] == 'nonfinite'][0]
 check(div['step'] < nf['step'], 'divergence before the non-finite value')
 check(final['first_alarm'] == div['step'], 'first_alarm is the divergence step')
 check(nf['loss'] is None and nf['value'] == 'inf', 'non-finite loss is null with "value"')
-check(all('step' in e and 'event' in e for e in events), 'every event has "event" and "step"')
+check(all('step' in e and e['type'] == 'event' and 'kind' in e for e in events), 'every event has "kind" and "step"')
+check(all(e['schema'] == 'sgdlab.monitor/1' for e in events) and final['schema'] == 'sgdlab.monitor/1' and
+      final['type'] == 'verdict', 'every line carries the schema and its type')
+# Every field is there in every event (null where it does not apply: no gradient norm, no lr given).
+fields = {'schema', 'type', 'kind', 'step', 'line', 'loss', 'value', 'grad_norm', 'lr', 'smoothed', 'statistic',
+          'threshold', 'severity', 'suggested_action', 'suggested_lr_scale', 'remedy', 'detail'}
+check(all(set(e) == fields for e in events), 'the same fields in every event: %s' % [sorted(set(e) ^ fields) for e in events][:2])
+check(div['grad_norm'] is None and div['lr'] is None and div['value'] is None, 'missing values are null: %s' % div)
 
 rc, out, err = run(['monitor', curve('fmnist-mlp__adam__lr0.001__s1.txt')])
 events, final = jsonl(out)
@@ -94,7 +101,7 @@ rc, out, err = run(['monitor', '--column', '2'], stdin_text='\r\n'.join(lines) +
 events, final = jsonl(out)
 check(rc == 0, 'csv input: exit %d (%s)' % (rc, err))
 check(final['steps'] == 42, 'csv input: steps %s' % final['steps'])
-nfs = [e for e in events if e['event'] == 'nonfinite']
+nfs = [e for e in events if e['kind'] == 'nonfinite']
 check([e['step'] for e in nfs] == [40, 41], 'csv input: nonfinite at 40, 41: %s' % nfs)
 check(nfs and nfs[0]['value'] == 'nan' and nfs[0]['line'] == 44, 'csv input: value/line of the nan: %s' % nfs[:1])
 check(nfs[1:] and nfs[1]['value'] == '-inf', 'csv input: -inf read')
@@ -108,7 +115,7 @@ check(rc == 0 and final['steps'] == 40 and abs(final['initial'] - 1.0) < 1e-9, '
 g = ['%.4f %.3f' % (2.0, 1.0) for _ in range(10)] + ['2.0 inf'] + ['2.0 1.0'] * 5
 rc, out, err = run(['monitor', '-c', '1', '-g', '2'], stdin_text='\n'.join(g) + '\n')
 events, final = jsonl(out)
-nfs = [e for e in events if e['event'] == 'nonfinite']
+nfs = [e for e in events if e['kind'] == 'nonfinite']
 check(len(nfs) == 1 and nfs[0]['step'] == 10 and nfs[0]['grad_norm'] is None, 'grad column inf: %s' % nfs)
 check(final['verdict'] == 'diverged', 'grad column inf: verdict %s' % final['verdict'])
 
@@ -202,7 +209,7 @@ for _ in range(3):  # a spike may come first
     line = read_line_within(p.stdout, 10)
     if line is None:
         break
-    seen.append(json.loads(line)['event'])
+    seen.append(json.loads(line)['kind'])
     if seen[-1] == 'divergence':
         break
 check('divergence' in seen, 'pipe: divergence reported while the writer is still open: %r' % seen)
@@ -228,7 +235,7 @@ with open(grow, 'a') as f:
 out, err = p.communicate(timeout=20)
 events, final = jsonl(out.decode())
 check(p.returncode == 0 and final['steps'] == 34, '--follow: final %s (%s)' % (final, err.decode()))
-check(any(e['event'] == 'divergence' and e['step'] == 33 for e in events), '--follow: divergence at 33: %s' % events)
+check(any(e['kind'] == 'divergence' and e['step'] == 33 for e in events), '--follow: divergence at 33: %s' % events)
 
 # --follow stopped by SIGINT still prints the verdict
 p = subprocess.Popen([EXE, 'monitor', '--follow', grow], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

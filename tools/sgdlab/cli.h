@@ -1,52 +1,18 @@
 /*
- * Helpers shared by the training subcommands of the sgdlab tool (train,
- * lr-find, sweep): argument parsing with messages that name the argument,
- * datasets, the progress bar, tables, JSON, and plots through gnuplot.
+ * Helpers shared by the sgdlab tool's commands: the argument parser and the
+ * end of a command (args.h), datasets, the progress bar, tables, JSON, and
+ * plots through gnuplot.
  * SPDX-License-Identifier: MIT
  */
 #ifndef SGDLAB_TOOL_CLI_H
 #define SGDLAB_TOOL_CLI_H
 
+#include "args.h"
 #include "sgdlab/sgdlab.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-
-/* ------------------------------------------------------------ arguments */
-
-/*
- * A tiny option scanner: argv[0] is the subcommand; options are "--name value",
- * "--name=value" or flags. cli_next() returns the option's name (without "--")
- * or NULL at the end, and leaves a positional argument in *positional.
- */
-typedef struct cli_args {
-    const char *cmd; /* "train", for messages */
-    int argc;
-    char **argv;
-    int i;
-    const char *inline_value; /* after '=' */
-    const char *opt;          /* the option being parsed, as written */
-    bool error;
-} cli_args;
-
-void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
-/* The next option name ("epochs" for "--epochs"), or NULL when done; positionals are errors. */
-const char *cli_next(cli_args *a);
-/* The option's value (the next argument or the part after '='); NULL, with a message, if missing. */
-const char *cli_value(cli_args *a);
-/* A flag must not have a value ("--guard=1" is an error). */
-bool cli_flag(cli_args *a);
-/* Typed values; on error print "sgdlab CMD: --opt: 'text': why" and return false. */
-bool cli_int(cli_args *a, int64_t lo, int64_t hi, int64_t *out);
-bool cli_double(cli_args *a, double lo, double hi, bool lo_open, double *out);
-bool cli_string(cli_args *a, const char **out);
-/* A comma-separated list of doubles (each in (lo, hi], or [lo, hi] when !lo_open). */
-bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **out, size_t *n);
-bool cli_int_list(cli_args *a, int64_t lo, int64_t hi, int64_t **out, size_t *n);
-/* "sgdlab CMD: --opt: msg" on stderr; sets a->error. */
-void cli_fail(cli_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cli_unknown(cli_args *a, const char *name);
 
 /* SPEC with its lr set to `lr` ("kind:lr=X,..." replacing any lr=); false if it does not fit. */
 bool cli_optim_with_lr(const char *spec, double lr, char *out, size_t cap);
@@ -59,7 +25,7 @@ typedef struct cli_data {
     sgd_dataset *train;       /* what the model trains on */
     sgd_dataset *val;         /* validation (the test set, or a split of the training set) */
     sgd_dataset *test;        /* the test set (may be the same handle as val), or NULL */
-    const char *val_name;     /* "test" or "val" */
+    const char *val_name;     /* "test" or "val": which set `val` is ("val_data" in JSON) */
     int64_t dim, classes;
     double load_seconds;
 } cli_data;
@@ -77,21 +43,32 @@ void cli_default_model(const cli_data *d, char *buf, size_t cap);
 
 /* ------------------------------------------------------------ output */
 
-/* Progress bar on stderr when it is a terminal (and not disabled). */
+/*
+ * The progress bar, on stderr: "[#####.....]  42% TEXT  ETA 1m05s", fitted to
+ * the terminal's width (the text is cut, then the bar dropped, so that a line
+ * never wraps), redrawn in place.
+ */
 typedef struct cli_bar {
     bool on;
-    double last;
-    int width;
+    double last, t0;
 } cli_bar;
 
-void cli_bar_init(cli_bar *b, bool enabled);
-/* Redraws at most 10 times a second (force: always). */
-void cli_bar_draw(cli_bar *b, double fraction, const char *text, bool force);
+/* `on`: cli_progress_on() (nothing is drawn otherwise). */
+void cli_bar_init(cli_bar *b, bool on);
+/* Redraws at most 10 times a second (force: always). eta < 0: estimated from the time since init and the fraction. */
+void cli_bar_draw(cli_bar *b, double fraction, double eta, const char *text, bool force);
 void cli_bar_clear(cli_bar *b);
+/* The terminal's width (TIOCGWINSZ on stderr, else $COLUMNS, else 80). */
+int cli_columns(void);
 
-/* JSON helpers (to a FILE). */
+/* JSON helpers (to a FILE): a string, a number (null when not finite), an integer or null (when < 0). */
 void cli_json_str(FILE *f, const char *s);
 void cli_json_num(FILE *f, double v);
+void cli_json_count(FILE *f, int64_t v);
+/* The schema a JSON document carries in its "schema" field: "sgdlab.<cmd>/<version>" (docs/cli.md). */
+#define CLI_SCHEMA(cmd) "sgdlab." cmd "/1"
+/* CSV fields: a number, or nothing when not finite (a missing value). */
+void cli_csv_num(FILE *f, double v);
 
 /* A compact number for tables: "0.0001", "3.16e-05", "1.2e+03", "nan". */
 const char *cli_num(char *buf, size_t cap, double v);
@@ -102,31 +79,44 @@ double cli_now(void);
 
 /* Whether gnuplot is on PATH (the Debian package is gnuplot-nox). */
 bool cli_have_gnuplot(void);
-/* "svg" or "png" from the file name, or NULL (with a message naming --plot). */
-const char *cli_plot_format(const char *cmd, const char *path);
 /* Message when gnuplot is missing. */
-void cli_no_gnuplot(const char *cmd, const char *path);
+void cli_no_gnuplot(const cli *c, const char *path);
+/* "svg" or "png" from the file name, or NULL. */
+const char *cli_plot_format(const char *path);
+/*
+ * The CLI_CALL for --plot FILE: the name must end in .svg or .png and the
+ * path must be writable (cli_check_output), both checked before any work.
+ */
+bool cli_plot_option(cli *c, const cli_opt *opt, const char *value, void *dest);
 
 /*
- * A plot under construction: data blocks are written to a temporary directory
- * and gnuplot runs a script over them.
+ * A plot under construction. Data files and the script live in a temporary
+ * directory where gnuplot runs, so that the script names files only by the
+ * fixed relative names "d0.dat", "d1.dat"... and gnuplot writes only its own
+ * "plot.out" there: no name given by the user (or $TMPDIR) is ever part of
+ * the script. The picture is then put at the --plot path the way every output
+ * file is (cli_install_file).
  */
 typedef struct cli_plot {
     char dir[256];
     int files;
 } cli_plot;
 
-bool cli_plot_begin(cli_plot *p, const char *cmd);
-/* Opens data file number k for writing; its path is put in path. */
-FILE *cli_plot_file(cli_plot *p, int k, char *path, size_t cap);
-/* Runs gnuplot over `script` (which writes to out_path in the given format). */
-bool cli_plot_run(cli_plot *p, const char *cmd, const char *script);
+bool cli_plot_begin(cli_plot *p, const cli *c);
+/* Opens data file number k ("dK.dat" in the script) for writing. */
+FILE *cli_plot_file(cli_plot *p, int k);
+/*
+ * Runs gnuplot over the terminal line for dest's format, "set output
+ * 'plot.out'", then `script`; then puts the picture at dest.
+ */
+bool cli_plot_run(cli_plot *p, const cli *c, const char *script, const char *dest);
 void cli_plot_end(cli_plot *p);
-/* The gnuplot "set terminal" line for a format. */
-const char *cli_plot_terminal(const char *format);
 /* "set <axis>tics (...)\n" at 1, 2 and 5 times the powers of 10 in [lo, hi] ("" if fewer than 2). */
 const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, double hi);
-/* Escapes a string for a gnuplot single-quoted string (doubles the quotes) into buf. */
+/*
+ * s as the inside of a gnuplot single-quoted string: quotes doubled, control
+ * characters (a newline would end the command) and DEL replaced by '?'.
+ */
 const char *cli_gp_str(char *buf, size_t cap, const char *s);
 
 #endif

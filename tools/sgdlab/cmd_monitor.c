@@ -23,44 +23,28 @@
 #define MAX_LINE (1 << 16)
 #define MAX_COLUMNS 1024
 
-void sgdlab_help_monitor(void)
-{
-    printf(
-        "usage: sgdlab monitor [options] [FILE|-]\n"
-        "\n"
+static const cli_command spec = {
+    .name = "monitor",
+    .args = "[FILE|-]",
+    .min_args = 0,
+    .max_args = 1,
+    .description =
         "Reads a loss log, one observation per line, from FILE or standard input (also\n"
         "when '-' or no FILE is given) as it is written, runs the libsgdlab health monitor\n"
-        "over it and prints one JSON object per event, then a final verdict line:\n"
-        "  {\"event\":\"divergence\",\"step\":12,\"line\":14,...}\n"
-        "  {\"verdict\":\"diverged\",\"steps\":19,\"first_alarm\":12,...}\n"
+        "over it and prints one JSON object per event, then a final verdict line (JSON\n"
+        "Lines, the default; docs/cli.md has the schema):\n"
+        "  {\"schema\":\"sgdlab.monitor/1\",\"type\":\"event\",\"kind\":\"divergence\",\"step\":12,...}\n"
+        "  {\"schema\":\"sgdlab.monitor/1\",\"type\":\"verdict\",\"verdict\":\"diverged\",...}\n"
         "\"step\" is the 0-based index of the observation; \"verdict\" is one of healthy,\n"
         "diverged, unstable, stagnant; \"first_alarm\" is the step of the first nonfinite,\n"
         "divergence, oscillation or stagnation event, or null.\n"
         "\n"
         "Input: a line holds one number, or several separated by whitespace or commas;\n"
         "blank lines, lines starting with '#' and header lines of words before the data\n"
-        "are skipped; nan, inf and -inf are read as such.\n"
-        "\n"
-        "options:\n"
-        "  -c, --column N        1-based column holding the loss (default: the last)\n"
-        "  -g, --grad-column N   column holding the gradient norm (default: none)\n"
-        "  -l, --lr-column N     column holding the learning rate (default: none)\n"
-        "  -f, --follow          when FILE is a regular file, keep reading as it grows\n"
-        "                        (like tail -f) until interrupted (SIGINT/SIGTERM) or --idle;\n"
-        "                        pipes are always read until the writer closes them\n"
-        "      --idle SECONDS    with --follow, stop after SECONDS without new data\n"
-        "      --fail-on KINDS   exit with status 1 if any of KINDS happened: a comma-separated\n"
-        "                        list of events (nonfinite, divergence, spike, oscillation,\n"
-        "                        plateau, stagnation), final verdicts (diverged, unstable,\n"
-        "                        stagnant), 'alarm' (any alarm event) or 'any' (any event)\n"
-        "      --set SPEC        monitor options, e.g. divergence_ratio=5,plateau_steps=200\n"
-        "                        (field names of sgd_monitor_options; see docs/monitor.md)\n"
-        "      --human           print a readable report instead of JSON Lines\n"
-        "  -h, --help            show this help\n"
-        "\n"
-        "Exit status: 0 whatever the verdict (unless --fail-on matched: 1); 2 for bad\n"
-        "arguments or unreadable input (the message names the file and line).\n");
-}
+        "are skipped; nan, inf and -inf are read as such.\n",
+    .epilog = "Exit status: 0 whatever the verdict (unless --fail-on matched: 1); 2 for bad\n"
+              "arguments or unreadable input (the message names the file and line).\n",
+};
 
 /* ------------------------------------------------------------ signals */
 
@@ -166,6 +150,7 @@ typedef struct ctx {
     int64_t lineno;
     bool human;
     uint32_t seen; /* kinds seen */
+    bool quiet;    /* only the verdict */
 } ctx;
 
 static void json_number(const char *key, double v)
@@ -195,6 +180,8 @@ static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *use
     (void)lr_scale;
     ctx *c = user;
     c->seen |= 1u << ev->kind;
+    if (c->quiet)
+        return SGD_MONITOR_CONTINUE;
     if (c->human) {
         printf("step %lld (line %lld): %s [%s]", (long long)ev->step, (long long)c->lineno,
                sgd_monitor_kind_name(ev->kind), severity_name(ev->severity));
@@ -209,20 +196,21 @@ static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *use
         }
         printf("\n    suggestion: %s\n", ev->remedy);
     } else {
-        printf("{\"event\":\"%s\",\"step\":%lld,\"line\":%lld", sgd_monitor_kind_name(ev->kind), (long long)ev->step,
-               (long long)c->lineno);
+        printf("{\"schema\":\"" CLI_SCHEMA("monitor") "\",\"type\":\"event\",\"kind\":\"%s\",\"step\":%lld,"
+               "\"line\":%lld",
+               sgd_monitor_kind_name(ev->kind), (long long)ev->step, (long long)c->lineno);
+        /* Every field is always there: null when it does not apply or was not given. */
         json_number("loss", ev->loss);
-        if (!isfinite(ev->loss))
-            json_string("value", nonfinite_name(ev->loss));
-        if (!(isfinite(ev->grad_norm) && ev->grad_norm < 0))
-            json_number("grad_norm", ev->grad_norm);
-        if (ev->lr >= 0)
-            json_number("lr", ev->lr);
+        printf(",\"value\":"); /* a nonfinite event's value, of the loss or else of the gradient norm */
+        if (ev->kind == SGD_MONITOR_NONFINITE)
+            cli_json_str(stdout, nonfinite_name(!isfinite(ev->loss) ? ev->loss : ev->grad_norm));
+        else
+            printf("null");
+        json_number("grad_norm", isfinite(ev->grad_norm) && ev->grad_norm < 0 ? NAN : ev->grad_norm);
+        json_number("lr", ev->lr >= 0 ? ev->lr : NAN);
         json_number("smoothed", ev->smoothed);
-        if (ev->kind != SGD_MONITOR_NONFINITE) {
-            json_number("statistic", ev->statistic);
-            json_number("threshold", ev->threshold);
-        }
+        json_number("statistic", ev->kind != SGD_MONITOR_NONFINITE ? ev->statistic : NAN);
+        json_number("threshold", ev->kind != SGD_MONITOR_NONFINITE ? ev->threshold : NAN);
         json_string("severity", severity_name(ev->severity));
         json_string("suggested_action", sgd_monitor_action_name(ev->suggested_action));
         json_number("suggested_lr_scale", ev->suggested_lr_scale);
@@ -230,7 +218,7 @@ static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *use
         json_string("detail", ev->detail);
         printf("}\n");
     }
-    fflush(stdout);
+    cli_flush();
     return SGD_MONITOR_CONTINUE;
 }
 
@@ -249,8 +237,9 @@ static void print_verdict(const sgd_monitor_counters *c, bool human)
             printf(" %s %lld%s", sgd_monitor_kind_name(k), (long long)c->events[k],
                    k + 1 < SGD_MONITOR_KIND_COUNT ? "," : "\n");
     } else {
-        printf("{\"verdict\":\"%s\",\"steps\":%lld,\"first_alarm\":", sgd_monitor_verdict_name(c->verdict),
-               (long long)c->steps);
+        printf("{\"schema\":\"" CLI_SCHEMA("monitor") "\",\"type\":\"verdict\",\"verdict\":\"%s\",\"steps\":%lld,"
+               "\"first_alarm\":",
+               sgd_monitor_verdict_name(c->verdict), (long long)c->steps);
         if (c->first_alarm >= 0)
             printf("%lld", (long long)c->first_alarm);
         else
@@ -266,12 +255,13 @@ static void print_verdict(const sgd_monitor_counters *c, bool human)
         json_number("noise", c->noise);
         printf("}\n");
     }
-    fflush(stdout);
+    cli_flush();
 }
 
 /* ------------------------------------------------------------ arguments */
 
 typedef struct args {
+    cli c;
     const char *file;
     long column, grad_column, lr_column; /* 0: last / none */
     bool follow, human;
@@ -280,17 +270,6 @@ typedef struct args {
     uint32_t fail_verdicts; /* bit per sgd_monitor_verdict */
     const char *set;
 } args;
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
 
 static bool parse_fail_on(const char *list, args *a)
 {
@@ -321,85 +300,59 @@ static bool parse_fail_on(const char *list, args *a)
     return true;
 }
 
-/* Returns -1 on success, else an exit status. */
+static bool fail_on_option(cli *c, const cli_opt *opt, const char *value, void *dest)
+{
+    (void)c;
+    (void)opt;
+    return parse_fail_on(value, dest);
+}
+
+/* Returns -1 when the command runs, else an exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
-    bool only_files = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (a->file != NULL) {
-                fprintf(stderr, "sgdlab monitor: more than one input given ('%s', '%s')\n", a->file, arg);
-                return SGDLAB_EXIT_USAGE;
-            }
-            a->file = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            only_files = true;
-            continue;
-        }
-        /* --name=value or --name value */
-        char name[64];
-        const char *val = NULL;
-        const char *eq = strchr(arg, '=');
-        if (arg[1] == '-' && eq != NULL) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name)
-                n = sizeof name - 1;
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
-#define IS(s, l) (strcmp(name, s) == 0 || strcmp(name, l) == 0)
-#define NEEDVAL()                                                                                   \
-    do {                                                                                            \
-        if (val == NULL) {                                                                          \
-            if (i + 1 >= argc) {                                                                    \
-                fprintf(stderr, "sgdlab monitor: %s needs a value\n", name);                        \
-                return SGDLAB_EXIT_USAGE;                                                           \
-            }                                                                                       \
-            val = argv[++i];                                                                        \
-        }                                                                                           \
-    } while (0)
-        if (IS("-h", "--help")) {
-            sgdlab_help_monitor();
-            return SGDLAB_EXIT_OK;
-        } else if (IS("-c", "--column") || IS("-g", "--grad-column") || IS("-l", "--lr-column")) {
-            NEEDVAL();
-            long *dst = IS("-c", "--column") ? &a->column : IS("-g", "--grad-column") ? &a->grad_column : &a->lr_column;
-            if (!parse_long(val, 1, MAX_COLUMNS, dst)) {
-                fprintf(stderr, "sgdlab monitor: %s %s: must be a column number in 1..%d\n", name, val, MAX_COLUMNS);
-                return SGDLAB_EXIT_USAGE;
-            }
-        } else if (IS("-f", "--follow")) {
-            a->follow = true;
-        } else if (IS("--human", "--human")) {
-            a->human = true;
-        } else if (IS("--idle", "--idle")) {
-            NEEDVAL();
-            sgd__str s = {val, strlen(val)};
-            if (sgd__parse_double(s, false, &a->idle) != SGD_OK || !(a->idle > 0)) {
-                fprintf(stderr, "sgdlab monitor: --idle %s: must be a number of seconds > 0\n", val);
-                return SGDLAB_EXIT_USAGE;
-            }
-        } else if (IS("--fail-on", "--fail-on")) {
-            NEEDVAL();
-            if (!parse_fail_on(val, a))
-                return SGDLAB_EXIT_USAGE;
-        } else if (IS("--set", "--set")) {
-            NEEDVAL();
-            a->set = val;
-        } else {
-            fprintf(stderr, "sgdlab monitor: unknown option '%s' (see sgdlab monitor --help)\n", arg);
-            return SGDLAB_EXIT_USAGE;
-        }
-#undef IS
-#undef NEEDVAL
+    cli *c = &a->c;
+    int64_t column = 0, grad_column = 0, lr_column = 0;
+    bool human = false;
+    const cli_opt opts[] = {
+        CLI_SECTION("options"),
+        {.name = "column", .short_name = 'c', .kind = CLI_INT, .dest = &column, .ilo = 1, .ihi = MAX_COLUMNS,
+         .arg = "N", .help = "1-based column holding the loss (default: the last)"},
+        {.name = "grad-column", .short_name = 'g', .kind = CLI_INT, .dest = &grad_column, .ilo = 1,
+         .ihi = MAX_COLUMNS, .arg = "N", .help = "column holding the gradient norm (default: none)"},
+        {.name = "lr-column", .short_name = 'l', .kind = CLI_INT, .dest = &lr_column, .ilo = 1, .ihi = MAX_COLUMNS,
+         .arg = "N", .help = "column holding the learning rate (default: none)"},
+        {.name = "follow", .short_name = 'f', .kind = CLI_TRUE, .dest = &a->follow,
+         .help = "when FILE is a regular file, keep reading as it grows (like tail -f) until interrupted "
+                 "(SIGINT/SIGTERM) or --idle; pipes are always read until the writer closes them"},
+        {.name = "idle", .kind = CLI_DOUBLE, .dest = &a->idle, .lo = 0, .hi = 1e9, .lo_open = true, .arg = "SECONDS",
+         .help = "with --follow, stop after SECONDS without new data"},
+        {.name = "fail-on", .kind = CLI_CALL, .dest = a, .arg = "KINDS", .takes_value = true, .call = fail_on_option,
+         .help = "exit with status 1 if any of KINDS happened: a comma-separated list of events (nonfinite, "
+                 "divergence, spike, oscillation, plateau, stagnation), final verdicts (diverged, unstable, "
+                 "stagnant), 'alarm' (any alarm event) or 'any' (any event)"},
+        {.name = "set", .kind = CLI_STRING, .dest = &a->set, .arg = "SPEC",
+         .help = "monitor options, e.g. divergence_ratio=5,plateau_steps=200 (field names of "
+                 "sgd_monitor_options; see docs/monitor.md)"},
+        CLI_SECTION("output"),
+        CLI_OPT_JSON(c, "JSON Lines: one object per event and the verdict (the default)"),
+        {.name = "human", .kind = CLI_TRUE, .dest = &human, .help = "print a readable report instead of JSON Lines"},
+        CLI_OPT_OUTPUT(c),
+        CLI_OPT_QUIET(c, "only the verdict, no events"),
+        CLI_END,
+    };
+    int rc = cli_parse(c, &spec, opts, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (human && c->json) {
+        cli_fail(c, NULL, "--json and --human: choose one");
+        return SGDLAB_EXIT_USAGE;
     }
+    a->human = human;
+    a->column = (long)column;
+    a->grad_column = (long)grad_column;
+    a->lr_column = (long)lr_column;
+    a->file = c->nargs > 0 ? c->args[0] : NULL;
     return -1;
 }
 
@@ -479,7 +432,7 @@ int sgdlab_cmd_monitor(int argc, char **argv)
     r.buf = malloc(MAX_LINE + 1);
     span *tok = malloc(sizeof(span) * (MAX_COLUMNS + 1));
     sgd_monitor *m = NULL;
-    ctx c = {r.name, 0, a.human, 0};
+    ctx c = {r.name, 0, a.human, 0, a.c.quiet};
     int exit_code = SGDLAB_EXIT_OK;
     if (r.buf == NULL || tok == NULL) {
         fprintf(stderr, "sgdlab monitor: out of memory\n");
