@@ -35,7 +35,9 @@
  *         return SGDLAB_EXIT_OK;
  *     }
  *
- * and a row in main.c's table (its name, function and one-line summary).
+ * and a row in main.c's table (its name, function and one-line summary), then
+ * its man page: tools/gen-man writes it from --help, and it is listed in
+ * tools/sgdlab/meson.build (the test man-pages fails until both are done).
  * -h/--help and --version are added to every command; the help text (and so
  * the man page, made from it by help2man) is written from the table, in its
  * order. Long options may be abbreviated to any unambiguous prefix, take their value as "--name VALUE" or

@@ -40,8 +40,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n"
                "options:\n"
-               "  -h, --help    show this help\n"
-               "      --version show the version\n"
+               "  -h, --help     show this help\n"
+               "      --version  show the version\n"
                "\n"
                "'sgdlab COMMAND --help' describes a command; every command takes --json\n"
                "(docs/cli.md has the schemas) and -o FILE.\n"
