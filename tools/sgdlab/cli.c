@@ -379,6 +379,12 @@ void cli_json_count(FILE *f, int64_t v)
         fprintf(f, "null");
 }
 
+void cli_json_status(FILE *f, sgd_status st)
+{
+    const char *s = sgd_status_str(st);
+    fprintf(f, "\"%.*s\"", (int)strcspn(s, ":"), s);
+}
+
 void cli_csv_num(FILE *f, double v)
 {
     if (isfinite(v))

@@ -67,6 +67,8 @@ void cli_json_num(FILE *f, double v);
 void cli_json_count(FILE *f, int64_t v);
 /* The schema a JSON document carries in its "schema" field: "sgdlab.<cmd>/<version>" (docs/cli.md). */
 #define CLI_SCHEMA(cmd) "sgdlab." cmd "/1"
+/* A status as JSON shows it: its name alone ("SGD_OK", "SGD_EDIVERGED"), the message going to "error". */
+void cli_json_status(FILE *f, sgd_status st);
 /* CSV fields: a number, or nothing when not finite (a missing value). */
 void cli_csv_num(FILE *f, double v);
 

@@ -243,8 +243,9 @@ int sgdlab_cmd_inspect(int argc, char **argv)
         } else if (json) {
             printf("{\"schema\":\"" CLI_SCHEMA("inspect") "\",\"command\":\"inspect\",\"file\":");
             cli_json_str(stdout, path);
-            printf(",\"valid\":false,\"status\":\"%.*s\",\"error\":", (int)strcspn(sgd_status_str(st), ":"),
-                   sgd_status_str(st));
+            printf(",\"valid\":false,\"status\":");
+            cli_json_status(stdout, st);
+            printf(",\"error\":");
             cli_json_str(stdout, sgd_error_last());
             printf("}\n");
         } else {

@@ -436,7 +436,7 @@ done_args:
     sw.table = !json && !csv;
     cli_data d;
     sgd_search *s = NULL;
-    char model_spec[512];
+    char model_spec[512], canonical[1024];
     rc = SGDLAB_EXIT_USAGE;
     double t0 = cli_now();
     if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d))
@@ -444,6 +444,17 @@ done_args:
     if (model == NULL) {
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
+    }
+    {
+        /* The spec as train and lr-find report it (canonical: "2-64-relu-3:loss=cross_entropy"); and a bad one is
+           refused here, before any trial. */
+        sgd_model *probe = NULL;
+        if (sgd_model_from_spec(&probe, model, NULL, NULL) != SGD_OK) {
+            cli_fail(&c, "--model", "%s", sgd_error_last());
+            goto out;
+        }
+        snprintf(canonical, sizeof canonical, "%s", sgd_model_spec(probe));
+        sgd_model_free(probe);
     }
     static const char *const default_optim[1] = {"sgd:momentum=0.9"};
     sgd_search_options so;
@@ -640,7 +651,7 @@ done_args:
                search_seconds, (long long)threads, threads == 1 ? "" : "s");
     } else if (json) {
         printf("{\"schema\":\"" CLI_SCHEMA("sweep") "\",\"command\":\"sweep\",\"model\":");
-        cli_json_str(stdout, model);
+        cli_json_str(stdout, canonical);
         printf(",\"data\":");
         cli_json_str(stdout, d.name);
         printf(",\"val_data\":");

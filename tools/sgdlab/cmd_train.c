@@ -510,7 +510,7 @@ static void print_json(run *r, sgd_status st, const char *errmsg, const sgd_trai
         printf("}");
     }
     printf("],\"result\":{\"status\":");
-    cli_json_str(stdout, st == SGD_OK ? "ok" : sgd_status_str(st));
+    cli_json_status(stdout, st);
     printf(",\"stop_reason\":");
     cli_json_str(stdout, sgd_trainer_stop_name(sgd_trainer_stop_reason(r->t)));
     printf(",\"interrupted\":");
