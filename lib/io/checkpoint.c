@@ -218,18 +218,28 @@ sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_parts *par
 
 static const char fn_restore[] = "sgd_checkpoint_restore";
 
+/* The bytes of a u8 string tensor (a kind, the model spec; not NUL-terminated). */
+static sgd_status string_tensor(const sgd_ckpt_reader *r, const char *section, const char *name, const char *fn,
+                                const void **data, uint64_t *n)
+{
+    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
+    sgd_status st = sgd_ckpt_reader_find_tensor(r, section, name, &info);
+    if (st != SGD_OK)
+        return st;
+    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
+        (st = sgd_ckpt_reader_tensor_data(r, section, name, data, n)) != SGD_OK)
+        return sgd__err(SGD_EFORMAT, "%s: section '%s': tensor '%s' is not a u8 string", fn, section, name);
+    return SGD_OK;
+}
+
 /* Compares a stored u8 string with `want`. */
 static sgd_status check_kind(const sgd_ckpt_reader *r, const char *section, const char *what, const char *want)
 {
-    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
-    sgd_status st = sgd_ckpt_reader_find_tensor(r, section, "kind", &info);
-    if (st != SGD_OK)
-        return st;
     const void *data;
     uint64_t n;
-    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
-        (st = sgd_ckpt_reader_tensor_data(r, section, "kind", &data, &n)) != SGD_OK)
-        return sgd__err(SGD_EFORMAT, "%s: section '%s': tensor 'kind' is not a u8 string", fn_restore, section);
+    sgd_status st = string_tensor(r, section, "kind", fn_restore, &data, &n);
+    if (st != SGD_OK)
+        return st;
     if (n != strlen(want) || memcmp(data, want, n) != 0)
         return sgd__err(SGD_EFORMAT, "%s: section '%s': the checkpoint holds the state of %s '%.*s', not '%s'",
                         fn_restore, section, what, (int)(n > 64 ? 64 : n), (const char *)data, want);
@@ -277,15 +287,11 @@ static bool optim_has(const void *ctx, const char *name)
    parameter shapes agree (relu against tanh) is another architecture too. */
 static sgd_status check_spec(const sgd_ckpt_reader *r, sgd_model *m)
 {
-    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
-    sgd_status st = sgd_ckpt_reader_find_tensor(r, "model", "spec", &info);
-    if (st != SGD_OK)
-        return st;
     const void *data;
     uint64_t n;
-    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
-        (st = sgd_ckpt_reader_tensor_data(r, "model", "spec", &data, &n)) != SGD_OK)
-        return sgd__err(SGD_EFORMAT, "%s: section 'model': tensor 'spec' is not a u8 string", fn_restore);
+    sgd_status st = string_tensor(r, "model", "spec", fn_restore, &data, &n);
+    if (st != SGD_OK)
+        return st;
     const char *want = sgd_model_spec(m);
     if (n != strlen(want) || memcmp(data, want, n) != 0)
         return sgd__err(SGD_ESHAPE, "%s: the checkpoint holds a model '%.*s%s', not this model '%s'", fn_restore,
@@ -420,7 +426,7 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         char kind[SGD_SCHED_NAME_MAX + 1] = "?";
         const void *data;
         uint64_t n;
-        if (sgd_ckpt_reader_tensor_data(r, "sched", "kind", &data, &n) == SGD_OK && n < sizeof kind) {
+        if (string_tensor(r, "sched", "kind", fn, &data, &n) == SGD_OK && n < sizeof kind) {
             memcpy(kind, data, (size_t)n);
             kind[n] = '\0';
         }
@@ -590,15 +596,11 @@ sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r, 
         *out = NULL;
     if (out == NULL || r == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, out == NULL ? "out" : "reader");
-    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
-    sgd_status st = sgd_ckpt_reader_find_tensor(r, "model", "spec", &info);
-    if (st != SGD_OK)
-        return st;
     const void *data;
     uint64_t n;
-    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
-        sgd_ckpt_reader_tensor_data(r, "model", "spec", &data, &n) != SGD_OK)
-        return sgd__err(SGD_EFORMAT, "%s: section 'model': tensor 'spec' is not a model spec string", fn);
+    sgd_status st = string_tensor(r, "model", "spec", fn, &data, &n);
+    if (st != SGD_OK)
+        return st;
     if (memchr(data, '\0', n) != NULL)
         return sgd__err(SGD_EFORMAT, "%s: section 'model': the spec holds a NUL byte", fn);
     sgd_allocator a;

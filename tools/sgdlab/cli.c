@@ -391,6 +391,90 @@ void cli_csv_num(FILE *f, double v)
         fprintf(f, "%.9g", v);
 }
 
+/* The separator and, for JSON, the field's name; true when the value is to be written. */
+static bool rec_field(cli_rec *w, const char *name)
+{
+    if (w->fields++ > 0)
+        fputc(',', w->f);
+    if (w->mode == CLI_REC_CSV_HEADER) {
+        fputs(name, w->f);
+        return false;
+    }
+    if (w->mode == CLI_REC_JSON) {
+        cli_json_str(w->f, name);
+        fputc(':', w->f);
+    }
+    return true;
+}
+
+void cli_rec_begin(cli_rec *w)
+{
+    w->fields = 0;
+    if (w->mode == CLI_REC_JSON)
+        fputs(w->records > 0 ? ",{" : "{", w->f);
+}
+
+void cli_rec_end(cli_rec *w)
+{
+    fputs(w->mode == CLI_REC_JSON ? "}" : "\n", w->f);
+    w->records++;
+}
+
+void cli_rec_num(cli_rec *w, const char *name, double v)
+{
+    if (rec_field(w, name)) {
+        if (w->mode == CLI_REC_JSON)
+            cli_json_num(w->f, v);
+        else
+            cli_csv_num(w->f, v);
+    }
+}
+
+void cli_rec_int(cli_rec *w, const char *name, int64_t v)
+{
+    if (rec_field(w, name))
+        fprintf(w->f, "%lld", (long long)v);
+}
+
+void cli_rec_count(cli_rec *w, const char *name, int64_t v)
+{
+    if (rec_field(w, name) && (v >= 0 || w->mode == CLI_REC_JSON))
+        cli_json_count(w->f, v);
+}
+
+void cli_rec_bool(cli_rec *w, const char *name, bool v)
+{
+    if (rec_field(w, name))
+        fputs(w->mode == CLI_REC_JSON ? (v ? "true" : "false") : (v ? "1" : "0"), w->f);
+}
+
+void cli_rec_str(cli_rec *w, const char *name, const char *s)
+{
+    if (!rec_field(w, name))
+        return;
+    if (w->mode == CLI_REC_JSON) {
+        if (s != NULL)
+            cli_json_str(w->f, s);
+        else
+            fputs("null", w->f);
+        return;
+    }
+    if (s == NULL)
+        return;
+    /* A CSV field: quoted when it holds a comma, a quote or a line break, quotes doubled. */
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, w->f);
+        return;
+    }
+    fputc('"', w->f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc('"', w->f);
+        fputc(*p, w->f);
+    }
+    fputc('"', w->f);
+}
+
 const char *cli_num(char *buf, size_t cap, double v)
 {
     if (isnan(v))

@@ -72,6 +72,34 @@ void cli_json_status(FILE *f, sgd_status st);
 /* CSV fields: a number, or nothing when not finite (a missing value). */
 void cli_csv_num(FILE *f, double v);
 
+/*
+ * One record (an epoch, a trial, a point of a curve) written by one function
+ * as a JSON object, a CSV row or the CSV header, so that the CSV columns are
+ * the JSON fields, in one order, by construction:
+ *
+ *     static void put_point(cli_rec *w, ...) { cli_rec_begin(w); cli_rec_int(w, "step", i); ... cli_rec_end(w); }
+ *     cli_rec w = {stdout, CLI_REC_CSV_HEADER, 0}; put_point(&w, first);   // "step,lr,...\n"
+ *     w.mode = CLI_REC_CSV; for (...) put_point(&w, ...);                  // rows
+ *
+ * JSON records are separated by commas (the caller writes the brackets); a
+ * missing value is null in JSON and an empty field in CSV.
+ */
+enum { CLI_REC_JSON = 0, CLI_REC_CSV = 1, CLI_REC_CSV_HEADER = 2 };
+typedef struct cli_rec {
+    FILE *f;
+    int mode;
+    int64_t records; /* written so far (JSON: a comma before the next) */
+    int fields;      /* in the record being written */
+} cli_rec;
+
+void cli_rec_begin(cli_rec *w);
+void cli_rec_num(cli_rec *w, const char *name, double v);     /* null / empty when not finite */
+void cli_rec_int(cli_rec *w, const char *name, int64_t v);
+void cli_rec_count(cli_rec *w, const char *name, int64_t v);  /* null / empty when < 0 */
+void cli_rec_str(cli_rec *w, const char *name, const char *s); /* NULL: null / empty */
+void cli_rec_bool(cli_rec *w, const char *name, bool v);       /* true/false; CSV 1/0 */
+void cli_rec_end(cli_rec *w);
+
 /* A compact number for tables: "0.0001", "3.16e-05", "1.2e+03", "nan". */
 const char *cli_num(char *buf, size_t cap, double v);
 

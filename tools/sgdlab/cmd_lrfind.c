@@ -38,6 +38,30 @@ static int32_t on_progress(int64_t step, int64_t steps, double lr, double loss, 
     return 0;
 }
 
+/* Point i of the curve (a zeroed sample for an index out of range). */
+static sgd_lrfind_sample point(const sgd_lrfind *r, size_t i)
+{
+    sgd_lrfind_sample s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    sgd_lrfind_point(r, i, &s);
+    return s;
+}
+
+/* Point i of the curve as a JSON object or a CSV row (the same fields). */
+static void put_point(cli_rec *w, const sgd_lrfind *r, size_t i)
+{
+    sgd_lrfind_sample s = point(r, i);
+    cli_rec_begin(w);
+    cli_rec_int(w, "step", (int64_t)i);
+    cli_rec_num(w, "lr", s.lr);
+    cli_rec_num(w, "loss", s.loss);
+    cli_rec_num(w, "smoothed", s.smoothed);
+    cli_rec_num(w, "fit", s.used ? s.fit : NAN);
+    cli_rec_num(w, "slope", s.used ? s.slope : NAN);
+    cli_rec_end(w);
+}
+
 static const char *end_code(int32_t end)
 {
     return end == SGD_LRFIND_DIVERGED ? "diverged" : end == SGD_LRFIND_NONFINITE ? "nonfinite" : "completed";
@@ -69,9 +93,7 @@ static bool draw_plot(const cli *c, const sgd_lrfind *r, const char *path, const
     }
     double ymin = INFINITY, first = NAN;
     for (size_t i = 0; i < sgd_lrfind_count(r); i++) {
-        sgd_lrfind_sample s;
-        s.struct_size = sizeof s;
-        sgd_lrfind_point(r, i, &s);
+        sgd_lrfind_sample s = point(r, i);
         fprintf(f, "%.9g %.9g %.9g %.9g\n", s.lr, isfinite(s.loss) ? s.loss : NAN, s.smoothed, s.fit);
         if (isfinite(s.loss) && s.loss < ymin)
             ymin = s.loss;
@@ -269,21 +291,9 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
             }
         }
         printf("},\"curve\":[");
-        for (size_t i = 0; i < count; i++) {
-            sgd_lrfind_sample s;
-            memset(&s, 0, sizeof s);
-            s.struct_size = sizeof s;
-            sgd_lrfind_point(r, i, &s);
-            printf("%s{\"step\":%zu,\"lr\":%.9g,\"loss\":", i ? "," : "", i, s.lr);
-            cli_json_num(stdout, s.loss);
-            printf(",\"smoothed\":");
-            cli_json_num(stdout, s.smoothed);
-            printf(",\"fit\":");
-            cli_json_num(stdout, s.used ? s.fit : NAN);
-            printf(",\"slope\":");
-            cli_json_num(stdout, s.used ? s.slope : NAN);
-            printf("}");
-        }
+        cli_rec w = {stdout, CLI_REC_JSON, 0, 0};
+        for (size_t i = 0; i < count; i++)
+            put_point(&w, r, i);
         printf("],\"plot\":");
         if (plotted)
             cli_json_str(stdout, plot);
@@ -291,22 +301,11 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
             printf("null");
         printf(",\"seconds\":%.3f}\n", secs);
     } else if (csv) {
-        printf("step,lr,loss,smoothed,fit,slope\n");
-        for (size_t i = 0; i < count; i++) {
-            sgd_lrfind_sample s;
-            memset(&s, 0, sizeof s);
-            s.struct_size = sizeof s;
-            sgd_lrfind_point(r, i, &s);
-            printf("%zu,%.9g,", i, s.lr);
-            cli_csv_num(stdout, s.loss);
-            putchar(',');
-            cli_csv_num(stdout, s.smoothed);
-            putchar(',');
-            cli_csv_num(stdout, s.used ? s.fit : NAN);
-            putchar(',');
-            cli_csv_num(stdout, s.used ? s.slope : NAN);
-            putchar('\n');
-        }
+        cli_rec w = {stdout, CLI_REC_CSV_HEADER, 0, 0};
+        put_point(&w, r, 0);
+        w.mode = CLI_REC_CSV;
+        for (size_t i = 0; i < count; i++)
+            put_point(&w, r, i);
     } else if (c.quiet) {
         if (have[method])
             printf("suggested learning rate: %s (%s)\n", cli_num(b1, sizeof b1, sug[method]),
@@ -321,14 +320,11 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
                count == 1 ? "" : "s", end_text(sgd_lrfind_end_reason(r)), secs);
         printf("suggestions:\n");
         for (int k = 0; k < SGD_LRFIND_METHOD_COUNT; k++) {
-            sgd_lrfind_sample s;
-            memset(&s, 0, sizeof s);
-            s.struct_size = sizeof s;
             if (!have[k]) {
                 printf("  %-9s  -          %s\n", sgd_lrfind_method_name(k), why[k]);
                 continue;
             }
-            sgd_lrfind_point(r, idx[k], &s);
+            sgd_lrfind_sample s = point(r, idx[k]);
             printf("  %-9s  %-9s  ", sgd_lrfind_method_name(k), cli_num(b1, sizeof b1, sug[k]));
             if (k == SGD_LRFIND_STEEPEST)
                 printf("the loss falls fastest here (%s per decade of lr)", cli_num(b2, sizeof b2, s.slope));
@@ -352,10 +348,7 @@ int sgdlab_cmd_lrfind(int argc, char **argv)
         for (size_t i = 0; i < count; i++) {
             if (i % every != 0 && i + 1 != count)
                 continue;
-            sgd_lrfind_sample s;
-            memset(&s, 0, sizeof s);
-            s.struct_size = sizeof s;
-            sgd_lrfind_point(r, i, &s);
+            sgd_lrfind_sample s = point(r, i);
             printf("%6zu  %10s  %10s  %10s  %10s\n", i, cli_num(b1, sizeof b1, s.lr), cli_num(b2, sizeof b2, s.loss),
                    cli_num(b3, sizeof b3, s.smoothed), s.used ? cli_num(b4, sizeof b4, s.fit) : "-");
         }

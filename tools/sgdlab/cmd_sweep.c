@@ -125,11 +125,43 @@ static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, voi
     cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), -1, text, true);
 }
 
+/* Trial i of the search (a zeroed one for an index out of range). */
+static sgd_search_trial trial(const sgd_search *s, size_t i)
+{
+    sgd_search_trial t;
+    memset(&t, 0, sizeof t);
+    t.struct_size = sizeof t;
+    sgd_search_get_trial(s, i, &t);
+    return t;
+}
+
 static const char *verdict_text(const sgd_search_trial *t)
 {
     if (t->status == SGD_EDIVERGED && t->verdict != SGD_MONITOR_DIVERGED)
         return "diverged";
     return t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "-";
+}
+
+/* Trial i as a JSON object or a CSV row (the same fields). */
+static void put_trial(cli_rec *w, const sgd_search *s, size_t i, bool is_best)
+{
+    sgd_search_trial t = trial(s, i);
+    cli_rec_begin(w);
+    cli_rec_int(w, "index", (int64_t)i);
+    cli_rec_num(w, "lr", t.lr);
+    cli_rec_str(w, "optimizer", t.optimizer);
+    cli_rec_num(w, "momentum", t.momentum);
+    cli_rec_int(w, "batch_size", t.batch_size);
+    cli_rec_str(w, "verdict", verdict_text(&t));
+    cli_rec_num(w, "final_loss", t.final_loss);
+    cli_rec_num(w, "val_loss", t.val_loss);
+    cli_rec_num(w, "val_accuracy", t.val_accuracy);
+    cli_rec_int(w, "steps", t.steps);
+    cli_rec_count(w, "first_alarm", t.first_alarm);
+    cli_rec_str(w, "stop_reason", sgd_trainer_stop_name(t.stop_reason));
+    cli_rec_num(w, "seconds", t.seconds);
+    cli_rec_bool(w, "best", is_best);
+    cli_rec_end(w);
 }
 
 /* A color from blue (low lr) to red (high lr) through green and orange. */
@@ -160,9 +192,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
     size_t n = sgd_search_count(s);
     double lrmin = INFINITY, lrmax = 0, ymin = INFINITY, y0 = 0;
     for (size_t i = 0; i < n; i++) {
-        sgd_search_trial t;
-        t.struct_size = sizeof t;
-        sgd_search_get_trial(s, i, &t);
+        sgd_search_trial t = trial(s, i);
         if (t.lr < lrmin)
             lrmin = t.lr;
         if (t.lr > lrmax)
@@ -226,9 +256,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
         /* The mark takes its trial's colour (gnuplot's "lc rgb variable" reads 0xRRGGBB). */
         double tf = 0.5;
         if ((size_t)m->trial < n) {
-            sgd_search_trial tt;
-            tt.struct_size = sizeof tt;
-            sgd_search_get_trial(s, (size_t)m->trial, &tt);
+            sgd_search_trial tt = trial(s, (size_t)m->trial);
             tf = lrmax > lrmin ? (log(tt.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
         }
         char col[16];
@@ -254,9 +282,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
                      cli_gp_str(tq, sizeof tq, title),
                      ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
     for (size_t i = 0; i < ncurves; i++) {
-        sgd_search_trial t;
-        t.struct_size = sizeof t;
-        sgd_search_get_trial(s, i, &t);
+        sgd_search_trial t = trial(s, i);
         char col[16], a[32], label[400], lq[820];
         double f = lrmax > lrmin ? (log(t.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
         color(f, col, sizeof col);
@@ -555,10 +581,7 @@ done_args:
     bool plotted = false;
     if (plot != NULL && have_gnuplot) {
         char title[800];
-        sgd_search_trial bt;
-        bt.struct_size = sizeof bt;
-        if (have_best)
-            sgd_search_get_trial(s, best, &bt);
+        sgd_search_trial bt = trial(s, have_best ? best : 0);
         char b1[32];
         snprintf(title, sizeof title, "%s on %s: %s%s%s, %s%s", model, d.name,
                  show_opt ? "" : so.optimizers[0], show_opt ? "" : ", ",
@@ -583,9 +606,7 @@ done_args:
                d.val != NULL ? (strcmp(d.val_name, "test") == 0 ? "test acc" : "val acc") : "accuracy", "steps",
                "first alarm", "time");
         for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
+            sgd_search_trial t = trial(s, i);
             printf("%10s", cli_num(b1, sizeof b1, t.lr));
             if (show_opt)
                 printf("  %-22s", t.optimizer);
@@ -608,9 +629,7 @@ done_args:
         }
         printf("\n");
         if (have_best) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, best, &t);
+            sgd_search_trial t = trial(s, best);
             printf("best: lr %s with %s", cli_num(b1, sizeof b1, t.lr), t.optimizer);
             if (show_mom)
                 printf(", momentum %s", cli_num(b2, sizeof b2, t.momentum));
@@ -629,9 +648,7 @@ done_args:
         for (int k = 0; k < 4; k++) {
             int cnt = 0;
             for (size_t i = 0; i < n; i++) {
-                sgd_search_trial t;
-                t.struct_size = sizeof t;
-                sgd_search_get_trial(s, i, &t);
+                sgd_search_trial t = trial(s, i);
                 if (strcmp(verdict_text(&t), sgd_monitor_verdict_name(order[k])) != 0)
                     continue;
                 printf("%s%s", cnt == 0 ? sgd_monitor_verdict_name(order[k]) : ",", cnt == 0 ? ": lr " : " ");
@@ -663,29 +680,9 @@ done_args:
         cli_json_str(stdout, schedule);
         printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,\"trials\":[", (long long)epochs,
                (long long)batch, (long long)seed, (long long)threads);
-        for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            memset(&t, 0, sizeof t);
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
-            printf("%s{\"index\":%zu,\"lr\":%.9g,\"optimizer\":", i ? "," : "", i, t.lr);
-            cli_json_str(stdout, t.optimizer);
-            printf(",\"momentum\":");
-            cli_json_num(stdout, t.momentum);
-            printf(",\"batch_size\":%lld,\"verdict\":", (long long)t.batch_size);
-            cli_json_str(stdout, verdict_text(&t));
-            printf(",\"final_loss\":");
-            cli_json_num(stdout, t.final_loss);
-            printf(",\"val_loss\":");
-            cli_json_num(stdout, t.val_loss);
-            printf(",\"val_accuracy\":");
-            cli_json_num(stdout, t.val_accuracy);
-            printf(",\"steps\":%lld,\"first_alarm\":", (long long)t.steps);
-            cli_json_count(stdout, t.first_alarm);
-            printf(",\"stop_reason\":");
-            cli_json_str(stdout, sgd_trainer_stop_name(t.stop_reason));
-            printf(",\"seconds\":%.3f}", t.seconds);
-        }
+        cli_rec w = {stdout, CLI_REC_JSON, 0, 0};
+        for (size_t i = 0; i < n; i++)
+            put_trial(&w, s, i, have_best && i == best);
         printf("],\"best\":");
         if (have_best)
             printf("%zu", best);
@@ -698,29 +695,11 @@ done_args:
             printf("null");
         printf(",\"seconds\":%.3f}\n", total_seconds);
     } else {
-        printf("index,lr,optimizer,momentum,batch_size,verdict,final_loss,val_loss,val_accuracy,steps,first_alarm,"
-               "seconds,best\n");
-        for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            memset(&t, 0, sizeof t);
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
-            printf("%zu,%.9g,\"", i, t.lr);
-            for (const char *q = t.optimizer; *q; q++) /* a CSV field: quotes doubled */
-                fputs(*q == '"' ? "\"\"" : (char[2]){*q, 0}, stdout);
-            printf("\",");
-            cli_csv_num(stdout, t.momentum);
-            printf(",%lld,%s,", (long long)t.batch_size, verdict_text(&t));
-            cli_csv_num(stdout, t.final_loss);
-            putchar(',');
-            cli_csv_num(stdout, t.val_loss);
-            putchar(',');
-            cli_csv_num(stdout, t.val_accuracy);
-            printf(",%lld,", (long long)t.steps);
-            if (t.first_alarm >= 0)
-                printf("%lld", (long long)t.first_alarm);
-            printf(",%.3f,%d\n", t.seconds, have_best && i == best);
-        }
+        cli_rec w = {stdout, CLI_REC_CSV_HEADER, 0, 0};
+        put_trial(&w, s, 0, false);
+        w.mode = CLI_REC_CSV;
+        for (size_t i = 0; i < n; i++)
+            put_trial(&w, s, i, have_best && i == best);
     }
 out:
     sgd_search_free(s);

@@ -98,6 +98,21 @@ static int64_t batches_run(const sgd_trainer *t)
     return s.batches_run;
 }
 
+/* The history of epoch e (0-based) as a JSON object or a CSV row (the same fields). */
+static void put_epoch(cli_rec *w, const sgd_trainer_epoch *ep, int64_t e)
+{
+    cli_rec_begin(w);
+    cli_rec_int(w, "epoch", e + 1);
+    cli_rec_num(w, "train_loss", ep->train_loss);
+    cli_rec_num(w, "val_loss", ep->val_loss);
+    cli_rec_num(w, "val_accuracy", ep->val_accuracy);
+    cli_rec_num(w, "lr", ep->lr);
+    cli_rec_int(w, "rescues", ep->rescues);
+    cli_rec_int(w, "step", ep->step);
+    cli_rec_num(w, "seconds", ep->seconds);
+    cli_rec_end(w);
+}
+
 static void print_epoch(run *r, const sgd_trainer_progress *p)
 {
     char a[32], b[32], c[32];
@@ -122,19 +137,11 @@ static void print_epoch(run *r, const sgd_trainer_progress *p)
                acc, cli_num(c, sizeof c, p->lr), (long long)p->rescues, e.seconds);
         cli_flush();
     } else if (r->csv) {
+        cli_rec w = {stdout, CLI_REC_CSV_HEADER, 0, 0};
         if (r->epochs_printed == 0)
-            printf("epoch,train_loss,val_loss,val_accuracy,lr,rescues,step,seconds\n");
-        printf("%lld,", (long long)(p->epoch + 1));
-        cli_csv_num(stdout, p->train_loss);
-        putchar(',');
-        cli_csv_num(stdout, p->val_loss);
-        putchar(',');
-        cli_csv_num(stdout, p->val_accuracy);
-        putchar(',');
-        cli_csv_num(stdout, p->lr);
-        printf(",%lld,%lld,", (long long)p->rescues, (long long)p->step);
-        cli_csv_num(stdout, e.seconds);
-        putchar('\n');
+            put_epoch(&w, &e, p->epoch);
+        w.mode = CLI_REC_CSV;
+        put_epoch(&w, &e, p->epoch);
         cli_flush();
     }
     r->epochs_printed++;
@@ -479,25 +486,13 @@ static void print_json(run *r, sgd_status st, const char *errmsg, const sgd_trai
     else
         printf("null");
     printf(",\"history\":[");
-    bool first = true;
+    cli_rec w = {stdout, CLI_REC_JSON, 0, 0};
     for (int64_t e = 0; e < r->epochs; e++) {
         sgd_trainer_epoch ep;
         memset(&ep, 0, sizeof ep);
         ep.struct_size = sizeof ep;
-        if (sgd_trainer_get_epoch(r->t, e, &ep) != SGD_OK || !ep.done)
-            continue;
-        printf("%s{\"epoch\":%lld,\"train_loss\":", first ? "" : ",", (long long)(e + 1));
-        first = false;
-        cli_json_num(stdout, ep.train_loss);
-        printf(",\"val_loss\":");
-        cli_json_num(stdout, ep.val_loss);
-        printf(",\"val_accuracy\":");
-        cli_json_num(stdout, ep.val_accuracy);
-        printf(",\"lr\":");
-        cli_json_num(stdout, ep.lr);
-        printf(",\"rescues\":%lld,\"step\":%lld,\"seconds\":", (long long)ep.rescues, (long long)ep.step);
-        cli_json_num(stdout, ep.seconds);
-        printf("}");
+        if (sgd_trainer_get_epoch(r->t, e, &ep) == SGD_OK && ep.done)
+            put_epoch(&w, &ep, e);
     }
     printf("],\"events\":[");
     for (size_t k = 0; k < r->nev; k++) {
