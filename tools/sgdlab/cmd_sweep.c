@@ -413,6 +413,9 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         CLI_END,
     };
     int rc = cli_parse(&c, &spec, opts, argc, argv);
+    const bool json = c.json;
+    const size_t n_optims = ol.n;
+    const char *const *optims = ol.items;
     if (rc >= 0)
         goto done_args;
     rc = SGDLAB_EXIT_USAGE;
@@ -425,9 +428,6 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         if (!cli_check_output(&c, "--plot", plot))
             goto done_args;
     }
-    bool json = c.json;
-    const size_t n_optims = ol.n;
-    const char *const *optims = ol.items;
     if (json && csv) {
         cli_fail(&c, NULL, "--json and --csv: choose one");
         goto done_args;
