@@ -2,7 +2,8 @@
 # Consumer checks against an installed tree: `meson install` into a DESTDIR,
 # then build every example in examples/c and examples/cpp with nothing but
 # `pkg-config --cflags --libs sgdlab`, linked dynamically and statically, run
-# them, and load the installed shared library from Python's ctypes.
+# them, and install the Python package in a virtual environment and run the
+# Python examples with it against the installed shared library.
 #
 #   .ci/consumer-test.sh BUILDDIR
 set -euo pipefail
@@ -58,11 +59,15 @@ for c in "$src"/examples/cpp/*.cpp; do
     n=$((n + 2))
 done
 
-# Python: the example binding, loading the installed library by path.
-for py in "$src"/examples/python/*_demo.py "$src"/examples/python/demo.py; do
-    [ -e "$py" ] || continue
+# Python: the package installed by pip in a fresh virtual environment (offline,
+# Debian's setuptools), then the examples that use it against the installed library.
+python3 -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/pip" install --quiet --no-build-isolation --no-index "$src/python"
+(cd "$work" && SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 "$work/venv/bin/python" -c \
+    'import sgdlab; print("consumer: sgdlab", sgdlab.version(), "from", sgdlab.library_info().path)')
+for py in "$src"/examples/python/*demo*.py; do
     echo "consumer: python3 $(basename "$py")"
-    SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 python3 "$py"
+    (cd "$work" && SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 "$work/venv/bin/python" "$py")
     n=$((n + 1))
 done
 echo "consumer: OK ($n programs built against the installed tree and run)"

@@ -146,6 +146,26 @@ static void test_model_structs(void **state)
     PIN_OFFSET(sgd_param_info, shape, 24);
     PIN_OFFSET(sgd_param_info, offset, 56);
     PIN_OFFSET(sgd_param_info, numel, 64);
+    /* 0.2 */
+    PIN_SIZE(sgd_tensor_info, 88);
+    PIN_OFFSET(sgd_tensor_info, struct_size, 0);
+    PIN_OFFSET(sgd_tensor_info, role, 4);
+    PIN_OFFSET(sgd_tensor_info, name, 8);
+    PIN_OFFSET(sgd_tensor_info, layer, 16);
+    PIN_OFFSET(sgd_tensor_info, param_kind, 20);
+    PIN_OFFSET(sgd_tensor_info, dtype, 24);
+    PIN_OFFSET(sgd_tensor_info, rank, 28);
+    PIN_OFFSET(sgd_tensor_info, shape, 32);
+    PIN_OFFSET(sgd_tensor_info, numel, 64);
+    PIN_OFFSET(sgd_tensor_info, offset, 72);
+    PIN_OFFSET(sgd_tensor_info, data, 80);
+    PIN_SIZE(sgd_dtype, 4);
+    PIN_SIZE(sgd_tensor_role, 4);
+    assert_int_equal(SGD_DTYPE_F32, 1);
+    assert_int_equal(SGD_DTYPE_I64, 2);
+    assert_int_equal(SGD_TENSOR_PARAM, 1);
+    assert_int_equal(SGD_TENSOR_BUFFER, 2);
+    assert_int_equal(SGD_TENSOR_STATE, 3);
     PIN_SIZE(sgd_layer_kind, 4);
     PIN_SIZE(sgd_loss_kind, 4);
     PIN_SIZE(sgd_init_kind, 4);

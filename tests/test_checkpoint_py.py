@@ -18,10 +18,9 @@ import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / 'examples' / 'python'))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / 'fuzz'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 import read_checkpoint as rc  # noqa: E402
 import make_corpus  # noqa: E402
 

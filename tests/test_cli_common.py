@@ -70,6 +70,8 @@ docs = {
     'sweep': ['sweep'] + SPIRALS + ['--lrs', '0.1', '--steps', '10', '--no-plot'],
     'inspect': ['inspect', ck],
 }
+if os.path.exists('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'):
+    docs['case'] = ['case', 'image', '--train-rows', '256', '--test-rows', '200', '--schedule-epochs', '1', '--no-plot']
 for cmd, args in docs.items():
     rc, out, err = run(args + ['--json'])
     try:
@@ -94,7 +96,7 @@ check(d.get('schema') == 'sgdlab.inspect/1' and d.get('valid') is False and d.ge
       'inspect --json of a damaged file: %d %r' % (rc, out[:300]))
 rc, out, err = run(['inspect', '-q', path('damaged.ckpt')])
 check(rc == 1 and out == '', 'inspect -q: the exit status alone (%d %r)' % (rc, out))
-for cmd in ['train', 'lr-find', 'sweep', 'monitor', 'inspect']:
+for cmd in ['train', 'lr-find', 'sweep', 'case', 'monitor', 'inspect']:
     rc, out, err = run([cmd, '--help'])
     check(rc == 0 and '--json' in out and '-o, --output FILE' in out and '--version' in out,
           '%s --help: --json, -o, --version' % cmd)
@@ -123,7 +125,8 @@ if os.path.exists('/dev/full'):
     for args in (['--help'], ['--version'], ['help', 'train'], ['train', '--help'], ['inspect', ck],
                  ['inspect', '--json', ck], ['train'] + SPIRALS + ['--epochs', '1'],
                  ['train'] + SPIRALS + ['--epochs', '1', '--json'], ['lr-find'] + SPIRALS + ['--steps', '20'],
-                 ['sweep'] + SPIRALS + ['--lrs', '0.1', '--steps', '10', '--no-plot'], ['monitor', '-']):
+                 ['sweep'] + SPIRALS + ['--lrs', '0.1', '--steps', '10', '--no-plot'], ['monitor', '-'],
+                 ['case', '--help']):
         with open('/dev/full', 'w') as full:
             rc, _, err = run(args, stdin_text=LOG if args == ['monitor', '-'] else None, stdout=full)
         check(rc != 0 and 'write error' in err and 'No space left' in err,

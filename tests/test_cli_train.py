@@ -53,8 +53,18 @@ for cmd, words in [('train', ['--guard', '--save', '--plot', '--epochs']),
     check(rc == 0, '%s --help: exit %d' % (cmd, rc))
     for w in words:
         check(w in out, '%s --help mentions %s' % (cmd, w))
+rc, out, err = run(['case', '--help'])
+check(rc == 0 and 'case image' in out and '--high-lr' in out and 'warmup' in out, 'case --help: %d' % rc)
+rc, out, err = run(['case'])
+check(rc == 2 and 'case image' in err, 'case without a name: %d %r' % (rc, err))
+rc, out, err = run(['case', 'text'])
+check(rc == 2 and "unknown case 'text'" in err, 'case text: %d %r' % (rc, err))
+rc, out, err = run(['case', 'image', '--high-lr', '-1'])
+check(rc == 2 and '--high-lr' in err, 'case --high-lr -1: %d %r' % (rc, err))
+rc, out, err = run(['case', 'image', '--model', '784-relu-frob'])
+check(rc == 2 and 'frob' in err, 'case --model bad: %d %r' % (rc, err))
 rc, out, err = run(['--help'])
-for cmd in ['train', 'lr-find', 'sweep']:
+for cmd in ['train', 'lr-find', 'sweep', 'case']:
     check(cmd in out, 'sgdlab --help lists %s' % cmd)
 
 # ---------------------------------------------------------------- argument errors name the argument
@@ -294,6 +304,27 @@ if os.path.exists(os.path.join(FMNIST, 't10k-images-idx3-ubyte.gz')):
         v = [t['verdict'] for t in res['trials']]
         check(v[1] == 'diverged' and v[0] != 'diverged', 'fashion-mnist sweep verdicts %s' % v)
         check(res['trials'][0]['val_accuracy'] > 0.6, 'fashion-mnist sweep: lr 0.05 learns in 100 steps')
+    # A CNN on 1x28x28 images through train, and its spec errors naming layer and argument.
+    cnn = '1x28x28-conv2d(8,3,padding=1)-relu-maxpool2d(2)-flatten-10'
+    rc, res, err = run_json(['train', '--model', cnn, '--max-steps', '30', '--epochs', '1', '--optim', 'adam'])
+    check(rc == 0 and res and res['result']['test_accuracy'] > 0.5, 'train a CNN: %d %s' % (rc, err[-300:]))
+    rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,31)-flatten-10'])
+    check(rc == 2 and 'conv2d' in err and 'kernel_size=31' in err and '1x28x28' in err, 'CNN too-large kernel: %r' % err)
+    rc, out, err = run(['train', '--model', '1x28x28-conv2d(8,3,strides=2)-flatten-10'])
+    check(rc == 2 and "unknown argument 'strides'" in err and 'layer 1' in err, 'CNN unknown argument: %r' % err)
+    rc, out, err = run(['train', '--model', '3x28x28-conv2d(8,3)-flatten-10'])
+    check(rc == 2 and '2352' in err and '784' in err, 'CNN input shape vs data: %r' % err)
+    # The case study, small: every trial runs, the JSON says what happened.
+    rc, res, err = run_json(['case', 'image', '--train-rows', '1024', '--test-rows', '500', '--schedule-epochs', '1',
+                             '--no-plot', '--threads', '2'])
+    check(res is not None and len(res['trials']) == 4, 'case image --json: %d %s' % (rc, err[-300:]))
+    if res:
+        names = [t['name'] for t in res['trials']]
+        check(names == ['too high', 'lower rate', 'warmup+cosine', 'guard'], 'case trials %s' % names)
+        high, guard = res['trials'][0], res['trials'][3]
+        check(high['first_alarm'] is not None, 'case: the too-high trial raised an alarm')
+        check(guard['rescues'] >= 1 and guard['guard'], 'case: the guard rescued its trial')
+        check(res['trials'][1]['verdict'] == 'healthy', 'case: the lower rate is healthy')
 else:
     print('skip: Fashion-MNIST is not installed (dataset-fashion-mnist)')
 

@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
-"""libsgdlab through Python's ctypes, using examples/python/sgdlab.py."""
+"""libsgdlab through Python's ctypes, using tests/sgdlab_ctypes.py."""
 import os
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.load()
 v = lib.sgd_version_number()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""libsgdlab's schedules through Python's ctypes (examples/python/sgdlab.py):
+"""libsgdlab's schedules through Python's ctypes (tests/sgdlab_ctypes.py):
 built-ins from a spec, a schedule written in Python behind the vtable, that
 schedule composed with the library's warmup and plateau, state round trips,
 and errors, including exceptions raised inside Python callbacks."""
@@ -7,8 +7,7 @@ import math
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.load()
 Schedule = sgdlab.Schedule

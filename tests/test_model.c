@@ -176,7 +176,7 @@ static void test_options_and_builder(void **state)
     /* Refused architectures. */
     sgdt_assert_status(sgd_model_new(&m, 4, NULL), SGD_OK);
     sgdt_assert_status(sgd_model_build(m, NULL), SGD_EINVAL);
-    sgdt_assert_error_contains("no dense layer");
+    sgdt_assert_error_contains("no layer with parameters");
     sgdt_assert_status(sgd_model_add_dense(m, 3, 1), SGD_OK);
     sgdt_assert_status(sgd_model_add_activation(m, SGD_LAYER_SOFTMAX), SGD_OK);
     sgdt_assert_status(sgd_model_build(m, NULL), SGD_EINVAL);
@@ -300,7 +300,7 @@ static void test_spec_grammar(void **state)
         {"784-10:max_batch=0", "max_batch=0", SGD_EINVAL},
         {"784-10:blas_threads=5000", "blas_threads=5000", SGD_EINVAL},
         {"784-10:seed", "not key=value", SGD_EINVAL},
-        {"784-relu", "no dense layer", SGD_EINVAL},
+        {"784-relu", "no layer with parameters", SGD_EINVAL},
         {"784-10-softmax", "softmax", SGD_EINVAL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -506,33 +506,36 @@ static void ref_forward(const sgd_model *m, const float *x, int64_t batch, doubl
     for (int64_t r = 0; r < batch; r++)
         for (int64_t j = 0; j < m->n_in; j++)
             cur[r][j] = x[r * m->n_in + j];
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const sgd__layer *l = &m->layers[i];
-        assert_true(l->out <= MAXW);
+    for (size_t i = 0; i < m->seq.n; i++) {
+        const sgd__layer *l = &m->seq.layers[i];
+        int32_t kind = l->op->kind;
+        int64_t lin = sgd__shape_last(&l->in), lout = sgd__shape_last(&l->out);
+        assert_true(lout <= MAXW);
         for (int64_t r = 0; r < batch; r++) {
-            if (l->kind == SGD_LAYER_DENSE) {
-                for (int64_t o = 0; o < l->out; o++) {
-                    double s = l->b.data ? l->b.data[o] : 0.0;
-                    for (int64_t k = 0; k < l->in; k++)
-                        s += (double)l->w.data[o * l->in + k] * cur[r][k];
+            if (kind == SGD_LAYER_DENSE) {
+                const float *w = l->t[0], *b = l->n_t > 1 ? l->t[1] : NULL;
+                for (int64_t o = 0; o < lout; o++) {
+                    double s = b ? b[o] : 0.0;
+                    for (int64_t k = 0; k < lin; k++)
+                        s += (double)w[o * lin + k] * cur[r][k];
                     nxt[r][o] = s;
                 }
-            } else if (l->kind == SGD_LAYER_SOFTMAX) {
+            } else if (kind == SGD_LAYER_SOFTMAX) {
                 double mx = cur[r][0], s = 0;
-                for (int64_t k = 1; k < l->out; k++)
+                for (int64_t k = 1; k < lout; k++)
                     mx = cur[r][k] > mx ? cur[r][k] : mx;
-                for (int64_t k = 0; k < l->out; k++)
+                for (int64_t k = 0; k < lout; k++)
                     s += exp(cur[r][k] - mx);
-                for (int64_t k = 0; k < l->out; k++)
+                for (int64_t k = 0; k < lout; k++)
                     nxt[r][k] = exp(cur[r][k] - mx) / s;
             } else {
-                for (int64_t k = 0; k < l->out; k++)
-                    nxt[r][k] = l->kind == SGD_LAYER_DROPOUT ? cur[r][k] : ref_act(l->kind, l->param, cur[r][k]);
+                for (int64_t k = 0; k < lout; k++)
+                    nxt[r][k] = kind == SGD_LAYER_DROPOUT ? cur[r][k] : ref_act(kind, l->da[0], cur[r][k]);
             }
         }
         memcpy(cur, nxt, sizeof cur);
     }
-    int64_t c = m->layers[m->n_layers - 1].out;
+    int64_t c = sgd_model_num_outputs(m);
     for (int64_t r = 0; r < batch; r++)
         for (int64_t k = 0; k < c; k++)
             out[r * c + k] = cur[r][k];
@@ -625,13 +628,13 @@ static double gc_loss(sgd_model *m, gc_data *g)
 static size_t kink_signature(const sgd_model *m, unsigned char *sig, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const sgd__layer *l = &m->layers[i];
-        if (l->kind != SGD_LAYER_RELU && l->kind != SGD_LAYER_LEAKY_RELU)
+    for (size_t i = 0; i < m->seq.n; i++) {
+        const sgd__layer *l = &m->seq.layers[i];
+        if (l->op->kind != SGD_LAYER_RELU && l->op->kind != SGD_LAYER_LEAKY_RELU)
             continue;
         /* A fused activation's output has the sign of its input; otherwise read the input itself. */
-        const float *z = l->fused ? l->y : (i == 0 ? m->x : m->layers[i - 1].y);
-        for (int64_t k = 0; k < m->batch * l->out; k++) {
+        const float *z = l->fused ? l->y : (i == 0 ? m->x : m->seq.layers[i - 1].y);
+        for (int64_t k = 0; k < m->batch * sgd__shape_numel(&l->out); k++) {
             assert_true(n < cap);
             sig[n++] = z[k] > 0.0f;
         }
@@ -1164,7 +1167,7 @@ static void test_dropout(void **state)
     const float *y;
     sgdt_assert_status(sgd_model_forward(m, x, B, &y), SGD_OK);
     /* Each output is (kept count) / 0.7: its mean over the batch is near W. */
-    const uint8_t *mask = m->layers[0].mask;
+    const uint8_t *mask = m->seq.layers[0].ws;
     long kept = 0;
     for (int i = 0; i < B * W; i++)
         kept += mask[i];

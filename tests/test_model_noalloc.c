@@ -66,9 +66,8 @@ void free(void *p)
     __libc_free(p);
 }
 
-static void test_training_step_calls_no_malloc(void **state)
+static void steps_call_no_malloc(const char *spec)
 {
-    (void)state;
     enum { N = 1000, D = 100 };
     float *x = malloc(N * D * sizeof *x);
     int32_t *y = malloc(N * sizeof *y);
@@ -78,7 +77,7 @@ static void test_training_step_calls_no_malloc(void **state)
     for (int i = 0; i < N; i++)
         y[i] = i % 10;
     sgd_model *m;
-    sgdt_assert_status(sgd_model_from_spec(&m, "100-64-relu-dropout(0.2)-32-tanh-10", NULL, NULL), SGD_OK);
+    sgdt_assert_status(sgd_model_from_spec(&m, spec, NULL, NULL), SGD_OK);
     sgd_dataset *d;
     sgd_loader *l;
     sgdt_assert_status(sgd_dataset_from_labels(&d, x, y, N, D, NULL), SGD_OK);
@@ -104,7 +103,12 @@ static void test_training_step_calls_no_malloc(void **state)
     }
     long calls = atomic_load(&g_calls) - before;
     if (calls != 0)
-        fail_msg("100 training steps called the C library's allocator %ld times", calls);
+        fail_msg("%s: 100 training steps called the C library's allocator %ld times", spec, calls);
+    double loss, acc;
+    before = atomic_load(&g_calls);
+    sgdt_assert_status(sgd_model_evaluate(m, d, 64, &loss, &acc), SGD_OK);
+    if (atomic_load(&g_calls) != before)
+        fail_msg("%s: evaluation called the C library's allocator", spec);
     free(mom);
     sgd_loader_free(l);
     sgd_dataset_free(d);
@@ -113,10 +117,26 @@ static void test_training_step_calls_no_malloc(void **state)
     free(y);
 }
 
+static void test_training_step_calls_no_malloc(void **state)
+{
+    (void)state;
+    steps_call_no_malloc("100-64-relu-dropout(0.2)-32-tanh-10");
+}
+
+/* A CNN with every 0.2 layer kind: 100 values as a 1x10x10 image. */
+static void test_cnn_step_calls_no_malloc(void **state)
+{
+    (void)state;
+    steps_call_no_malloc("1x10x10-conv2d(4,3,padding=1)-batchnorm2d-relu-maxpool2d(2)-residual(conv2d(4,3,padding=1)"
+                         "-batchnorm2d)-residual(conv2d(8,3,stride=2,padding=1))-avgpool2d(2,padding=1)-"
+                         "global_avgpool2d-flatten-layernorm-dropout(0.1)-batchnorm1d-10");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_training_step_calls_no_malloc),
+        cmocka_unit_test(test_cnn_step_calls_no_malloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """The monitor through Python's ctypes: options, a Python callback that
 returns an action, observations, the verdict, counters and the state array.
-It declares its own prototypes (examples/python/sgdlab.py loads the library)."""
+It declares its own prototypes (tests/sgdlab_ctypes.py loads the library)."""
 import ctypes
 import math
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.load()
 c_int32, c_uint32, c_double, c_void_p = ctypes.c_int32, ctypes.c_uint32, ctypes.c_double, ctypes.c_void_p

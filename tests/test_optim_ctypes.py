@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The optim module from Python's ctypes, through examples/python/sgdlab.py:
+"""The optim module from Python's ctypes, through tests/sgdlab_ctypes.py:
 built-ins from specs, errors with messages, state export/import, and an
 optimizer written in Python (a host vtable) training a linear regression."""
 import ctypes
@@ -8,8 +8,7 @@ import pathlib
 import random
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'examples' / 'python'))
-import sgdlab  # noqa: E402
+import sgdlab_ctypes as sgdlab  # noqa: E402  (the raw ctypes binding, tests/sgdlab_ctypes.py)
 
 lib = sgdlab.declare_optim(sgdlab.load())
 

@@ -8,7 +8,9 @@
  *        backward passes, parameters and gradients in flat arenas.
  *
  * A model is a sequence of layers (dense, ReLU, leaky ReLU, tanh, sigmoid,
- * GELU, softmax, dropout) with a loss (softmax cross-entropy over class
+ * GELU, softmax, dropout; since 0.2 also 2-D convolution, max and average
+ * pooling, flatten, batch and layer normalisation, residual blocks) over
+ * samples that are vectors, sequences [T, F] or images [C, H, W], with a loss (softmax cross-entropy over class
  * labels, mean squared error, or binary cross-entropy with logits), built
  * through the C API or from a textual spec such as
  * <tt>"784-256-relu-128-relu-10"</tt> (grammar in docs/model.md and at
@@ -93,7 +95,16 @@ typedef enum sgd_layer_kind {
     SGD_LAYER_GELU = 6,       /**< y = x * Phi(x), exact (erf), torch's default. */
     SGD_LAYER_GELU_TANH = 7,  /**< GELU with the tanh approximation (torch's approximate='tanh'). */
     SGD_LAYER_SOFTMAX = 8,    /**< Softmax over each row. */
-    SGD_LAYER_DROPOUT = 9     /**< Zeroes each value with probability p in training mode, scales the rest by 1/(1-p). */
+    SGD_LAYER_DROPOUT = 9,    /**< Zeroes each value with probability p in training mode, scales the rest by 1/(1-p). */
+    SGD_LAYER_CONV2D = 10,    /**< 2-D convolution (torch.nn.Conv2d) over [C, H, W]. @since 0.2 */
+    SGD_LAYER_MAXPOOL2D = 11, /**< 2-D max pooling (torch.nn.MaxPool2d). @since 0.2 */
+    SGD_LAYER_AVGPOOL2D = 12, /**< 2-D average pooling (torch.nn.AvgPool2d). @since 0.2 */
+    SGD_LAYER_GLOBAL_AVGPOOL2D = 13, /**< Mean over H and W to [C, 1, 1] (torch.nn.AdaptiveAvgPool2d(1)). @since 0.2 */
+    SGD_LAYER_FLATTEN = 14,   /**< Reshapes each sample to a vector (torch.nn.Flatten). @since 0.2 */
+    SGD_LAYER_BATCHNORM1D = 15, /**< Batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d). @since 0.2 */
+    SGD_LAYER_BATCHNORM2D = 16, /**< Batch normalisation over [C, H, W] (torch.nn.BatchNorm2d). @since 0.2 */
+    SGD_LAYER_LAYERNORM = 17, /**< Layer normalisation over the last dimension (torch.nn.LayerNorm). @since 0.2 */
+    SGD_LAYER_RESIDUAL = 18   /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
 } sgd_layer_kind;
 
 /**
@@ -227,9 +238,45 @@ SGD_API sgd_status sgd_model_add_leaky_relu(sgd_model *m, double negative_slope)
 SGD_API sgd_status sgd_model_add_dropout(sgd_model *m, double p);
 
 /**
+ * @brief Starts an empty model whose samples have the shape @p shape:
+ *        [F] (vectors), [T, F] (sequences) or [C, H, W] (images), row-major.
+ *
+ * A batch is then a tensor of rank 2 to 4 (N first), as in torch; the input
+ * of sgd_model_forward() holds batch * (product of the dimensions) floats.
+ *
+ * @param out   Receives the model; set to NULL on failure.
+ * @param rank  1 to 3.
+ * @param shape @p rank dimensions, each 1 to ::SGD_MODEL_MAX_UNITS, at most 2^26 values in all.
+ * @param alloc Allocator; NULL for malloc/free.
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_new_shaped(sgd_model **out, int32_t rank, const int64_t *shape,
+                                        const sgd_allocator *alloc);
+
+/**
+ * @brief Appends the layers of one or more spec tokens, for example
+ *        <tt>"conv2d(32,3,padding=1)"</tt> or <tt>"batchnorm2d-relu"</tt>
+ *        (the grammar of sgd_model_from_spec()).
+ *
+ * Every layer kind can be added this way, including those without a
+ * function of their own. Shapes are checked as each layer is added: a layer
+ * that does not fit its input is refused with both shapes in the message.
+ *
+ * @param m     A model not yet built.
+ * @param token The token(s), NUL-terminated, at most 4096 bytes.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, a malformed token or a
+ *         shape that does not fit; ::SGD_ERANGE for an argument out of range;
+ *         ::SGD_ESTATE after sgd_model_build(); ::SGD_EOVERFLOW;
+ *         ::SGD_ENOMEM. On failure the model is unchanged.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_add_layer(sgd_model *m, const char *token);
+
+/**
  * @brief Allocates the arenas and buffers and initialises the parameters.
  *
- * The model needs at least one dense layer. Some combinations are refused as
+ * The model needs at least one layer with parameters. Some combinations are refused as
  * certain mistakes: cross-entropy after a final softmax (the loss applies its
  * own), binary cross-entropy with logits after a final sigmoid, and
  * cross-entropy with fewer than 2 outputs. After this call layers can no
@@ -250,21 +297,36 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
  * Grammar (whitespace around tokens is ignored):
  * @verbatim
  spec    = arch [ ":" option { "," option } ]
- arch    = INPUTS { "-" layer }
+ arch    = INPUT { "-" layer }
+ INPUT   = F | T "x" F | C "x" H "x" W           a vector, a sequence, an image (1x28x28)
  layer   = UNITS                                 dense layer with bias
          | name [ "(" [ arg { "," arg } ] ")" ]
- arg     = value | key "=" value
+ arg     = value | key "=" value                 torch's argument names and order
  name    = dense | linear                        dense(units[, bias=0|1])
          | relu | tanh | sigmoid | softmax
          | leaky_relu                            leaky_relu([negative_slope=]0.01)
          | gelu                                  gelu([approximate=]none|tanh)
          | dropout                               dropout([p=]0.5)
+         | conv2d                                conv2d(out_channels, kernel_size, stride=1, padding=0,
+                                                        dilation=1, groups=1, bias=1)
+         | maxpool2d | avgpool2d                 maxpool2d(kernel_size, stride=kernel_size, padding=0)
+         | global_avgpool2d | flatten
+         | batchnorm1d | batchnorm2d             batchnorm2d(eps=1e-5, momentum=0.1, affine=1)
+         | layernorm                             layernorm(eps=1e-5, elementwise_affine=1)
+         | residual                              residual(layer { "-" layer }): y = body(x) + x
  option  = loss=cross_entropy|mse|bce_with_logits
          | init=torch|xavier_uniform|xavier_normal|he_uniform|he_normal
          | seed=N | max_batch=N | blas_threads=N
  @endverbatim
- * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt> or
- * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>.
+ * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt>,
+ * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt> or
+ * <tt>"1x28x28-conv2d(32,3,padding=1)-relu-maxpool2d(2)-flatten-10"</tt>.
+ * Dense layers and activations act on the last dimension (every time step
+ * of a sequence); a residual block whose body changes the shape adds a
+ * projection (a 1x1 convolution with a stride, or a dense layer). A shape
+ * that does not fit (a kernel larger than its input, channels that groups
+ * do not divide) is refused with both shapes in the message; see
+ * docs/model.md for every layer.
  * Options in the spec override those in @p opts. Errors name the position,
  * the token and what was expected.
  *
@@ -335,6 +397,37 @@ SGD_API size_t sgd_model_num_layers(const sgd_model *m);
 SGD_API int32_t sgd_model_layer_kind(const sgd_model *m, size_t i);
 
 /**
+ * @brief The shape of one input sample.
+ * @param m     The model.
+ * @param rank  Receives 1, 2 or 3.
+ * @param shape Receives the dimensions; unused ones are 1.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_input_shape(const sgd_model *m, int32_t *rank, int64_t shape[3]);
+
+/**
+ * @brief The shape of one output sample (of the last layer; the input's with no layers).
+ * @param m     The model.
+ * @param rank  Receives 1, 2 or 3.
+ * @param shape Receives the dimensions; unused ones are 1.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_output_shape(const sgd_model *m, int32_t *rank, int64_t shape[3]);
+
+/**
+ * @brief The shape of one sample at the output of layer @p i.
+ * @param m     The model.
+ * @param i     Layer index, from 0.
+ * @param rank  Receives 1, 2 or 3.
+ * @param shape Receives the dimensions; unused ones are 1.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument or @p i out of range.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_layer_shape(const sgd_model *m, size_t i, int32_t *rank, int64_t shape[3]);
+
+/**
  * @brief The model's loss.
  * @param m The model.
  * @return An ::sgd_loss_kind; 0 if @p m is NULL.
@@ -359,8 +452,8 @@ SGD_API sgd_status sgd_model_set_loss_kind(sgd_model *m, int32_t kind);
  * @since 0.1
  */
 typedef enum sgd_param_kind {
-    SGD_PARAM_WEIGHT = 1, /**< A dense layer's weight matrix, shape [out, in]. */
-    SGD_PARAM_BIAS = 2    /**< A dense layer's bias vector, shape [out]. */
+    SGD_PARAM_WEIGHT = 1, /**< A weight: a dense layer's [out, in], a convolution's [out, in/groups, k, k], a normalisation's scale [C]. */
+    SGD_PARAM_BIAS = 2    /**< A bias vector, shape [out] (a normalisation's shift [C]). */
 } sgd_param_kind;
 
 /**
@@ -380,7 +473,7 @@ typedef struct sgd_param_info {
     const char *name;
     /** Index of the layer it belongs to. */
     int32_t layer;
-    /** Number of dimensions: 2 for weights, 1 for biases. */
+    /** Number of dimensions: 2 for dense weights (4 for convolutions, 1 for normalisation scales), 1 for biases. */
     int32_t rank;
     /** Dimensions, row-major; unused ones are 1. */
     int64_t shape[4];
@@ -514,6 +607,166 @@ SGD_API sgd_status sgd_model_get_rng_state(const sgd_model *m, uint64_t state[4]
  * @since 0.1
  */
 SGD_API sgd_status sgd_model_set_rng_state(sgd_model *m, const uint64_t state[4]);
+
+/* ------------------------------------------------------------------ every tensor (0.2) */
+
+/**
+ * @brief Element types of the model's tensors.
+ * @since 0.2
+ */
+typedef enum sgd_dtype {
+    SGD_DTYPE_F32 = 1, /**< float32 (parameters, running statistics, state). */
+    SGD_DTYPE_I64 = 2  /**< int64 (counters such as batchnorm's num_batches_tracked). */
+} sgd_dtype;
+
+/**
+ * @brief What a tensor of the model is.
+ * @since 0.2
+ */
+typedef enum sgd_tensor_role {
+    /** A trainable parameter, in the parameter and gradient arenas (sgd_model_params()). */
+    SGD_TENSOR_PARAM = 1,
+    /**
+     * A buffer of torch's state_dict (running statistics), in the buffer arena
+     * (sgd_model_buffers()): updated by training-mode forward passes, saved in
+     * checkpoints, never handed to optimizers.
+     */
+    SGD_TENSOR_BUFFER = 2,
+    /**
+     * Per-sample state carried from one batch to the next (a recurrent layer's
+     * hidden state), shape [max_batch, ...]: not in the state_dict, zeroed by
+     * sgd_model_reset_state(), moved by sgd_model_reserve().
+     */
+    SGD_TENSOR_STATE = 3
+} sgd_tensor_role;
+
+/**
+ * @brief A tensor of the model: a parameter, a buffer or a piece of state.
+ *
+ * Initialise with sgd_tensor_info_init() (it sets @c struct_size), then call
+ * sgd_model_tensor_info(), which fills in the fields that fit.
+ * @since 0.2
+ */
+typedef struct sgd_tensor_info {
+    /** Set by sgd_tensor_info_init(): sizeof(sgd_tensor_info) as the caller knows it. */
+    uint32_t struct_size;
+    /** An ::sgd_tensor_role. */
+    int32_t role;
+    /** Name as in torch's state_dict of the equivalent nn.Sequential ("0.weight", "1.running_mean", "3.body.0.weight"). Owned by the model. */
+    const char *name;
+    /** Index of the (top-level) layer it belongs to. */
+    int32_t layer;
+    /** Parameters: an ::sgd_param_kind (which group of the arena it is in); 0 otherwise. */
+    int32_t param_kind;
+    /** An ::sgd_dtype. */
+    int32_t dtype;
+    /** Number of dimensions, 0 (a scalar such as num_batches_tracked) to 4. */
+    int32_t rank;
+    /** Dimensions, row-major; unused ones are 1. */
+    int64_t shape[4];
+    /** Number of elements. */
+    size_t numel;
+    /** Parameters: offset in floats into the parameter (and gradient) arena; buffers: offset in bytes into the buffer arena; state: offset in bytes per sample row block (informative). */
+    size_t offset;
+    /** Its data, owned by the model: valid until the model is freed (state: until sgd_model_reserve()). */
+    void *data;
+} sgd_tensor_info;
+
+/**
+ * @brief Sets @p info to zero with its @c struct_size.
+ * @param info The struct; NULL does nothing.
+ * @since 0.2
+ */
+SGD_API void sgd_tensor_info_init(sgd_tensor_info *info);
+
+/**
+ * @brief Number of tensors of the model: its state_dict entries (parameters
+ *        and buffers, in torch's order) followed by its per-sample state.
+ * @param m The model.
+ * @return The count; 0 before sgd_model_build() or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API size_t sgd_model_num_tensors(const sgd_model *m);
+
+/**
+ * @brief Describes tensor @p index in state_dict order.
+ *
+ * Indices 0 to (entries of the state_dict) - 1 are in the order and under
+ * the names of torch's state_dict() of the equivalent nn.Sequential (each
+ * layer's parameters, then its buffers, then the layers it holds); the
+ * per-sample state follows. This numbering differs from
+ * sgd_model_param_info()'s, which keeps the weights-then-biases order of the
+ * parameter arena.
+ *
+ * @param m     A built model.
+ * @param index 0 to sgd_model_num_tensors() - 1.
+ * @param info  Filled in; initialise it with sgd_tensor_info_init().
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, an index out of range or
+ *         a struct_size too small; ::SGD_ESTATE before sgd_model_build().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_tensor_info(const sgd_model *m, size_t index, sgd_tensor_info *info);
+
+/**
+ * @brief Finds a tensor by name (such as "1.running_var").
+ * @param m     A built model.
+ * @param name  The name.
+ * @param index Receives its index for sgd_model_tensor_info().
+ * @return ::SGD_OK; ::SGD_ENOTFOUND; ::SGD_EINVAL for a NULL argument;
+ *         ::SGD_ESTATE before sgd_model_build().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_find_tensor(const sgd_model *m, const char *name, size_t *index);
+
+/**
+ * @brief Copies a tensor out.
+ * @param m     A built model.
+ * @param index Its index.
+ * @param dst   Receives numel elements of its dtype.
+ * @param bytes Size of @p dst; must be numel times 4 (float32) or 8 (int64).
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE for a wrong @p bytes; ::SGD_ESTATE.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_read_tensor(const sgd_model *m, size_t index, void *dst, size_t bytes);
+
+/**
+ * @brief Overwrites a tensor (a parameter, a buffer or state).
+ * @param m     A built model.
+ * @param index Its index.
+ * @param src   numel elements of its dtype: finite floats, counters >= 0.
+ * @param bytes Size of @p src; must be numel times 4 or 8.
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE; ::SGD_ENONFINITE naming the
+ *         element; ::SGD_ERANGE for a negative counter (nothing is changed);
+ *         ::SGD_ESTATE.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_write_tensor(sgd_model *m, size_t index, const void *src, size_t bytes);
+
+/**
+ * @brief Size in bytes of the buffer arena (0 for a model without buffers).
+ * @param m The model.
+ * @return The size; 0 before sgd_model_build() or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API size_t sgd_model_buffer_bytes(const sgd_model *m);
+
+/**
+ * @brief The buffer arena: every buffer at the byte offset its
+ *        sgd_tensor_info gives, 64-byte aligned as a whole, each buffer 8-byte aligned.
+ * @param m The model.
+ * @return The arena; NULL before sgd_model_build() or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API void *sgd_model_buffers(sgd_model *m);
+
+/**
+ * @brief Zeroes the per-sample state (::SGD_TENSOR_STATE tensors), as at the
+ *        start of an epoch; nothing for a model without state.
+ * @param m A built model.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL model; ::SGD_ESTATE before sgd_model_build().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_reset_state(sgd_model *m);
 
 /* ------------------------------------------------------------------ modes and buffers */
 

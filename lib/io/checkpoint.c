@@ -72,6 +72,16 @@ static sgd_status add_string(sgd_ckpt_writer *w, const char *name, const char *s
 
 /* ------------------------------------------------------------------ save */
 
+/* Tensor i of m if it is a buffer or state (saved besides the parameters): false for a parameter. */
+static bool other_tensor(const sgd_model *m, size_t i, sgd_tensor_info *info, int *dtype)
+{
+    sgd_tensor_info_init(info);
+    if (sgd_model_tensor_info(m, i, info) != SGD_OK || info->role == SGD_TENSOR_PARAM)
+        return false;
+    *dtype = info->dtype == SGD_DTYPE_I64 ? SGD_CKPT_I64 : SGD_CKPT_F32;
+    return true;
+}
+
 static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
 {
     sgd_status st;
@@ -85,6 +95,15 @@ static sgd_status add_model(sgd_ckpt_writer *w, sgd_model *m)
             return st;
         if ((st = sgd_ckpt_writer_add_tensor(w, info.name, SGD_CKPT_F32, (uint32_t)info.rank, info.shape,
                                              params + info.offset)) != SGD_OK)
+            return st;
+    }
+    /* Buffers (running statistics) and per-sample state, under their state_dict names. */
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info info;
+        int dtype;
+        if (other_tensor(m, i, &info, &dtype) &&
+            (st = sgd_ckpt_writer_add_tensor(w, info.name, dtype, (uint32_t)info.rank, info.shape, info.data)) !=
+                SGD_OK)
             return st;
     }
     uint64_t rng[4];
@@ -274,7 +293,7 @@ static sgd_status check_no_extra(const sgd_ckpt_reader *r, const char *section, 
 static bool model_has(const void *ctx, const char *name)
 {
     size_t i;
-    return strcmp(name, "spec") == 0 || strcmp(name, "rng") == 0 || sgd_model_find_param(ctx, name, &i) == SGD_OK;
+    return strcmp(name, "spec") == 0 || strcmp(name, "rng") == 0 || sgd_model_find_tensor(ctx, name, &i) == SGD_OK;
 }
 
 static bool optim_has(const void *ctx, const char *name)
@@ -313,7 +332,20 @@ static sgd_status check_model(const sgd_ckpt_reader *r, sgd_model *m, uint64_t r
             return st;
         }
     }
-    if ((st = check_no_extra(r, "model", n + 2, model_has, m)) != SGD_OK)
+    size_t n_other = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info info;
+        int dtype;
+        if (!other_tensor(m, i, &info, &dtype))
+            continue;
+        n_other++;
+        if ((st = sgd_ckpt_reader_check_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape)) !=
+            SGD_OK) {
+            sgd__err_prefix("%s: not a checkpoint of this model (%s)", fn_restore, sgd_model_spec(m));
+            return st;
+        }
+    }
+    if ((st = check_no_extra(r, "model", n + n_other + 2, model_has, m)) != SGD_OK)
         return st;
     /* The shapes agree (or the first that differs was named): now the layers between them. */
     if ((st = check_spec(r, m)) != SGD_OK)
@@ -552,6 +584,16 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
             sgd_model_param_info(p.model, i, &info);
             st = sgd_ckpt_reader_read_tensor(r, "model", info.name, SGD_CKPT_F32, (uint32_t)info.rank, info.shape,
                                              params + info.offset, info.numel * sizeof(float));
+            if (st != SGD_OK)
+                return sgd__err(SGD_EINTERNAL, "%s: tensor '%s' failed after it was checked", fn, info.name);
+        }
+        for (size_t i = 0; i < sgd_model_num_tensors(p.model); i++) {
+            sgd_tensor_info info;
+            int dtype;
+            if (!other_tensor(p.model, i, &info, &dtype))
+                continue;
+            st = sgd_ckpt_reader_read_tensor(r, "model", info.name, dtype, (uint32_t)info.rank, info.shape, info.data,
+                                             info.numel * sgd_ckpt_dtype_size(dtype));
             if (st != SGD_OK)
                 return sgd__err(SGD_EINTERNAL, "%s: tensor '%s' failed after it was checked", fn, info.name);
         }

@@ -9,43 +9,32 @@
 
 #include "core/internal.h"
 #include "data/data_internal.h"
+#include "model/layer.h"
 #include "model/tensor.h"
 
-/* Longest canonical token of one layer ("dense(16777216,bias=0)", "dropout(<%.17g>)"). */
-#define SGD__SPEC_TOKEN_MAX 48
 #define SGD__SPEC_MAX_LEN 4096
 
-typedef struct sgd__layer {
-    int32_t kind;       /* sgd_layer_kind */
-    int64_t in, out;    /* widths (equal for activations and dropout) */
-    bool bias;          /* dense only */
-    double param;       /* leaky_relu: negative slope; dropout: p */
-    /* Set by build: */
-    bool fused;         /* activation applied in place by the preceding dense layer's pass */
-    sgd__tensor w, b;   /* dense: views into the parameter arena (b.data NULL without bias) */
-    sgd__tensor gw, gb; /* the same views into the gradient arena */
-    float *buf;         /* own output buffer [max_batch x out], or NULL when fused */
-    uint8_t *mask;      /* dropout: keep mask [max_batch x out] */
-    /* Set by each forward pass: */
-    const float *y;     /* this pass's output ([batch x out]): buf, the dense's buf, or the input */
-} sgd__layer;
-
-typedef struct sgd__pinfo {
-    int32_t kind, layer, rank;
-    int64_t shape[2];
-    size_t offset, numel;
-    const char *name;
-} sgd__pinfo;
+/* One tensor of the model: a parameter, a buffer or a piece of state. */
+typedef struct sgd__tinfo {
+    const sgd__tdesc *d;   /* its description in its layer */
+    sgd__layer *l;         /* the layer that holds it */
+    size_t ti;             /* its index in l->td */
+    int32_t layer;         /* the top-level layer it belongs to */
+    size_t offset;         /* parameters: floats into the arenas; buffers: bytes into the buffer arena;
+                              state: bytes into the state block */
+    size_t numel;          /* elements (state: max_batch x per-sample) */
+    const char *name;      /* "3.weight", "1.running_mean", "4.body.0.weight" */
+} sgd__tinfo;
 
 enum { SGD__PHASE_NONE = 0, SGD__PHASE_FORWARD = 1, SGD__PHASE_LOSS = 2 };
 
 struct sgd_model {
     sgd_allocator alloc;
-    int64_t n_in;
-    sgd__layer *layers;
-    size_t n_layers, cap_layers;
-    char *spec;         /* canonical spec; capacity kept in step with cap_layers */
+    sgd__seq seq;       /* the layers; seq.in is the input shape */
+    int64_t n_in;       /* values per sample of the input */
+    char *spec;         /* the canonical spec, built on demand by sgd_model_spec() */
     size_t spec_cap;
+    bool spec_valid;
     bool built;
     /* options */
     int32_t init;
@@ -56,16 +45,22 @@ struct sgd_model {
     /* arenas */
     float *params, *grads;
     size_t n_params;
-    sgd__pinfo *pinfo;
+    unsigned char *bufs;  /* the buffer arena (running statistics), 64-byte aligned */
+    size_t buf_bytes;
+    sgd__tinfo *tinfo;  /* state_dict order (parameters and buffers), then the state tensors */
+    size_t n_tensors, n_dict, n_state;
+    size_t *pidx;       /* the 0.1 numbering of parameters: weights first, then biases -> tinfo index */
     size_t n_ptensors;
     char *names;
-    /* buffers (one aligned block) */
+    size_t state_bytes; /* per max_batch */
+    /* work block (one aligned allocation, resized by sgd_model_reserve) */
     void *work;
     float *gbuf[2];     /* gradient ping-pong, [max_batch x widest] */
     float *xstage;      /* evaluation: gathered rows [max_batch x n_in] */
     int32_t *lstage;    /* evaluation: gathered labels */
     float *tstage;      /* evaluation: gathered targets [max_batch x outputs] */
-    size_t first_dense; /* backward stops after it: no gradient for the input */
+    unsigned char *state; /* per-sample state [max_batch x ...] */
+    size_t first;       /* the first layer with parameters: backward stops there */
     /* state */
     bool training;
     bool fwd_training;  /* mode of the last forward pass */
@@ -76,9 +71,6 @@ struct sgd_model {
     sgd__rng rng;       /* dropout */
 };
 
-/* The canonical spec written into m->spec (capacity is ensured by the caller). */
-void sgd__model_write_spec(sgd_model *m);
-
 /* Parses `spec` into layers added to a new model (not built) and options merged into *o. */
 sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_options *o,
                                  const sgd_allocator *alloc, const char *fn);
@@ -86,6 +78,13 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
 /* Names used by the spec grammar. */
 const char *sgd__loss_name(int32_t kind);
 const char *sgd__init_name(int32_t kind);
+
+/* Positions per sample of the output (values / classes): 1 for a vector output. */
+static inline int64_t sgd__model_positions(const sgd_model *m)
+{
+    const sgd__shape *o = sgd__seq_out(&m->seq);
+    return sgd__shape_numel(o) / sgd__shape_last(o);
+}
 
 /*
  * Runs exactly the cblas_sgemm calls of one forward and backward pass on a

@@ -1,7 +1,11 @@
 /*
- * The model spec grammar ("784-256-relu-128-relu-10:loss=cross_entropy") and
- * the canonical form sgd_model_spec() returns. The grammar is documented in
- * model.h (sgd_model_from_spec) and docs/model.md.
+ * The model spec grammar ("784-256-relu-128-relu-10:loss=cross_entropy",
+ * "1x28x28-conv2d(32,3,padding=1)-relu-...") and the canonical form
+ * sgd_model_spec() returns, built on demand from the layers' records. A
+ * layer's own syntax is its record's parse and print (layer.h); this file
+ * splits the tokens, looks their names up in the table and adds the layers
+ * through the model's public calls. The grammar is documented in model.h
+ * (sgd_model_from_spec) and docs/model.md.
  * SPDX-License-Identifier: MIT
  */
 #include "model/model_internal.h"
@@ -13,32 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *sgd__loss_name(int32_t kind)
-{
-    switch (kind) {
-    case SGD_LOSS_CROSS_ENTROPY: return "cross_entropy";
-    case SGD_LOSS_MSE: return "mse";
-    case SGD_LOSS_BCE_WITH_LOGITS: return "bce_with_logits";
-    default: return "unknown";
-    }
-}
+/* ---------------------------------------------------------------- numbers */
 
-const char *sgd__init_name(int32_t kind)
-{
-    switch (kind) {
-    case SGD_INIT_TORCH: return "torch";
-    case SGD_INIT_XAVIER_UNIFORM: return "xavier_uniform";
-    case SGD_INIT_XAVIER_NORMAL: return "xavier_normal";
-    case SGD_INIT_HE_UNIFORM: return "he_uniform";
-    case SGD_INIT_HE_NORMAL: return "he_normal";
-    default: return "unknown";
-    }
-}
-
-/* ---------------------------------------------------------------- canonical form */
-
-/* The shortest %g form of v that reads back exactly, with '.' whatever the locale. */
-static void fmt_double(char *buf, size_t n, double v)
+void sgd__fmt_double(char *buf, size_t n, double v)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
@@ -54,71 +35,6 @@ static void fmt_double(char *buf, size_t n, double v)
     }
 }
 
-static int layer_token(const sgd__layer *l, char *buf, size_t n)
-{
-    char num[40];
-    switch (l->kind) {
-    case SGD_LAYER_DENSE:
-        return l->bias ? snprintf(buf, n, "%lld", (long long)l->out)
-                       : snprintf(buf, n, "dense(%lld,bias=0)", (long long)l->out);
-    case SGD_LAYER_RELU: return snprintf(buf, n, "relu");
-    case SGD_LAYER_TANH: return snprintf(buf, n, "tanh");
-    case SGD_LAYER_SIGMOID: return snprintf(buf, n, "sigmoid");
-    case SGD_LAYER_SOFTMAX: return snprintf(buf, n, "softmax");
-    case SGD_LAYER_GELU: return snprintf(buf, n, "gelu");
-    case SGD_LAYER_GELU_TANH: return snprintf(buf, n, "gelu(approximate=tanh)");
-    case SGD_LAYER_LEAKY_RELU:
-        fmt_double(num, sizeof num, l->param);
-        return snprintf(buf, n, "leaky_relu(%s)", num);
-    case SGD_LAYER_DROPOUT:
-        fmt_double(num, sizeof num, l->param);
-        return snprintf(buf, n, "dropout(%s)", num);
-    default: return snprintf(buf, n, "?");
-    }
-}
-
-void sgd__model_write_spec(sgd_model *m)
-{
-    if (m->spec == NULL || m->spec_cap == 0)
-        return;
-    size_t at = 0, cap = m->spec_cap;
-    int w = snprintf(m->spec, cap, "%lld", (long long)m->n_in);
-    for (size_t i = 0; i < m->n_layers && w >= 0 && (at += (size_t)w) < cap; i++) {
-        char tok[SGD__SPEC_TOKEN_MAX + 16];
-        layer_token(&m->layers[i], tok, sizeof tok);
-        w = snprintf(m->spec + at, cap - at, "-%s", tok);
-    }
-    if (w >= 0 && at < cap && (at += (size_t)w) < cap)
-        snprintf(m->spec + at, cap - at, ":loss=%s", sgd__loss_name(m->loss));
-}
-
-/* ---------------------------------------------------------------- parsing */
-
-typedef struct spec_ctx {
-    const char *fn;
-    const char *spec;
-    size_t layer; /* 1-based index of the token being parsed (0: the input) */
-    sgd__str tok;
-} spec_ctx;
-
-#define SPEC_ERR(c, status, ...) spec_err((c), (status), __VA_ARGS__)
-
-static sgd_status spec_err(const spec_ctx *c, sgd_status status, const char *fmt, ...) SGD__PRINTF(3, 4);
-
-static sgd_status spec_err(const spec_ctx *c, sgd_status status, const char *fmt, ...)
-{
-    char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    if (c->layer == 0)
-        return sgd__err(status, "%s: spec '%.200s': input '%.*s': %s", c->fn, c->spec, (int)c->tok.n, c->tok.p,
-                        detail);
-    return sgd__err(status, "%s: spec '%.200s': layer %zu '%.*s': %s", c->fn, c->spec, c->layer, (int)c->tok.n,
-                    c->tok.p, detail);
-}
-
 static bool all_digits(sgd__str s)
 {
     if (s.n == 0)
@@ -129,55 +45,73 @@ static bool all_digits(sgd__str s)
     return true;
 }
 
-static sgd_status parse_units(const spec_ctx *c, sgd__str s, const char *what, int64_t *out)
+/* ---------------------------------------------------------------- arguments */
+
+sgd_status sgd__lspec_err(const sgd__lspec *c, sgd_status status, const char *fmt, ...)
 {
-    int64_t v;
-    if (!all_digits(s) || sgd__parse_int64(s, &v) != SGD_OK || v < 1 || v > SGD_MODEL_MAX_UNITS)
-        return SPEC_ERR(c, SGD_EINVAL, "%s '%.*s': expected a whole number from 1 to 16777216", what, (int)s.n, s.p);
-    *out = v;
-    return SGD_OK;
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return sgd__err(status, "%s: spec '%.200s': %s '%.*s': %s", c->fn, c->spec, c->where, (int)c->tok.n, c->tok.p,
+                    detail);
 }
 
-/* The arguments between parentheses: at most one positional (first), then key=value pairs. */
-#define SPEC_MAX_ARGS 4
-typedef struct spec_args {
-    sgd__str key[SPEC_MAX_ARGS], val[SPEC_MAX_ARGS];
-    bool used[SPEC_MAX_ARGS];
-    size_t n;
-} spec_args;
+/* The end of the item starting at p: the next top-level `sep` (outside parentheses) or end. */
+static const char *item_end(const char *p, const char *end, char sep)
+{
+    int depth = 0;
+    while (p < end && !(depth == 0 && *p == sep)) {
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && depth > 0)
+            depth--;
+        p++;
+    }
+    return p;
+}
 
-static sgd_status split_args(const spec_ctx *c, sgd__str in, spec_args *a)
+sgd_status sgd__largs_split(const sgd__lspec *c, sgd__largs *a, size_t max_pos)
 {
     memset(a, 0, sizeof *a);
-    in = sgd__str_trim(in.p, in.n);
-    if (in.n == 0)
+    sgd__str in = sgd__str_trim(c->args.p, c->args.n);
+    if (!c->has_parens || in.n == 0)
         return SGD_OK;
     const char *p = in.p, *end = in.p + in.n;
     for (;;) {
-        const char *q = memchr(p, ',', (size_t)(end - p));
-        if (q == NULL)
-            q = end;
+        const char *q = item_end(p, end, ',');
         sgd__str item = sgd__str_trim(p, (size_t)(q - p));
         if (item.n == 0)
-            return SPEC_ERR(c, SGD_EINVAL, "empty argument");
-        if (a->n == SPEC_MAX_ARGS)
-            return SPEC_ERR(c, SGD_EINVAL, "too many arguments");
+            return sgd__lspec_err(c, SGD_EINVAL, "empty argument");
+        if (a->n == SGD__LARGS_MAX)
+            return sgd__lspec_err(c, SGD_EINVAL, "too many arguments");
         const char *eq = memchr(item.p, '=', item.n);
         if (eq == NULL) {
-            if (a->n > 0)
-                return SPEC_ERR(c, SGD_EINVAL, "argument '%.*s' needs a key= (only the first may be positional)",
-                                (int)item.n, item.p);
+            if (a->n > a->n_pos)
+                return sgd__lspec_err(c, SGD_EINVAL,
+                                      "argument '%.*s' needs a key= (positional arguments come first)", (int)item.n,
+                                      item.p);
+            if (a->n_pos == max_pos)
+                return max_pos == 1 ? sgd__lspec_err(c, SGD_EINVAL,
+                                                     "argument '%.*s' needs a key= (only the first may be positional)",
+                                                     (int)item.n, item.p)
+                                    : sgd__lspec_err(c, SGD_EINVAL,
+                                                     "argument '%.*s' needs a key= (only the first %zu may be positional)",
+                                                     (int)item.n, item.p, max_pos);
             a->key[a->n] = (sgd__str){NULL, 0};
             a->val[a->n] = item;
+            a->n_pos++;
         } else {
             a->key[a->n] = sgd__str_trim(item.p, (size_t)(eq - item.p));
             a->val[a->n] = sgd__str_trim(eq + 1, (size_t)(item.p + item.n - eq - 1));
             if (a->key[a->n].n == 0 || a->val[a->n].n == 0)
-                return SPEC_ERR(c, SGD_EINVAL, "argument '%.*s' is not key=value", (int)item.n, item.p);
+                return sgd__lspec_err(c, SGD_EINVAL, "argument '%.*s' is not key=value", (int)item.n, item.p);
             for (size_t k = 0; k < a->n; k++)
                 if (a->key[k].p && a->key[k].n == a->key[a->n].n &&
                     memcmp(a->key[k].p, a->key[a->n].p, a->key[k].n) == 0)
-                    return SPEC_ERR(c, SGD_EINVAL, "argument '%.*s' given twice", (int)a->key[k].n, a->key[k].p);
+                    return sgd__lspec_err(c, SGD_EINVAL, "argument '%.*s' given twice", (int)a->key[k].n,
+                                          a->key[k].p);
         }
         a->n++;
         if (q == end)
@@ -187,120 +121,213 @@ static sgd_status split_args(const spec_ctx *c, sgd__str in, spec_args *a)
     return SGD_OK;
 }
 
-/* The value of the positional argument (if `positional`) or of any of the keys (NULL-terminated). */
-static sgd__str take_arg(spec_args *a, bool positional, const char *const *keys)
+sgd__str sgd__largs_take(sgd__largs *a, int pos, const char *const *keys)
 {
-    for (size_t i = 0; i < a->n; i++) {
+    if (pos >= 0 && (size_t)pos < a->n_pos && !a->used[pos]) {
+        a->used[pos] = true;
+        return a->val[pos];
+    }
+    for (size_t i = a->n_pos; i < a->n; i++) {
         if (a->used[i])
             continue;
-        bool match = a->key[i].p == NULL ? positional : false;
-        for (size_t k = 0; !match && keys[k] != NULL; k++)
-            match = a->key[i].p != NULL && sgd__str_eq(a->key[i], keys[k]);
-        if (match) {
-            a->used[i] = true;
-            return a->val[i];
+        for (size_t k = 0; keys[k] != NULL; k++) {
+            if (sgd__str_eq(a->key[i], keys[k])) {
+                a->used[i] = true;
+                return a->val[i];
+            }
         }
     }
     return (sgd__str){NULL, 0};
 }
 
-static sgd_status check_args_used(const spec_ctx *c, const spec_args *a, const char *allowed)
+sgd_status sgd__largs_check_used(const sgd__lspec *c, const sgd__largs *a, const char *usage)
 {
     for (size_t i = 0; i < a->n; i++) {
         if (a->used[i])
             continue;
         if (a->key[i].p == NULL)
-            return SPEC_ERR(c, SGD_EINVAL, "unexpected argument '%.*s' (%s)", (int)a->val[i].n, a->val[i].p, allowed);
-        return SPEC_ERR(c, SGD_EINVAL, "unknown argument '%.*s' (%s)", (int)a->key[i].n, a->key[i].p, allowed);
+            return sgd__lspec_err(c, SGD_EINVAL, "unexpected argument '%.*s' (%s)", (int)a->val[i].n, a->val[i].p,
+                                  usage);
+        return sgd__lspec_err(c, SGD_EINVAL, "unknown argument '%.*s' (%s)", (int)a->key[i].n, a->key[i].p, usage);
     }
     return SGD_OK;
 }
 
-static sgd_status parse_layer(sgd_model *m, spec_ctx *c)
+sgd_status sgd__largs_parse(const sgd__lspec *c, const sgd__argdef *defs, size_t n, double *vals,
+                            const char *usage)
 {
-    sgd__str t = c->tok;
-    if (all_digits(t)) {
-        int64_t units;
-        sgd_status st = parse_units(c, t, "units", &units);
-        return st != SGD_OK ? st : sgd_model_add_dense(m, units, 1);
-    }
-    const char *open = memchr(t.p, '(', t.n);
-    sgd__str name = sgd__str_trim(t.p, open ? (size_t)(open - t.p) : t.n);
-    sgd__str args_text = {NULL, 0};
-    if (open != NULL) {
-        const char *close = memchr(open, ')', (size_t)(t.p + t.n - open));
-        if (close == NULL)
-            return SPEC_ERR(c, SGD_EINVAL, "'(' without ')'");
-        if (close != t.p + t.n - 1)
-            return SPEC_ERR(c, SGD_EINVAL, "unexpected text after ')'");
-        args_text = (sgd__str){open + 1, (size_t)(close - open - 1)};
-    } else if (memchr(t.p, ')', t.n) != NULL) {
-        return SPEC_ERR(c, SGD_EINVAL, "')' without '('");
-    }
-    spec_args a;
-    sgd_status st = split_args(c, args_text, &a);
+    sgd__largs a;
+    sgd_status st = sgd__largs_split(c, &a, n);
     if (st != SGD_OK)
         return st;
-    if (sgd__str_eq(name, "dense") || sgd__str_eq(name, "linear")) {
-        static const char *const ukeys[] = {"units", "out_features", NULL}, *const bkeys[] = {"bias", NULL};
-        sgd__str u = take_arg(&a, true, ukeys), b = take_arg(&a, false, bkeys);
-        if ((st = check_args_used(c, &a, "dense takes units and bias")) != SGD_OK)
-            return st;
-        if (u.p == NULL)
-            return SPEC_ERR(c, SGD_EINVAL, "missing the number of units, as in dense(10) or dense(10,bias=0)");
-        int64_t units;
-        if ((st = parse_units(c, u, "units", &units)) != SGD_OK)
-            return st;
-        bool bias = true;
-        if (b.p != NULL && sgd__parse_bool(b, &bias) != SGD_OK)
-            return SPEC_ERR(c, SGD_EINVAL, "bias=%.*s: not a boolean (use 0 or 1)", (int)b.n, b.p);
-        return sgd_model_add_dense(m, units, bias);
+    sgd__str got[SGD__LARGS_MAX];
+    for (size_t i = 0; i < n && i < SGD__LARGS_MAX; i++) {
+        const char *keys[2] = {defs[i].name, NULL};
+        got[i] = sgd__largs_take(&a, (int)i, keys);
     }
-    static const struct {
-        const char *name;
-        int32_t kind;
-    } simple[] = {{"relu", SGD_LAYER_RELU},
-                  {"tanh", SGD_LAYER_TANH},
-                  {"sigmoid", SGD_LAYER_SIGMOID},
-                  {"softmax", SGD_LAYER_SOFTMAX}};
-    for (size_t i = 0; i < sizeof simple / sizeof *simple; i++) {
-        if (sgd__str_eq(name, simple[i].name)) {
-            if ((st = check_args_used(c, &a, "it takes no arguments")) != SGD_OK)
-                return st;
-            return sgd_model_add_activation(m, simple[i].kind);
+    if ((st = sgd__largs_check_used(c, &a, usage)) != SGD_OK)
+        return st;
+    for (size_t i = 0; i < n && i < SGD__LARGS_MAX; i++) {
+        const sgd__argdef *d = &defs[i];
+        sgd__str v = got[i];
+        vals[i] = d->def;
+        if (v.p == NULL) {
+            if (d->required)
+                return sgd__lspec_err(c, SGD_EINVAL, "missing argument %s (%s)", d->name, usage);
+            continue;
         }
+        if (d->type == SGD__ARG_BOOL) {
+            bool b;
+            if (sgd__parse_bool(v, &b) != SGD_OK)
+                return sgd__lspec_err(c, SGD_EINVAL, "%s=%.*s: not a boolean (use 0 or 1)", d->name, (int)v.n, v.p);
+            vals[i] = b;
+            continue;
+        }
+        double x;
+        if (d->type == SGD__ARG_INT) {
+            int64_t k;
+            if (sgd__parse_int64(v, &k) != SGD_OK || k < -((int64_t)1 << 40) || k > ((int64_t)1 << 40))
+                return sgd__lspec_err(c, SGD_EINVAL, "%s=%.*s: not a whole number", d->name, (int)v.n, v.p);
+            x = (double)k;
+        } else if (sgd__parse_double(v, false, &x) != SGD_OK) {
+            return sgd__lspec_err(c, SGD_EINVAL, "%s=%.*s: not a finite number", d->name, (int)v.n, v.p);
+        }
+        if (x < d->lo || (d->hi >= d->lo && x > d->hi)) {
+            char lo[40], hi[40];
+            sgd__fmt_double(lo, sizeof lo, d->lo);
+            sgd__fmt_double(hi, sizeof hi, d->hi);
+            if (d->hi >= d->lo)
+                return sgd__lspec_err(c, SGD_ERANGE, "%s=%.*s: must be in [%s, %s]", d->name, (int)v.n, v.p, lo, hi);
+            return sgd__lspec_err(c, SGD_ERANGE, "%s=%.*s: must be >= %s", d->name, (int)v.n, v.p, lo);
+        }
+        vals[i] = x;
     }
-    if (sgd__str_eq(name, "gelu")) {
-        static const char *const keys[] = {"approximate", NULL};
-        sgd__str v = take_arg(&a, true, keys);
-        if ((st = check_args_used(c, &a, "gelu takes approximate=none|tanh")) != SGD_OK)
-            return st;
-        if (v.p == NULL || sgd__str_eq(v, "none"))
-            return sgd_model_add_activation(m, SGD_LAYER_GELU);
-        if (sgd__str_eq(v, "tanh"))
-            return sgd_model_add_activation(m, SGD_LAYER_GELU_TANH);
-        return SPEC_ERR(c, SGD_EINVAL, "approximate=%.*s: expected none or tanh", (int)v.n, v.p);
-    }
-    if (sgd__str_eq(name, "leaky_relu") || sgd__str_eq(name, "dropout")) {
-        bool leaky = name.p[0] == 'l';
-        static const char *const lkeys[] = {"negative_slope", NULL}, *const dkeys[] = {"p", NULL};
-        sgd__str v = take_arg(&a, true, leaky ? lkeys : dkeys);
-        if ((st = check_args_used(c, &a, leaky ? "leaky_relu takes negative_slope" : "dropout takes p")) != SGD_OK)
-            return st;
-        double x = leaky ? 0.01 : 0.5;
-        if (v.p != NULL && sgd__parse_double(v, false, &x) != SGD_OK)
-            return SPEC_ERR(c, SGD_EINVAL, "%s=%.*s: not a finite number", leaky ? "negative_slope" : "p", (int)v.n,
-                            v.p);
-        if (!leaky && !(x >= 0.0 && x <= 1.0))
-            return SPEC_ERR(c, SGD_ERANGE, "p=%.*s: must be in [0, 1]", (int)v.n, v.p);
-        if (leaky && fabs(x) > 3.4e38)
-            return SPEC_ERR(c, SGD_EINVAL, "negative_slope=%.*s: must be a finite float", (int)v.n, v.p);
-        return leaky ? sgd_model_add_leaky_relu(m, x) : sgd_model_add_dropout(m, x);
-    }
-    return SPEC_ERR(c, SGD_EINVAL,
-                    "unknown layer (expected a number of units, dense, linear, relu, leaky_relu, tanh, sigmoid, "
-                    "gelu, softmax or dropout)");
+    return SGD_OK;
 }
+
+int sgd__largs_print(char *buf, size_t n, const char *name, const sgd__argdef *defs, size_t ndefs,
+                     const double *vals)
+{
+    size_t at = 0;
+    int total = 0, w;
+    bool any = false;
+#define SGD__PUT(...)                                                                                          \
+    do {                                                                                                      \
+        w = snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, __VA_ARGS__);                              \
+        if (w < 0)                                                                                            \
+            return w;                                                                                         \
+        total += w;                                                                                           \
+        at += (size_t)w;                                                                                      \
+    } while (0)
+    SGD__PUT("%s", name);
+    for (size_t i = 0; i < ndefs; i++) {
+        if (!defs[i].required && vals[i] == defs[i].def)
+            continue;
+        char num[40];
+        sgd__fmt_double(num, sizeof num, vals[i]);
+        SGD__PUT("%s", any ? "," : "(");
+        if (defs[i].required)
+            SGD__PUT("%s", num);
+        else
+            SGD__PUT("%s=%s", defs[i].name, num);
+        any = true;
+    }
+    if (any)
+        SGD__PUT(")");
+#undef SGD__PUT
+    return total;
+}
+
+/* ---------------------------------------------------------------- sequences */
+
+/* Parses one token into a layer and appends it to s. */
+static sgd_status parse_token(sgd__seq *s, sgd__lspec *c)
+{
+    sgd__str t = c->tok;
+    const char *open = memchr(t.p, '(', t.n);
+    c->name = sgd__str_trim(t.p, open ? (size_t)(open - t.p) : t.n);
+    c->args = (sgd__str){NULL, 0};
+    c->has_parens = false;
+    if (open != NULL) {
+        const char *close = t.p + t.n - 1;
+        if (*close != ')')
+            return memchr(open, ')', t.n - (size_t)(open - t.p)) == NULL
+                       ? sgd__lspec_err(c, SGD_EINVAL, "'(' without ')'")
+                       : sgd__lspec_err(c, SGD_EINVAL, "unexpected text after ')'");
+        int depth = 0;
+        for (const char *q = open; q <= close; q++) {
+            depth += *q == '(' ? 1 : *q == ')' ? -1 : 0;
+            if (depth == 0 && q != close)
+                return sgd__lspec_err(c, SGD_EINVAL, "unexpected text after ')'");
+            if (depth < 0)
+                return sgd__lspec_err(c, SGD_EINVAL, "')' without '('");
+        }
+        if (depth != 0)
+            return sgd__lspec_err(c, SGD_EINVAL, "'(' without ')'");
+        c->args = (sgd__str){open + 1, (size_t)(close - open - 1)};
+        c->has_parens = true;
+    } else if (memchr(t.p, ')', t.n) != NULL) {
+        return sgd__lspec_err(c, SGD_EINVAL, "')' without '('");
+    }
+    const sgd__layer_op *op = all_digits(t) ? &sgd__op_dense : sgd__layer_op_by_name(c->name);
+    if (op == NULL) {
+        char names[1024];
+        sgd__layer_names(names, sizeof names);
+        return sgd__lspec_err(c, SGD_EINVAL, "unknown layer (expected a number of units, %s)", names);
+    }
+    sgd__layer l;
+    memset(&l, 0, sizeof l);
+    l.op = op;
+    c->in = sgd__seq_out(s);
+    sgd_status st = op->parse(&l, c);
+    if (st != SGD_OK) {
+        for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
+            sgd__seq_free(l.sub[k], c->alloc);
+        return st;
+    }
+    char fn[160];
+    snprintf(fn, sizeof fn, "%s '%.*s'", c->where, (int)(t.n > 80 ? 80 : t.n), t.p);
+    if ((st = sgd__seq_push(s, c->alloc, &l, fn)) != SGD_OK) {
+        for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
+            sgd__seq_free(l.sub[k], c->alloc);
+        sgd__err_prefix("%s: spec '%.200s'", c->fn, c->spec);
+    }
+    return st;
+}
+
+sgd_status sgd__seq_parse(sgd__seq *s, sgd__str text, const sgd__lspec *outer, int depth)
+{
+    if (depth > 8)
+        return sgd__lspec_err(outer, SGD_EINVAL, "layers nested more than 8 deep");
+    sgd__lspec c = *outer;
+    c.depth = depth;
+    c.index0 = 0;
+    char where[96];
+    c.where = where;
+    const char *p = text.p, *end = text.p + text.n;
+    for (size_t k = 1;; k++) {
+        const char *q = item_end(p, end, '-');
+        c.tok = sgd__str_trim(p, (size_t)(q - p));
+        if (depth == 0)
+            snprintf(where, sizeof where, "layer %zu", outer->index0 + k);
+        else
+            snprintf(where, sizeof where, "%.60s layer %zu", outer->where, k);
+        if (c.tok.n == 0) {
+            if (depth > 0 && k == 1 && q == end)
+                return sgd__lspec_err(outer, SGD_EINVAL, "no layers inside the parentheses");
+            return sgd__lspec_err(&c, SGD_EINVAL, "empty layer (two '-' in a row, or a '-' at the end)");
+        }
+        sgd_status st = parse_token(s, &c);
+        if (st != SGD_OK)
+            return st;
+        if (q == end)
+            return SGD_OK;
+        p = q + 1;
+    }
+}
+
+
+/* ---------------------------------------------------------------- parsing */
 
 static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char *fn)
 {
@@ -359,6 +386,39 @@ static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char 
     return sgd__spec_check_unused(sp, fn);
 }
 
+/*
+ * The input: "784" (a vector), "TxF" (a sequence) or "CxHxW" (an image),
+ * each dimension 1 to 2^24, at most 2^26 values in all.
+ */
+static sgd_status parse_input(const sgd__lspec *c, sgd__shape *s)
+{
+    memset(s, 0, sizeof *s);
+    const char *p = c->tok.p, *end = c->tok.p + c->tok.n;
+    for (;;) {
+        const char *q = memchr(p, 'x', (size_t)(end - p));
+        if (q == NULL)
+            q = end;
+        sgd__str d = {p, (size_t)(q - p)};
+        int64_t v;
+        if (s->rank == SGD__SHAPE_MAX_RANK)
+            return sgd__lspec_err(c, SGD_EINVAL, "at most 3 dimensions (F, TxF or CxHxW)");
+        if (!all_digits(d) || sgd__parse_int64(d, &v) != SGD_OK || v < 1 || v > SGD_MODEL_MAX_UNITS)
+            return sgd__lspec_err(c, SGD_EINVAL,
+                                  "the number of inputs '%.*s': expected a whole number from 1 to 16777216 (or a "
+                                  "shape such as 1x28x28)",
+                                  (int)d.n, d.p);
+        s->d[s->rank++] = v;
+        if (q == end)
+            break;
+        p = q + 1;
+    }
+    for (int32_t i = s->rank; i < SGD__SHAPE_MAX_RANK; i++)
+        s->d[i] = 1;
+    if (sgd__shape_numel(s) > SGD__SAMPLE_MAX_NUMEL)
+        return sgd__lspec_err(c, SGD_EINVAL, "more than 2^26 values per sample");
+    return SGD_OK;
+}
+
 sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_options *o,
                                  const sgd_allocator *alloc, const char *fn)
 {
@@ -374,47 +434,34 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
         sgd__err_prefix("%s: spec '%.200s'", fn, spec);
         return st;
     }
-    spec_ctx c = {fn, spec, 0, {NULL, 0}};
-    sgd_model *m = NULL;
+    sgd__lspec c;
+    memset(&c, 0, sizeof c);
+    c.fn = fn;
+    c.spec = spec;
+    c.where = "input";
+    c.alloc = alloc;
     const char *p = sp.kind.p, *end = sp.kind.p + sp.kind.n;
-    for (;;) {
-        const char *q = p;
-        int depth = 0;
-        while (q < end && !(depth == 0 && *q == '-')) {
-            if (*q == '(')
-                depth++;
-            else if (*q == ')' && depth > 0)
-                depth--;
-            q++;
-        }
-        c.tok = sgd__str_trim(p, (size_t)(q - p));
-        if (c.tok.n == 0) {
-            st = c.layer == 0 ? sgd__err(SGD_EINVAL, "%s: spec '%.200s': missing the number of inputs", fn, spec)
-                              : SPEC_ERR(&c, SGD_EINVAL, "empty layer (two '-' in a row, or a '-' at the end)");
-            break;
-        }
-        if (c.layer == 0) {
-            int64_t n_in;
-            if ((st = parse_units(&c, c.tok, "the number of inputs", &n_in)) != SGD_OK)
-                break;
-            if ((st = sgd_model_new(&m, n_in, alloc)) != SGD_OK)
-                break;
-        } else if ((st = parse_layer(m, &c)) != SGD_OK) {
-            break;
-        }
-        if (q == end)
-            break;
-        p = q + 1;
-        c.layer++;
+    const char *q = item_end(p, end, '-');
+    c.tok = sgd__str_trim(p, (size_t)(q - p));
+    if (c.tok.n == 0)
+        return sgd__err(SGD_EINVAL, "%s: spec '%.200s': missing the number of inputs", fn, spec);
+    sgd__shape in;
+    if ((st = parse_input(&c, &in)) != SGD_OK)
+        return st;
+    if (q == end)
+        return sgd__err(SGD_EINVAL, "%s: spec '%.200s': no layers after the number of inputs", fn, spec);
+    sgd_model *m;
+    if ((st = sgd_model_new_shaped(&m, in.rank, in.d, alloc)) != SGD_OK) {
+        sgd__err_prefix("%s: spec '%.200s'", fn, spec);
+        return st;
     }
-    if (st == SGD_OK && c.layer == 0)
-        st = sgd__err(SGD_EINVAL, "%s: spec '%.200s': no layers after the number of inputs", fn, spec);
+    c.alloc = &m->alloc;
+    st = sgd__seq_parse(&m->seq, (sgd__str){q + 1, (size_t)(end - q - 1)}, &c, 0);
     if (st != SGD_OK) {
-        if (st == SGD_ENOMEM || st == SGD_EOVERFLOW)
-            sgd__err_prefix("%s: spec '%.200s'", fn, spec);
         sgd_model_free(m);
         return st;
     }
+    m->spec_valid = false;
     *out = m;
     return SGD_OK;
 }

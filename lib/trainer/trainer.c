@@ -1158,6 +1158,9 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
         }
         t->lpos_batch++;
         int64_t step = t->c.step;
+        /* Per-sample state (a recurrent layer's hidden state) starts each epoch from zero. */
+        if (t->c.batch == 0 && (st = sgd_model_reset_state(t->model)) != SGD_OK)
+            return st;
         t->c.step++;
         t->c.batch++;
         t->since++;

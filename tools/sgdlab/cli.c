@@ -666,3 +666,21 @@ void cli_plot_end(cli_plot *p)
     rmdir(p->dir);
     p->dir[0] = '\0';
 }
+
+void cli_write_ema_curve(FILE *f, const double *loss, int64_t n, double *ymin, double *y0)
+{
+    double ema = NAN;
+    for (int64_t k = 0; k < n; k++) {
+        double l = loss[k];
+        if (isfinite(l) && l > 0) {
+            ema = isnan(ema) ? log(l) : 0.9 * ema + 0.1 * log(l);
+            if (k == 0 && l > *y0)
+                *y0 = l;
+            if (exp(ema) < *ymin)
+                *ymin = exp(ema);
+        } else if (!isnan(l)) {
+            ema = INFINITY; /* non-finite: the curve leaves the plot */
+        }
+        fprintf(f, "%lld %.9g\n", (long long)(k + 1), isfinite(ema) ? exp(ema) : NAN);
+    }
+}

@@ -148,5 +148,11 @@ const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, dou
  * characters (a newline would end the command) and DEL replaced by '?'.
  */
 const char *cli_gp_str(char *buf, size_t cap, const char *s);
+/*
+ * Writes a loss curve as "step value" lines, the loss smoothed by an EMA of its
+ * log (time constant 10 steps), NaN once it turns non-finite; lowers *ymin to
+ * the smallest smoothed value and raises *y0 to the first loss.
+ */
+void cli_write_ema_curve(FILE *f, const double *loss, int64_t n, double *ymin, double *y0);
 
 #endif

@@ -207,21 +207,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
             cli_plot_end(&p);
             return false;
         }
-        const curve *c = &sw->curves[i];
-        double ema = NAN;
-        for (int64_t k = 0; k < c->n; k++) {
-            double l = c->loss[k];
-            if (isfinite(l) && l > 0) {
-                ema = isnan(ema) ? log(l) : 0.9 * ema + 0.1 * log(l);
-                if (k == 0 && l > y0)
-                    y0 = l;
-                if (exp(ema) < ymin)
-                    ymin = exp(ema);
-            } else if (!isnan(l)) {
-                ema = INFINITY; /* non-finite: the curve leaves the plot */
-            }
-            fprintf(f, "%lld %.9g\n", (long long)(k + 1), isfinite(ema) ? exp(ema) : NAN);
-        }
+        cli_write_ema_curve(f, sw->curves[i].loss, sw->curves[i].n, &ymin, &y0);
         fclose(f);
     }
     FILE *mf = cli_plot_file(&p, (int)ncurves); /* the marks: "d<ncurves>.dat" */

@@ -19,5 +19,6 @@ int sgdlab_cmd_inspect(int argc, char **argv);
 int sgdlab_cmd_train(int argc, char **argv);
 int sgdlab_cmd_lrfind(int argc, char **argv);
 int sgdlab_cmd_sweep(int argc, char **argv);
+int sgdlab_cmd_case(int argc, char **argv);
 
 #endif

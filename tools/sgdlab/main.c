@@ -24,6 +24,7 @@ static const command commands[] = {
     {"train", sgdlab_cmd_train, "train a model, with the guard that rescues diverging runs"},
     {"lr-find", sgdlab_cmd_lrfind, "run the learning-rate range test and suggest a learning rate"},
     {"sweep", sgdlab_cmd_sweep, "train one short run per learning rate and compare them"},
+    {"case", sgdlab_cmd_case, "replay a case study: 'case image', a CNN trained at a rate too high"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 

@@ -1,9 +1,11 @@
-"""A small, honest ctypes binding to libsgdlab.
+"""A small ctypes binding to libsgdlab, for the tests of the C interface through FFI
+(tests/test_*ctypes*.py). The Python package is python/sgdlab; this file only
+declares what those tests call.
 
 It loads the shared library (from $SGDLAB_LIBRARY, else by its SONAME through
 the system's search path), declares the argument and result types of the
 functions it uses, and turns negative statuses into SgdError carrying the
-library's message. It is an example to copy from, not a complete binding.
+library's message. It is not a complete binding.
 """
 import ctypes
 import ctypes.util
