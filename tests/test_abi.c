@@ -210,7 +210,7 @@ static void test_checkpoint_structs(void **state)
 static void test_optim_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_optim_vtable, 88);
+    PIN_SIZE(sgd_optim_vtable, 88); /* 0.1's: never grows (sgd_optim_vtable_init writes it whole) */
     PIN_OFFSET(sgd_optim_vtable, struct_size, 0);
     PIN_OFFSET(sgd_optim_vtable, flags, 4);
     PIN_OFFSET(sgd_optim_vtable, name, 8);
@@ -224,7 +224,12 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_vtable, set_hparam, 64);
     PIN_OFFSET(sgd_optim_vtable, get_hparam, 72);
     PIN_OFFSET(sgd_optim_vtable, destroy, 80);
-    PIN_SIZE(sgd_optim_step_args, 56);
+    PIN_SIZE(sgd_optim_vtable_ext, 32);
+    PIN_OFFSET(sgd_optim_vtable_ext, n_hparams, 4);
+    PIN_OFFSET(sgd_optim_vtable_ext, describe_hparam, 8);
+    PIN_OFFSET(sgd_optim_vtable_ext, swap, 16);
+    PIN_OFFSET(sgd_optim_vtable_ext, check_slot, 24);
+    PIN_SIZE(sgd_optim_step_args, 88);
     PIN_OFFSET(sgd_optim_step_args, group, 4);
     PIN_OFFSET(sgd_optim_step_args, call, 8);
     PIN_OFFSET(sgd_optim_step_args, calls, 12);
@@ -233,6 +238,17 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_step_args, weight_decay, 32);
     PIN_OFFSET(sgd_optim_step_args, grad_scale, 40);
     PIN_OFFSET(sgd_optim_step_args, clip_value, 48);
+    PIN_OFFSET(sgd_optim_step_args, pass, 56);
+    PIN_OFFSET(sgd_optim_step_args, reserved, 60);
+    PIN_OFFSET(sgd_optim_step_args, base_lr, 64);
+    PIN_OFFSET(sgd_optim_step_args, lr_scale, 72);
+    PIN_OFFSET(sgd_optim_step_args, grad_sumsq, 80);
+    PIN_SIZE(sgd_optim_hparam, 40);
+    PIN_OFFSET(sgd_optim_hparam, flags, 4);
+    PIN_OFFSET(sgd_optim_hparam, name, 8);
+    PIN_OFFSET(sgd_optim_hparam, default_value, 16);
+    PIN_OFFSET(sgd_optim_hparam, lower, 24);
+    PIN_OFFSET(sgd_optim_hparam, upper, 32);
     PIN_SIZE(sgd_optim_step_info, 56);
     PIN_OFFSET(sgd_optim_step_info, applied, 4);
     PIN_OFFSET(sgd_optim_step_info, nonfinite, 8);

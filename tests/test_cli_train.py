@@ -88,7 +88,7 @@ bad = [
     (['monitor', '--json', '--human'], '--human'),
     (['monitor', '--column', '0'], '--column'),
     (['monitor', '--fail-on', 'nothing'], 'nothing'),
-    (['train', '--data', 'spirals', '--optim', 'nadam'], '--optim'),
+    (['train', '--data', 'spirals', '--optim', 'lbfgs'], '--optim'),
     (['train', '--data', 'spirals', '--optim', 'sgd:lr=-1'], '--optim'),
     (['train', '--data', 'spirals', '--model', '2-x-3'], '--model'),
     (['train', '--data', 'spirals', '--model', '784-10'], 'features'),

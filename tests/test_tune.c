@@ -434,6 +434,33 @@ static void test_search_grid_objective(void **state)
     sgdt_assert_status(sgd_search_best(s, &best), SGD_OK);
     assert_int_equal(best, 2);
     sgd_search_free(s);
+
+    /* A template that names its lr runs once, at that lr, next to the grid (a learning-rate-free method). */
+    static const char *const opts[] = {"sgd", "prodigy:lr=1", "adam"};
+    sgd_search_options_init(&o);
+    o.lrs = lrs;
+    o.n_lrs = 3;
+    o.optimizers = opts;
+    o.n_optimizers = 3;
+    o.batch_sizes = bs;
+    o.n_batch_sizes = 2;
+    sgdt_assert_status(sgd_search_run_objective(&s, objective, NULL, &o, NULL), SGD_OK);
+    assert_int_equal(sgd_search_count(s), 3 * 2 + 1 * 2 + 3 * 2);
+    static const struct {
+        const char *opt;
+        double lr;
+        int64_t bs;
+    } want[] = {{"sgd", 1e-3, 32},         {"sgd", 3e-3, 32},  {"sgd", 1e-2, 32},  {"sgd", 1e-3, 64},
+                {"sgd", 3e-3, 64},         {"sgd", 1e-2, 64},  {"prodigy:lr=1", 1, 32}, {"prodigy:lr=1", 1, 64},
+                {"adam", 1e-3, 32},        {"adam", 3e-3, 32}, {"adam", 1e-2, 32}, {"adam", 1e-3, 64},
+                {"adam", 3e-3, 64},        {"adam", 1e-2, 64}};
+    t.struct_size = sizeof t;
+    for (size_t i = 0; i < 14; i++) {
+        sgdt_assert_status(sgd_search_get_trial(s, i, &t), SGD_OK);
+        assert_string_equal(t.optimizer, want[i].opt);
+        assert_true(t.lr == want[i].lr && t.batch_size == want[i].bs);
+    }
+    sgd_search_free(s);
 }
 
 static void test_search_random_objective(void **state)

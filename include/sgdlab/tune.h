@@ -412,7 +412,12 @@ typedef struct sgd_search_options {
     const double *lrs;
     /** Length of @c lrs. */
     size_t n_lrs;
-    /** Optimizer specs without "lr" (e.g. "sgd:momentum=0.9", "adam"), or NULL for {"sgd:momentum=0.9"}. */
+    /**
+     * Optimizer specs without "lr" (e.g. "sgd:momentum=0.9", "adam"), or NULL for {"sgd:momentum=0.9"}.
+     * A spec that names its lr (e.g. "prodigy:lr=1") is not swept: it runs at that lr only, one trial
+     * per momentum and batch size, next to the grid (how a learning-rate-free method, whose lr is a
+     * multiplier of its own estimate, goes next to a grid of rates; since 0.2).
+     */
     const char *const *optimizers;
     /** Length of @c optimizers. */
     size_t n_optimizers;

@@ -64,7 +64,7 @@ struct sgd_trainer {
     int64_t nb;   /* batches per epoch */
     int64_t lpos_epoch, lpos_batch; /* where the loader is */
     size_t n; /* parameters */
-    const char *mom_name; /* "momentum", "beta1" or NULL */
+    const char *mom_name; /* sgd_optim_momentum_name(): "momentum", "beta1"... or NULL */
 
     /* state layout */
     size_t n_ostate;
@@ -506,30 +506,43 @@ sgd_status sgd__check_dataset_fits(const sgd_model *m, const sgd_dataset *d, con
     return SGD_OK;
 }
 
-/* Which hyperparameter a momentum-cycling schedule drives: "beta1" or "momentum". */
+/* The optimizer's momentum coefficient, from its listing, when the schedule cycles momentum. */
 static sgd_status find_momentum(sgd_optim *o, const sgd_sched *s, const char **name, const char *fn)
 {
     *name = NULL;
     if (s == NULL || !sgd_sched_cycles_momentum(s))
         return SGD_OK;
-    double v;
-    if (sgd_optim_get(o, "beta1", &v) == SGD_OK) {
-        *name = "beta1";
+    if ((*name = sgd_optim_momentum_name(o)) != NULL)
         return SGD_OK;
-    }
-    if (sgd_optim_get(o, "momentum", &v) == SGD_OK) {
-        double probe = v == 0.5 ? 0.25 : 0.5;
-        if (sgd_optim_set(o, "momentum", probe) == SGD_OK) {
-            sgd_optim_set(o, "momentum", v);
-            *name = "momentum";
-            return SGD_OK;
-        }
-    }
-    sgd_error_clear();
     return sgd__err(SGD_EINVAL,
-                    "%s: the schedule '%s' cycles momentum but the optimizer '%s' has no momentum to cycle (create it "
-                    "with momentum > 0, use an Adam-family optimizer, or set cycle_momentum=0 on the schedule)",
+                    "%s: the schedule '%s' cycles momentum but the optimizer '%s' has no momentum to cycle (none of "
+                    "its hyperparameters is a momentum that can change: create it with momentum > 0, use an "
+                    "Adam-family optimizer, or set cycle_momentum=0 on the schedule)",
                     fn, sgd_sched_name(s), sgd_optim_name(o));
+}
+
+/* Tells the optimizer the model's tensors (layer-wise methods compute one trust ratio per tensor). */
+static sgd_status set_tensors(sgd_optim *o, const sgd_model *m, const sgd_allocator *al)
+{
+    size_t k = sgd_model_num_param_tensors(m);
+    size_t *sizes = sgd__calloc(al, k ? k : 1, sizeof *sizes);
+    if (sizes == NULL)
+        return sgd__err(SGD_ENOMEM, "sgd_trainer_new: out of memory");
+    sgd_status st = SGD_OK;
+    size_t next = 0;
+    for (size_t i = 0; i < k && st == SGD_OK; i++) {
+        sgd_param_info pi;
+        memset(&pi, 0, sizeof pi);
+        pi.struct_size = (uint32_t)sizeof pi;
+        if ((st = sgd_model_param_info(m, i, &pi)) == SGD_OK && pi.offset != next)
+            st = sgd__err(SGD_EINTERNAL, "sgd_trainer_new: parameter tensor %zu is not contiguous", i);
+        sizes[i] = pi.numel;
+        next += pi.numel;
+    }
+    if (st == SGD_OK)
+        st = sgd_optim_set_tensors(o, sizes, k);
+    sgd__free(al, sizes);
+    return st;
 }
 
 static void trainer_destroy(sgd_trainer *t)
@@ -691,7 +704,8 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         if ((st = sgd_optim_set_hygiene(optim, &h)) != SGD_OK)
             goto fail;
     }
-    if (need_batch > old_batch && (st = sgd_model_reserve(model, need_batch)) != SGD_OK) {
+    if ((need_batch > old_batch && (st = sgd_model_reserve(model, need_batch)) != SGD_OK) ||
+        (st = set_tensors(optim, model, &al)) != SGD_OK) {
         if (set_h)
             sgd_optim_set_hygiene(optim, &old_h);
         goto fail;
@@ -1062,10 +1076,18 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
     r->val_acc = NAN;
     sgd_status st;
     if (t->val != NULL) {
-        if ((st = sgd_model_evaluate(t->model, t->val, t->o.eval_batch_size, &r->val_loss, &r->val_acc)) != SGD_OK) {
+        /* At the optimizer's evaluation point (schedule-free: the average x, not y where gradients are taken). */
+        float *params = sgd_model_params(t->model);
+        if ((st = sgd_optim_eval_point(t->optim, params, 1)) != SGD_OK)
+            return st;
+        st = sgd_model_evaluate(t->model, t->val, t->o.eval_batch_size, &r->val_loss, &r->val_acc);
+        sgd_status back = sgd_optim_eval_point(t->optim, params, 0);
+        if (st != SGD_OK) {
             sgd__err_prefix("sgd_trainer_fit: validation after epoch %lld", (long long)t->c.epoch);
             return st;
         }
+        if (back != SGD_OK)
+            return back;
     }
     double metric = t->val != NULL ? r->val_loss : r->train_loss;
     if (t->sched != NULL && sgd_sched_watches_metric(t->sched) && isfinite(metric) && t->c.step > 0) {
@@ -1380,6 +1402,10 @@ sgd_status sgd_trainer_fit(sgd_trainer *t, int64_t max_steps)
         return sgd__err(SGD_ESTATE, "%s: called from a trainer callback", fn);
     if (max_steps < 0)
         return sgd__err(SGD_EINVAL, "%s: max_steps=%lld: must be >= 0 (0: no limit)", fn, (long long)max_steps);
+    /* Steps are taken at the training point (a host may have left a schedule-free optimizer at its evaluation point). */
+    sgd_status est = sgd_optim_eval_point(t->optim, sgd_model_params(t->model), 0);
+    if (est != SGD_OK)
+        return est;
     t->in_fit = true;
     t->stop = SGD_TRAINER_NOT_RUN;
     double now = sgd__now_seconds();

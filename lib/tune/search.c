@@ -167,6 +167,22 @@ static sgd_status check_options(const sgd_search_options *o, const char *fn)
     return SGD_OK;
 }
 
+/* Whether an optimizer template names its own lr ("prodigy:lr=1"), and which. */
+static bool fixed_lr(const char *tmpl, double *lr)
+{
+    sgd__spec sp;
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", sgd_error_last());
+    if (sgd__spec_split(&sp, tmpl, strlen(tmpl), ',', "sgd_search") != SGD_OK) {
+        sgd__err(SGD_OK, "%s", keep); /* the caller's message stays; the template is refused when its trial is built */
+        return false;
+    }
+    for (size_t i = 0; i < sp.n; i++)
+        if (sgd__str_eq(sp.kv[i].key, "lr"))
+            return sgd__parse_double(sp.kv[i].val, false, lr) == SGD_OK && *lr >= 0.0;
+    return false;
+}
+
 /* Builds the result with its trials' inputs (outputs reset). */
 static sgd_status make_trials(sgd_search **out, const sgd_search_options *o, const sgd_trainer_options *to,
                               const sgd_allocator *al, const char *fn)
@@ -187,41 +203,59 @@ static sgd_status make_trials(sgd_search **out, const sgd_search_options *o, con
     size_t n_mom = o->momenta != NULL ? o->n_momenta : 1;
     size_t n_bs = o->batch_sizes != NULL ? o->n_batch_sizes : 1;
     size_t n_lr = o->lrs != NULL ? o->n_lrs : (size_t)o->lr_count;
-    size_t total;
+    /* A template that names its lr runs at that lr only (a learning-rate-free method next to the grid). */
+    size_t total = 0;
     if (o->method == SGD_SEARCH_RANDOM) {
         total = (size_t)o->trials;
-    } else if (!sgd__mul_size(n_opt, n_mom, &total) || !sgd__mul_size(total, n_bs, &total) ||
-               !sgd__mul_size(total, n_lr, &total) || total > (size_t)MAX_TRIALS) {
-        sgd_search_free(s);
-        return sgd__err(SGD_EOVERFLOW, "%s: the grid has more than %lld trials", fn, (long long)MAX_TRIALS);
+    } else {
+        for (size_t io = 0; io < n_opt; io++) {
+            size_t per;
+            double fixed;
+            if (!sgd__mul_size(n_mom, n_bs, &per) || !sgd__mul_size(per, fixed_lr(s->opt[io], &fixed) ? 1 : n_lr, &per) ||
+                !sgd__add_size(total, per, &total) || total > (size_t)MAX_TRIALS) {
+                sgd_search_free(s);
+                return sgd__err(SGD_EOVERFLOW, "%s: the grid has more than %lld trials", fn, (long long)MAX_TRIALS);
+            }
+        }
     }
     if ((s->trials = sgd__calloc(al, total, sizeof *s->trials)) == NULL)
         goto nomem;
     s->n = total;
     sgd__rng rng;
     sgd__rng_seed(&rng, o->seed ^ 0x5ea2c4e17b9d3f01ULL);
+    size_t g_io = 0, g_im = 0, g_ib = 0, g_il = 0; /* the grid's position: the learning rate varies fastest */
     for (size_t i = 0; i < total; i++) {
         sgd_search_trial *t = &s->trials[i];
         size_t io, im, ib;
-        double lr;
+        double lr, fixed;
         if (o->method == SGD_SEARCH_RANDOM) {
             double u = sgd__rng_uniform(&rng);
             lr = exp(log(o->lr_min) + u * (log(o->lr_max) - log(o->lr_min)));
             io = (size_t)sgd__rng_below(&rng, n_opt);
             im = (size_t)sgd__rng_below(&rng, n_mom);
             ib = (size_t)sgd__rng_below(&rng, n_bs);
+            if (fixed_lr(s->opt[io], &fixed))
+                lr = fixed;
         } else {
-            size_t il = i % n_lr, rest = i / n_lr;
-            ib = rest % n_bs;
-            rest /= n_bs;
-            im = rest % n_mom;
-            io = rest / n_mom;
-            if (o->lrs != NULL)
+            io = g_io, im = g_im, ib = g_ib;
+            size_t il = g_il;
+            bool is_fixed = fixed_lr(s->opt[io], &fixed);
+            if (is_fixed)
+                lr = fixed;
+            else if (o->lrs != NULL)
                 lr = o->lrs[il];
             else if (n_lr == 1)
                 lr = o->lr_min;
             else
                 lr = exp(log(o->lr_min) + (double)il / (double)(n_lr - 1) * (log(o->lr_max) - log(o->lr_min)));
+            if (is_fixed || ++g_il == n_lr) {
+                g_il = 0;
+                if (++g_ib == n_bs) {
+                    g_ib = 0;
+                    if (++g_im == n_mom)
+                        g_im = 0, g_io++;
+                }
+            }
         }
         t->struct_size = sizeof *t;
         t->index = (int64_t)i;
@@ -257,13 +291,20 @@ static sgd_status optimizer_spec(char *buf, size_t cap, const char *tmpl, double
         return st;
     const char *mom_key = NULL;
     if (!isnan(momentum)) {
-        if (sgd__str_eq(sp.kind, "sgd") || sgd__str_eq(sp.kind, "rmsprop"))
-            mom_key = "momentum";
-        else if (sgd__str_eq(sp.kind, "adam") || sgd__str_eq(sp.kind, "adamw"))
-            mom_key = "beta1";
-        else
-            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%.*s' has no momentum or beta1", fn,
-                            tmpl, (int)sp.kind.n, sp.kind.p);
+        /* The kind's momentum coefficient, from its listing (SGD_OPTIM_HPARAM_MOMENTUM). */
+        char kind[SGD_OPTIM_MAX_NAME + 1];
+        snprintf(kind, sizeof kind, "%.*s", (int)(sp.kind.n < SGD_OPTIM_MAX_NAME ? sp.kind.n : SGD_OPTIM_MAX_NAME),
+                 sp.kind.p);
+        size_t count = sgd_optim_kind_hparam_count(kind);
+        for (size_t i = 0; i < count && mom_key == NULL; i++) {
+            sgd_optim_hparam h;
+            sgd_optim_hparam_init(&h);
+            if (sgd_optim_kind_hparam(kind, i, &h) == SGD_OK && (h.flags & SGD_OPTIM_HPARAM_MOMENTUM))
+                mom_key = h.name;
+        }
+        if (mom_key == NULL)
+            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%s' has no momentum coefficient", fn,
+                            tmpl, kind);
     }
     int w = snprintf(buf, cap, "%.*s:lr=%.17g", (int)sp.kind.n, sp.kind.p, lr);
     for (size_t i = 0; i < sp.n && w >= 0 && (size_t)w < cap; i++) {
@@ -395,8 +436,10 @@ static sgd_status run_builtin(worker *w, sgd_search_trial *t)
     sgd_monitor_get_counters(mon, &mc);
     t->verdict = mc.verdict;
     t->first_alarm = mc.first_alarm;
-    if (w->val != NULL) {
-        sgd_status est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
+    if (w->val != NULL) { /* at the optimizer's evaluation point (schedule-free: the average) */
+        sgd_status est = sgd_optim_eval_point(opt, sgd_model_params(m), 1);
+        if (est == SGD_OK)
+            est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
         if (est != SGD_OK) {
             st = est;
             goto out;

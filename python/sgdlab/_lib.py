@@ -227,6 +227,16 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_optim_state_count': (SZ, [P]), 'sgd_optim_state_describe': (I, [P, SZ, pS, pI32, pSZ]),
     'sgd_optim_state_find': (I, [P, S, pSZ]), 'sgd_optim_state_export': (I, [P, SZ, P, SZ]),
     'sgd_optim_state_data': (I, [P, SZ, PP]), 'sgd_optim_state_import': (I, [P, SZ, P, SZ]),
+    # optim, 0.2
+    'sgd_optim_vtable_ext_init': (V, [ptr(st.OptimVtableExt)]),
+    'sgd_optim_new_custom_ext': (I, [PP, ptr(st.OptimVtable), ptr(st.OptimVtableExt), P, SZ, P]),
+    'sgd_optim_hparam_init': (V, [ptr(st.OptimHparam)]),
+    'sgd_optim_kind_hparam_count': (SZ, [S]), 'sgd_optim_kind_hparam': (I, [S, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_count': (SZ, [P]), 'sgd_optim_hparam_describe': (I, [P, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_bounds': (I, [P, S, ptr(st.OptimHparam)]), 'sgd_optim_momentum_name': (S, [P]),
+    'sgd_optim_eval_point': (I, [P, P, I32]), 'sgd_optim_at_eval_point': (I32, [P]),
+    'sgd_optim_has_eval_point': (I32, [P]), 'sgd_optim_set_tensors': (I, [P, pSZ, SZ]),
+    'sgd_optim_simd_level': (S, []),
     # sched
     'sgd_sched_vtable_init': (V, [ptr(st.SchedVtable)]),
     'sgd_sched_new_custom': (I, [PP, ptr(st.SchedVtable), P]), 'sgd_sched_new': (I, [PP, S, D, P]),

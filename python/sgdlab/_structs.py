@@ -98,7 +98,15 @@ class TensorInfo(Struct):
 class OptimStepArgs(Struct):
     c_name = 'sgd_optim_step_args'
     _fields_ = [('struct_size', u32), ('group', u32), ('call', u32), ('calls', u32), ('step', i64),
-                ('offset', sz), ('weight_decay', f64), ('grad_scale', f64), ('clip_value', f64)]
+                ('offset', sz), ('weight_decay', f64), ('grad_scale', f64), ('clip_value', f64),
+                # 0.2
+                ('pass', u32), ('reserved', u32), ('base_lr', f64), ('lr_scale', f64), ('grad_sumsq', f64)]
+
+
+class OptimHparam(Struct):
+    c_name = 'sgd_optim_hparam'
+    _fields_ = [('struct_size', u32), ('flags', u32), ('name', cp), ('default_value', f64), ('lower', f64),
+                ('upper', f64)]
 
 
 OPTIM_INIT_FN = C.CFUNCTYPE(C.c_int, C.POINTER(pf32), sz, vp)
@@ -116,6 +124,17 @@ class OptimVtable(Struct):
                 ('slot_names', C.POINTER(cp)), ('init', OPTIM_INIT_FN), ('step', OPTIM_STEP_FN),
                 ('export_scalars', OPTIM_EXPORT_FN), ('import_scalars', OPTIM_IMPORT_FN),
                 ('set_hparam', OPTIM_SET_FN), ('get_hparam', OPTIM_GET_FN), ('destroy', DESTROY_FN)]
+
+
+OPTIM_DESCRIBE_FN = C.CFUNCTYPE(C.c_int, u32, C.POINTER(OptimHparam), vp)
+OPTIM_SWAP_FN = C.CFUNCTYPE(C.c_int, pf32, C.POINTER(pf32), sz, i32, vp)
+OPTIM_CHECK_SLOT_FN = C.CFUNCTYPE(C.c_int, u32, pf32, sz, sz, vp)
+
+
+class OptimVtableExt(Struct):
+    c_name = 'sgd_optim_vtable_ext'
+    _fields_ = [('struct_size', u32), ('n_hparams', u32), ('describe_hparam', OPTIM_DESCRIBE_FN),
+                ('swap', OPTIM_SWAP_FN), ('check_slot', OPTIM_CHECK_SLOT_FN)]
 
 
 class OptimStepInfo(Struct):

@@ -361,9 +361,11 @@ int sgdlab_cmd_sweep(int argc, char **argv)
                  "(seeded by --seed)"},
         {.name = "optim", .kind = CLI_CALL, .dest = &ol, .arg = "SPEC", .takes_value = true, .call = add_optim,
          .help = "an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default), adam; repeat the option to "
-                 "compare optimizers"},
+                 "compare optimizers. One that names its lr runs once at that lr, next to the grid: a "
+                 "learning-rate-free method, e.g. --optim prodigy:lr=1 or --optim dadapt_adam:lr=1"},
         {.name = "momenta", .kind = CLI_DOUBLES, .dest = &momenta, .count = &n_momenta, .lo = 0, .hi = 0.999999,
-         .arg = "LIST", .help = "momentum (SGD, RMSprop) or beta1 (Adam) values, e.g. 0,0.9"},
+         .arg = "LIST",
+         .help = "values of the optimizer's momentum coefficient (SGD's momentum, Adam's beta1...), e.g. 0,0.9"},
         {.name = "batch-sizes", .kind = CLI_INTS, .dest = &batch_sizes, .count = &n_bs, .ilo = 1,
          .ihi = SGD_MODEL_MAX_BATCH, .arg = "LIST", .help = "batch sizes, e.g. 32,128"},
         CLI_SECTION("each trial"),

@@ -676,8 +676,11 @@ int sgdlab_cmd_train(int argc, char **argv)
     ts.struct_size = sizeof ts;
     sgd_trainer_get_stats(r.t, &ts);
     double test_loss = NAN, test_acc = NAN;
-    if (r.d.test != NULL && !sig)
+    if (r.d.test != NULL && !sig) { /* at the optimizer's evaluation point (schedule-free: the average), then back */
+        sgd_optim_eval_point(r.o, sgd_model_params(r.m), 1);
         sgd_model_evaluate(r.m, r.d.test, 0, &test_loss, &test_acc);
+        sgd_optim_eval_point(r.o, sgd_model_params(r.m), 0);
+    }
     int32_t verdict = 0;
     sgd_monitor_get_verdict(r.mon, &verdict);
     bool saved = false, plotted = false;
