@@ -39,17 +39,21 @@ def man_options(page):
 top = out(['--help'])
 commands = re.findall(r'^  ([a-z-]+)  +(.*)$', top.split('commands:')[1].split('\n\n')[0], re.M)
 check(len(commands) >= 5, 'sgdlab --help lists the commands: %s' % commands)
+# The cases of `sgdlab case` with options of their own have pages too (tools/gen-man's list).
+with open(GEN_MAN) as fh:
+    subcommands = re.findall(r"^subcommands=\$\(printf '(.*?)\\t(.*?)\\n'\)$", fh.read(), re.M)
+check(('case text' in [c for c, _ in subcommands]), 'gen-man lists the case text page: %s' % subcommands)
 pages = sorted(f for f in os.listdir(MANDIR) if f.endswith('.1'))
-check(pages == sorted(['sgdlab.1'] + ['sgdlab-%s.1' % c for c, _ in commands]),
+check(pages == sorted(['sgdlab.1'] + ['sgdlab-%s.1' % c.replace(' ', '-') for c, _ in commands + subcommands]),
       'one page per command, and sgdlab.1: %s (run tools/gen-man)' % pages)
-for cmd, summary in [(None, None)] + commands:
-    name = 'sgdlab' if cmd is None else 'sgdlab-' + cmd
+for cmd, summary in [(None, None)] + commands + subcommands:
+    name = 'sgdlab' if cmd is None else 'sgdlab-' + cmd.replace(' ', '-')
     f = os.path.join(MANDIR, name + '.1')
     if not os.path.exists(f):
         continue
     with open(f) as fh:
         page = fh.read()
-    h = out(['--help'] if cmd is None else [cmd, '--help'])
+    h = out(['--help'] if cmd is None else cmd.split(' ') + ['--help'])
     want, got = help_options(h), man_options(page)
     check(want == got, '%s.1 and --help list the same options: only in --help %s, only in the page %s '
           '(run tools/gen-man)' % (name, sorted(want - got), sorted(got - want)))
@@ -97,6 +101,13 @@ check({'--epochs', '--save', '--json', '--output', '--help'} <= set(got), 'compl
 check(complete('sgdlab lr-find --method ') == ['steepest', 'minimum', 'valley'], 'completion: --method values')
 check('sgdlab-train.1' in complete('sgdlab train --save sgdlab-t'), 'completion: files after --save')
 check('sgdlab-inspect.1' in complete('sgdlab inspect sgdlab-i'), 'completion: inspect takes a file')
+check(complete('sgdlab case ') == ['image', 'text'], 'completion: the cases: %s' % complete('sgdlab case '))
+got = complete('sgdlab case text --')
+check({'--train-chars', '--save', '--json'} <= set(got), 'completion: case text options: %s' % got[:8])
+check({'--key', '--follow', '--json', '--output'} <= set(complete('sgdlab monitor --')), 'completion: monitor options')
+check({'--prime', '--resume', '--json'} <= set(complete('sgdlab generate --')), 'completion: generate options')
+check({'--dist', '--dist-options'} <= set(complete('sgdlab train --di')), 'completion: train --dist')
+check('sgdlab-lr-find.1' in complete('sgdlab lr-find --from sgdlab-l'), 'completion: files after --from')
 
 if failures:
     print('%d failure(s)' % len(failures), file=sys.stderr)

@@ -58,10 +58,20 @@ def leftovers():
     return [n for n in os.listdir(TMP) if '.sgdlab-' in n or '.sgdtmp-' in n]
 
 
+TEXT = 'text:' + os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'text', 'fortunes')
+SMALL_LM = ['--model', 'tokens-embedding(8)-lstm(16)-dense(vocab)', '--seq-len', '20', '--batch-size', '4']
+LRCURVE = ''.join('lr=%g loss=%g\n' % (1e-5 * 1.2 ** i, 2.3 - 0.02 * i if i < 60 else 2.3 + (i - 60) ** 2)
+                  for i in range(70))
 LOG = ''.join('%g\n' % (2.3 * 0.99 ** i) for i in range(30)) + '50\n60\n70\n'
 ck = path('run.ckpt')
 rc, out, err = run(['train'] + SPIRALS + ['--epochs', '1', '--save', ck, '-q'])
 check(rc == 0 and os.path.exists(ck), 'a checkpoint to inspect: %d %s' % (rc, err))
+lm = path('lm.ckpt')
+rc, out, err = run(['train', '--data', TEXT] + SMALL_LM + ['--epochs', '1', '--max-steps', '3', '--save', lm, '-q'])
+check(rc == 0 and os.path.exists(lm), 'a text model to generate with: %d %s' % (rc, err))
+curve = path('curve.txt')
+with open(curve, 'w') as f:
+    f.write(LRCURVE)
 
 # ---------------------------------------------------------------- --json everywhere, with a schema
 docs = {
@@ -69,7 +79,13 @@ docs = {
     'lr-find': ['lr-find'] + SPIRALS + ['--steps', '20'],
     'sweep': ['sweep'] + SPIRALS + ['--lrs', '0.1', '--steps', '10', '--no-plot'],
     'inspect': ['inspect', ck],
+    'generate': ['generate', '--resume', lm, '--length', '20'],
+    'lr-find --from': ['lr-find', '--from', curve],
+    'case text': ['case', 'text', '--data', TEXT] + SMALL_LM + ['--train-chars', '400', '--sample', '10',
+                                                               '--no-plot'],
 }
+schemas = {'lr-find --from': 'sgdlab.lr-find/1', 'case text': 'sgdlab.case-text/1'}
+commands = {'lr-find --from': 'lr-find', 'case text': 'case'}
 if os.path.exists('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'):
     docs['case'] = ['case', 'image', '--train-rows', '256', '--test-rows', '200', '--schedule-epochs', '1', '--no-plot']
 for cmd, args in docs.items():
@@ -80,7 +96,7 @@ for cmd, args in docs.items():
         d = None
     check(d is not None, '%s --json: one JSON document (%d %r %r)' % (cmd, rc, out[:200], err[:200]))
     if d:
-        check(d.get('schema') == 'sgdlab.%s/1' % cmd and d.get('command') == cmd,
+        check(d.get('schema') == schemas.get(cmd, 'sgdlab.%s/1' % cmd) and d.get('command') == commands.get(cmd, cmd),
               '%s --json: schema and command: %s %s' % (cmd, d.get('schema'), d.get('command')))
 rc, out, err = run(['monitor', '--json', '-'], stdin_text=LOG)
 rows = [json.loads(line) for line in out.splitlines()]
@@ -96,11 +112,11 @@ check(d.get('schema') == 'sgdlab.inspect/1' and d.get('valid') is False and d.ge
       'inspect --json of a damaged file: %d %r' % (rc, out[:300]))
 rc, out, err = run(['inspect', '-q', path('damaged.ckpt')])
 check(rc == 1 and out == '', 'inspect -q: the exit status alone (%d %r)' % (rc, out))
-for cmd in ['train', 'lr-find', 'sweep', 'case', 'monitor', 'inspect']:
-    rc, out, err = run([cmd, '--help'])
+for cmd in ['train', 'lr-find', 'sweep', 'case', 'case text', 'monitor', 'inspect', 'generate']:
+    rc, out, err = run(cmd.split(' ') + ['--help'])
     check(rc == 0 and '--json' in out and '-o, --output FILE' in out and '--version' in out,
           '%s --help: --json, -o, --version' % cmd)
-    rc, out, err = run([cmd, '--version'])
+    rc, out, err = run(cmd.split(' ') + ['--version'])
     check(rc == 0 and out.startswith('sgdlab %s (libsgdlab) ' % cmd), '%s --version: %r' % (cmd, out))
 
 # ---------------------------------------------------------------- -o FILE
@@ -126,9 +142,11 @@ if os.path.exists('/dev/full'):
                  ['inspect', '--json', ck], ['train'] + SPIRALS + ['--epochs', '1'],
                  ['train'] + SPIRALS + ['--epochs', '1', '--json'], ['lr-find'] + SPIRALS + ['--steps', '20'],
                  ['sweep'] + SPIRALS + ['--lrs', '0.1', '--steps', '10', '--no-plot'], ['monitor', '-'],
-                 ['case', '--help']):
+                 ['case', '--help'], ['case', 'text', '--help'], ['generate', '--resume', lm, '--length', '20'],
+                 ['generate', '--resume', lm, '--length', '20', '--json'], ['lr-find', '--from', curve],
+                 ['monitor', '--human', '-']):
         with open('/dev/full', 'w') as full:
-            rc, _, err = run(args, stdin_text=LOG if args == ['monitor', '-'] else None, stdout=full)
+            rc, _, err = run(args, stdin_text=LOG if args[0] == 'monitor' else None, stdout=full)
         check(rc != 0 and 'write error' in err and 'No space left' in err,
               '%s > /dev/full: exit %d, %r' % (' '.join(args), rc, err[-200:]))
 
@@ -152,6 +170,15 @@ refusals = [
     (['inspect', '-o', fifo, ck], '--output', 'a FIFO'),
     (['monitor', '-o', path('null-link'), '-'], '--output', 'a character device'),
     (['train'] + SPIRALS + ['-o', '/dev/full'], '--output', 'a character device'),
+    (['train', '--data', TEXT] + SMALL_LM + ['--save', fifo], '--save', 'a FIFO'),
+    (['train'] + SPIRALS + ['--save-every', '5', '--save', path('null-link')], '--save', 'a character device'),
+    (['case', 'text', '--data', TEXT] + SMALL_LM + ['--save', fifo], '--save', 'a FIFO'),
+    (['case', 'text', '--data', TEXT] + SMALL_LM + ['--plot', path('a-dir.svg')], '--plot', 'a directory'),
+    (['case', 'text', '--data', TEXT] + SMALL_LM + ['--plot', path('no-dir/x.png')], '--plot', 'cannot create'),
+    (['generate', '--resume', lm, '-o', fifo], '--output', 'a FIFO'),
+    (['lr-find', '--from', curve, '--plot', fifo + '.png'], '--plot', 'a FIFO'),
+    (['monitor', '--human', '-o', path('dangling'), '-'], '--output', 'dangling'),
+    (['sweep'] + SPIRALS + ['--dist-options', 'timeout=5', '--plot', fifo + '.png'], '--plot', 'a FIFO'),
 ]
 for args, opt, what in refusals:
     rc, out, err = run(args, stdin_text='')

@@ -1009,10 +1009,13 @@ sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, s
         if (bytes > 0)
             memcpy(out, o->slots[index - 1], bytes);
     } else {
-        int rc = o->vt.export_scalars(o->scalars, o->vt.n_scalars, o->user);
+        /* A stack buffer, not o->scalars: an export reads a const optimizer, and
+         * several threads may export from the same one at once. */
+        double sc[SGD_OPTIM_MAX_SCALARS];
+        int rc = o->vt.export_scalars(sc, o->vt.n_scalars, o->user);
         if (rc != 0)
             return cb_fail(o, fn, "export_scalars", rc);
-        memcpy(out, o->scalars, bytes);
+        memcpy(out, sc, bytes);
     }
     return SGD_OK;
 }

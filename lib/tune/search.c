@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@
 #define MAX_TRIALS ((int64_t)1 << 20)
 #define MAX_THREADS 256
 #define MAX_SPEC 4096
+#define MAX_SHARDS ((int32_t)1 << 20)
+/* The options as 0.1 knew them (before the shard fields). */
+#define FIRST_OPTIONS_SIZE offsetof(sgd_search_options, shard_index)
 
 static const char default_optimizer[] = "sgd:momentum=0.9";
 
@@ -43,6 +47,8 @@ void sgd_search_options_init(sgd_search_options *o)
     o->max_steps = 0;
     o->schedule = NULL;
     o->threads = 1;
+    o->shard_index = 0;
+    o->shard_count = 1;
 }
 
 void sgd_search_free(sgd_search *s)
@@ -74,6 +80,54 @@ sgd_status sgd_search_get_trial(const sgd_search *s, size_t i, sgd_search_trial 
     if (i >= s->n)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
     memcpy(out, &s->trials[i], sizeof *out);
+    return SGD_OK;
+}
+
+sgd_status sgd_search_set_trial(sgd_search *s, size_t i, const sgd_search_trial *trial)
+{
+    static const char fn[] = "sgd_search_set_trial";
+    if (s == NULL || trial == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, s == NULL ? "search" : "trial");
+    if (trial->struct_size < sizeof(sgd_search_trial) || trial->struct_size > 65536)
+        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_search_trial)", fn,
+                        (unsigned)trial->struct_size);
+    if (i >= s->n)
+        return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
+    sgd_search_trial *t = &s->trials[i];
+    const char *differs = NULL;
+    if (trial->index != t->index)
+        differs = "index";
+    else if (!(trial->lr == t->lr))
+        differs = "lr";
+    else if (trial->optimizer == NULL || strcmp(trial->optimizer, t->optimizer) != 0)
+        differs = "optimizer";
+    else if (!(trial->momentum == t->momentum || (isnan(trial->momentum) && isnan(t->momentum))))
+        differs = "momentum";
+    else if (trial->batch_size != t->batch_size)
+        differs = "batch_size";
+    else if (trial->seed != t->seed)
+        differs = "seed";
+    if (differs != NULL)
+        return sgd__err(SGD_EINVAL, "%s: trial %zu: its %s is not this search's trial %zu's", fn, i, differs, i);
+    if (trial->status != SGD_OK && trial->status != SGD_EDIVERGED)
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: status=%d: must be SGD_OK or SGD_EDIVERGED", fn, i,
+                        (int)trial->status);
+    if (trial->steps < 0 || trial->max_steps < 0)
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: steps=%lld, max_steps=%lld: must be >= 0", fn, i,
+                        (long long)trial->steps, (long long)trial->max_steps);
+    if (!(isnan(trial->val_accuracy) || (trial->val_accuracy >= 0 && trial->val_accuracy <= 1)))
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: val_accuracy=%g: must be NaN or in [0, 1]", fn, i,
+                        trial->val_accuracy);
+    t->status = trial->status;
+    t->max_steps = trial->max_steps;
+    t->final_loss = trial->final_loss;
+    t->val_loss = trial->val_loss;
+    t->val_accuracy = trial->val_accuracy;
+    t->verdict = trial->verdict;
+    t->stop_reason = trial->stop_reason;
+    t->steps = trial->steps;
+    t->first_alarm = trial->first_alarm;
+    t->seconds = trial->seconds;
     return SGD_OK;
 }
 
@@ -164,6 +218,12 @@ static sgd_status check_options(const sgd_search_options *o, const char *fn)
         return sgd__err(SGD_ERANGE, "%s: threads=%d: must be in [1, %d]", fn, (int)o->threads, MAX_THREADS);
     if (o->schedule != NULL && strlen(o->schedule) >= MAX_SPEC / 2)
         return sgd__err(SGD_EINVAL, "%s: schedule: longer than %d bytes", fn, MAX_SPEC / 2);
+    if (o->shard_count < 1 || o->shard_count > MAX_SHARDS)
+        return sgd__err(SGD_ERANGE, "%s: shard_count=%d: must be in [1, %d]", fn, (int)o->shard_count,
+                        (int)MAX_SHARDS);
+    if (o->shard_index < 0 || o->shard_index >= o->shard_count)
+        return sgd__err(SGD_ERANGE, "%s: shard_index=%d: must be in [0, shard_count=%d)", fn, (int)o->shard_index,
+                        (int)o->shard_count);
     return SGD_OK;
 }
 
@@ -269,6 +329,8 @@ static sgd_status make_trials(sgd_search **out, const sgd_search_options *o, con
         t->val_accuracy = NAN;
         t->verdict = -1;
         t->first_alarm = -1;
+        if ((int64_t)(i % (size_t)o->shard_count) != o->shard_index)
+            t->status = SGD_ENOTFOUND; /* another shard's: filled in by sgd_search_set_trial() */
     }
     *out = s;
     return SGD_OK;
@@ -331,7 +393,9 @@ typedef struct job {
     sgd_search *s;
     const sgd_allocator *alloc;
     pthread_mutex_t mu;
-    size_t next;
+    size_t next;   /* the next trial index to run (of this shard) */
+    size_t stride; /* shard_count */
+    int64_t total; /* trials this shard runs */
     int64_t done;
     sgd_status failed;
     char failmsg[512];
@@ -467,7 +531,8 @@ static void *work(void *arg)
             pthread_mutex_unlock(&j->mu);
             break;
         }
-        size_t i = j->next++;
+        size_t i = j->next;
+        j->next += j->stride;
         pthread_mutex_unlock(&j->mu);
 
         sgd_search_trial t = j->s->trials[i];
@@ -511,7 +576,7 @@ static void *work(void *arg)
             j->s->trials[i] = t;
             j->done++;
             if (j->o->on_trial != NULL)
-                j->o->on_trial(&j->s->trials[i], j->done, (int64_t)j->s->n, j->o->user);
+                j->o->on_trial(&j->s->trials[i], j->done, j->total, j->o->user);
         }
         pthread_mutex_unlock(&j->mu);
     }
@@ -528,7 +593,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
         return st;
     sgd_search_options o;
     sgd_search_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts")) != SGD_OK)
         return st;
     if ((st = check_options(&o, fn)) != SGD_OK)
         return st;
@@ -557,6 +622,9 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
     if ((st = make_trials(&s, &o, &j.to, &al, fn)) != SGD_OK)
         return st;
     j.s = s;
+    j.next = (size_t)o.shard_index;
+    j.stride = (size_t)o.shard_count;
+    j.total = s->n > j.next ? (int64_t)((s->n - j.next + j.stride - 1) / j.stride) : 0;
     if (objective == NULL) {
         /* Check every optimizer template (and momentum) before training anything. */
         char spec[MAX_SPEC];
@@ -575,7 +643,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
             sgd_optim_free(probe);
         }
     }
-    size_t nw = (size_t)o.threads < s->n ? (size_t)o.threads : s->n;
+    size_t nw = (int64_t)o.threads < j.total ? (size_t)o.threads : (size_t)j.total;
     if (nw == 0)
         nw = 1;
     worker *ws = sgd__calloc(&al, nw, sizeof *ws);

@@ -278,6 +278,8 @@ static const cli_opt builtin_version = {.name = "version", .kind = CLI_TRUE, .he
 void cli_help(FILE *f, const cli_command *cmd, const cli_opt *opts)
 {
     fprintf(f, "usage: sgdlab %s [options]%s%s\n", cmd->name, cmd->args ? " " : "", cmd->args ? cmd->args : "");
+    if (cmd->more_usage != NULL)
+        fprintf(f, "%s", cmd->more_usage);
     if (cmd->description != NULL)
         fprintf(f, "\n%s", cmd->description);
     bool in_section = false;
@@ -611,6 +613,22 @@ bool cli_install_file(const cli *c, const char *opt, const char *src, const char
         return false;
     }
     return put_in_place(c, opt, tmp, real, dst);
+}
+
+bool cli_output_discard(void)
+{
+    fflush(stdout);
+    if (out.active) {
+        unlink(out.tmp);
+        out.active = false;
+    }
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd < 0)
+        return false;
+    bool ok = dup2(fd, STDOUT_FILENO) >= 0;
+    close(fd);
+    clearerr(stdout);
+    return ok;
 }
 
 static int flush_errno; /* why a cli_flush() failed */

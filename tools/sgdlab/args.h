@@ -126,6 +126,7 @@ typedef struct cli_command {
     const char *name;        /* "train" */
     const char *args;        /* positional arguments in the usage line ("[FILE|-]"), or NULL */
     int min_args, max_args;  /* how many positional arguments */
+    const char *more_usage;  /* further usage lines ("       sgdlab lr-find --from FILE ...\n"), or NULL */
     const char *description; /* paragraphs after the usage line, each line ending in '\n' */
     const char *epilog;      /* after the options (exit status...), or NULL */
 } cli_command;
@@ -161,6 +162,13 @@ bool cli_install_file(const cli *c, const char *opt, const char *src, const char
 
 /* The CLI_CALL behind CLI_OPT_OUTPUT: checks FILE and sends standard output to a temporary file beside it. */
 bool cli_output_option(cli *c, const cli_opt *opt, const char *value, void *dest);
+
+/*
+ * Standard output goes nowhere from now on (a process of a distributed run
+ * that is not the one reporting): an -o file is left as it was (its
+ * temporary file removed). False if /dev/null cannot be opened.
+ */
+bool cli_output_discard(void);
 
 /*
  * Ends the command: flushes and closes standard output; a write error (or an

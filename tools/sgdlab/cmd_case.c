@@ -25,10 +25,13 @@
 
 static const cli_command spec = {
     .name = "case",
-    .args = "image",
+    .args = "image|text",
     .min_args = 0,
     .max_args = 1,
     .description =
+        "The case's name comes first. sgdlab case text: the article's text case study, a\n"
+        "character-level LSTM (sgdlab case text --help, man sgdlab-case-text).\n"
+        "\n"
         "sgdlab case image: the image case study of the article this project started from.\n"
         "A convolutional network trained on Fashion-MNIST at a learning rate that is too\n"
         "high diverges (the health monitor says so, and at which step), and is rescued by\n"
@@ -334,22 +337,14 @@ static void where_text(const trial *t, char *buf, size_t n)
     snprintf(buf, n, "%s at step %lld", sgd_monitor_kind_name(t->first_kind), (long long)t->first_alarm);
 }
 
-/* --plot FILE (checked as every output path) and --no-plot. */
-static bool set_plot(cli *c, const cli_opt *opt, const char *value, void *dest)
-{
-    const char **plot = dest;
-    if (value == NULL) { /* --no-plot */
-        *plot = NULL;
-        return true;
-    }
-    return cli_plot_option(c, opt, value, plot);
-}
-
 int sgdlab_cmd_case(int argc, char **argv)
 {
     const char *data = NULL, *model = CASE_MODEL, *plot = NULL, *plot_default = DEFAULT_PLOT;
     double high = 0.5, low = 0.05, peak = 0.1;
     int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, threads = 0, train_rows = 0, test_rows = 0;
+    /* The case's name comes first: "sgdlab case text [options]" has options of its own (cmd_case_text.c). */
+    if (argc >= 2 && strcmp(argv[1], "text") == 0)
+        return sgdlab_case_text(argc - 1, argv + 1);
     cli cl;
     const cli_opt opts[] = {
         CLI_SECTION("options"),
@@ -378,9 +373,9 @@ int sgdlab_cmd_case(int argc, char **argv)
         {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
          .help = "trials at once (default: the number of cores, at most 4)"},
         CLI_SECTION("output"),
-        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = set_plot,
+        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
          .help = "the loss curves, FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
-        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = set_plot, .help = "no plot"},
+        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
         CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
         CLI_OPT_OUTPUT(&cl),
         CLI_OPT_QUIET(&cl, "no progress bar, no heading: the table and the story"),
@@ -392,11 +387,15 @@ int sgdlab_cmd_case(int argc, char **argv)
         return prc;
     const bool json = cl.json;
     if (cl.nargs == 0) {
-        cli_fail(&cl, NULL, "which case? (the one there is: sgdlab case image; --help)");
+        cli_fail(&cl, NULL, "which case? (sgdlab case image, sgdlab case text; --help)");
+        return SGDLAB_EXIT_USAGE;
+    }
+    if (strcmp(cl.args[0], "text") == 0) {
+        cli_fail(&cl, NULL, "the case's name comes first: sgdlab case text [options]");
         return SGDLAB_EXIT_USAGE;
     }
     if (strcmp(cl.args[0], "image") != 0) {
-        cli_fail(&cl, NULL, "unknown case '%s' (the one there is: image)", cl.args[0]);
+        cli_fail(&cl, NULL, "unknown case '%s' (there are: image, text)", cl.args[0]);
         return SGDLAB_EXIT_USAGE;
     }
     if (plot_default == NULL) /* --no-plot */

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "cli.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include <math.h>
@@ -93,20 +94,27 @@ static void on_step(int64_t trial, int64_t step, double loss, double lr, void *u
         c->n = step + 1;
 }
 
+/* Appends a mark (dropped if memory runs out: the plot only loses it). */
+static bool add_mark(sweep *s, mark m)
+{
+    if (s->nmarks == s->capmarks) {
+        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
+        mark *grown = realloc(s->marks, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        s->marks = grown;
+        s->capmarks = cap;
+    }
+    s->marks[s->nmarks++] = m;
+    return true;
+}
+
 static void on_event(int64_t trial, const sgd_trainer_event *ev, void *user)
 {
     sweep *s = user;
     if (ev->kind != SGD_TRAINER_EVENT_MONITOR || ev->monitor->kind == SGD_MONITOR_PLATEAU)
         return;
-    if (s->nmarks == s->capmarks) {
-        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
-        mark *m = realloc(s->marks, cap * sizeof *m);
-        if (m == NULL)
-            return;
-        s->marks = m;
-        s->capmarks = cap;
-    }
-    s->marks[s->nmarks++] = (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss};
+    add_mark(s, (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss});
 }
 
 static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, void *user)
@@ -133,6 +141,111 @@ static sgd_search_trial trial(const sgd_search *s, size_t i)
     t.struct_size = sizeof t;
     sgd_search_get_trial(s, i, &t);
     return t;
+}
+
+/*
+ * --dist: every process recorded the curves and events of its own trials
+ * (i % size == rank); rank 0 gathers them for the plot. On the wire: u64
+ * count, then per curve i64 trial, i64 n, n doubles; u64 count, then per
+ * mark i64 trial, i64 step, i64 kind, double loss (the processes share one
+ * byte order).
+ */
+static bool gather_curves(sweep *sw, cli_dist *cd)
+{
+    size_t bytes = 16;
+    uint64_t ncurves = 0;
+    for (size_t i = (size_t)cd->rank; i < sw->ntrials; i += (size_t)cd->size) {
+        bytes += 16 + (size_t)sw->curves[i].n * 8;
+        ncurves++;
+    }
+    bytes += sw->nmarks * 32;
+    unsigned char *buf = malloc(bytes), *p = buf;
+    uint64_t *sizes = calloc((size_t)cd->size, sizeof *sizes);
+    bool ok = buf != NULL && sizes != NULL;
+    if (!ok)
+        fprintf(stderr, "sgdlab sweep: process %d: out of memory for the curves\n", cd->rank);
+    if (!cli_dist_all_ok(cd, ok)) {
+        free(buf);
+        free(sizes);
+        return false;
+    }
+#define PUT(v)                                                                                                    \
+    do {                                                                                                          \
+        memcpy(p, &(v), 8);                                                                                       \
+        p += 8;                                                                                                   \
+    } while (0)
+    PUT(ncurves);
+    for (size_t i = (size_t)cd->rank; i < sw->ntrials; i += (size_t)cd->size) {
+        int64_t trial = (int64_t)i, n = sw->curves[i].n;
+        PUT(trial);
+        PUT(n);
+        if (n > 0)
+            memcpy(p, sw->curves[i].loss, (size_t)n * 8);
+        p += (size_t)n * 8;
+    }
+    uint64_t nm = sw->nmarks;
+    PUT(nm);
+    for (size_t k = 0; k < sw->nmarks; k++) {
+        int64_t kind = sw->marks[k].kind;
+        PUT(sw->marks[k].trial);
+        PUT(sw->marks[k].step);
+        PUT(kind);
+        PUT(sw->marks[k].loss);
+    }
+#undef PUT
+    void *all = NULL;
+    ok = cli_dist_gather("sweep", cd, buf, bytes, &all, sizes);
+    free(buf);
+    if (ok && cli_dist_root(cd)) {
+        /* Rank 0 keeps its own; takes the others' (their trials only). */
+        const unsigned char *q = (const unsigned char *)all;
+        q += sizes[0];
+        for (int r = 1; r < cd->size && ok; r++) {
+            const unsigned char *end = q + sizes[r];
+            uint64_t nc, nmk;
+            memcpy(&nc, q, 8);
+            q += 8;
+            for (uint64_t c = 0; c < nc && ok; c++) {
+                int64_t trial, n;
+                memcpy(&trial, q, 8);
+                memcpy(&n, q + 8, 8);
+                q += 16;
+                if (trial < 0 || (size_t)trial >= sw->ntrials || n < 0 || (size_t)(end - q) < (size_t)n * 8) {
+                    ok = false;
+                    break;
+                }
+                curve *cv = &sw->curves[trial];
+                free(cv->loss);
+                cv->loss = n > 0 ? malloc((size_t)n * 8) : NULL;
+                cv->n = cv->cap = cv->loss != NULL ? n : 0;
+                if (cv->loss != NULL)
+                    memcpy(cv->loss, q, (size_t)n * 8);
+                q += (size_t)n * 8;
+            }
+            if (!ok || (size_t)(end - q) < 8)
+                break;
+            memcpy(&nmk, q, 8);
+            q += 8;
+            for (uint64_t k = 0; k < nmk && (size_t)(end - q) >= 32; k++) {
+                mark m;
+                int64_t kind;
+                memcpy(&m.trial, q, 8);
+                memcpy(&m.step, q + 8, 8);
+                memcpy(&kind, q + 16, 8);
+                memcpy(&m.loss, q + 24, 8);
+                q += 32;
+                m.kind = (int32_t)kind;
+                if (!add_mark(sw, m))
+                    break;
+            }
+            q = end;
+        }
+        if (!ok)
+            fprintf(stderr, "sgdlab sweep: --dist: a process sent curves that do not fit the trials\n");
+    }
+    cli_dist_free_all(cd, all);
+    free(sizes);
+    return ok;
 }
 
 static const char *verdict_text(const sgd_search_trial *t)
@@ -321,17 +434,6 @@ static bool add_optim(cli *c, const cli_opt *opt, const char *value, void *dest)
     return true;
 }
 
-/* --plot FILE (checked as every output path) and --no-plot. */
-static bool set_plot(cli *c, const cli_opt *opt, const char *value, void *dest)
-{
-    const char **plot = dest;
-    if (value == NULL) { /* --no-plot */
-        *plot = NULL;
-        return true;
-    }
-    return cli_plot_option(c, opt, value, plot);
-}
-
 int sgdlab_cmd_sweep(int argc, char **argv)
 {
     const char *data = NULL, *model = NULL, *plot = NULL, *schedule = "cosine", *monitor_spec = NULL;
@@ -341,8 +443,14 @@ int sgdlab_cmd_sweep(int argc, char **argv)
     double *lrs = NULL, *momenta = NULL;
     int64_t *batch_sizes = NULL;
     size_t n_lrs = 0, n_momenta = 0, n_bs = 0;
-    int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 128, seed = 0, threads = 0;
+    int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 0, seed = 0, threads = 0; /* batch 0: not given (128) */
+    bool batch_given = false;
     double lr_min = 1e-4, lr_max = 10;
+    bool dist = false;
+    const char *dist_spec = NULL;
+    cli_dist cd;
+    memset(&cd, 0, sizeof cd);
+    cd.size = 1;
     const char *plot_default = DEFAULT_PLOT;
     bool plot_given = false;
     cli c;
@@ -379,7 +487,7 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         {.name = "steps", .kind = CLI_INT, .dest = &steps, .ilo = 1, .ihi = (int64_t)1 << 40, .arg = "N",
          .help = "budget in batches (default: the epochs)"},
         {.name = "batch-size", .kind = CLI_INT, .dest = &batch, .ilo = 1, .ihi = SGD_MODEL_MAX_BATCH, .arg = "N",
-         .help = "default 128"},
+         .help = "default 128 (text: the number of parallel streams, default 32)"},
         {.name = "schedule", .kind = CLI_STRING, .dest = &schedule, .arg = "S",
          .help = "cosine (default), constant, or a schedule spec"},
         {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
@@ -388,11 +496,18 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         {.name = "monitor", .kind = CLI_STRING, .dest = &monitor_spec, .arg = "SPEC",
          .help = "monitor options, e.g. stagnation_steps=300"},
         {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 256, .arg = "N",
-         .help = "trials at once (default: the number of cores)"},
+         .help = "trials at once (default: the number of cores; with --dist, per process: the cores shared "
+                 "among the machine's processes)"},
+        {.name = "dist", .kind = CLI_TRUE, .dest = &dist,
+         .help = "spread the trials over the MPI job's processes (mpirun -np N sgdlab sweep --dist ...): trial i "
+                 "on rank i % N, each trained alone, results and curves gathered on rank 0, which reports: the "
+                 "same table as one process (docs/dist.md)"},
+        {.name = "dist-options", .kind = CLI_STRING, .dest = &dist_spec, .arg = "SPEC",
+         .help = "e.g. timeout=600 (seconds a process may wait for the others)"},
         CLI_SECTION("output"),
-        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = set_plot,
+        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
          .help = "the loss curves, to FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
-        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = set_plot, .help = "no plot"},
+        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
         CLI_OPT_JSON(&c, "one JSON object instead of the table (docs/cli.md)"),
         {.name = "csv", .kind = CLI_TRUE, .dest = &csv, .help = "one CSV row per trial instead of the table"},
         CLI_OPT_OUTPUT(&c),
@@ -407,6 +522,13 @@ int sgdlab_cmd_sweep(int argc, char **argv)
     if (rc >= 0)
         goto done_args;
     rc = SGDLAB_EXIT_USAGE;
+    batch_given = batch > 0;
+    if (!batch_given)
+        batch = 128;
+    if (dist_spec != NULL && !dist) {
+        cli_fail(&c, "--dist-options", "needs --dist");
+        goto done_args;
+    }
     if (plot_default == NULL) /* --no-plot */
         plot = NULL;
     plot_given = plot != NULL;
@@ -436,8 +558,14 @@ done_args:
         free(batch_sizes);
         return rc;
     }
+    if (!cli_dist_check_launch("sweep", dist, true) || (dist && !cli_dist_start("sweep", dist_spec, &cd))) {
+        free(lrs);
+        free(momenta);
+        free(batch_sizes);
+        return SGDLAB_EXIT_USAGE;
+    }
     if (threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        long nc = sysconf(_SC_NPROCESSORS_ONLN) / (cd.local_size > 1 ? cd.local_size : 1);
         threads = nc > 0 ? (nc > 8 ? 8 : nc) : 1;
     }
     bool have_gnuplot = plot == NULL || cli_have_gnuplot();
@@ -453,22 +581,42 @@ done_args:
     char model_spec[512], canonical[1024];
     rc = SGDLAB_EXIT_USAGE;
     double t0 = cli_now();
-    if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d))
+    char text_spec[1024];
+    if (cli_is_text(data)) {
+        /* Parallel streams of text, read in order, --batch-size of them (32 by default). */
+        if (n_bs > 0) {
+            cli_fail(&c, "--batch-sizes", "text data is cut into --batch-size streams once");
+            goto out_nodata;
+        }
+        if (!cli_load_text("sweep", data, 100, batch_given ? batch : 32, 0.05, SGD_TEXT_UTF8, &d))
+            goto out_nodata;
+        batch = d.streams;
+    } else if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d)) {
         goto out_nodata;
+    }
     if (model == NULL) {
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
     }
     {
-        /* The spec as train and lr-find report it (canonical: "2-64-relu-3:loss=cross_entropy"); and a bad one is
+        /* The spec as train and lr-find report it (canonical: "2-64-relu-3:loss=cross_entropy"), for text with
+           the vocabulary and the length written in (the trials build the model from it); and a bad one is
            refused here, before any trial. */
+        char full[1024];
+        const char *mspec = cli_text_spec("sweep", &d, model, full, sizeof full);
         sgd_model *probe = NULL;
-        if (sgd_model_from_spec(&probe, model, NULL, NULL) != SGD_OK) {
+        if (mspec == NULL)
+            goto out;
+        if (sgd_model_from_spec(&probe, mspec, NULL, NULL) != SGD_OK) {
             cli_fail(&c, "--model", "%s", sgd_error_last());
             goto out;
         }
         snprintf(canonical, sizeof canonical, "%s", sgd_model_spec(probe));
         sgd_model_free(probe);
+        if (d.text != NULL) {
+            snprintf(text_spec, sizeof text_spec, "%s", canonical);
+            model = text_spec;
+        }
     }
     static const char *const default_optim[1] = {"sgd:momentum=0.9"};
     sgd_search_options so;
@@ -495,6 +643,8 @@ done_args:
     to.guard = guard;
     to.epochs = epochs;
     to.batch_size = batch;
+    if (d.text != NULL)
+        to.shuffle = 0;
     so.trainer = &to;
     sgd_monitor_options mo;
     sgd_monitor_options_init(&mo);
@@ -519,7 +669,8 @@ done_args:
     {
         int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
         int64_t per = steps > 0 && steps < nb * epochs ? steps : nb * epochs;
-        sw.steps_planned = per * (int64_t)ntrials; /* with --batch-sizes, an estimate */
+        /* with --batch-sizes, an estimate; with --dist, this process's share */
+        sw.steps_planned = per * (int64_t)((ntrials - (size_t)cd.rank + (size_t)cd.size - 1) / (size_t)cd.size);
     }
     so.on_step = sw.keep_curves || sw.bar.on ? on_step : NULL;
     so.on_event = on_event;
@@ -547,15 +698,23 @@ done_args:
         else
             snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps of %lld)", (long long)epochs,
                      epochs == 1 ? "" : "s", (long long)(nb * epochs), (long long)batch);
-        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s\n\n", budget,
+        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s%s%s\n\n", budget,
                strcmp(schedule, "cosine") == 0 ? "learning rate annealed by a cosine to 0" : schedule,
-               (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s");
+               (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s",
+               cli_dist_on(&cd) ? " per process; trials spread over " : "", cli_dist_on(&cd) ? cd.desc : "");
         cli_flush();
     }
+    if (!cli_dist_setup_done("sweep", &cd, true))
+        goto out;
     double t_search = cli_now();
-    sgd_status st = sgd_search_run(&s, model, d.train, d.val, &so, NULL);
+    sgd_status st = cli_dist_on(&cd) ? cli_dist_search(&cd, &s, model, d.train, d.val, &so)
+                                     : sgd_search_run(&s, model, d.train, d.val, &so, NULL);
     double search_seconds = cli_now() - t_search;
     cli_bar_clear(&sw.bar);
+    if (st == SGD_OK && cli_dist_on(&cd) && sw.keep_curves && !gather_curves(&sw, &cd)) {
+        rc = SGDLAB_EXIT_FAIL;
+        goto out;
+    }
     if (st != SGD_OK) {
         cli_fail(&c, NULL, "%s", sgd_error_last());
         rc = st == SGD_EINVAL || st == SGD_ENOTFOUND || st == SGD_ERANGE || st == SGD_ESHAPE ? SGDLAB_EXIT_USAGE
@@ -567,6 +726,8 @@ done_args:
     rc = have_best ? SGDLAB_EXIT_OK : SGDLAB_EXIT_FAIL;
     bool show_opt = so.n_optimizers > 1 || random_n > 0, show_mom = n_momenta > 0, show_bs = n_bs > 0;
     bool plotted = false;
+    if (!cli_dist_root(&cd))
+        plot = NULL, plot_given = false; /* rank 0 draws */
     if (plot != NULL && have_gnuplot) {
         char title[800];
         sgd_search_trial bt = trial(s, have_best ? best : 0);
@@ -652,8 +813,9 @@ done_args:
             printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
         else if (plot != NULL)
             printf("plot: not drawn (see the message above)\n");
-        printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %lld thread%s)\n", total_seconds, d.load_seconds, n,
-               search_seconds, (long long)threads, threads == 1 ? "" : "s");
+        printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %s%lld thread%s)\n", total_seconds, d.load_seconds,
+               n, search_seconds, cli_dist_on(&cd) ? (snprintf(b2, sizeof b2, "%d processes x ", cd.size), b2) : "",
+               (long long)threads, threads == 1 ? "" : "s");
     } else if (json) {
         printf("{\"schema\":\"" CLI_SCHEMA("sweep") "\",\"command\":\"sweep\",\"model\":");
         cli_json_str(stdout, canonical);
@@ -666,8 +828,9 @@ done_args:
             printf("null");
         printf(",\"schedule\":");
         cli_json_str(stdout, schedule);
-        printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,\"trials\":[", (long long)epochs,
+        printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,", (long long)epochs,
                (long long)batch, (long long)seed, (long long)threads);
+        printf("\"processes\":%d,\"trials\":[", cd.size);
         cli_rec w = {stdout, CLI_REC_JSON, 0, 0};
         for (size_t i = 0; i < n; i++)
             put_trial(&w, s, i, have_best && i == best);
@@ -700,5 +863,6 @@ out_nodata:
     free(lrs);
     free(momenta);
     free(batch_sizes);
+    cli_dist_stop(&cd);
     return rc;
 }

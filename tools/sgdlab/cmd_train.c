@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "cli.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include <math.h>
@@ -42,11 +43,20 @@ typedef struct evrec {
 typedef struct run {
     /* options */
     const char *data, *model, *optim, *schedule, *trainer_spec, *monitor_spec, *save, *resume, *plot;
+    const char *dist_spec;
+    bool dist;
+    int64_t save_every;
+    cli_dist cd;
     double lr;
     int64_t epochs, batch, seed, val_split, patience, max_rescues, guard_interval, guard_skip, max_steps;
     double min_delta, clip_norm, guard_factor;
     bool guard, keep_going, csv;
     cli c;
+    int64_t seq_len, sample;
+    double temperature;
+    bool batch_given, text_bytes;
+    char *sample_text;
+    double val_bpc; /* text: the last epoch's validation in bits per character */
     /* objects */
     cli_data d;
     sgd_model *m;
@@ -110,6 +120,10 @@ static void put_epoch(cli_rec *w, const sgd_trainer_epoch *ep, int64_t e)
     cli_rec_int(w, "rescues", ep->rescues);
     cli_rec_int(w, "step", ep->step);
     cli_rec_num(w, "seconds", ep->seconds);
+    cli_rec_num(w, "train_bpc", ep->train_bpc); /* text only: null (empty in CSV) otherwise */
+    cli_rec_num(w, "val_bpc", ep->val_bpc);
+    cli_rec_num(w, "train_perplexity", ep->train_perplexity);
+    cli_rec_num(w, "val_perplexity", ep->val_perplexity);
     cli_rec_end(w);
 }
 
@@ -120,7 +134,18 @@ static void print_epoch(run *r, const sgd_trainer_progress *p)
     memset(&e, 0, sizeof e);
     e.struct_size = sizeof e;
     sgd_trainer_get_epoch(r->t, p->epoch, &e);
-    if (r->lines) {
+    if (r->lines && r->d.text != NULL) {
+        if (r->epochs_printed == 0)
+            printf("%5s  %10s  %9s  %9s  %9s  %9s  %7s  %6s\n", "epoch", "train loss", "train bpc", "val loss",
+                   "val bpc", "lr", "rescues", "time");
+        char d1[32], d2[32];
+        printf("%5lld  %10s  %9s  %9s  %9s  %9s  %7lld  %5.1fs\n", (long long)(p->epoch + 1),
+               cli_num(a, sizeof a, p->train_loss), cli_num(d1, sizeof d1, p->train_bpc),
+               isfinite(p->val_loss) ? cli_num(b, sizeof b, p->val_loss) : "-",
+               isfinite(p->val_bpc) ? cli_num(d2, sizeof d2, p->val_bpc) : "-", cli_num(c, sizeof c, p->lr),
+               (long long)p->rescues, e.seconds);
+        cli_flush();
+    } else if (r->lines) {
         if (r->epochs_printed == 0) {
             bool test = r->d.val != NULL && strcmp(r->d.val_name, "test") == 0;
             printf("%5s  %10s  %9s  %8s  %9s  %7s  %6s\n", "epoch", "train loss",
@@ -228,11 +253,7 @@ static bool save_checkpoint(run *r)
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = r->t;
-    if (sgd_checkpoint_save(r->save, &parts, NULL) != SGD_OK) {
-        cli_fail(&r->c, "--save", "%s", sgd_error_last());
-        return false;
-    }
-    return true;
+    return cli_save_checkpoint(&r->c, "--save", r->save, &parts, &r->d); /* with the vocabulary of text */
 }
 
 static bool resume_checkpoint(run *r)
@@ -240,11 +261,26 @@ static bool resume_checkpoint(run *r)
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);
     parts.trainer = r->t;
-    if (sgd_checkpoint_load(r->resume, &parts, NULL) != SGD_OK) {
-        cli_fail(&r->c, "--resume", "%s: %s", r->resume, sgd_error_last());
-        return false;
+    return cli_load_checkpoint(&r->c, "--resume", r->resume, &parts, &r->d); /* text: the same vocabulary */
+}
+
+/*
+ * --save-every: trains in budgets of N steps, rank 0 saving after each (the
+ * other processes wait for it: a failed save stops every process).
+ */
+static sgd_status fit_saving(run *r)
+{
+    int64_t left = r->max_steps; /* 0: no limit */
+    for (;;) {
+        int64_t chunk = r->max_steps > 0 && left < r->save_every ? left : r->save_every;
+        sgd_status st = sgd_trainer_fit(r->t, chunk);
+        left -= r->max_steps > 0 ? chunk : 0;
+        if (st != SGD_OK || sgd_trainer_stop_reason(r->t) != SGD_TRAINER_BUDGET || (r->max_steps > 0 && left == 0))
+            return st;
+        bool ok = !cli_dist_root(&r->cd) || save_checkpoint(r);
+        if (!cli_dist_all_ok(&r->cd, ok))
+            return sgd_error_set(SGD_EIO, "--save-every: the checkpoint could not be written (see above)");
     }
-    return true;
 }
 
 /* ------------------------------------------------------------ plot */
@@ -364,7 +400,14 @@ static int parse(run *r, int argc, char **argv)
          .help = "fashion-mnist (default; Debian package dataset-fashion-mnist, or $SGDLAB_FASHION_MNIST_DIR), "
                  "spirals (generated, no files), a directory of IDX files "
                  "({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]), or "
-                 "TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]"},
+                 "TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS], or text for a character model: text (the "
+                 "fortunes corpus, Debian package fortunes) or text:PATH[,PATH...] (files or directories of UTF-8 "
+                 "text), the last 5% held out for validation, cut into --batch-size parallel streams of --seq-len "
+                 "characters"},
+        {.name = "seq-len", .kind = CLI_INT, .dest = &r->seq_len, .ilo = 1, .ihi = 1 << 24, .arg = "N",
+         .help = "text: characters per sequence (truncated backpropagation through time; default 100); "
+                 "--batch-size is the number of streams (default 32 for text)"},
+        {.name = "text-bytes", .kind = CLI_TRUE, .dest = &r->text_bytes, .help = "text: read bytes, not UTF-8 characters"},
         {.name = "val-split", .kind = CLI_INT, .dest = &r->val_split, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
          .help = "validate on N rows held out of the training set (default: validate on the test set)"},
         {.name = "model", .kind = CLI_STRING, .dest = &r->model, .arg = "SPEC",
@@ -384,7 +427,7 @@ static int parse(run *r, int argc, char **argv)
         {.name = "epochs", .kind = CLI_INT, .dest = &r->epochs, .ilo = 1, .ihi = 1 << 20, .arg = "N",
          .help = "default 2"},
         {.name = "batch-size", .kind = CLI_INT, .dest = &r->batch, .ilo = 1, .ihi = SGD_MODEL_MAX_BATCH, .arg = "N",
-         .help = "default 128"},
+         .help = "default 128 (32 for text)"},
         {.name = "clip-norm", .kind = CLI_DOUBLE, .dest = &r->clip_norm, .lo = 0, .hi = 1e30, .arg = "X",
          .help = "clip the gradients' global L2 norm"},
         {.name = "patience", .kind = CLI_INT, .dest = &r->patience, .ilo = 1, .ihi = 1 << 20, .arg = "N",
@@ -394,6 +437,14 @@ static int parse(run *r, int argc, char **argv)
         {.name = "max-steps", .kind = CLI_INT, .dest = &r->max_steps, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
          .help = "stop after N training steps of this run (then --save it and --resume it later: the run "
                  "continues exactly)"},
+        CLI_SECTION("data-parallel (docs/dist.md), as mpirun -np N sgdlab train --dist ..."),
+        {.name = "dist", .kind = CLI_TRUE, .dest = &r->dist,
+         .help = "train over the MPI job's processes: each computes its share of every batch (--batch-size is "
+                 "the whole batch), the gradients are summed, every process takes the same steps; rank 0 reports, "
+                 "saves and plots, and resumes for everyone"},
+        {.name = "dist-options", .kind = CLI_STRING, .dest = &r->dist_spec, .arg = "SPEC",
+         .help = "e.g. fixed_order=1 (bit-reproducible for a number of processes), check_interval=100 (compare "
+                 "parameters), timeout=600 (seconds)"},
         CLI_SECTION("the guard (docs/trainer.md)"),
         {.name = "guard", .kind = CLI_TRUE, .dest = &r->guard,
          .help = "roll back and lower the learning rate on spikes, divergence and NaN (the default)"},
@@ -416,6 +467,8 @@ static int parse(run *r, int argc, char **argv)
         {.name = "save", .kind = CLI_OUTFILE, .dest = &r->save, .arg = "FILE",
          .help = "save the trained model, optimizer, schedule, monitor and trainer state to a checkpoint "
                  "(sgdlab inspect FILE); checked before training, written at the end or when interrupted"},
+        {.name = "save-every", .kind = CLI_INT, .dest = &r->save_every, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
+         .help = "also save it every N steps while training (crash-safe: the file is always a whole checkpoint)"},
         {.name = "resume", .kind = CLI_STRING, .dest = &r->resume, .arg = "FILE",
          .help = "continue the run saved in FILE (same options: another model spec, optimizer or schedule is "
                  "refused)"},
@@ -423,6 +476,10 @@ static int parse(run *r, int argc, char **argv)
          .call = cli_plot_option,
          .help = "draw the loss and learning rate per step, rescues and events marked, to FILE.svg or FILE.png "
                  "(needs gnuplot: gnuplot-nox)"},
+        {.name = "sample", .kind = CLI_INT, .dest = &r->sample, .ilo = 0, .ihi = 1 << 20, .arg = "N",
+         .help = "text: print N characters generated by the trained model"},
+        {.name = "temperature", .kind = CLI_DOUBLE, .dest = &r->temperature, .lo = 0, .hi = 100, .arg = "X",
+         .help = "text: the sample's temperature (default 0.8)"},
         CLI_OPT_JSON(c, "one JSON object on standard output instead of the table (docs/cli.md)"),
         {.name = "csv", .kind = CLI_TRUE, .dest = &r->csv, .help = "one CSV row per epoch instead of the table"},
         CLI_OPT_OUTPUT(c),
@@ -431,9 +488,22 @@ static int parse(run *r, int argc, char **argv)
         CLI_OPT_PROGRESS(c),
         CLI_END,
     };
+    int64_t batch = r->batch;
+    r->batch = 0; /* 0: not given */
     int rc = cli_parse(c, &spec, opts, argc, argv);
+    r->batch_given = r->batch > 0;
+    if (!r->batch_given)
+        r->batch = batch;
     if (rc < 0 && c->json && r->csv) {
         cli_fail(c, NULL, "--json and --csv: choose one");
+        rc = SGDLAB_EXIT_USAGE;
+    }
+    if (rc < 0 && r->save_every > 0 && r->save == NULL) {
+        cli_fail(c, "--save-every", "needs --save FILE");
+        rc = SGDLAB_EXIT_USAGE;
+    }
+    if (rc < 0 && r->dist_spec != NULL && !r->dist) {
+        cli_fail(c, "--dist-options", "needs --dist");
         rc = SGDLAB_EXIT_USAGE;
     }
     return rc;
@@ -449,10 +519,12 @@ static void free_run(run *r)
     cli_data_free(&r->d);
     free(r->loss);
     free(r->lrs);
+    free(r->sample_text);
     for (size_t k = 0; k < r->nev; k++)
         free(r->msgs[k]);
     free(r->msgs);
     free(r->ev);
+    cli_dist_stop(&r->cd); /* after the trainer: it used the communicator */
 }
 
 static const char *signal_name(int sig)
@@ -479,8 +551,8 @@ static void print_json(run *r, sgd_status st, const char *errmsg, const sgd_trai
         cli_json_str(stdout, r->d.val_name);
     else
         printf("null");
-    printf(",\"batch_size\":%lld,\"seed\":%lld,\"guard\":%s,\"epochs\":%lld,\"resumed_from\":", (long long)r->batch,
-           (long long)r->seed, r->guard ? "true" : "false", (long long)r->epochs);
+    printf(",\"batch_size\":%lld,\"seed\":%lld,\"guard\":%s,\"processes\":%d,\"epochs\":%lld,\"resumed_from\":",
+           (long long)r->batch, (long long)r->seed, r->guard ? "true" : "false", r->cd.size, (long long)r->epochs);
     if (r->resume != NULL)
         cli_json_str(stdout, r->resume);
     else
@@ -531,6 +603,13 @@ static void print_json(run *r, sgd_status st, const char *errmsg, const sgd_trai
     cli_json_num(stdout, test_acc);
     printf(",\"seconds\":");
     cli_json_num(stdout, fit_seconds);
+    printf(",\"val_bpc\":");
+    cli_json_num(stdout, r->val_bpc);
+    printf(",\"sample\":");
+    if (r->sample_text != NULL)
+        cli_json_str(stdout, r->sample_text);
+    else
+        printf("null");
     printf(",\"saved\":");
     if (saved)
         cli_json_str(stdout, r->save);
@@ -557,6 +636,9 @@ int sgdlab_cmd_train(int argc, char **argv)
     r.guard_interval = 50;
     r.lr = NAN;
     r.optim = "sgd:lr=0.05,momentum=0.9";
+    r.seq_len = 100;
+    r.temperature = 0.8;
+    r.val_bpc = NAN;
     int rc = parse(&r, argc, argv);
     if (rc >= 0) {
         free_run(&r);
@@ -565,13 +647,32 @@ int sgdlab_cmd_train(int argc, char **argv)
     r.table = !r.c.json && !r.csv;
     r.lines = r.table && !r.c.quiet;
     rc = SGDLAB_EXIT_USAGE;
+    if (!cli_dist_check_launch("train", r.dist, true) || (r.dist && !cli_dist_start("train", r.dist_spec, &r.cd))) {
+        free_run(&r);
+        return SGDLAB_EXIT_USAGE;
+    }
     char model_spec[512], optim_spec[1024];
     bool have_gnuplot = r.plot == NULL || cli_have_gnuplot();
     if (!have_gnuplot)
         cli_no_gnuplot(&r.c, r.plot);
 
-    if (!cli_load_data("train", r.data, r.val_split, (uint64_t)r.seed, &r.d))
+    if (cli_is_text(r.data)) {
+        if (!r.batch_given)
+            r.batch = 32;
+        if (r.val_split > 0) {
+            cli_fail(&r.c, "--val-split", "text data holds its last 5%% out for validation");
+            goto out;
+        }
+        if (!cli_load_text("train", r.data, r.seq_len, r.batch, 0.05, r.text_bytes ? SGD_TEXT_BYTES : SGD_TEXT_UTF8,
+                           &r.d))
+            goto out;
+    } else if (!cli_load_data("train", r.data, r.val_split, (uint64_t)r.seed, &r.d)) {
         goto out;
+    }
+    if (r.d.text == NULL && r.sample > 0) {
+        cli_fail(&r.c, "--sample", "only for text data (--data text)");
+        goto out;
+    }
     if (r.model == NULL) {
         cli_default_model(&r.d, model_spec, sizeof model_spec);
         r.model = model_spec;
@@ -580,7 +681,11 @@ int sgdlab_cmd_train(int argc, char **argv)
     sgd_model_options_init(&mo);
     mo.seed = (uint64_t)r.seed;
     mo.max_batch = r.batch;
-    if (sgd_model_from_spec(&r.m, r.model, &mo, NULL) != SGD_OK) {
+    char text_spec[1024];
+    const char *mspec = cli_text_spec("train", &r.d, r.model, text_spec, sizeof text_spec);
+    if (mspec == NULL)
+        goto out;
+    if (sgd_model_from_spec(&r.m, mspec, &mo, NULL) != SGD_OK) {
         cli_fail(&r.c, "--model", "%s", sgd_error_last());
         goto out;
     }
@@ -628,6 +733,8 @@ int sgdlab_cmd_train(int argc, char **argv)
     to.min_delta = r.min_delta;
     to.clip_norm = r.clip_norm;
     to.progress_interval = 1;
+    if (r.d.text != NULL)
+        to.shuffle = 0; /* parallel streams, read in order: each batch continues the last */
     if (r.trainer_spec != NULL && sgd_trainer_options_parse(&to, r.trainer_spec) != SGD_OK) {
         cli_fail(&r.c, "--trainer", "%s", sgd_error_last());
         goto out;
@@ -639,8 +746,15 @@ int sgdlab_cmd_train(int argc, char **argv)
     r.epochs = to.epochs;
     r.batch = to.batch_size;
     r.guard = to.guard != 0;
-    if (r.resume != NULL && !resume_checkpoint(&r))
+    /* Distributed: rank 0 resumes, and sgd_dist_attach() gives its state to every process. */
+    if (r.resume != NULL && cli_dist_root(&r.cd) && !resume_checkpoint(&r))
         goto out;
+    if (!cli_dist_setup_done("train", &r.cd, true))
+        goto out;
+    if (cli_dist_on(&r.cd) && !cli_dist_attach("train", &r.cd, r.t)) {
+        rc = SGDLAB_EXIT_FAIL;
+        goto out;
+    }
     sgd_trainer_set_progress(r.t, on_progress, &r);
     sgd_trainer_set_event_callback(r.t, on_event, &r);
     cli_bar_init(&r.bar, cli_progress_on(&r.c));
@@ -650,6 +764,9 @@ int sgdlab_cmd_train(int argc, char **argv)
         printf("optimizer %s, %s, batch %lld, %lld epoch%s, seed %lld, guard %s\n", r.optim,
                r.schedule != NULL ? r.schedule : "constant learning rate", (long long)r.batch, (long long)r.epochs,
                r.epochs == 1 ? "" : "s", (long long)r.seed, r.guard ? "on" : "off");
+        if (cli_dist_on(&r.cd))
+            printf("data-parallel: %s; each takes %lld of the %lld rows of a batch\n", r.cd.desc,
+                   (long long)((r.batch + r.cd.size - 1) / r.cd.size), (long long)r.batch);
         if (r.resume != NULL) {
             sgd_trainer_stats ts;
             memset(&ts, 0, sizeof ts);
@@ -663,7 +780,7 @@ int sgdlab_cmd_train(int argc, char **argv)
     }
     cli_signals_cooperate(); /* Ctrl-C: stop after the step in progress, save it, say where */
     double t_fit = cli_now();
-    sgd_status st = sgd_trainer_fit(r.t, r.max_steps);
+    sgd_status st = r.save_every > 0 ? fit_saving(&r) : sgd_trainer_fit(r.t, r.max_steps);
     double fit_seconds = cli_now() - t_fit;
     int sig = cli_interrupted();
     cli_bar_clear(&r.bar);
@@ -680,12 +797,31 @@ int sgdlab_cmd_train(int argc, char **argv)
         sgd_optim_eval_point(r.o, sgd_model_params(r.m), 1);
         sgd_model_evaluate(r.m, r.d.test, 0, &test_loss, &test_acc);
         sgd_optim_eval_point(r.o, sgd_model_params(r.m), 0);
+    } else if (r.d.text != NULL && r.d.val != NULL && !sig) {
+        sgd_model_evaluate(r.m, r.d.val, 0, &test_loss, &test_acc); /* next-character accuracy on the held-out end */
     }
     int32_t verdict = 0;
     sgd_monitor_get_verdict(r.mon, &verdict);
+    /* Text: the last epoch's validation in bits per character, and a sample of what the model writes. */
+    double val_bpc = NAN; /* r.val_bpc for the JSON */
+    if (r.d.text != NULL) {
+        sgd_trainer_epoch e;
+        memset(&e, 0, sizeof e);
+        e.struct_size = sizeof e;
+        for (int64_t k = r.epochs - 1; k >= 0; k--)
+            if (sgd_trainer_get_epoch(r.t, k, &e) == SGD_OK && e.done) {
+                val_bpc = e.val_bpc;
+                break;
+            }
+        r.val_bpc = val_bpc;
+        if (r.sample > 0 && !cli_text_sample(NULL, r.m, sgd_text_vocab(r.d.text), r.sample, r.temperature,
+                                             (uint64_t)r.seed, NULL, &r.sample_text))
+            fprintf(stderr, "sgdlab train: --sample: %s\n", sgd_error_last());
+    }
     bool saved = false, plotted = false;
     if (r.save != NULL) {
-        saved = save_checkpoint(&r);
+        /* Distributed: rank 0 writes; every process learns whether it could. */
+        saved = cli_dist_all_ok(&r.cd, !cli_dist_root(&r.cd) || save_checkpoint(&r));
         if (!saved && !sig)
             rc = SGDLAB_EXIT_FAIL;
     }
@@ -695,9 +831,10 @@ int sgdlab_cmd_train(int argc, char **argv)
                 saved ? ": the state of that step is saved in " : r.save != NULL ? ": the checkpoint could not be saved"
                                                                                 : " (no --save: nothing saved)",
                 saved ? r.save : "", saved ? " (continue with --resume)" : "");
-    if (r.plot != NULL && have_gnuplot && !sig)
+    bool plot_here = r.plot != NULL && cli_dist_root(&r.cd);
+    if (plot_here && have_gnuplot && !sig)
         plotted = draw_plot(&r);
-    if (r.plot != NULL && !plotted && !sig)
+    if (plot_here && !plotted && !sig)
         rc = SGDLAB_EXIT_FAIL;
     char a[32], b[32], c[32];
     if (r.table) {
@@ -707,7 +844,8 @@ int sgdlab_cmd_train(int argc, char **argv)
                "%lld rescue%s; lr now %s (guard scale %s)\n",
                r.lines ? "\n" : "",
                sig ? "interrupted" : sgd_trainer_stop_name(sgd_trainer_stop_reason(r.t)), (long long)ts.step,
-               ts.step == 1 ? "" : "s", (long long)ts.batches_run, fit_seconds, r.d.test != NULL ? "test" : "training",
+               ts.step == 1 ? "" : "s", (long long)ts.batches_run, fit_seconds,
+               r.d.text != NULL ? "next-character" : r.d.test != NULL ? "test" : "training",
                isfinite(test_acc) ? (snprintf(a, sizeof a, "%.2f%%", 100 * test_acc), a) : "n/a",
                sgd_monitor_verdict_name(verdict), (long long)ts.rescues, ts.rescues == 1 ? "" : "s",
                cli_num(b, sizeof b, ts.lr), cli_num(c, sizeof c, ts.guard_scale));
@@ -724,6 +862,26 @@ int sgdlab_cmd_train(int argc, char **argv)
                     break;
                 }
             }
+        }
+        if (r.d.text != NULL && isfinite(val_bpc))
+            printf("validation: %.3f bits per character (perplexity %.2f)\n", val_bpc, exp(val_bpc * log(2.0)));
+        if (r.sample_text != NULL) {
+            printf("sample (%lld characters, temperature %g):\n    | ", (long long)r.sample, r.temperature);
+            for (const char *q = r.sample_text; *q; q++) {
+                putchar(*q);
+                if (*q == '\n' && q[1] != '\0')
+                    fputs("    | ", stdout);
+            }
+            putchar('\n');
+        }
+        if (cli_dist_on(&r.cd)) {
+            double sum_s;
+            int64_t sums;
+            cli_dist_sum_time(&r.cd, &sum_s, &sums);
+            printf("data-parallel: %lld gradient sums took %.1f%% of the training time (%.3g ms each, waiting for "
+                   "the other processes included)\n",
+                   (long long)sums, fit_seconds > 0 ? 100 * sum_s / fit_seconds : 0.0,
+                   sums > 0 ? 1e3 * sum_s / (double)sums : 0.0);
         }
         if (saved)
             printf("saved: %s\n", r.save);

@@ -21,4 +21,9 @@ int sgdlab_cmd_lrfind(int argc, char **argv);
 int sgdlab_cmd_sweep(int argc, char **argv);
 int sgdlab_cmd_case(int argc, char **argv);
 
+int sgdlab_cmd_generate(int argc, char **argv);
+
+/* sgdlab case text (cmd_case_text.c), dispatched from sgdlab case: argv[0] is "text". */
+int sgdlab_case_text(int argc, char **argv);
+
 #endif

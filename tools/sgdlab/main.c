@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "args.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include "sgdlab/sgdlab.h"
@@ -24,7 +25,8 @@ static const command commands[] = {
     {"train", sgdlab_cmd_train, "train a model, with the guard that rescues diverging runs"},
     {"lr-find", sgdlab_cmd_lrfind, "run the learning-rate range test and suggest a learning rate"},
     {"sweep", sgdlab_cmd_sweep, "train one short run per learning rate and compare them"},
-    {"case", sgdlab_cmd_case, "replay a case study: 'case image', a CNN trained at a rate too high"},
+    {"case", sgdlab_cmd_case, "replay a case study: 'case image', a CNN at a rate too high; 'case text', an LSTM"},
+    {"generate", sgdlab_cmd_generate, "write text with a character model saved by train --data text --save"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -102,5 +104,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return SGDLAB_EXIT_USAGE;
     }
+    /* Under mpirun, only train and sweep run distributed (--dist, which they check themselves). */
+    if (strcmp(c->name, "train") != 0 && strcmp(c->name, "sweep") != 0 && !cli_dist_check_launch(c->name, false, false))
+        return SGDLAB_EXIT_USAGE;
     return cli_exit(c->name, c->run(argc - optind, argv + optind));
 }
