@@ -231,6 +231,17 @@ rc, out, err = run(['train', '--data', '/dev/zero,/dev/zero'], timeout=60)
 check(rc == 2 and 'a character device' in err and '/dev/zero' in err, '--data /dev/zero,/dev/zero: %d %r' % (rc, err))
 rc, out, err = run(['lr-find', '--data', fifo + ',' + fifo], timeout=60)
 check(rc == 2 and 'a FIFO' in err, '--data FIFO: %d %r' % (rc, err))
+# Every other file the tool reads whole is a regular file too: a FIFO never blocks it, a device is refused.
+for args in (['train', '--data', 'text:' + fifo], ['train', '--data', 'text:/dev/zero'],
+             ['case', 'text', '--data', 'text:' + fifo, '--no-plot'], ['lr-find', '--from', fifo],
+             ['lr-find', '--from', '/dev/zero'], ['generate', '--resume', fifo], ['generate', '--resume', '/dev/zero'],
+             ['inspect', fifo], ['train'] + SPIRALS + ['--resume', fifo]):
+    try:
+        rc, out, err = run(args, timeout=30)
+    except subprocess.TimeoutExpired:
+        rc, err = None, 'blocked'
+    check(rc in (1, 2) and ('regular file' in err or 'larger than' in err), '%s: refused (%s, %r)'
+          % (' '.join(args), rc, err.strip()[-200:]))
 
 # ---------------------------------------------------------------- Ctrl-C during train --save
 def interrupted_run(extra, sig):

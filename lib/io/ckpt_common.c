@@ -72,7 +72,9 @@ static int px_open(const char *path, int how, void *user)
     (void)user;
     int fd;
     switch (how) {
-    case SGD__IO_READ: fd = open(path, O_RDONLY | O_CLOEXEC); break;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (px_size then refuses anything but a regular
+       file; on a regular file the flag changes nothing). */
+    case SGD__IO_READ: fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); break;
     case SGD__IO_CREATE: fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); break;
     case SGD__IO_DIRECTORY: fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); break;
     default: return -EINVAL;
