@@ -543,6 +543,28 @@ bool cli_plot_option(cli *c, const cli_opt *opt, const char *value, void *dest)
     return true;
 }
 
+bool cli_plot_resolve(const cli *c, const char **plot, const char *plot_default, bool *given)
+{
+    if (plot_default == NULL) /* --no-plot */
+        *plot = NULL;
+    *given = *plot != NULL;
+    if (!*given && plot_default != NULL) {
+        /* The default plot file, checked as a given one would be (a --no-plot skips it). */
+        *plot = plot_default;
+        return cli_check_output(c, "--plot", *plot);
+    }
+    return true;
+}
+
+void cli_json_key_str(FILE *f, const char *key, const char *s)
+{
+    fprintf(f, ",\"%s\":", key);
+    if (s != NULL)
+        cli_json_str(f, s);
+    else
+        fputs("null", f);
+}
+
 void cli_no_gnuplot(const cli *c, const char *path)
 {
     fprintf(stderr,

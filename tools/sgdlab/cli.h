@@ -109,6 +109,8 @@ int cli_columns(void);
 void cli_json_str(FILE *f, const char *s);
 void cli_json_num(FILE *f, double v);
 void cli_json_count(FILE *f, int64_t v);
+/* A field after the first: ,"key":"s" (escaped), or ,"key":null when s is NULL. */
+void cli_json_key_str(FILE *f, const char *key, const char *s);
 /* The schema a JSON document carries in its "schema" field: "sgdlab.<cmd>/<version>" (docs/cli.md). */
 #define CLI_SCHEMA(cmd) "sgdlab." cmd "/1"
 /* A status as JSON shows it: its name alone ("SGD_OK", "SGD_EDIVERGED"), the message going to "error". */
@@ -155,6 +157,13 @@ double cli_now(void);
 bool cli_have_gnuplot(void);
 /* Message when gnuplot is missing. */
 void cli_no_gnuplot(const cli *c, const char *path);
+/*
+ * After the parse, for a command with a default plot file: --plot FILE
+ * (*plot, already checked), --no-plot (plot_default set to NULL by it), or
+ * the default, checked now as a given one is. *given: whether --plot was
+ * given. False (with a message) if the default file may not be written.
+ */
+bool cli_plot_resolve(const cli *c, const char **plot, const char *plot_default, bool *given);
 /* "svg" or "png" from the file name, or NULL. */
 const char *cli_plot_format(const char *path);
 /*

@@ -398,14 +398,9 @@ int sgdlab_cmd_case(int argc, char **argv)
         cli_fail(&cl, NULL, "unknown case '%s' (there are: image, text)", cl.args[0]);
         return SGDLAB_EXIT_USAGE;
     }
-    if (plot_default == NULL) /* --no-plot */
-        plot = NULL;
-    bool plot_given = plot != NULL;
-    if (!plot_given && plot_default != NULL) {
-        plot = plot_default; /* the default plot file, checked as a given one would be */
-        if (!cli_check_output(&cl, "--plot", plot))
-            return SGDLAB_EXIT_USAGE;
-    }
+    bool plot_given;
+    if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
+        return SGDLAB_EXIT_USAGE;
     if (threads == 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 0 ? (nc > N_TRIALS ? N_TRIALS : nc) : 1;

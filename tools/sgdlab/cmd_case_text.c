@@ -603,14 +603,9 @@ int sgdlab_case_text(int argc, char **argv)
     if (prc >= 0)
         return prc;
     const bool json = cl.json;
-    if (plot_default == NULL) /* --no-plot */
-        plot = NULL;
-    bool plot_given = plot != NULL;
-    if (!plot_given && plot_default != NULL) {
-        plot = plot_default; /* the default plot file, checked as a given one would be */
-        if (!cli_check_output(&cl, "--plot", plot))
-            return SGDLAB_EXIT_USAGE;
-    }
+    bool plot_given;
+    if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
+        return SGDLAB_EXIT_USAGE;
     if (!cli_is_text(data)) {
         cli_fail(&cl, "--data", "'%s': expected text or text:PATH[,PATH...]", data);
         return SGDLAB_EXIT_USAGE;

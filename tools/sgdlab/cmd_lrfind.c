@@ -154,16 +154,6 @@ typedef struct report_ctx {
     const char *model_spec;
 } report_ctx;
 
-/* JSON: a string field, or null. */
-static void json_str_or_null(const char *key, const char *s)
-{
-    printf(",\"%s\":", key);
-    if (s != NULL)
-        cli_json_str(stdout, s);
-    else
-        printf("null");
-}
-
 /* Prints the suggestions and the curve (text, JSON or CSV) and draws the plot; returns the exit status. */
 static int report(const sgd_lrfind *r, const report_ctx *x)
 {
@@ -198,10 +188,10 @@ static int report(const sgd_lrfind *r, const report_ctx *x)
     if (c->json) {
         /* One schema with and without --from: what does not apply (the model, the data...) is null. */
         printf("{\"schema\":\"" CLI_SCHEMA("lr-find") "\",\"command\":\"lr-find\"");
-        json_str_or_null("from", x->from);
-        json_str_or_null("model", x->model_spec);
-        json_str_or_null("optimizer", x->optim);
-        json_str_or_null("data", x->data);
+        cli_json_key_str(stdout, "from", x->from);
+        cli_json_key_str(stdout, "model", x->model_spec);
+        cli_json_key_str(stdout, "optimizer", x->optim);
+        cli_json_key_str(stdout, "data", x->data);
         if (x->from != NULL)
             printf(",\"steps\":%lld,\"lr_min\":null,\"lr_max\":null,\"ramp\":null,\"batch_size\":null,\"seed\":null",
                    (long long)lo->steps);

@@ -300,15 +300,6 @@ static void json_count(const char *key, int64_t v)
         printf(",\"%s\":null", key);
 }
 
-static void json_string(const char *key, const char *s)
-{
-    printf(",\"%s\":", key);
-    if (s != NULL)
-        cli_json_str(stdout, s);
-    else
-        printf("null");
-}
-
 static const char *severity_name(int32_t s)
 {
     return s == SGD_MONITOR_CRITICAL ? "critical" : s == SGD_MONITOR_WARNING ? "warning" : "info";
@@ -376,11 +367,11 @@ static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *use
         json_number("threshold", ev->kind != SGD_MONITOR_NONFINITE ? ev->threshold : NAN);
         json_count("ref_step", ev->ref_step);
         json_count("ref_producer_step", ev->ref_producer_step);
-        json_string("severity", severity_name(ev->severity));
-        json_string("suggested_action", sgd_monitor_action_name(ev->suggested_action));
+        cli_json_key_str(stdout, "severity", severity_name(ev->severity));
+        cli_json_key_str(stdout, "suggested_action", sgd_monitor_action_name(ev->suggested_action));
         json_number("suggested_lr_scale", ev->suggested_lr_scale);
-        json_string("remedy", ev->remedy);
-        json_string("detail", ev->detail);
+        cli_json_key_str(stdout, "remedy", ev->remedy);
+        cli_json_key_str(stdout, "detail", ev->detail);
         printf("}\n");
     }
     out_flush(c);
@@ -440,7 +431,7 @@ static void print_verdict(ctx *c, const sgd_monitor_counters *k)
         json_number("progress", k->progress);
         json_number("noise", k->noise);
         printf(",\"below_floor_steps\":%lld", (long long)k->below_floor_steps);
-        json_string("key", key);
+        cli_json_key_str(stdout, "key", key);
         printf(",\"first_line\":%lld,\"lines\":%lld,\"skipped\":%lld", (long long)r->first_line, (long long)r->lines,
                (long long)r->skipped);
         json_count("first_producer_step", r->first_pstep);

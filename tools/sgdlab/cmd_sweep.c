@@ -529,15 +529,8 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         cli_fail(&c, "--dist-options", "needs --dist");
         goto done_args;
     }
-    if (plot_default == NULL) /* --no-plot */
-        plot = NULL;
-    plot_given = plot != NULL;
-    if (!plot_given && plot_default != NULL) {
-        /* The default plot file, checked as a given one would be (a --no-plot skips it). */
-        plot = plot_default;
-        if (!cli_check_output(&c, "--plot", plot))
-            goto done_args;
-    }
+    if (!cli_plot_resolve(&c, &plot, plot_default, &plot_given))
+        goto done_args;
     if (json && csv) {
         cli_fail(&c, NULL, "--json and --csv: choose one");
         goto done_args;
