@@ -456,6 +456,11 @@ static void test_save_replaces_only_regular_files(void **state)
     assert_true(S_ISFIFO(st.st_mode));
     assert_int_equal(count_temps(), 0);
     sgdt_assert_status(sgd_ckpt_cleanup_stale(fifo, NULL), SGD_EINVAL);
+    /* Nor is a FIFO read: the reader refuses it at once (no writer: a blocking open would hang). */
+    sgd_ckpt_reader *rd = NULL;
+    sgdt_assert_status(sgd_ckpt_reader_open(&rd, fifo, NULL), SGD_EIO);
+    sgdt_assert_error_contains("not a regular file");
+    assert_null(rd);
     unlink(fifo);
 
     /* A socket. */
