@@ -328,6 +328,16 @@ typedef struct trun {
     sgd_trainer *t;
 } trun;
 
+
+/* The trainer options of every trun: batches of BATCH, 3 epochs, seed 5, a snapshot every 4 steps. */
+static void trun_options(sgd_trainer_options *o)
+{
+    sgd_trainer_options_init(o);
+    o->batch_size = BATCH;
+    o->epochs = 3;
+    o->seed = 5;
+    o->guard_interval = 4;
+}
 static sgd_status trun_new(trun *tr, const sgd_allocator *a)
 {
     memset(&tr->r, 0, sizeof tr->r);
@@ -339,11 +349,7 @@ static sgd_status trun_new(trun *tr, const sgd_allocator *a)
     if (st == SGD_OK)
         st = sgd_dataset_from_labels(&tr->data, tr->x, tr->y, ROWS, DIM, a);
     sgd_trainer_options o;
-    sgd_trainer_options_init(&o);
-    o.batch_size = BATCH;
-    o.epochs = 3;
-    o.seed = 5;
-    o.guard_interval = 4;
+    trun_options(&o);
     if (st == SGD_OK)
         st = sgd_trainer_new(&tr->t, tr->r.model, tr->r.optim, tr->r.sched, tr->r.monitor, tr->data, tr->data, &o,
                              a);
@@ -440,11 +446,7 @@ static void test_trainer_schedule_mismatch(void **state)
     sgdt_assert_status(trun_new(without, NULL), SGD_OK);
     sgd_trainer_free(without->t);
     sgd_trainer_options o;
-    sgd_trainer_options_init(&o);
-    o.batch_size = BATCH;
-    o.epochs = 3;
-    o.seed = 5;
-    o.guard_interval = 4;
+    trun_options(&o);
     sgdt_assert_status(sgd_trainer_new(&without->t, without->r.model, without->r.optim, NULL, without->r.monitor,
                                        without->data, without->data, &o, NULL),
                        SGD_OK);
