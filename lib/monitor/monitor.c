@@ -164,18 +164,32 @@ static sgd_status options_init(sgd_monitor_options *o, size_t size)
 #if defined(__ELF__) && defined(__GNUC__) && defined(SGD_BUILDING_LIBRARY)
 /* (The C names differ from the public one, so that a static link sees one sgd_monitor_options_init:
    the default version's.) */
+/* gcc's symver attribute where there is one: a top-level .symver directive is lost (or refused by the
+   assembler: "invalid attempt to declare external version name as default") under -flto. */
+#if defined(__has_attribute) && !defined(__clang__)
+#if __has_attribute(symver)
+#define SGD__SYMVER_ATTR 1
+#endif
+#endif
+#ifdef SGD__SYMVER_ATTR
+#define SGD__SYMVER(v) __attribute__((symver("sgd_monitor_options_init" v)))
+#else
+#define SGD__SYMVER(v)
+#endif
 SGD_API sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o);
 SGD_API sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o);
-sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o)
+SGD__SYMVER("@SGDLAB_0.1") sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o)
 {
     return options_init(o, FIRST_OPTIONS_SIZE);
 }
-sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o)
+SGD__SYMVER("@@SGDLAB_0.2") sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o)
 {
     return options_init(o, sizeof *o);
 }
+#ifndef SGD__SYMVER_ATTR
 __asm__(".symver sgd_monitor_options_init_v0_1, sgd_monitor_options_init@SGDLAB_0.1");
 __asm__(".symver sgd_monitor_options_init_v0_2, sgd_monitor_options_init@@SGDLAB_0.2");
+#endif
 #else
 sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
 {
