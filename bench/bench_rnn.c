@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++) /* warm up: caches, BLAS buffers, page faults */
         step(&c);
 
-    double ts[256], tg[256], tt[64], cs[256], cg[256], ct[64];
+    double ts[256] = {0}, tg[256] = {0}, tt[64] = {0}, cs[256] = {0}, cg[256] = {0}, ct[64] = {0};
     int ns = 0, nt = 0;
     char torch_info[160] = "";
     for (int r = 0; r < rounds; r++) {

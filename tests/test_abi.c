@@ -259,10 +259,11 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_vtable, set_hparam, 64);
     PIN_OFFSET(sgd_optim_vtable, get_hparam, 72);
     PIN_OFFSET(sgd_optim_vtable, destroy, 80);
-    PIN_SIZE(sgd_optim_vtable_ext, 24);
+    PIN_SIZE(sgd_optim_vtable_ext, 32);
     PIN_OFFSET(sgd_optim_vtable_ext, n_hparams, 4);
     PIN_OFFSET(sgd_optim_vtable_ext, describe_hparam, 8);
     PIN_OFFSET(sgd_optim_vtable_ext, swap, 16);
+    PIN_OFFSET(sgd_optim_vtable_ext, check_slot, 24);
     PIN_SIZE(sgd_optim_step_args, 88);
     PIN_OFFSET(sgd_optim_step_args, group, 4);
     PIN_OFFSET(sgd_optim_step_args, call, 8);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -427,6 +429,154 @@ static void test_roundtrip_file(void **state)
     unlink(path);
 }
 
+/*
+ * A save replaces nothing but a regular file (issue 12: `--save null` replaced a device node, and a FIFO, by a
+ * regular file); a symbolic link to a regular file is followed and stays a link; anything else is named.
+ */
+static void test_save_replaces_only_regular_files(void **state)
+{
+    (void)state;
+    sample s;
+    sample_init(&s, 1);
+    sgd_ckpt_writer *w;
+    sgdt_assert_status(sample_writer(&w, &s, NULL), SGD_OK);
+    uint64_t size;
+    sgdt_assert_status(sgd_ckpt_writer_size(w, &size), SGD_OK);
+    unsigned char *mem = malloc((size_t)size);
+    sgdt_assert_status(sgd_ckpt_writer_write_memory(w, mem, (size_t)size), SGD_OK);
+    struct stat st;
+
+    /* A FIFO stays a FIFO. */
+    const char *fifo = wpath("a-fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    sgdt_assert_status(sgd_ckpt_writer_save(w, fifo), SGD_EINVAL);
+    sgdt_assert_error_contains("a FIFO");
+    sgdt_assert_error_contains("nothing was written");
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(count_temps(), 0);
+    sgdt_assert_status(sgd_ckpt_cleanup_stale(fifo, NULL), SGD_EINVAL);
+    /* Nor is a FIFO read: the reader refuses it at once (no writer: a blocking open would hang). */
+    sgd_ckpt_reader *rd = NULL;
+    sgdt_assert_status(sgd_ckpt_reader_open(&rd, fifo, NULL), SGD_EIO);
+    sgdt_assert_error_contains("not a regular file");
+    assert_null(rd);
+    unlink(fifo);
+
+    /* A socket. */
+    const char *sock = wpath("a-socket");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(sock) < sizeof sa.sun_path) {
+        strcpy(sa.sun_path, sock);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        sgdt_assert_status(sgd_ckpt_writer_save(w, sock), SGD_EINVAL);
+        sgdt_assert_error_contains("a socket");
+        assert_int_equal(lstat(sock, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        unlink(sock);
+    }
+    close(fd);
+
+    /* A character device, through a link (the link is not replaced either, nor is /dev/null). */
+    const char *devlink = wpath("null");
+    assert_int_equal(symlink("/dev/null", devlink), 0);
+    sgdt_assert_status(sgd_ckpt_writer_save(w, devlink), SGD_EINVAL);
+    sgdt_assert_error_contains("symbolic link to a character device");
+    assert_int_equal(lstat(devlink, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    unlink(devlink);
+
+    /* A dangling link: no file is created through it. */
+    const char *dangling = wpath("dangling");
+    assert_int_equal(symlink(wpath("nowhere.sgdc"), dangling), 0);
+    sgdt_assert_status(sgd_ckpt_writer_save(w, dangling), SGD_EINVAL);
+    sgdt_assert_error_contains("dangling");
+    assert_int_equal(access(wpath("nowhere.sgdc"), F_OK), -1);
+    unlink(dangling);
+
+    /* A link to a regular file: the file is replaced, the link stays a link. */
+    const char *target = wpath("target.sgdc"), *link = wpath("link.sgdc");
+    write_file(target, "old", 3);
+    assert_int_equal(symlink("target.sgdc", link), 0); /* relative to the link's directory */
+    sgdt_assert_status(sgd_ckpt_writer_save(w, link), SGD_OK);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_true(file_equals(target, mem, (size_t)size));
+    assert_int_equal(count_temps(), 0);
+    size_t removed = 9;
+    sgdt_assert_status(sgd_ckpt_cleanup_stale(link, &removed), SGD_OK);
+    assert_int_equal(removed, 0);
+    unlink(link);
+    unlink(target);
+
+    /* A regular file, and a new one, as always. */
+    const char *plain = wpath("plain.sgdc");
+    unlink(plain);
+    sgdt_assert_status(sgd_ckpt_writer_save(w, plain), SGD_OK);
+    sgdt_assert_status(sgd_ckpt_writer_save(w, plain), SGD_OK);
+    assert_true(file_equals(plain, mem, (size_t)size));
+    unlink(plain);
+    free(mem);
+    sgd_ckpt_writer_free(w);
+}
+
+/* sgd_ckpt_output_target: the same policy, asked before anything is written (the tool checks every output first). */
+static void test_output_target(void **state)
+{
+    (void)state;
+    char real[PATH_MAX];
+    int32_t exists = 7;
+    const char *fresh = wpath("fresh.sgdc");
+    unlink(fresh);
+    sgdt_assert_status(sgd_ckpt_output_target(fresh, real, sizeof real, &exists), SGD_OK);
+    assert_string_equal(real, fresh);
+    assert_int_equal(exists, 0);
+    assert_int_equal(access(fresh, F_OK), -1); /* nothing created */
+
+    const char *target = wpath("out-target.sgdc"), *link = wpath("out-link.sgdc");
+    write_file(target, "old", 3);
+    sgdt_assert_status(sgd_ckpt_output_target(target, NULL, 0, &exists), SGD_OK);
+    assert_int_equal(exists, 1);
+    assert_int_equal(symlink("out-target.sgdc", link), 0);
+    sgdt_assert_status(sgd_ckpt_output_target(link, real, sizeof real, NULL), SGD_OK);
+    char want[PATH_MAX];
+    assert_non_null(realpath(target, want));
+    assert_string_equal(real, want);
+    char tiny[4] = "abc";
+    sgdt_assert_status(sgd_ckpt_output_target(link, tiny, sizeof tiny, &exists), SGD_EOVERFLOW);
+    sgdt_assert_error_contains("resolved_size is 4");
+    assert_string_equal(tiny, "abc"); /* untouched */
+    unlink(link);
+    unlink(target);
+
+    sgdt_assert_status(sgd_ckpt_output_target("/dev/null", real, sizeof real, &exists), SGD_EINVAL);
+    sgdt_assert_error_contains("a character device");
+    const char *fifo = wpath("out-fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    sgdt_assert_status(sgd_ckpt_output_target(fifo, NULL, 0, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("a FIFO");
+    unlink(fifo);
+    const char *dangling = wpath("out-dangling");
+    assert_int_equal(symlink(wpath("out-nowhere"), dangling), 0);
+    sgdt_assert_status(sgd_ckpt_output_target(dangling, NULL, 0, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("dangling");
+    unlink(dangling);
+    sgdt_assert_status(sgd_ckpt_output_target(wpath(""), NULL, 0, NULL), SGD_EINVAL); /* the directory */
+    sgdt_assert_error_contains("a directory");
+    sgdt_assert_status(sgd_ckpt_output_target("", NULL, 0, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("path is empty");
+    sgdt_assert_status(sgd_ckpt_output_target(NULL, NULL, 0, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("path is NULL");
+    sgdt_assert_status(sgd_ckpt_output_target(fresh, NULL, 8, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("resolved is NULL");
+}
+
 /* ------------------------------------------------------------ misuse */
 
 static void test_writer_misuse(void **state)
@@ -504,13 +654,13 @@ static void test_writer_misuse(void **state)
     sgdt_assert_status(sgd_ckpt_writer_save(w, wpath("no-such-dir/x.sgdc")), SGD_EIO);
     sgdt_assert_error_contains("no-such-dir");
     sgdt_assert_status(sgd_ckpt_cleanup_stale(NULL, NULL), SGD_EINVAL);
-    /* The target is a directory: the rename fails, the temporary file goes. */
+    /* The target is a directory: refused before anything is written (docs: only a regular file is replaced). */
     char dir[600];
     snprintf(dir, sizeof dir, "%s", wpath("a-directory"));
     assert_int_equal(mkdir(dir, 0700), 0);
-    sgdt_assert_status(sgd_ckpt_writer_save(w, dir), SGD_EIO);
-    sgdt_assert_error_contains("rename");
-    sgdt_assert_error_contains("previous checkpoint is unchanged");
+    sgdt_assert_status(sgd_ckpt_writer_save(w, dir), SGD_EINVAL);
+    sgdt_assert_error_contains("is a directory");
+    sgdt_assert_error_contains("nothing was written");
     assert_int_equal(count_temps(), 0);
     assert_int_equal(rmdir(dir), 0);
     sgd_ckpt_writer_free(w);
@@ -1025,10 +1175,13 @@ static void test_alloc_failures(void **state)
 
 /* --------------------------------------------------------- I/O failures */
 
-enum { OP_OPEN, OP_READ, OP_PWRITE, OP_SIZE, OP_FSYNC, OP_CLOSE, OP_LOCK, OP_RENAME, OP_UNLINK, OP_LIST, OP_N };
-static const char *op_names[OP_N] = {"open", "read", "pwrite", "size", "fsync", "close", "lock", "rename", "unlink",
-                                     "list"};
-static const int op_errno[OP_N] = {EACCES, EIO, ENOSPC, EIO, EIO, EIO, ENOLCK, EXDEV, EPERM, EIO};
+enum {
+    OP_OPEN, OP_READ, OP_PWRITE, OP_SIZE, OP_FSYNC, OP_CLOSE, OP_LOCK, OP_RENAME, OP_UNLINK, OP_LIST, OP_STAT,
+    OP_RESOLVE, OP_N
+};
+static const char *op_names[OP_N] = {"open", "read",   "pwrite", "size", "fsync", "close",  "lock",
+                                     "rename", "unlink", "list", "stat", "resolve"};
+static const int op_errno[OP_N] = {EACCES, EIO, ENOSPC, EIO, EIO, EIO, ENOLCK, EXDEV, EPERM, EIO, EACCES, ELOOP};
 
 enum { FAIL_ERRNO, FAIL_SHORT, FAIL_EINTR, FAIL_KILL };
 
@@ -1147,10 +1300,26 @@ static int f_list(const char *dir, int (*each)(const char *, void *), void *ctx,
     return PX->list(dir, each, ctx, PX->user);
 }
 
+static int f_stat(const char *path, int follow, uint32_t *mode, void *u)
+{
+    fault *f = u;
+    if (hit(f, OP_STAT) && f->mode != FAIL_SHORT)
+        return f->mode == FAIL_EINTR ? -EINTR : -op_errno[OP_STAT];
+    return PX->stat(path, follow, mode, PX->user);
+}
+static int f_resolve(const char *path, char *buf, size_t cap, void *u)
+{
+    fault *f = u;
+    if (hit(f, OP_RESOLVE) && f->mode != FAIL_SHORT)
+        return f->mode == FAIL_EINTR ? -EINTR : -op_errno[OP_RESOLVE];
+    return PX->resolve(path, buf, cap, PX->user);
+}
+
 static void fault_init(fault *f, long fail_at, int persistent, int mode)
 {
     memset(f, 0, sizeof *f);
-    f->io = (sgd__io){f_open, f_read, f_pwrite, f_size, f_fsync, f_close, f_lock, f_rename, f_unlink, f_list, f};
+    f->io = (sgd__io){f_open, f_read, f_pwrite, f_size, f_fsync,  f_close, f_lock,
+                      f_rename, f_unlink, f_list, f, f_stat, f_resolve};
     f->fail_at = fail_at;
     f->persistent = persistent;
     f->mode = mode;
@@ -1558,6 +1727,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_roundtrip_memory),
         cmocka_unit_test(test_borrowed_data_read_at_write_time),
         cmocka_unit_test(test_roundtrip_file),
+        cmocka_unit_test(test_save_replaces_only_regular_files),
         cmocka_unit_test(test_writer_misuse),
         cmocka_unit_test(test_reader_misuse),
         cmocka_unit_test(test_truncation_everywhere),
@@ -1571,6 +1741,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kill_at_every_io_call),
         cmocka_unit_test(test_kill_at_random_moments),
         cmocka_unit_test(test_stale_cleanup),
+        cmocka_unit_test(test_output_target),
         cmocka_unit_test(test_fuzz_corpus),
     };
     return cmocka_run_group_tests_name("checkpoint", tests, setup, teardown);

@@ -225,6 +225,16 @@ static void test_refuses_other_objects(void **state)
     restore_fails(buf, size, &b, SGD_ESHAPE, "0.weight");
     assert_memory_equal(before, sgd_model_params(b.model), np * sizeof(float));
     run_free(&b);
+    /* Other layers between the same shapes (tanh for relu): refused, with both specs named. */
+    sgdt_assert_status(run_new(&b, "4-3-tanh-3-relu-2", "adam:lr=0.1", "cosine:T_max=10", NULL), SGD_OK);
+    memcpy(before, sgd_model_params(b.model), np * sizeof(float));
+    restore_fails(buf, size, &b, SGD_ESHAPE, "'4-3-relu-3-relu-2");
+    sgdt_assert_error_contains("'4-3-tanh-3-relu-2");
+    assert_memory_equal(before, sgd_model_params(b.model), np * sizeof(float));
+    run_free(&b);
+    sgdt_assert_status(run_new(&b, "4-3-relu-3-relu-2:loss=mse", "adam:lr=0.1", "cosine:T_max=10", NULL), SGD_OK);
+    restore_fails(buf, size, &b, SGD_ESHAPE, "loss=mse");
+    run_free(&b);
     /* A model with fewer layers: the extra tensor in the file is named. */
     sgdt_assert_status(run_new(&b, "4-3-relu-3", "adam:lr=0.1", "cosine:T_max=10", NULL), SGD_OK);
     restore_fails(buf, size, &b, SGD_ESHAPE, "4.weight");
@@ -318,6 +328,16 @@ typedef struct trun {
     sgd_trainer *t;
 } trun;
 
+
+/* The trainer options of every trun: batches of BATCH, 3 epochs, seed 5, a snapshot every 4 steps. */
+static void trun_options(sgd_trainer_options *o)
+{
+    sgd_trainer_options_init(o);
+    o->batch_size = BATCH;
+    o->epochs = 3;
+    o->seed = 5;
+    o->guard_interval = 4;
+}
 static sgd_status trun_new(trun *tr, const sgd_allocator *a)
 {
     memset(&tr->r, 0, sizeof tr->r);
@@ -329,11 +349,7 @@ static sgd_status trun_new(trun *tr, const sgd_allocator *a)
     if (st == SGD_OK)
         st = sgd_dataset_from_labels(&tr->data, tr->x, tr->y, ROWS, DIM, a);
     sgd_trainer_options o;
-    sgd_trainer_options_init(&o);
-    o.batch_size = BATCH;
-    o.epochs = 3;
-    o.seed = 5;
-    o.guard_interval = 4;
+    trun_options(&o);
     if (st == SGD_OK)
         st = sgd_trainer_new(&tr->t, tr->r.model, tr->r.optim, tr->r.sched, tr->r.monitor, tr->data, tr->data, &o,
                              a);
@@ -383,6 +399,84 @@ static void test_trainer_resume(void **state)
     free(whole);
     free(part);
     free(resumed);
+}
+
+/* optim/step = 2^63-1 in a checkpoint whose checksums are right overflowed at the next step: refused. */
+static void test_optim_step_out_of_range(void **state)
+{
+    (void)state;
+    sgd_optim *o;
+    sgdt_assert_status(sgd_optim_new(&o, "sgd:lr=0.1", 10, NULL), SGD_OK);
+    assert_int_equal(sgd_optim_state_count(o), 1); /* the step counter alone */
+    static const int64_t steps[] = {INT64_MAX, SGD_OPTIM_MAX_STEP, -1};
+    for (size_t k = 0; k < 3; k++) {
+        sgd_ckpt_writer *w;
+        sgdt_assert_status(sgd_ckpt_writer_new(&w, NULL), SGD_OK);
+        sgdt_assert_status(sgd_ckpt_writer_begin_section(w, "optim", SGD_CKPT_SECTION_REQUIRED), SGD_OK);
+        int64_t three = 3, one = 1;
+        sgdt_assert_status(sgd_ckpt_writer_add_tensor_copy(w, "kind", SGD_CKPT_U8, 1, &three, "sgd"), SGD_OK);
+        sgdt_assert_status(sgd_ckpt_writer_add_tensor_copy(w, "step", SGD_CKPT_I64, 1, &one, &steps[k]), SGD_OK);
+        uint64_t size;
+        sgdt_assert_status(sgd_ckpt_writer_size(w, &size), SGD_OK);
+        unsigned char *buf = malloc((size_t)size);
+        sgdt_assert_status(sgd_ckpt_writer_write_memory(w, buf, (size_t)size), SGD_OK);
+        sgd_ckpt_writer_free(w);
+        sgd_ckpt_reader *r;
+        sgdt_assert_status(sgd_ckpt_reader_open_memory(&r, buf, (size_t)size, NULL), SGD_OK); /* valid CRCs */
+        sgd_checkpoint_parts p;
+        sgd_checkpoint_parts_init(&p);
+        p.optim = o;
+        sgdt_assert_status(sgd_checkpoint_restore(r, &p), SGD_ERANGE);
+        sgdt_assert_error_contains("step=");
+        int64_t now = -1;
+        sgdt_assert_status(sgd_optim_get_step(o, &now), SGD_OK);
+        assert_int_equal(now, 0);
+        sgd_ckpt_reader_free(r);
+        free(buf);
+    }
+    sgd_optim_free(o);
+}
+
+/* A trainer is the whole run: a schedule on one side only is a mismatch, both ways, named. */
+static void test_trainer_schedule_mismatch(void **state)
+{
+    (void)state;
+    trun *with = malloc(sizeof *with), *without = malloc(sizeof *without);
+    sgdt_assert_status(trun_new(with, NULL), SGD_OK);
+    sgdt_assert_status(trun_new(without, NULL), SGD_OK);
+    sgd_trainer_free(without->t);
+    sgd_trainer_options o;
+    trun_options(&o);
+    sgdt_assert_status(sgd_trainer_new(&without->t, without->r.model, without->r.optim, NULL, without->r.monitor,
+                                       without->data, without->data, &o, NULL),
+                       SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(with->t, 5), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(without->t, 5), SGD_OK);
+    sgd_checkpoint_parts p;
+    size_t with_size, without_size;
+    sgd_checkpoint_parts_init(&p);
+    p.trainer = with->t;
+    unsigned char *with_buf = save_memory(&p, &with_size);
+    p.trainer = without->t;
+    unsigned char *without_buf = save_memory(&p, &without_size);
+    sgd_ckpt_reader *r;
+    sgdt_assert_status(sgd_ckpt_reader_open_memory(&r, with_buf, with_size, NULL), SGD_OK);
+    p.trainer = without->t;
+    sgdt_assert_status(sgd_checkpoint_restore(r, &p), SGD_EFORMAT);
+    sgdt_assert_error_contains("schedule 'plateau'");
+    sgdt_assert_error_contains("has none");
+    sgd_ckpt_reader_free(r);
+    sgdt_assert_status(sgd_ckpt_reader_open_memory(&r, without_buf, without_size, NULL), SGD_OK);
+    p.trainer = with->t;
+    sgdt_assert_status(sgd_checkpoint_restore(r, &p), SGD_ENOTFOUND);
+    sgdt_assert_error_contains("no schedule");
+    sgd_ckpt_reader_free(r);
+    free(with_buf);
+    free(without_buf);
+    trun_free(with);
+    trun_free(without);
+    free(with);
+    free(without);
 }
 
 static sgd_status trainer_save_restore(sgdt_alloc *t, void *ctx)
@@ -511,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_refuses_other_objects),
         cmocka_unit_test(test_restore_is_all_or_nothing),
         cmocka_unit_test(test_trainer_resume),
+        cmocka_unit_test(test_trainer_schedule_mismatch),
+        cmocka_unit_test(test_optim_step_out_of_range),
         cmocka_unit_test(test_trainer_allocation_failures),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_allocation_failures),

@@ -100,7 +100,7 @@ two_rc, two, err = run_json(['train', '--dist'] + SPIRALS + ['--epochs', '3', '-
 check(one_rc == 0 and two_rc == 0, 'train --dist on spirals: exit %d / %d (%s)' % (one_rc, two_rc, err[-400:]))
 if one and two:
     check(two.get('processes') == 2, 'the JSON says 2 processes')
-    for a, b in zip(one['epochs'], two['epochs']):
+    for a, b in zip(one['history'], two['history']):
         check(abs(a['train_loss'] - b['train_loss']) <= 1e-5 * a['train_loss'], 'epoch %d train loss %r vs %r'
               % (a['epoch'], a['train_loss'], b['train_loss']))
         check(abs(a['val_accuracy'] - b['val_accuracy']) <= 1.0 / 1500, 'epoch %d accuracy %r vs %r'

@@ -25,7 +25,7 @@ def check(cond, what):
 
 def same(x, y):
     """The same suggestions (indices equal, rates to the digits the files keep)."""
-    return all(x[k]['index'] == y[k]['index'] and abs(x[k]['lr'] - y[k]['lr']) <= 1e-5 * x[k]['lr'] for k in x)
+    return all(x[k]['step'] == y[k]['step'] and abs(x[k]['lr'] - y[k]['lr']) <= 1e-5 * x[k]['lr'] for k in x)
 
 
 def run(args, timeout=60):
@@ -38,8 +38,8 @@ csv = os.path.join(DIR, 'torch-range-test.csv')
 rc, out, err = run(['--from', log, '--json'])
 check(rc == 0, 'the torch log: rc %d %r' % (rc, err))
 a = json.loads(out)
-check(a['points'] == 99 and a['from'] == log and a['end'] == 'the smoothed loss passed 4x its best',
-      'the torch log: %s' % {k: a[k] for k in ('points', 'end')})
+check(a['points'] == 99 and a['from'] == log and a['end_message'] == 'the smoothed loss passed 4x its best',
+      'the torch log: %s' % {k: a[k] for k in ('points', 'end_message')})
 check(a['suggestion'] is not None and 0.01 < a['suggestion'] < 0.1, 'a suggestion where the loss falls: %s'
       % a['suggestion'])
 rc, out, err = run(['--from', csv, '--json'])

@@ -69,6 +69,8 @@ nf = [e for e in events if e['kind'] == 'nonfinite'][0]
 check(div['step'] < nf['step'], 'divergence before the non-finite value')
 check(final['first_alarm'] == div['step'], 'first_alarm is the divergence step')
 check(nf['loss'] is None and nf['value'] == 'inf', 'non-finite loss is null with "value"')
+check(all('step' in e and e['type'] == 'event' and 'kind' in e for e in events), 'every event has "kind" and "step"')
+check(final['type'] == 'verdict', 'the last line is the verdict')
 fields = {'schema', 'type', 'kind', 'run', 'step', 'producer_step', 'line', 'loss', 'value', 'grad_norm', 'lr',
           'smoothed', 'statistic', 'threshold', 'ref_step', 'ref_producer_step', 'severity', 'suggested_action',
           'suggested_lr_scale', 'remedy', 'detail'}

@@ -58,6 +58,15 @@ bad = [
     (['train', '--guard=1'], '--guard'),
     (['train', '--epochs'], '--epochs'),
     (['train', 'stray'], 'stray'),
+    (['train', '--guard-', '3'], '--guard-factor, --guard-interval, --guard-skip'),  # ambiguous: named
+    (['train', '-x'], '-x'),
+    (['train', '-o'], '--output'),
+    (['inspect'], 'FILE'),
+    (['inspect', 'a', 'b'], "'b'"),
+    (['monitor', 'a', 'b'], "'b'"),
+    (['monitor', '--json', '--human'], '--human'),
+    (['monitor', '--column', '0'], '--column'),
+    (['monitor', '--fail-on', 'nothing'], 'nothing'),
     (['train', '--data', 'spirals', '--optim', 'lbfgs'], '--optim'),
     (['train', '--data', 'spirals', '--optim', 'sgd:lr=-1'], '--optim'),
     (['train', '--data', 'spirals', '--model', '2-x-3'], '--model'),
@@ -92,10 +101,11 @@ for args, name in bad:
 rc, res, err = run_json(['train', '--data', 'spirals', '--epochs', '6', '--optim', 'adam:lr=0.01'])
 check(rc == 0, 'train spirals: exit 0 (%s)' % err)
 if res:
-    check(len(res['epochs']) == 6, 'train spirals: 6 epochs')
+    check(len(res['history']) == 6 and res['epochs'] == 6, 'train spirals: 6 epochs')
     check(res['result']['stop_reason'] == 'completed', 'train spirals: completed')
     check(res['result']['test_accuracy'] > 0.9, 'train spirals: accuracy %s' % res['result']['test_accuracy'])
-    check(res['epochs'][-1]['val_loss'] < res['epochs'][0]['val_loss'], 'train spirals: validation loss falls')
+    check(res['history'][-1]['val_loss'] < res['history'][0]['val_loss'], 'train spirals: validation loss falls')
+    check(res['schema'] == 'sgdlab.train/1' and res['val_data'] == 'test', 'train spirals: schema, val_data')
     check(res['result']['rescues'] == 0, 'train spirals: no rescue')
 
 rc, out, err = run(['train', '--data', 'spirals', '--epochs', '2', '--optim', 'adam', '--csv'])
@@ -187,10 +197,18 @@ if res:
     for k in ['steepest', 'minimum', 'valley']:
         check(s[k]['lr'] is not None and 1e-6 < s[k]['lr'] < 10, 'lr-find: %s %s' % (k, s[k]))
     check(len(res['curve']) == res['points'] > 10, 'lr-find: the whole curve')
-    check(res['end'] in ('the smoothed loss passed 4x its best', 'the loss was no longer finite', 'all steps taken'),
-          'lr-find: end %s' % res['end'])
+    check(res['end_message'] in ('the smoothed loss passed 4x its best', 'the loss was no longer finite',
+                                 'all steps taken'), 'lr-find: end %s' % res['end_message'])
+    check(res['end_reason'] in ('diverged', 'nonfinite', 'completed'), 'lr-find: end_reason %s' % res['end_reason'])
+    check(res['schema'] == 'sgdlab.lr-find/1', 'lr-find: schema')
+    check([p['step'] for p in res['curve']] == list(range(len(res['curve']))), 'lr-find: curve steps')
 rc, out, err = run(['lr-find', '--data', 'spirals', '--optim', 'adam'])
 check(rc == 0 and 'suggested learning rate:' in out and 'curve' in out, 'lr-find table')
+# The minimum's value is the fitted curve's, and the text says so (it called it the smoothed minimum).
+check('where the fitted curve is lowest (fit ' in out and 'smoothed loss is lowest' not in out,
+      'lr-find: the minimum is described as the fit: %r' % out[:900])
+rc, out, err = run(['lr-find', '--data', 'spirals', '--optim', 'adam', '-q'])
+check(rc == 0 and out.startswith('suggested learning rate:') and len(out.splitlines()) == 1, 'lr-find -q: %r' % out)
 rc, out, err = run(['lr-find', '--data', 'spirals', '--optim', 'adam', '--csv'])
 check(rc == 0 and out.startswith('step,lr,loss,smoothed,fit,slope'), 'lr-find --csv')
 rc, out, err = run(['lr-find', '--data', 'spirals', '--lr-min', '1e-12', '--lr-max', '1e-11', '--steps', '20'])
@@ -210,6 +228,9 @@ rc, out, err = run(['sweep', '--data', 'spirals', '--lrs', '1e-5,0.1,1e4', '--ep
                     '--no-plot', '--csv'])
 rows = list(csv.DictReader(io.StringIO(out)))
 check(rc == 0 and len(rows) == 3 and rows[1]['best'] == '1', 'sweep --csv')
+# A missing value is an empty CSV field (it was -1 or nan): the diverged trial has no accuracy... and momentum.
+check(rows and rows[0]['first_alarm'] in ('',) + tuple(str(i) for i in range(10000)), 'sweep --csv: first_alarm')
+check(all(r['index'] == str(i) for i, r in enumerate(rows)), 'sweep --csv: index')
 rc, out, err = run(['sweep', '--data', 'spirals', '--random', '4', '--optim', 'sgd', '--optim', 'adam',
                     '--steps', '60', '--no-plot'])
 check(rc == 0 and 'random search: 4 trials' in out and 'optimizer' in out, 'sweep --random: table %r' % out[:600])
@@ -253,7 +274,8 @@ if os.path.exists(os.path.join(FMNIST, 't10k-images-idx3-ubyte.gz')):
     # IDX files by name: the test set as training data, 2000 rows split off for validation.
     files = ','.join(os.path.join(FMNIST, f) for f in ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'])
     rc, res, err = run_json(['train', '--data', files, '--epochs', '1', '--optim', 'adam', '--val-split', '2000'])
-    check(rc == 0 and res and res['epochs'][0]['val_accuracy'] > 0.6, 'train on IDX files (%s)' % err)
+    check(rc == 0 and res and res['history'][0]['val_accuracy'] > 0.6 and res['val_data'] == 'val',
+          'train on IDX files (%s)' % err)
     # One short Fashion-MNIST sweep: a rate that learns and one that diverges.
     rc, res, err = run_json(['sweep', '--lrs', '0.05,10', '--steps', '100', '--no-plot'])
     check(rc == 0, 'fashion-mnist sweep: exit 0 (%s)' % err)

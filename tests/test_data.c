@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -311,6 +312,12 @@ static void test_split(void **state)
     assert_null(va);
     sgdt_assert_status(sgd_dataset_split(&tr, &va, d, 100, 0, 0), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_split(&tr, NULL, d, 10, 0, 0), SGD_EINVAL);
+    /* One pointer for both parts: one would overwrite the other and leak (ASan's leak check sees it). */
+    sgd_dataset *both = NULL;
+    sgdt_assert_status(sgd_dataset_split(&both, &both, d, 10, 0, 0), SGD_EINVAL);
+    sgdt_assert_error_contains("same pointer");
+    assert_null(both);
+    sgdt_assert_status(sgd_dataset_split(&both, &both, d, 10, 1, 3), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_split(&tr, &va, NULL, 10, 0, 0), SGD_EINVAL);
     sgd_dataset *one;
     sgdt_assert_status(sgd_dataset_subset(&one, d, 0, 1), SGD_OK);
@@ -454,6 +461,9 @@ static void test_loader_shuffle(void **state)
     sgdt_assert_status(sgd_loader_seek(c, 0, 8), SGD_EINVAL);
     sgdt_assert_error_contains("batch=8");
     sgdt_assert_status(sgd_loader_seek(c, -1, 0), SGD_EINVAL);
+    /* The epoch counts on at each epoch's end: INT64_MAX would overflow there. */
+    sgdt_assert_status(sgd_loader_seek(c, INT64_MAX, 0), SGD_EINVAL);
+    sgdt_assert_error_contains("2^53");
     sgdt_assert_status(sgd_loader_seek(NULL, 0, 0), SGD_EINVAL);
     sgdt_assert_status(sgd_loader_seek(c, 0, 7), SGD_OK);
     sgdt_assert_status(sgd_loader_next(c, &bt), SGD_OK);
@@ -792,6 +802,45 @@ static void test_idx_files(void **state)
     sgdt_assert_error_contains("img.gz");
     sgdt_assert_status(sgd_idx_read_file(&a, g_tmpdir, NULL), SGD_EIO);
     sgdt_assert_error_contains("directory");
+
+    /* Not a regular file: refused at once (`--data /dev/zero,/dev/zero` read until memory ran out). */
+    sgdt_alloc t;
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, "/dev/zero", &t.base), SGD_EIO);
+    sgdt_assert_error_contains("a character device");
+    assert_true(t.peak_bytes < 4096);
+    assert_null(a);
+    const char *fifo = tmp_path("fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0); /* nobody writes: a blocking open or read would hang */
+    sgdt_assert_status(sgd_idx_read_file(&a, fifo, NULL), SGD_EIO);
+    sgdt_assert_error_contains("a FIFO");
+    unlink(fifo);
+    sgdt_assert_status(sgd_dataset_load_idx(&d, "/dev/zero", "/dev/zero", NULL), SGD_EIO);
+    sgdt_assert_error_contains("/dev/zero");
+
+    /* A header that declares more than the file holds: refused from the header, before the data is allocated. */
+    unsigned char big[16] = {0, 0, 0x08, 3, 0, 0, 0xea, 0x60, 0, 0, 0x10, 0, 0, 0, 0x10, 0}; /* 60000x4096x4096 */
+    write_file(tmp_path("liar"), big, sizeof big);
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("liar"), &t.base), SGD_EFORMAT);
+    sgdt_assert_error_contains("truncated");
+    assert_true(t.peak_bytes < 4096);
+    /* And one byte too many, found from the header too. */
+    unsigned char over[64];
+    memcpy(over, ib, in);
+    over[in] = 7;
+    write_file(tmp_path("over"), over, in + 1);
+    sgdt_alloc_init(&t);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("over"), &t.base), SGD_EFORMAT);
+    sgdt_assert_error_contains("unexpected");
+    assert_int_equal(t.calls, 1); /* the array's struct only */
+    /* A raw file is read straight into its array: the file's bytes are never held twice. */
+    sgdt_alloc_init(&t);
+    write_file(tmp_path("img"), ib, in);
+    sgdt_assert_status(sgd_idx_read_file(&a, tmp_path("img"), &t.base), SGD_OK);
+    assert_true(t.peak_bytes < 2 * in + 256);
+    sgd_idx_free(a);
     sgdt_assert_status(sgd_idx_read_file(&a, NULL, NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_load_idx(&d, NULL, tmp_path("lab"), NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_dataset_load_idx(NULL, tmp_path("lab"), tmp_path("lab"), NULL), SGD_EINVAL);
@@ -897,7 +946,7 @@ static int setup_tmpdir(void **state)
 static int remove_tmpdir(void **state)
 {
     (void)state;
-    const char *names[] = {"img.gz", "lab", "trunc"};
+    const char *names[] = {"img.gz", "lab", "trunc", "liar", "over", "img"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         unlink(tmp_path(names[i]));
     return rmdir(g_tmpdir);

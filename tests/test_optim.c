@@ -1325,6 +1325,103 @@ static void make_regression(double X[LR_ROWS][LR_COLS], double *y)
     }
 }
 
+/* Counters and state from a caller or a file are range-checked before any arithmetic (issue 12). */
+/* Every built-in kind: the slots with a domain refuse a negative number, the others take any. */
+static void test_slot_domains_every_kind(void **state)
+{
+    (void)state;
+    static const char *const nonneg[] = {"sum", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta",
+                                         "exp_inf", "step_size"};
+    int checked = 0;
+    for (size_t k = 0; sgd_optim_builtin_name(k) != NULL; k++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s:lr=0.01%s", sgd_optim_builtin_name(k),
+                 strcmp(sgd_optim_builtin_name(k), "sgd") == 0 ? ",momentum=0.9" : "");
+        sgd_optim *o = NULL;
+        if (sgd_optim_new(&o, spec, 4, NULL) != SGD_OK)
+            fail_msg("%s: %s", spec, sgd_error_last());
+        for (size_t i = 1; i < sgd_optim_state_count(o); i++) {
+            const char *name;
+            int32_t type;
+            size_t len;
+            sgdt_assert_status(sgd_optim_state_describe(o, i, &name, &type, &len), SGD_OK);
+            if (type != SGD_STATE_F32)
+                continue;
+            bool domain = false;
+            for (size_t j = 0; j < sizeof nonneg / sizeof *nonneg; j++)
+                domain = domain || strcmp(name, nonneg[j]) == 0;
+            float v[4] = {1, 2, -3, 4};
+            sgdt_assert_status(sgd_optim_state_import(o, i, v, sizeof v), domain ? SGD_ERANGE : SGD_OK);
+            if (domain) {
+                sgdt_assert_error_contains(name);
+                sgdt_assert_error_contains("[2]");
+                checked++;
+            }
+        }
+        sgd_optim_free(o);
+    }
+    print_message("# %d slots with a domain checked over the built-in kinds\n", checked);
+    assert_true(checked >= 12);
+}
+
+static void test_counter_and_domain_limits(void **state)
+{
+    (void)state;
+    float x[4] = {1, 2, 3, 4}, g[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+    sgd_optim *o = make("adam:amsgrad=1", 4);
+    /* set_step(INT64_MAX) was accepted, and the next step overflowed computing step + 1. */
+    sgdt_assert_status(sgd_optim_set_step(o, INT64_MAX), SGD_ERANGE);
+    sgdt_assert_error_contains("2^53");
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP - 1), SGD_OK);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
+    /* At the limit: refused with a message, never an overflow. */
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_EOVERFLOW);
+    sgdt_assert_error_contains("limit");
+    int64_t step = INT64_MAX, got = -1;
+    sgdt_assert_status(sgd_optim_state_import(o, 0, &step, sizeof step), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_get_step(o, &got), SGD_OK);
+    assert_int_equal(got, SGD_OPTIM_MAX_STEP);
+    /* A negative second moment made the next update NaN: refused, and nothing changes. */
+    static const char *const nonneg[] = {"exp_avg_sq", "max_exp_avg_sq"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t idx;
+        sgdt_assert_status(sgd_optim_state_find(o, nonneg[k], &idx), SGD_OK);
+        float before[4], v[4] = {0.5f, -1e-30f, 1, 2}, after[4];
+        sgdt_assert_status(sgd_optim_state_export(o, idx, before, sizeof before), SGD_OK);
+        sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_ERANGE);
+        sgdt_assert_error_contains(nonneg[k]);
+        sgdt_assert_error_contains("[1]");
+        sgdt_assert_status(sgd_optim_state_export(o, idx, after, sizeof after), SGD_OK);
+        assert_memory_equal(before, after, sizeof after);
+        /* NaN, +inf and -0 are a diverged or a zero state's values: they import as saved. */
+        float ok[4] = {NAN, INFINITY, -0.0f, 3};
+        sgdt_assert_status(sgd_optim_state_import(o, idx, ok, sizeof ok), SGD_OK);
+    }
+    /* exp_avg (a first moment) may be negative. */
+    size_t m;
+    sgdt_assert_status(sgd_optim_state_find(o, "exp_avg", &m), SGD_OK);
+    float neg[4] = {-1, -2, -3, -4};
+    sgdt_assert_status(sgd_optim_state_import(o, m, neg, sizeof neg), SGD_OK);
+    sgd_optim_free(o);
+    /* Every built-in accumulator: Adagrad's sum, RMSprop's square_avg (not the centered grad_avg). */
+    static const char *const specs[][3] = {{"adagrad", "sum", NULL},
+                                           {"rmsprop:centered=1,momentum=0.9", "square_avg", "grad_avg"}};
+    for (size_t k = 0; k < 2; k++) {
+        o = make(specs[k][0], 4);
+        size_t idx;
+        float v[4] = {1, 1, -2, 1};
+        sgdt_assert_status(sgd_optim_state_find(o, specs[k][1], &idx), SGD_OK);
+        sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_ERANGE);
+        sgdt_assert_error_contains(specs[k][1]);
+        if (specs[k][2] != NULL) {
+            sgdt_assert_status(sgd_optim_state_find(o, specs[k][2], &idx), SGD_OK);
+            sgdt_assert_status(sgd_optim_state_import(o, idx, v, sizeof v), SGD_OK);
+        }
+        sgd_optim_free(o);
+    }
+}
+
 static void test_host_optimizer_trains(void **state)
 {
     (void)state;
@@ -2403,6 +2500,8 @@ int main(void)
         cmocka_unit_test(test_export_import_exact),
         cmocka_unit_test(test_sgd_first_step_flag),
         cmocka_unit_test(test_import_errors),
+        cmocka_unit_test(test_counter_and_domain_limits),
+        cmocka_unit_test(test_slot_domains_every_kind),
         cmocka_unit_test(test_host_optimizer_trains),
         cmocka_unit_test(test_host_clipping),
         cmocka_unit_test(test_host_vtable_errors),

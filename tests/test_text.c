@@ -198,6 +198,14 @@ static void test_files(void **state)
     sgdt_assert_error_contains("max_bytes=8");
     const char *nul[] = {NULL};
     sgdt_assert_status(sgd_text_load(&t, nul, 1, NULL, NULL), SGD_EINVAL);
+    /* A FIFO named as a file is refused at once: nobody writes to it, and a blocking open would hang. */
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/a-fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *ff[] = {fifo};
+    sgdt_assert_status(sgd_text_load(&t, ff, 1, NULL, NULL), SGD_EIO);
+    sgdt_assert_error_contains("not a regular file");
+    unlink(fifo);
     sgdt_assert_status(sgd_text_load(&t, two, 0, NULL, NULL), SGD_EINVAL);
     for (int i = 0; i < 4; i++)
         unlink(p[i]);

@@ -1070,6 +1070,29 @@ static void test_state_import_errors(void **state)
     bad[88] ^= 1;
     sgdt_assert_status(sgd_trainer_state_import(r.t, bad, n), SGD_EFORMAT);
     sgdt_assert_error_contains("step");
+    /* 64-bit counters that the trainer counts on from (the next ++ overflowed at 2^63-1): bounded on import. */
+    {
+        const size_t per = 88 + (14 + 50) * 8; /* header, counters (RING = 50) */
+        static const struct {
+            size_t off;
+            const char *what;
+        } words[] = {{8, "rescues"}, {40, "updates"}, {48, "skipped"}, {56, "batches run"},
+                     {64, "event count 0"}, {64 + 7 * 8, "event count 7"}, {160, "since"}};
+        for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
+            memcpy(bad, good, n);
+            for (int b = 0; b < 8; b++)
+                bad[per + words[k].off + (size_t)b] = b == 7 ? 0x7f : 0xff; /* INT64_MAX, little-endian */
+            sgdt_assert_status(sgd_trainer_state_import(r.t, bad, n), SGD_EFORMAT);
+            sgdt_assert_error_contains(words[k].what);
+        }
+        /* The step recorded in the history of epoch 0. */
+        memcpy(bad, good, n);
+        size_t hist = per + 8 * 24;
+        for (int b = 0; b < 8; b++)
+            bad[hist + 40 + (size_t)b] = b == 7 ? 0x7f : 0xff;
+        sgdt_assert_status(sgd_trainer_state_import(r.t, bad, n), SGD_EFORMAT);
+        sgdt_assert_error_contains("history");
+    }
     /* A corrupt snapshot (its monitor state) is found by loading it; nothing changes. */
     sgdt_assert_status(sgd_trainer_state_export(r.t, after, n), SGD_OK);
     memcpy(bad, good, n);

@@ -266,15 +266,26 @@ SGD_API sgd_status sgd_ckpt_writer_write_memory(const sgd_ckpt_writer *w, void *
  * complete but its durability is not guaranteed: ::SGD_EIO is returned with a
  * message saying so.
  *
+ * Only a regular file is replaced (since 0.2; 0.1 replaced whatever was at
+ * @p path, a device node or a FIFO included): if @p path names a directory,
+ * a device, a FIFO or a socket, nothing is written and ::SGD_EINVAL says what
+ * is there. A symbolic link is followed: the regular file it points to is
+ * replaced (the temporary file is made in that file's directory) and the link
+ * stays; a link to anything else, or to nothing (a dangling link: files are
+ * never created through links), is refused. What is at the path is looked at
+ * again just before the rename. The same policy holds for every file the
+ * `sgdlab` tool writes (docs/cli.md).
+ *
  * The new file gets the default permissions (0666 less the umask), not the old
- * file's; a symbolic link at @p path is replaced by the file. Two processes
+ * file's. Two processes
  * saving to the same path at once each replace the file atomically (the last
  * rename wins); in a narrow race one of them can fail with ::SGD_EIO, never
  * leaving a damaged file.
  *
  * @param w     The writer.
  * @param path  Destination file name. Its directory must exist and be writable.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a path ending in '/');
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a path ending in '/', a path
+ *         that is not a regular file, or a link to none);
  *         ::SGD_EIO (with the system's reason, the file and the step that
  *         failed); ::SGD_EOVERFLOW; ::SGD_ENOMEM.
  * @since 0.1
@@ -290,7 +301,9 @@ SGD_API sgd_status sgd_ckpt_writer_save(const sgd_ckpt_writer *w, const char *pa
  * lock can be taken (without waiting) belongs to a writer that is gone, and is
  * deleted. sgd_ckpt_writer_save() does this itself before it writes.
  *
- * @param path          The checkpoint's path (the file itself need not exist).
+ * @param path          The checkpoint's path (the file itself need not exist;
+ *                      a symbolic link is followed as sgd_ckpt_writer_save()
+ *                      follows it, and what it refuses is refused here too).
  * @param[out] removed  Receives the number of files removed; may be NULL.
  * @return ::SGD_OK; ::SGD_EINVAL (NULL or bad path); ::SGD_EIO (the directory
  *         cannot be listed, or a stale file cannot be removed; the others are
@@ -298,6 +311,36 @@ SGD_API sgd_status sgd_ckpt_writer_save(const sgd_ckpt_writer *w, const char *pa
  * @since 0.1
  */
 SGD_API sgd_status sgd_ckpt_cleanup_stale(const char *path, size_t *removed);
+
+/**
+ * @brief Checks @p path against the policy for the files libsgdlab writes,
+ *        before anything is written there.
+ *
+ * A path is written if nothing is there (a new file) or a regular file is
+ * there (replaced). A symbolic link is followed to a regular file, whose
+ * contents are then replaced and the link kept; a link to anything else, a
+ * dangling link (files are never created through links), a directory, a
+ * device, a FIFO or a socket is refused. sgd_ckpt_writer_save() applies this
+ * very check; a program calls it to refuse a bad output path before training
+ * starts rather than after (the `sgdlab` tool does, for every output option).
+ * It does not try to create the file: a missing directory or a read-only one
+ * is found when the file is created.
+ *
+ * @param path               The path to check.
+ * @param[out] resolved      Receives the path that would be written (@p path
+ *                           itself, or the target of the symbolic link), NUL
+ *                           terminated; may be NULL.
+ * @param resolved_size      Size of @p resolved in bytes (0 if it is NULL).
+ * @param[out] exists        Receives 1 if a regular file is there (it would be
+ *                           replaced), 0 for a new file; may be NULL.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL or empty path, a path longer than
+ *         PATH_MAX, something other than a regular file at the path, the
+ *         message says what); ::SGD_EOVERFLOW (@p resolved is too small:
+ *         nothing is written to it); ::SGD_EIO (a system call failed: the
+ *         message has its reason).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_ckpt_output_target(const char *path, char *resolved, size_t resolved_size, int32_t *exists);
 
 /* ------------------------------------------------------------------ reader */
 
@@ -693,9 +736,14 @@ SGD_API sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_pa
  * Every non-NULL part needs its section. Everything is checked before
  * anything changes: the model's parameters one by one (a checkpoint of
  * another architecture is refused with a message naming the first tensor
- * that differs, missing or extra), the optimizer's kind and every state
- * array's type and size, the schedule's kind and state size, the monitor's
- * and the trainer's state sizes. States that the objects validate themselves
+ * that differs, missing or extra) and then, since 0.2, the model spec the
+ * checkpoint was saved from against sgd_model_spec() (other layers between
+ * the same shapes, `2-8-relu-3` against `2-8-tanh-3`, are refused with both
+ * specs in the message), the optimizer's kind and every state array's type
+ * and size, the schedule's kind and state size, the monitor's and the
+ * trainer's state sizes. With a trainer (the whole run), a schedule on one
+ * side only (saved with one, restored into a trainer without, or the
+ * reverse) is refused too. States that the objects validate themselves
  * on import (the trainer's, the schedule's, the monitor's, the optimizer's
  * step and scalars) are imported first, and undone if a later one is
  * refused; then the large arrays are copied. On failure every part is as it

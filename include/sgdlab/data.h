@@ -255,8 +255,9 @@ SGD_API sgd_status sgd_dataset_subset(sgd_dataset **out, const sgd_dataset *d, i
  * @param n_val   Rows in the validation part, 1 to size - 1.
  * @param shuffle Nonzero to draw the validation rows at random.
  * @param seed    Seed of the draw (ignored without shuffling).
- * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument or @p n_val out of range;
- *         ::SGD_ENOMEM. Both parts use @p d's allocator.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, @p train and @p val the
+ *         same pointer (since 0.2; 0.1 overwrote one part, which leaked), or
+ *         @p n_val out of range; ::SGD_ENOMEM. Both parts use @p d's allocator.
  * @since 0.1
  */
 SGD_API sgd_status sgd_dataset_split(sgd_dataset **train, sgd_dataset **val, const sgd_dataset *d, int64_t n_val,
@@ -404,7 +405,7 @@ SGD_API int64_t sgd_loader_num_batches(const sgd_loader *l);
  *        uninterrupted run would be (for resuming from a checkpoint).
  *
  * @param l     The loader.
- * @param epoch Epoch, >= 0.
+ * @param epoch Epoch, in [0, 2^53] (since 0.2; 0.1 took any, and counting on from INT64_MAX overflowed).
  * @param batch Batch within the epoch, 0 to sgd_loader_num_batches() (the
  *              latter: the end marker comes next).
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL loader or a position out of range.
@@ -464,6 +465,12 @@ SGD_API sgd_status sgd_idx_read_memory(sgd_idx **out, const void *data, size_t s
 /**
  * @brief Reads and decodes an IDX file, raw or gzip-compressed, as
  *        sgd_idx_read_memory() does; errors name the path.
+ *
+ * Only a regular file is read (since 0.2: a device, a FIFO or a socket is
+ * refused at once, with ::SGD_EIO saying what it is), and never more than its
+ * size: the header is parsed first, a raw file's size must be what its header
+ * declares before its data is allocated (and read straight into the array),
+ * and a gzip file cannot declare more than deflate can expand it to.
  *
  * @param out   Receives the array; set to NULL on failure.
  * @param path  The file's path.

@@ -456,6 +456,22 @@ typedef struct sgd_optim_vtable_ext {
      * cover the whole arena of @p n floats. NULL: the two points are the same.
      */
     int (*swap)(float *params, float *const *slots, size_t n, int32_t to_eval, void *user);
+    /**
+     * Optional. Accepts (0) or refuses (::SGD_ERANGE, with a message naming
+     * the slot and the index through the host's own means, or none) the
+     * values sgd_optim_state_import() is about to put into slot @p slot
+     * (0 to n_slots - 1): @p data holds @p n floats in host byte order, the
+     * slot's values @p offset to @p offset + @p n - 1 (the check is called
+     * over consecutive pieces of at most 1024 values, before anything is
+     * copied). For
+     * slots with a domain, as a second moment's: NaN and infinity should
+     * pass, since a snapshot of a diverged state restores as it was saved.
+     * NULL: any values. The built-in optimizers refuse a negative number in
+     * a slot torch names as a sum of squares or a step size (`exp_avg_sq`,
+     * `max_exp_avg_sq`, `sum`, `square_avg`, `acc_delta`, `exp_inf`,
+     * `step_size`).
+     */
+    int (*check_slot)(uint32_t slot, const float *data, size_t offset, size_t n, void *user);
 } sgd_optim_vtable_ext;
 
 /**
@@ -811,11 +827,19 @@ SGD_API sgd_status sgd_optim_get(const sgd_optim *o, const char *name, double *v
 SGD_API sgd_status sgd_optim_get_step(const sgd_optim *o, int64_t *step);
 
 /**
+ * @brief The largest step counter an optimizer accepts: 2^53 (exact in a
+ *        double, which the bias corrections use), far beyond any run.
+ * @since 0.2
+ */
+#define SGD_OPTIM_MAX_STEP ((int64_t)1 << 53)
+
+/**
  * @brief Sets the step counter; the next update is number @p step + 1.
  * @param o    The optimizer.
- * @param step The new counter, >= 0.
+ * @param step The new counter, in [0, ::SGD_OPTIM_MAX_STEP).
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL optimizer; ::SGD_ERANGE for a
- *         negative @p step.
+ *         negative @p step or one of ::SGD_OPTIM_MAX_STEP or more (since 0.2:
+ *         0.1 accepted any, and the next step overflowed).
  * @since 0.1
  */
 SGD_API sgd_status sgd_optim_set_step(sgd_optim *o, int64_t step);
@@ -1111,9 +1135,15 @@ SGD_API sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const 
  * Whatever sgd_optim_state_export() wrote imports back unchanged, bit for
  * bit, including the NaN or infinite values of a state that diverged (a
  * step with ::SGD_NONFINITE_APPLY, or finite gradients whose squares
- * overflow): a snapshot restores what it saved. The step counter must be
- * >= 0 and the optimizer checks its scalar state (a built-in sgd's flag is 0
- * or 1); nothing changes if they are refused. After importing every array
+ * overflow): a snapshot restores what it saved. The step counter must be in
+ * [0, ::SGD_OPTIM_MAX_STEP) and the optimizer checks its scalar state (a
+ * built-in sgd's flag is 0 or 1). Since 0.2, a slot is checked by the
+ * optimizer's sgd_optim_vtable_ext::check_slot: a built-in one refuses a
+ * negative number in a slot that has a domain (a second moment or an
+ * accumulator: `exp_avg_sq`, `max_exp_avg_sq`, Adagrad's `sum`, RMSprop's and
+ * Adadelta's `square_avg`, `acc_delta`, Adamax's `exp_inf`, Rprop's
+ * `step_size`; NaN and +inf pass: a diverged state's). Nothing changes if any
+ * of these is refused. After importing every array
  * exported from another optimizer of the same spec and size, this one
  * continues exactly as that one would.
  * @param o     The optimizer.
@@ -1122,7 +1152,8 @@ SGD_API sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const 
  * @param bytes Exactly length * element size.
  * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments; ::SGD_ENOTFOUND for an
  *         unknown index; ::SGD_ESHAPE for a wrong size; ::SGD_ERANGE for a
- *         negative step or scalar state the optimizer refuses; a host
+ *         step out of range, a negative second moment or accumulator, or
+ *         scalar state the optimizer refuses; a host
  *         @c import_scalars' status or ::SGD_ECALLBACK.
  * @since 0.1
  */

@@ -70,6 +70,19 @@ static inline bool sgd__add_size(size_t a, size_t b, size_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+/*
+ * The largest count (steps, batches, events) the library accepts from a caller
+ * or a file: 2^53, exact in a double, and so far from INT64_MAX that counting
+ * on from it cannot overflow. A counter read or set above it is refused
+ * before any arithmetic is done on it.
+ */
+#define SGD__COUNT_MAX ((int64_t)1 << 53)
+
+/* ---------------------------------------------------------------- files */
+
+/* What a stat() st_mode is, for messages: "a regular file", "a FIFO (named pipe)", "a character device"... */
+const char *sgd__file_kind(uint32_t mode);
+
 /* ---------------------------------------------------------------- options */
 
 /*

@@ -69,8 +69,21 @@ void sgd__err_prefix(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(sgd__errmsg, sizeof sgd__errmsg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof sgd__errmsg)
-        snprintf(sgd__errmsg + n, sizeof sgd__errmsg - (size_t)n, ": %s", old);
+    if (n < 0 || (size_t)n >= sizeof sgd__errmsg)
+        return;
+    /* ": " and as much of the old message as fits, by memcpy: snprintf("%s", old) into the
+       rest of the buffer draws -Wformat-truncation at -O0 (it may truncate, as intended). */
+    static const char sep[] = ": ";
+    size_t at = (size_t)n, room = sizeof sgd__errmsg - 1 - at;
+    size_t k = sizeof sep - 1 < room ? sizeof sep - 1 : room;
+    memcpy(sgd__errmsg + at, sep, k);
+    at += k;
+    room -= k;
+    size_t len = strnlen(old, sizeof old - 1);
+    if (len > room)
+        len = room;
+    memcpy(sgd__errmsg + at, old, len);
+    sgd__errmsg[at + len] = '\0';
 }
 
 uint32_t sgd_version_number(void)

@@ -129,7 +129,7 @@ static sgd_status from_labels(sgd_dataset **out, const float *x, const int32_t *
     }
     if (max == INT32_MAX)
         return sgd__err(SGD_EINVAL, "%s: a label is INT32_MAX: class labels must be below it", fn);
-    sgd_dataset *d;
+    sgd_dataset *d = NULL;
     if ((st = new_dataset(&d, alloc, fn)) != SGD_OK)
         return st;
     d->x = x;
@@ -196,7 +196,7 @@ sgd_status sgd_dataset_from_targets(sgd_dataset **out, const float *x, const flo
         st = check_finite(fn, "targets", targets, n, target_dim);
     if (st != SGD_OK)
         return st;
-    sgd_dataset *d;
+    sgd_dataset *d = NULL;
     if ((st = new_dataset(&d, alloc, fn)) != SGD_OK)
         return st;
     d->x = x;
@@ -315,6 +315,8 @@ sgd_status sgd_dataset_split(sgd_dataset **train, sgd_dataset **val, const sgd_d
     static const char fn[] = "sgd_dataset_split";
     if (train == NULL || val == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, train == NULL ? "train" : "val");
+    if (train == val) /* one handle would overwrite the other, which would leak */
+        return sgd__err(SGD_EINVAL, "%s: train and val are the same pointer: each part needs its own", fn);
     *train = NULL;
     *val = NULL;
     if (d == NULL)

@@ -130,26 +130,40 @@ static void to_host_order(sgd_idx *a)
     }
 }
 
-static sgd_status parse_raw(sgd_idx *a, const unsigned char *buf, size_t size, const char *fn, const char *what)
+/*
+ * The header of a raw IDX of `size` bytes, from its first `have` bytes (at
+ * least 4 + 4 * SGD_IDX_MAX_RANK of them, or all): the header's length and the
+ * data's, which must make up the size exactly. Nothing large is touched yet.
+ */
+static sgd_status raw_header(sgd_idx *a, const unsigned char *head, size_t have, uint64_t size, size_t *header,
+                             size_t *bytes, const char *fn, const char *what)
 {
-    if (size < 4)
-        return sgd__err(SGD_EFORMAT, "%s: %s: %zu bytes: too short for an IDX header", fn, what, size);
-    sgd_status st = parse_magic(a, buf, fn, what);
+    if (have < 4)
+        return sgd__err(SGD_EFORMAT, "%s: %s: %zu bytes: too short for an IDX header", fn, what, have);
+    sgd_status st = parse_magic(a, head, fn, what);
     if (st != SGD_OK)
         return st;
-    size_t header = 4 + 4 * (size_t)a->rank;
-    if (size < header)
+    *header = 4 + 4 * (size_t)a->rank;
+    if (have < *header)
         return sgd__err(SGD_EFORMAT, "%s: %s: truncated header: %d dimensions need %zu bytes, have %zu", fn, what,
-                        a->rank, header, size);
-    size_t bytes;
-    if ((st = parse_dims(a, buf + 4, &bytes, fn, what)) != SGD_OK)
+                        a->rank, *header, have);
+    if ((st = parse_dims(a, head + 4, bytes, fn, what)) != SGD_OK)
         return st;
-    if (size - header < bytes)
-        return sgd__err(SGD_EFORMAT, "%s: %s: truncated: the header declares %zu bytes of data, the file has %zu",
-                        fn, what, bytes, size - header);
-    if (size - header > bytes)
-        return sgd__err(SGD_EFORMAT, "%s: %s: %zu unexpected bytes after the %zu bytes of data the header declares",
-                        fn, what, size - header - bytes, bytes);
+    if (size - *header < *bytes)
+        return sgd__err(SGD_EFORMAT, "%s: %s: truncated: the header declares %zu bytes of data, the file has %llu",
+                        fn, what, *bytes, (unsigned long long)(size - *header));
+    if (size - *header > *bytes)
+        return sgd__err(SGD_EFORMAT, "%s: %s: %llu unexpected bytes after the %zu bytes of data the header declares",
+                        fn, what, (unsigned long long)(size - *header - *bytes), *bytes);
+    return SGD_OK;
+}
+
+static sgd_status parse_raw(sgd_idx *a, const unsigned char *buf, size_t size, const char *fn, const char *what)
+{
+    size_t header, bytes;
+    sgd_status st = raw_header(a, buf, size, size, &header, &bytes, fn, what);
+    if (st != SGD_OK)
+        return st;
     if ((a->data = sgd__alloc_aligned(&a->alloc, bytes, 1)) == NULL)
         return sgd__err(SGD_ENOMEM, "%s: %s: out of memory for %zu bytes", fn, what, bytes);
     memcpy(a->data, buf + header, bytes);
@@ -300,13 +314,40 @@ sgd_status sgd_idx_read_memory(sgd_idx **out, const void *data, size_t size, con
     return read_memory(out, data ? data : "", size, alloc, fn, "buffer");
 }
 
-/* Reads a whole file through the allocator (no stdio: its buffers would bypass the hook). */
-static sgd_status read_file(const sgd_allocator *a, const char *path, unsigned char **out, size_t *size,
-                            const char *fn)
+/* Reads exactly n bytes (retrying EINTR and short reads); *got tells how many came before the end of file. */
+static sgd_status read_full(int fd, unsigned char *buf, size_t n, size_t *got, const char *fn, const char *path)
 {
-    *out = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = read(fd, buf + *got, n - *got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return sgd__err(SGD_EIO, "%s: '%s': %s", fn, path, strerror(errno));
+        }
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return SGD_OK;
+}
+
+/*
+ * Reads an IDX file, raw or gzip. Only a regular file is read (a device, a
+ * FIFO, a socket or a directory is refused at once: `--data /dev/zero` read
+ * until memory ran out), and never more than its size: the header comes
+ * first, and a raw file's data goes straight into the array once the header
+ * and the file's size agree; a gzip file is read whole (its size bounds it)
+ * and its own header is parsed before anything is inflated (parse_gzip).
+ * No stdio: its buffers would bypass the allocator hook.
+ */
+static sgd_status read_path(sgd_idx **out, const char *path, const sgd_allocator *alloc, const char *fn)
+{
+    sgd_allocator al;
+    sgd_status st = sgd__allocator_init(&al, alloc, fn);
+    if (st != SGD_OK)
+        return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0)
         return sgd__err(SGD_EIO, "%s: '%s': %s", fn, path, strerror(errno));
     struct stat sb;
@@ -315,71 +356,81 @@ static sgd_status read_file(const sgd_allocator *a, const char *path, unsigned c
         close(fd);
         return sgd__err(SGD_EIO, "%s: '%s': %s", fn, path, strerror(e));
     }
-    if (S_ISDIR(sb.st_mode)) {
+    if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return sgd__err(SGD_EIO, "%s: '%s': is a directory", fn, path);
+        return sgd__err(SGD_EIO, "%s: '%s': is %s, not a regular file: IDX data is read from regular files", fn,
+                        path, sgd__file_kind((uint32_t)sb.st_mode));
     }
-    size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536;
-    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size >= (uint64_t)SIZE_MAX) {
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size >= (uint64_t)SIZE_MAX / 2) {
         close(fd);
         return sgd__err(SGD_EOVERFLOW, "%s: '%s': too large", fn, path);
     }
-    unsigned char *buf = sgd__malloc(a, cap);
-    if (buf == NULL) {
-        close(fd);
-        return sgd__err(SGD_ENOMEM, "%s: '%s': out of memory for %zu bytes", fn, path, cap);
-    }
-    size_t n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap;
-            if (!sgd__mul_size(cap, 2, &ncap)) {
-                sgd__free(a, buf);
-                close(fd);
-                return sgd__err(SGD_EOVERFLOW, "%s: '%s': too large", fn, path);
-            }
-            unsigned char *nb = sgd__realloc(a, buf, ncap);
-            if (nb == NULL) {
-                sgd__free(a, buf);
-                close(fd);
-                return sgd__err(SGD_ENOMEM, "%s: '%s': out of memory for %zu bytes", fn, path, ncap);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            sgd__free(a, buf);
-            close(fd);
-            return sgd__err(SGD_EIO, "%s: '%s': %s", fn, path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *size = n;
-    return SGD_OK;
-}
-
-static sgd_status read_path(sgd_idx **out, const char *path, const sgd_allocator *alloc, const char *fn)
-{
-    sgd_allocator al;
-    sgd_status st = sgd__allocator_init(&al, alloc, fn);
-    if (st != SGD_OK)
-        return st;
-    unsigned char *buf;
-    size_t size;
-    if ((st = read_file(&al, path, &buf, &size, fn)) != SGD_OK)
-        return st;
     char what[512];
     snprintf(what, sizeof what, "'%s'", path);
-    st = read_memory(out, buf, size, &al, fn, what);
+    unsigned char head[4 + 4 * SGD_IDX_MAX_RANK];
+    size_t have;
+    if ((st = read_full(fd, head, size < sizeof head ? (size_t)size : sizeof head, &have, fn, path)) != SGD_OK) {
+        close(fd);
+        return st;
+    }
+    unsigned char *buf = NULL;
+    sgd_idx *a = NULL;
+    size_t got = 0, extra = 0;
+    unsigned char probe;
+    if (have >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
+        /* gzip: the compressed file, whole; parse_gzip reads the IDX header first and bounds the rest. */
+        if ((buf = sgd__malloc(&al, (size_t)size)) == NULL) {
+            st = sgd__err(SGD_ENOMEM, "%s: '%s': out of memory for %llu bytes", fn, path, (unsigned long long)size);
+            goto out;
+        }
+        memcpy(buf, head, have);
+        if ((st = read_full(fd, buf + have, (size_t)size - have, &got, fn, path)) != SGD_OK)
+            goto out;
+        got += have;
+    } else {
+        if ((a = sgd__malloc(&al, sizeof *a)) == NULL) {
+            st = sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+            goto out;
+        }
+        memset(a, 0, sizeof *a);
+        a->alloc = al;
+        size_t header, bytes;
+        if ((st = raw_header(a, head, have, size, &header, &bytes, fn, what)) != SGD_OK)
+            goto out;
+        if ((a->data = sgd__alloc_aligned(&al, bytes, 1)) == NULL) {
+            st = sgd__err(SGD_ENOMEM, "%s: %s: out of memory for %zu bytes", fn, what, bytes);
+            goto out;
+        }
+        memcpy(a->data, head + header, have - header);
+        if ((st = read_full(fd, (unsigned char *)a->data + (have - header), bytes - (have - header), &got, fn,
+                            path)) != SGD_OK)
+            goto out;
+        got += have;
+    }
+    if (got < size) {
+        st = sgd__err(SGD_EIO, "%s: '%s': the file shrank while it was read (%zu of %llu bytes)", fn, path, got,
+                      (unsigned long long)size);
+        goto out;
+    }
+    if ((st = read_full(fd, &probe, 1, &extra, fn, path)) != SGD_OK)
+        goto out;
+    if (extra != 0) {
+        st = sgd__err(SGD_EIO, "%s: '%s': the file grew while it was read (past %llu bytes)", fn, path,
+                      (unsigned long long)size);
+        goto out;
+    }
+    if (buf != NULL) {
+        st = read_memory(out, buf, (size_t)size, &al, fn, what);
+    } else {
+        to_host_order(a);
+        *out = a;
+        a = NULL;
+    }
+out:
+    close(fd);
     sgd__free(&al, buf);
+    sgd_idx_free(a);
     return st;
 }
 

@@ -189,8 +189,8 @@ sgd_status sgd_loader_seek(sgd_loader *l, int64_t epoch, int64_t batch)
 {
     if (l == NULL)
         return sgd__err(SGD_EINVAL, "sgd_loader_seek: loader is NULL");
-    if (epoch < 0)
-        return sgd__err(SGD_EINVAL, "sgd_loader_seek: epoch=%lld: must be >= 0", (long long)epoch);
+    if (epoch < 0 || epoch > SGD__COUNT_MAX)
+        return sgd__err(SGD_EINVAL, "sgd_loader_seek: epoch=%lld: must be in [0, 2^53]", (long long)epoch);
     if (batch < 0 || batch > l->nb)
         return sgd__err(SGD_EINVAL, "sgd_loader_seek: batch=%lld: must be in [0, %lld]", (long long)batch,
                         (long long)l->nb);

@@ -329,18 +329,28 @@ sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_parts *par
 
 static const char fn_restore[] = "sgd_checkpoint_restore";
 
+/* The bytes of a u8 string tensor (a kind, the model spec; not NUL-terminated). */
+static sgd_status string_tensor(const sgd_ckpt_reader *r, const char *section, const char *name, const char *fn,
+                                const void **data, uint64_t *n)
+{
+    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
+    sgd_status st = sgd_ckpt_reader_find_tensor(r, section, name, &info);
+    if (st != SGD_OK)
+        return st;
+    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
+        (st = sgd_ckpt_reader_tensor_data(r, section, name, data, n)) != SGD_OK)
+        return sgd__err(SGD_EFORMAT, "%s: section '%s': tensor '%s' is not a u8 string", fn, section, name);
+    return SGD_OK;
+}
+
 /* Compares a stored u8 string with `want`. */
 static sgd_status check_kind(const sgd_ckpt_reader *r, const char *section, const char *what, const char *want)
 {
-    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
-    sgd_status st = sgd_ckpt_reader_find_tensor(r, section, "kind", &info);
-    if (st != SGD_OK)
-        return st;
     const void *data;
     uint64_t n;
-    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
-        (st = sgd_ckpt_reader_tensor_data(r, section, "kind", &data, &n)) != SGD_OK)
-        return sgd__err(SGD_EFORMAT, "%s: section '%s': tensor 'kind' is not a u8 string", fn_restore, section);
+    sgd_status st = string_tensor(r, section, "kind", fn_restore, &data, &n);
+    if (st != SGD_OK)
+        return st;
     if (n != strlen(want) || memcmp(data, want, n) != 0)
         return sgd__err(SGD_EFORMAT, "%s: section '%s': the checkpoint holds the state of %s '%.*s', not '%s'",
                         fn_restore, section, what, (int)(n > 64 ? 64 : n), (const char *)data, want);
@@ -384,6 +394,22 @@ static bool optim_has(const void *ctx, const char *name)
     return strcmp(name, "kind") == 0 || sgd_optim_state_find(ctx, name, &i) == SGD_OK;
 }
 
+/* The model spec the checkpoint was saved from, against this model's: a model of other layers whose
+   parameter shapes agree (relu against tanh) is another architecture too. */
+static sgd_status check_spec(const sgd_ckpt_reader *r, sgd_model *m)
+{
+    const void *data;
+    uint64_t n;
+    sgd_status st = string_tensor(r, "model", "spec", fn_restore, &data, &n);
+    if (st != SGD_OK)
+        return st;
+    const char *want = sgd_model_spec(m);
+    if (n != strlen(want) || memcmp(data, want, n) != 0)
+        return sgd__err(SGD_ESHAPE, "%s: the checkpoint holds a model '%.*s%s', not this model '%s'", fn_restore,
+                        (int)(n > 300 ? 300 : n), (const char *)data, n > 300 ? "..." : "", want);
+    return SGD_OK;
+}
+
 static sgd_status check_model(const sgd_ckpt_reader *r, sgd_model *m, uint64_t rng[4])
 {
     sgd_status st;
@@ -412,6 +438,9 @@ static sgd_status check_model(const sgd_ckpt_reader *r, sgd_model *m, uint64_t r
         }
     }
     if ((st = check_no_extra(r, "model", n + n_other + 2, model_has, m)) != SGD_OK)
+        return st;
+    /* The shapes agree (or the first that differs was named): now the layers between them. */
+    if ((st = check_spec(r, m)) != SGD_OK)
         return st;
     int64_t four = 4;
     if ((st = sgd_ckpt_reader_read_tensor(r, "model", "rng", SGD_CKPT_U64, 1, &four, rng, 4 * sizeof *rng)) !=
@@ -511,8 +540,22 @@ sgd_status sgd_checkpoint_restore(const sgd_ckpt_reader *r, const sgd_checkpoint
         missing = "monitor";
     else if (p.trainer != NULL && sgd_ckpt_reader_find_section(r, "trainer", &(size_t){0}) != SGD_OK)
         missing = "trainer";
+    if (missing != NULL && strcmp(missing, "sched") == 0 && in->trainer != NULL)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint's run had no schedule; this trainer has schedule '%s'", fn,
+                        sgd_sched_name(p.sched));
     if (missing != NULL)
         return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint has no '%s' section", fn, missing);
+    /* A trainer is the whole run: a schedule in the file that the trainer has not is a mismatch too. */
+    if (in->trainer != NULL && p.sched == NULL && sgd_ckpt_reader_find_section(r, "sched", &(size_t){0}) == SGD_OK) {
+        char kind[SGD_SCHED_NAME_MAX + 1] = "?";
+        const void *data;
+        uint64_t n;
+        if (string_tensor(r, "sched", "kind", fn, &data, &n) == SGD_OK && n < sizeof kind) {
+            memcpy(kind, data, (size_t)n);
+            kind[n] = '\0';
+        }
+        return sgd__err(SGD_EFORMAT, "%s: the checkpoint's run has schedule '%s'; this trainer has none", fn, kind);
+    }
     if (p.model != NULL && (st = check_model(r, p.model, rng)) != SGD_OK)
         return st;
     if (p.optim != NULL && (st = check_optim(r, p.optim, &plan, &small_bytes)) != SGD_OK)
@@ -687,15 +730,11 @@ sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r, 
         *out = NULL;
     if (out == NULL || r == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, out == NULL ? "out" : "reader");
-    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
-    sgd_status st = sgd_ckpt_reader_find_tensor(r, "model", "spec", &info);
-    if (st != SGD_OK)
-        return st;
     const void *data;
     uint64_t n;
-    if (info.dtype != SGD_CKPT_U8 || info.rank != 1 ||
-        sgd_ckpt_reader_tensor_data(r, "model", "spec", &data, &n) != SGD_OK)
-        return sgd__err(SGD_EFORMAT, "%s: section 'model': tensor 'spec' is not a model spec string", fn);
+    sgd_status st = string_tensor(r, "model", "spec", fn, &data, &n);
+    if (st != SGD_OK)
+        return st;
     if (memchr(data, '\0', n) != NULL)
         return sgd__err(SGD_EFORMAT, "%s: section 'model': the spec holds a NUL byte", fn);
     sgd_allocator a;

@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -70,7 +72,9 @@ static int px_open(const char *path, int how, void *user)
     (void)user;
     int fd;
     switch (how) {
-    case SGD__IO_READ: fd = open(path, O_RDONLY | O_CLOEXEC); break;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (px_size then refuses anything but a regular
+       file; on a regular file the flag changes nothing). */
+    case SGD__IO_READ: fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); break;
     case SGD__IO_CREATE: fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); break;
     case SGD__IO_DIRECTORY: fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); break;
     default: return -EINVAL;
@@ -159,6 +163,29 @@ static int px_list(const char *dir, int (*each)(const char *name, void *ctx), vo
     return rc;
 }
 
+static int px_stat(const char *path, int follow, uint32_t *mode, void *user)
+{
+    (void)user;
+    struct stat st;
+    if ((follow ? stat(path, &st) : lstat(path, &st)) != 0)
+        return -errno;
+    *mode = (uint32_t)st.st_mode;
+    return 0;
+}
+
+static int px_resolve(const char *path, char *buf, size_t cap, void *user)
+{
+    (void)user;
+    char tmp[PATH_MAX];
+    if (realpath(path, tmp) == NULL)
+        return -errno;
+    size_t n = strlen(tmp);
+    if (n >= cap)
+        return -ENAMETOOLONG;
+    memcpy(buf, tmp, n + 1);
+    return 0;
+}
+
 static const sgd__io posix_io = {
     .open = px_open,
     .read = px_read,
@@ -171,9 +198,63 @@ static const sgd__io posix_io = {
     .unlink = px_unlink,
     .list = px_list,
     .user = NULL,
+    .stat = px_stat,
+    .resolve = px_resolve,
 };
 
 const sgd__io *sgd__io_posix(void)
 {
     return &posix_io;
+}
+
+static int io_stat(const sgd__io *io, const char *path, int follow, uint32_t *mode)
+{
+    int r;
+    do
+        r = io->stat(path, follow, mode, io->user);
+    while (r == -EINTR);
+    return r;
+}
+
+sgd_status sgd__output_target(const sgd__io *io, const char *fn, const char *path, char *resolved, bool *exists)
+{
+    *exists = false;
+    size_t n = strnlen(path, PATH_MAX);
+    if (n == 0)
+        return sgd__err(SGD_EINVAL, "%s: path is empty", fn);
+    if (n >= PATH_MAX)
+        return sgd__err(SGD_EINVAL, "%s: path '%.60s...' is longer than PATH_MAX (%d)", fn, path, PATH_MAX);
+    uint32_t mode = 0;
+    int r = io_stat(io, path, 0, &mode);
+    if (r == -ENOENT) {
+        memcpy(resolved, path, n + 1); /* a new file (its directory must exist: creating it will say) */
+        return SGD_OK;
+    }
+    if (r < 0)
+        return sgd__err(SGD_EIO, "%s: %s: %s", fn, path, strerror(-r));
+    if (S_ISREG((mode_t)mode)) {
+        memcpy(resolved, path, n + 1);
+        *exists = true;
+        return SGD_OK;
+    }
+    if (!S_ISLNK((mode_t)mode))
+        return sgd__err(SGD_EINVAL, "%s: %s: is %s, not a regular file: only a regular file is replaced", fn, path,
+                        sgd__file_kind(mode));
+    /* A symbolic link: followed to a regular file, never to anything else, never to nothing. */
+    r = io_stat(io, path, 1, &mode);
+    if (r == -ENOENT)
+        return sgd__err(SGD_EINVAL, "%s: %s: is a symbolic link to nothing (dangling): files are not created "
+                        "through symbolic links", fn, path);
+    if (r < 0)
+        return sgd__err(SGD_EIO, "%s: %s: following the symbolic link: %s", fn, path, strerror(-r));
+    if (!S_ISREG((mode_t)mode))
+        return sgd__err(SGD_EINVAL, "%s: %s: is a symbolic link to %s, not to a regular file: only a regular file is "
+                        "replaced", fn, path, sgd__file_kind(mode));
+    do
+        r = io->resolve(path, resolved, PATH_MAX, io->user);
+    while (r == -EINTR);
+    if (r < 0)
+        return sgd__err(SGD_EIO, "%s: %s: resolving the symbolic link: %s", fn, path, strerror(-r));
+    *exists = true;
+    return SGD_OK;
 }

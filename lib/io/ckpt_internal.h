@@ -117,10 +117,29 @@ typedef struct sgd__io {
     /* Calls each(name, ctx) for each entry of `dir` until it returns nonzero. */
     int (*list)(const char *dir, int (*each)(const char *name, void *ctx), void *ctx, void *user);
     void *user;
+    /* st_mode of `path` (lstat, or stat when `follow`); -ENOENT when nothing is there. */
+    int (*stat)(const char *path, int follow, uint32_t *mode, void *user);
+    /* realpath(): the canonical path of an existing file into buf (cap bytes). */
+    int (*resolve)(const char *path, char *buf, size_t cap, void *user);
 } sgd__io;
 
 /* The real thing: POSIX calls (EINTR is the caller's to retry, except in close). */
 const sgd__io *sgd__io_posix(void);
+
+/*
+ * The policy for every file libsgdlab and its tool write (checkpoints, plots,
+ * output files): a path is written if nothing is there (a new file) or a
+ * regular file is there (replaced). A symbolic link is followed: the file it
+ * points to is replaced, and the link stays, if that is a regular file; a link
+ * to anything else, or to nothing (a dangling link: files are never created
+ * through links), is refused, as is anything else at the path (a directory, a
+ * device, a FIFO, a socket), with SGD_EINVAL and a message saying what is
+ * there. On success `resolved` (PATH_MAX bytes) holds the path to write: the
+ * path itself, or the link's target; *exists says whether a file is there.
+ * A failing system call gives SGD_EIO with its reason. Messages start with
+ * `fn: path: `.
+ */
+sgd_status sgd__output_target(const sgd__io *io, const char *fn, const char *path, char *resolved, bool *exists);
 
 /* The public functions, with an explicit hook. */
 sgd_status sgd__ckpt_save_io(const sgd_ckpt_writer *w, const char *path, const sgd__io *io);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -683,9 +684,13 @@ sgd_status sgd__ckpt_cleanup_io(const char *path, size_t *removed, const sgd__io
         *removed = 0;
     if (path == NULL)
         return sgd__err(SGD_EINVAL, "%s: path is NULL", fn);
-    target t;
-    sgd_status st = split_path(&t, path, fn);
+    char real[PATH_MAX];
+    bool exists;
+    sgd_status st = sgd__output_target(io, fn, path, real, &exists);
     if (st != SGD_OK)
+        return st;
+    target t;
+    if ((st = split_path(&t, real, fn)) != SGD_OK)
         return st;
     size_t n;
     st = cleanup(&t, io, fn, &n);
@@ -697,6 +702,30 @@ sgd_status sgd__ckpt_cleanup_io(const char *path, size_t *removed, const sgd__io
 sgd_status sgd_ckpt_cleanup_stale(const char *path, size_t *removed)
 {
     return sgd__ckpt_cleanup_io(path, removed, sgd__io_posix());
+}
+
+sgd_status sgd_ckpt_output_target(const char *path, char *resolved, size_t resolved_size, int32_t *exists)
+{
+    static const char fn[] = "sgd_ckpt_output_target";
+    if (path == NULL)
+        return sgd__err(SGD_EINVAL, "%s: path is NULL", fn);
+    if (resolved == NULL && resolved_size != 0)
+        return sgd__err(SGD_EINVAL, "%s: resolved is NULL with resolved_size %zu", fn, resolved_size);
+    char real[PATH_MAX];
+    bool there = false;
+    sgd_status st = sgd__output_target(sgd__io_posix(), fn, path, real, &there);
+    if (st != SGD_OK)
+        return st;
+    if (resolved != NULL) {
+        size_t n = strlen(real);
+        if (n >= resolved_size)
+            return sgd__err(SGD_EOVERFLOW, "%s: %s: the path to write is %zu bytes, resolved_size is %zu", fn, path,
+                            n + 1, resolved_size);
+        memcpy(resolved, real, n + 1);
+    }
+    if (exists != NULL)
+        *exists = there ? 1 : 0;
+    return SGD_OK;
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -712,9 +741,17 @@ sgd_status sgd__ckpt_save_io(const sgd_ckpt_writer *w, const char *path, const s
     static const char fn[] = "sgd_ckpt_writer_save";
     if (w == NULL || path == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "path");
+    /* Only a regular file is replaced; a symbolic link to one is followed (sgd__output_target). */
+    char real[PATH_MAX];
+    bool exists;
+    sgd_status st = sgd__output_target(io, fn, path, real, &exists);
+    if (st != SGD_OK) {
+        char first[640];
+        snprintf(first, sizeof first, "%s", sgd_error_last());
+        return sgd__err(st, "%s; %s", first, st == SGD_EIO ? "the previous checkpoint is unchanged" : "nothing was written");
+    }
     target t;
-    sgd_status st = split_path(&t, path, fn);
-    if (st != SGD_OK)
+    if ((st = split_path(&t, real, fn)) != SGD_OK)
         return st;
     uint64_t file_size;
     if ((st = layout(w, fn, &file_size)) != SGD_OK)
@@ -765,13 +802,28 @@ sgd_status sgd__ckpt_save_io(const sgd_ckpt_writer *w, const char *path, const s
         step = "fsync (not retried)";
         goto fail_tmp;
     }
+    /* What is at the path may have changed while we wrote: look again, just before replacing it. */
+    uint32_t mode = 0;
+    do
+        r = io->stat(real, 0, &mode, io->user);
+    while (r == -EINTR);
+    if (r == -ENOENT) {
+        r = 0;
+    } else if (r < 0) {
+        step = "stat of the destination before the rename";
+        goto fail_tmp;
+    } else if (!S_ISREG((mode_t)mode)) {
+        st = sgd__err(SGD_EINVAL, "%s: %s: became %s while the checkpoint was written: only a regular file is "
+                      "replaced", fn, path, sgd__file_kind(mode));
+        goto fail_tmp_status;
+    }
     int dfd = io_open(io, t.dir, SGD__IO_DIRECTORY);
     if (dfd < 0) {
         r = dfd;
         step = "open the directory";
         goto fail_tmp;
     }
-    r = io->rename(tmp, path, io->user);
+    r = io->rename(tmp, real, io->user);
     if (r < 0) {
         (void)io->close(dfd, io->user);
         step = "rename";

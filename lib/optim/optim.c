@@ -498,6 +498,9 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
                         "%s: optimizer '%s': the parameters are at the evaluation point; call "
                         "sgd_optim_eval_point(o, params, 0) before the next step",
                         fn, o->name);
+    if (o->step >= SGD_OPTIM_MAX_STEP)
+        return sgd__err(SGD_EOVERFLOW, "%s: optimizer '%s': step counter %lld: at its limit (2^53)", fn, o->name,
+                        (long long)o->step);
 
     sgd_optim_step_info r;
     memset(&r, 0, sizeof r);
@@ -717,8 +720,8 @@ sgd_status sgd_optim_set_step(sgd_optim *o, int64_t step)
 {
     if (o == NULL)
         return sgd__err(SGD_EINVAL, "sgd_optim_set_step: optimizer is NULL");
-    if (step < 0)
-        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be >= 0", (long long)step);
+    if (step < 0 || step >= SGD_OPTIM_MAX_STEP)
+        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be in [0, 2^53)", (long long)step);
     o->step = step;
     return SGD_OK;
 }
@@ -1018,11 +1021,29 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
     if (index == 0) {
         int64_t s;
         memcpy(&s, in, sizeof s);
-        if (s < 0)
-            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be >= 0", fn, o->name, (long long)s);
+        if (s < 0 || s >= SGD_OPTIM_MAX_STEP)
+            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be in [0, 2^53)", fn, o->name,
+                            (long long)s);
         o->step = s;
     } else if (index <= o->vt.n_slots) {
-        /* Any bits: a snapshot of a diverged state restores as it was saved. */
+        /* Any bits the optimizer accepts: a snapshot of a diverged state restores as it was saved. */
+        if (o->ext.check_slot != NULL) {
+            /* In aligned pieces through the stack: `in` may be any bytes, and a rollback allocates nothing. */
+            float piece[1024];
+            const unsigned char *src = in;
+            size_t total = bytes / sizeof(float);
+            msg_save ms;
+            msg_begin(&ms);
+            for (size_t at = 0; at < total;) {
+                size_t k = total - at < 1024 ? total - at : 1024;
+                memcpy(piece, src + at * sizeof(float), k * sizeof(float));
+                int rc = o->ext.check_slot((uint32_t)(index - 1), piece, at, k, o->user);
+                if (rc != 0)
+                    return cb_fail_msg(o, fn, "check_slot", rc);
+                at += k;
+            }
+            msg_restore(&ms);
+        }
         if (bytes > 0)
             memcpy(o->slots[index - 1], in, bytes);
     } else {

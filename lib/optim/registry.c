@@ -152,6 +152,34 @@ static int cb_import_scalars(const double *in, size_t count, void *user)
     return 0;
 }
 
+/*
+ * The slots with a domain, by torch's state names (the same name is the same
+ * quantity in every kind): sums and averages of squares, their maxima, the
+ * largest magnitude seen (adamax), Rprop's step sizes. None may be negative;
+ * NaN and infinity pass (a diverged state's snapshot restores as saved).
+ */
+static bool slot_nonneg(const char *name)
+{
+    static const char *const names[] = {"sum", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta",
+                                        "exp_inf", "step_size"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static int cb_check_slot(uint32_t slot, const float *data, size_t offset, size_t n, void *user)
+{
+    const sgd__bi *b = user;
+    if (slot >= b->layout.n_slots || !slot_nonneg(b->layout.slot_names[slot]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (data[i] < 0.0f)
+            return sgd__err(SGD_ERANGE, "state '%s'[%zu] = %g: must be >= 0", b->layout.slot_names[slot],
+                            offset + i, (double)data[i]);
+    return 0;
+}
+
 /* The optimizer has checked the listed bounds (and FIXED) before this is called. */
 static int cb_set(const char *name, double value, void *user)
 {
@@ -356,6 +384,7 @@ sgd_status sgd_optim_new(sgd_optim **out, const char *spec, size_t n, const sgd_
     ext.n_hparams = 2 + k->n_hp;
     ext.describe_hparam = cb_describe;
     ext.swap = k->swap != NULL ? cb_swap : NULL;
+    ext.check_slot = cb_check_slot;
 
     sgd__bi *b = sgd__malloc(&alloc, sizeof *b);
     if (b == NULL)

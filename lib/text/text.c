@@ -548,7 +548,7 @@ static sgd_status list_dir(flist *l, const sgd_allocator *a, const char *dir, co
 static sgd_status read_file(const char *path, unsigned char **buf, size_t *cap, size_t *at, int64_t max,
                             const sgd_allocator *a, const char *fn)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0)
         return sgd__err(SGD_EIO, "%s: %s: %s", fn, path, strerror(errno));
     struct stat sb;

@@ -2132,19 +2132,25 @@ sgd_status sgd_trainer_state_import(sgd_trainer *t, const void *buf, size_t byte
     int64_t since = sgd__get_i64(per + 160), alarm = sgd__get_i64(per + 168);
     if (!(gscale > 0 && isfinite(gscale)))
         return sgd__err(SGD_EFORMAT, "%s: guard scale=%g: must be finite and > 0", fn, gscale);
-    if (rescues < 0 || rollbacks < 0 || rollbacks > rescues)
-        return sgd__err(SGD_EFORMAT, "%s: rescues=%lld, rollbacks=%lld: must be >= 0 with rollbacks <= rescues", fn,
-                        (long long)rescues, (long long)rollbacks);
+    /* Every counter is bounded before anything counts on from it (a file's 2^63-1 overflowed on the next ++). */
+    if (rescues < 0 || rescues > SGD__COUNT_MAX || rollbacks < 0 || rollbacks > rescues)
+        return sgd__err(SGD_EFORMAT, "%s: rescues=%lld, rollbacks=%lld: must be in [0, 2^53] with rollbacks <= rescues",
+                        fn, (long long)rescues, (long long)rollbacks);
     if (!((skip_lo == -1 && skip_hi == -1) || (skip_hi >= 0 && skip_lo <= skip_hi)))
         return sgd__err(SGD_EFORMAT, "%s: skip window [%lld, %lld]: must be [-1, -1] or ordered", fn,
                         (long long)skip_lo, (long long)skip_hi);
-    if (updates < 0 || skipped < 0 || run < 0)
-        return sgd__err(SGD_EFORMAT, "%s: negative step counters", fn);
+    /* Each batch run is an update or a skip (or neither: a rollback), and the steps since a check are among them. */
+    if (run < 0 || run > SGD__COUNT_MAX || updates < 0 || skipped < 0 || updates > run || skipped > run - updates ||
+        since < 0 || since > run)
+        return sgd__err(SGD_EFORMAT,
+                        "%s: batches run %lld, updates %lld, skipped %lld, steps since the last check %lld: must be "
+                        "counts in [0, 2^53] with updates + skipped <= batches run and since <= batches run",
+                        fn, (long long)run, (long long)updates, (long long)skipped, (long long)since);
     int64_t evs[8];
     for (int i = 0; i < 8; i++) {
         evs[i] = sgd__get_i64(per + 64 + 8 * i);
-        if (evs[i] < 0)
-            return sgd__err(SGD_EFORMAT, "%s: event count %d=%lld: must be >= 0", fn, i, (long long)evs[i]);
+        if (evs[i] < 0 || evs[i] > SGD__COUNT_MAX)
+            return sgd__err(SGD_EFORMAT, "%s: event count %d=%lld: must be in [0, 2^53]", fn, i, (long long)evs[i]);
     }
     if (good < 0 || good > 1 || valid0 < 0 || valid0 > 1 || valid1 < 0 || valid1 > 1 || since < 0 || alarm < 0 ||
         alarm > 1)
@@ -2161,7 +2167,7 @@ sgd_status sgd_trainer_state_import(sgd_trainer *t, const void *buf, size_t byte
         epoch_rec r;
         epoch_read(&r, hist + (size_t)e * EPOCH_BYTES);
         if (r.done < 0 || r.done > 1 || (r.done && e >= c.epoch) || (!r.done && e < c.epoch) || r.step < 0 ||
-            r.rescues < 0)
+            r.step > SGD__COUNT_MAX || r.rescues < 0 || r.rescues > SGD__COUNT_MAX)
             return sgd__err(SGD_EFORMAT, "%s: history of epoch %lld is inconsistent with epoch %lld", fn, (long long)e,
                             (long long)c.epoch);
     }

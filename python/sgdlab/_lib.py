@@ -324,6 +324,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_ckpt_writer_add_i64': (I, [P, S, I64]), 'sgd_ckpt_writer_add_f64': (I, [P, S, D]),
     'sgd_ckpt_writer_size': (I, [P, pU64]), 'sgd_ckpt_writer_write_memory': (I, [P, P, SZ]),
     'sgd_ckpt_writer_save': (I, [P, S]), 'sgd_ckpt_cleanup_stale': (I, [S, pSZ]),
+    'sgd_ckpt_output_target': (I, [S, P, SZ, pI32]),
     'sgd_ckpt_reader_open': (I, [PP, S, P]), 'sgd_ckpt_reader_open_memory': (I, [PP, P, SZ, P]),
     'sgd_ckpt_reader_free': (V, [P]), 'sgd_ckpt_reader_version': (I, [P, pU32, pU32]),
     'sgd_ckpt_reader_section_count': (SZ, [P]), 'sgd_ckpt_reader_file_size': (U64, [P]),

@@ -129,12 +129,13 @@ class OptimVtable(Struct):
 
 OPTIM_DESCRIBE_FN = C.CFUNCTYPE(C.c_int, u32, C.POINTER(OptimHparam), vp)
 OPTIM_SWAP_FN = C.CFUNCTYPE(C.c_int, pf32, C.POINTER(pf32), sz, i32, vp)
+OPTIM_CHECK_SLOT_FN = C.CFUNCTYPE(C.c_int, u32, pf32, sz, sz, vp)
 
 
 class OptimVtableExt(Struct):
     c_name = 'sgd_optim_vtable_ext'
     _fields_ = [('struct_size', u32), ('n_hparams', u32), ('describe_hparam', OPTIM_DESCRIBE_FN),
-                ('swap', OPTIM_SWAP_FN)]
+                ('swap', OPTIM_SWAP_FN), ('check_slot', OPTIM_CHECK_SLOT_FN)]
 
 
 class OptimStepInfo(Struct):

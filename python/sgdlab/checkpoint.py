@@ -293,6 +293,17 @@ class Checkpoint:
         check(lib.sgd_ckpt_cleanup_stale(cstr(os.fspath(path)), C.byref(n)))
         return int(n.value)
 
+    @staticmethod
+    def output_target(path: PathLike) -> Tuple[str, bool]:
+        """Checks @p path against the policy for the files libsgdlab writes (a new file, or a
+        regular file replaced; a symbolic link followed to a regular file only), before
+        anything is written. Returns (the path that would be written, whether a file is
+        there); raises the library's error naming what is at the path otherwise."""
+        buf = C.create_string_buffer(4096)
+        there = C.c_int32()
+        check(lib.sgd_ckpt_output_target(cstr(os.fspath(path)), buf, len(buf), C.byref(there)))
+        return os.fsdecode(buf.value), bool(there.value)
+
 
 def dtype_name(code: int) -> str:
     return pystr(lib.sgd_ckpt_dtype_name(code))

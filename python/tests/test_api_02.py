@@ -478,6 +478,22 @@ NOT_CALLED = {
 }
 
 
+def test_checkpoint_output_target(tmp_path):
+    fresh = tmp_path / 'new.ckpt'
+    assert sgdlab.Checkpoint.output_target(fresh) == (str(fresh), False)
+    assert not fresh.exists()
+    target = tmp_path / 'target.ckpt'
+    target.write_bytes(b'old')
+    link = tmp_path / 'link.ckpt'
+    link.symlink_to('target.ckpt')
+    assert sgdlab.Checkpoint.output_target(link) == (os.path.realpath(target), True)
+    with pytest.raises(errors.InvalidArgumentError, match='character device'):
+        sgdlab.Checkpoint.output_target('/dev/null')
+    os.mkfifo(tmp_path / 'fifo')
+    with pytest.raises(errors.InvalidArgumentError, match='FIFO'):
+        sgdlab.Checkpoint.output_target(tmp_path / 'fifo')
+
+
 def test_every_exported_function_is_reached():
     mapfile = os.environ.get('SGDLAB_MAP') or os.path.join(HERE, '..', '..', 'lib', 'libsgdlab.map')
     names = sorted(set(re.findall(r'\b(sgd_[a-z0-9_]+);', open(mapfile).read())))

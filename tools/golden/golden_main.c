@@ -63,6 +63,8 @@ int golden_next_token(const char **p, const char *end, const char **tok, size_t 
     const char *s = *p;
     while (s < end && is_space(*s))
         s++;
+    *tok = s;
+    *n = 0;
     if (s == end) {
         *p = s;
         return 0;

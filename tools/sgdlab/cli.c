@@ -4,271 +4,18 @@
  */
 #include "cli.h"
 
-#include "core/internal.h" /* sgd__parse_double/int64: strict, locale-independent; sgd__rng for spirals */
+#include "core/internal.h" /* sgd__rng for spirals */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------ arguments */
-
-void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
-{
-    memset(a, 0, sizeof *a);
-    a->cmd = cmd;
-    a->argc = argc;
-    a->argv = argv;
-    a->i = 1;
-}
-
-void cli_fail(cli_args *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sgdlab %s: %s: ", a->cmd, a->opt != NULL ? a->opt : "arguments");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    a->error = true;
-}
-
-void cli_unknown(cli_args *a, const char *name)
-{
-    (void)name;
-    fprintf(stderr, "sgdlab %s: %s: unknown option (see 'sgdlab %s --help')\n", a->cmd, a->opt, a->cmd);
-    a->error = true;
-}
-
-const char *cli_next(cli_args *a)
-{
-    static char name[64];
-    a->inline_value = NULL;
-    a->opt = NULL;
-    if (a->error || a->i >= a->argc)
-        return NULL;
-    const char *s = a->argv[a->i++];
-    a->opt = s;
-    if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
-        if (strcmp(s, "-h") == 0)
-            return "help";
-        fprintf(stderr, "sgdlab %s: '%s': unexpected argument (options start with --; see 'sgdlab %s --help')\n",
-                a->cmd, s, a->cmd);
-        a->error = true;
-        return NULL;
-    }
-    const char *eq = strchr(s, '=');
-    size_t n = eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2);
-    if (n >= sizeof name)
-        n = sizeof name - 1;
-    memcpy(name, s + 2, n);
-    name[n] = '\0';
-    static char optbuf[80];
-    snprintf(optbuf, sizeof optbuf, "--%s", name);
-    a->opt = optbuf;
-    if (eq != NULL)
-        a->inline_value = eq + 1;
-    return name;
-}
-
-const char *cli_value(cli_args *a)
-{
-    if (a->inline_value != NULL)
-        return a->inline_value;
-    if (a->i >= a->argc) {
-        cli_fail(a, "needs a value");
-        return NULL;
-    }
-    return a->argv[a->i++];
-}
-
-bool cli_flag(cli_args *a)
-{
-    if (a->inline_value != NULL) {
-        cli_fail(a, "takes no value (got '%s')", a->inline_value);
-        return false;
-    }
-    return true;
-}
-
-bool cli_string(cli_args *a, const char **out)
-{
-    const char *v = cli_value(a);
-    if (v == NULL)
-        return false;
-    if (*v == '\0') {
-        cli_fail(a, "empty value");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_i64(const char *s, int64_t *out)
-{
-    sgd__str t = {s, strlen(s)};
-    return sgd__parse_int64(t, out) == SGD_OK;
-}
-
-static bool parse_f64(const char *s, double *out)
-{
-    sgd__str t = {s, strlen(s)};
-    sgd_status st = sgd__parse_double(t, false, out);
-    sgd_error_clear();
-    return st == SGD_OK;
-}
-
-bool cli_int(cli_args *a, int64_t lo, int64_t hi, int64_t *out)
-{
-    const char *v = cli_value(a);
-    if (v == NULL)
-        return false;
-    int64_t x;
-    if (!parse_i64(v, &x)) {
-        sgd_error_clear();
-        cli_fail(a, "'%s' is not an integer", v);
-        return false;
-    }
-    if (x < lo || x > hi) {
-        cli_fail(a, "%lld is out of range: must be in [%lld, %lld]", (long long)x, (long long)lo, (long long)hi);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool check_range(cli_args *a, const char *text, double x, double lo, double hi, bool lo_open)
-{
-    if (!isfinite(x)) {
-        cli_fail(a, "'%s': must be a finite number", text);
-        return false;
-    }
-    if ((lo_open ? !(x > lo) : !(x >= lo)) || !(x <= hi)) {
-        cli_fail(a, "'%s' is out of range: must be in %s%g, %g]", text, lo_open ? "(" : "[", lo, hi);
-        return false;
-    }
-    return true;
-}
-
-bool cli_double(cli_args *a, double lo, double hi, bool lo_open, double *out)
-{
-    const char *v = cli_value(a);
-    if (v == NULL)
-        return false;
-    double x;
-    if (!parse_f64(v, &x)) {
-        cli_fail(a, "'%s' is not a number", v);
-        return false;
-    }
-    if (!check_range(a, v, x, lo, hi, lo_open))
-        return false;
-    *out = x;
-    return true;
-}
-
-/*
- * The option's value as a comma-separated list: allocates one element of
- * `size` bytes per item and calls `item` to parse and check each token into
- * its slot (item reports its own error). Replaces *out on success.
- */
-typedef bool (*list_item_fn)(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx);
-
-static bool cli_list(cli_args *a, const char *what, size_t size, list_item_fn item, const void *ctx, void **out,
-                     size_t *n)
-{
-    const char *v = cli_value(a);
-    if (v == NULL)
-        return false;
-    size_t cap = 1;
-    for (const char *p = v; *p; p++)
-        cap += *p == ',';
-    unsigned char *xs = calloc(cap, size);
-    if (xs == NULL) {
-        cli_fail(a, "out of memory");
-        return false;
-    }
-    size_t k = 0;
-    char tok[128];
-    for (const char *p = v;;) {
-        const char *c = strchr(p, ',');
-        size_t len = c != NULL ? (size_t)(c - p) : strlen(p);
-        if (len == 0 || len >= sizeof tok) {
-            cli_fail(a, "'%s': expected a comma-separated list of %s", v, what);
-            free(xs);
-            return false;
-        }
-        memcpy(tok, p, len);
-        tok[len] = '\0';
-        if (!item(a, tok, v, xs + k * size, ctx)) {
-            free(xs);
-            return false;
-        }
-        k++;
-        if (c == NULL)
-            break;
-        p = c + 1;
-    }
-    free(*out);
-    *out = xs;
-    *n = k;
-    return true;
-}
-
-typedef struct double_range {
-    double lo, hi;
-    bool lo_open;
-} double_range;
-
-static bool double_item(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx)
-{
-    const double_range *r = ctx;
-    double *x = slot;
-    if (!parse_f64(tok, x)) {
-        cli_fail(a, "'%s' in '%s' is not a number", tok, list);
-        return false;
-    }
-    return check_range(a, tok, *x, r->lo, r->hi, r->lo_open);
-}
-
-bool cli_double_list(cli_args *a, double lo, double hi, bool lo_open, double **out, size_t *n)
-{
-    double_range r = {lo, hi, lo_open};
-    void *xs = *out;
-    bool ok = cli_list(a, "numbers", sizeof(double), double_item, &r, &xs, n);
-    *out = xs;
-    return ok;
-}
-
-static bool int_item(cli_args *a, const char *tok, const char *list, void *slot, const void *ctx)
-{
-    const int64_t *range = ctx;
-    int64_t *x = slot;
-    if (!parse_i64(tok, x)) {
-        sgd_error_clear();
-        cli_fail(a, "'%s' in '%s' is not an integer", tok, list);
-        return false;
-    }
-    if (*x < range[0] || *x > range[1]) {
-        cli_fail(a, "%lld is out of range: must be in [%lld, %lld]", (long long)*x, (long long)range[0],
-                 (long long)range[1]);
-        return false;
-    }
-    return true;
-}
-
-bool cli_int_list(cli_args *a, int64_t lo, int64_t hi, int64_t **out, size_t *n)
-{
-    const int64_t range[2] = {lo, hi};
-    void *xs = *out;
-    bool ok = cli_list(a, "integers", sizeof(int64_t), int_item, range, &xs, n);
-    *out = xs;
-    return ok;
-}
 
 /* The optimizer spec with --lr applied: "kind:lr=X,..." replacing any lr= in SPEC. */
 bool cli_optim_with_lr(const char *spec, double lr, char *out, size_t cap)
@@ -519,14 +266,37 @@ double cli_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void cli_bar_init(cli_bar *b, bool enabled)
+int cli_columns(void)
 {
-    b->on = enabled && isatty(STDERR_FILENO);
-    b->last = 0;
-    b->width = 24;
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    long v = env != NULL ? strtol(env, NULL, 10) : 0;
+    return v > 0 && v < 10000 ? (int)v : 80;
 }
 
-void cli_bar_draw(cli_bar *b, double fraction, const char *text, bool force)
+void cli_bar_init(cli_bar *b, bool on)
+{
+    b->on = on;
+    b->last = 0;
+    b->t0 = cli_now();
+}
+
+/* "1m05s", "2h03m", "42s". */
+static void eta_text(char *buf, size_t cap, double eta)
+{
+    if (!(eta >= 0) || eta > 99 * 3600.0)
+        snprintf(buf, cap, "?");
+    else if (eta >= 3600)
+        snprintf(buf, cap, "%dh%02dm", (int)(eta / 3600), (int)fmod(eta / 60, 60));
+    else if (eta >= 60)
+        snprintf(buf, cap, "%dm%02ds", (int)(eta / 60), (int)fmod(eta, 60));
+    else
+        snprintf(buf, cap, "%.0fs", eta);
+}
+
+void cli_bar_draw(cli_bar *b, double fraction, double eta, const char *text, bool force)
 {
     if (!b->on)
         return;
@@ -538,12 +308,41 @@ void cli_bar_draw(cli_bar *b, double fraction, const char *text, bool force)
         fraction = 0;
     if (fraction > 1)
         fraction = 1;
-    int fill = (int)(fraction * b->width + 0.5);
-    char bar[64];
-    for (int i = 0; i < b->width; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[b->width] = '\0';
-    fprintf(stderr, "\r[%s] %3.0f%% %s\033[K", bar, 100 * fraction, text);
+    if (eta < 0 && fraction > 0.005)
+        eta = (now - b->t0) * (1 - fraction) / fraction;
+    char et[32], tail[48];
+    eta_text(et, sizeof et, fraction >= 1 ? 0 : eta);
+    snprintf(tail, sizeof tail, "  ETA %s", et);
+    /* Never the last column: a terminal that wraps there would stack the lines. */
+    int room = cli_columns() - 1, tl = (int)strlen(tail);
+    char line[512];
+    int n = 0;
+    if (room >= 40) {
+        int width = room / 4 < 10 ? 10 : room / 4 > 30 ? 30 : room / 4;
+        int fill = (int)(fraction * width + 0.5);
+        line[n++] = '[';
+        for (int i = 0; i < width; i++)
+            line[n++] = i < fill ? '#' : '.';
+        line[n++] = ']';
+        n += snprintf(line + n, sizeof line - (size_t)n, " %3.0f%%", 100 * fraction);
+    } else {
+        n += snprintf(line + n, sizeof line - (size_t)n, "%3.0f%%", 100 * fraction);
+    }
+    if (n + tl > room) /* not even the ETA fits: the percentage alone */
+        tl = 0;
+    int avail = room - n - tl - 2;
+    if (avail > 0 && text != NULL && *text) {
+        int len = (int)strlen(text);
+        if (len > avail)
+            len = avail;
+        if ((size_t)(n + 2 + len) < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, "  %.*s", len, text);
+    }
+    if (tl > 0 && (size_t)(n + tl) < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s", tail);
+    if (n > room)
+        n = room > 0 ? room : 0;
+    fprintf(stderr, "\r%.*s\033[K", n, line);
     fflush(stderr);
 }
 
@@ -577,6 +376,110 @@ void cli_json_num(FILE *f, double v)
         fprintf(f, "null");
 }
 
+void cli_json_count(FILE *f, int64_t v)
+{
+    if (v >= 0)
+        fprintf(f, "%lld", (long long)v);
+    else
+        fprintf(f, "null");
+}
+
+void cli_json_status(FILE *f, sgd_status st)
+{
+    const char *s = sgd_status_str(st);
+    fprintf(f, "\"%.*s\"", (int)strcspn(s, ":"), s);
+}
+
+void cli_csv_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+}
+
+/* The separator and, for JSON, the field's name; true when the value is to be written. */
+static bool rec_field(cli_rec *w, const char *name)
+{
+    if (w->fields++ > 0)
+        fputc(',', w->f);
+    if (w->mode == CLI_REC_CSV_HEADER) {
+        fputs(name, w->f);
+        return false;
+    }
+    if (w->mode == CLI_REC_JSON) {
+        cli_json_str(w->f, name);
+        fputc(':', w->f);
+    }
+    return true;
+}
+
+void cli_rec_begin(cli_rec *w)
+{
+    w->fields = 0;
+    if (w->mode == CLI_REC_JSON)
+        fputs(w->records > 0 ? ",{" : "{", w->f);
+}
+
+void cli_rec_end(cli_rec *w)
+{
+    fputs(w->mode == CLI_REC_JSON ? "}" : "\n", w->f);
+    w->records++;
+}
+
+void cli_rec_num(cli_rec *w, const char *name, double v)
+{
+    if (rec_field(w, name)) {
+        if (w->mode == CLI_REC_JSON)
+            cli_json_num(w->f, v);
+        else
+            cli_csv_num(w->f, v);
+    }
+}
+
+void cli_rec_int(cli_rec *w, const char *name, int64_t v)
+{
+    if (rec_field(w, name))
+        fprintf(w->f, "%lld", (long long)v);
+}
+
+void cli_rec_count(cli_rec *w, const char *name, int64_t v)
+{
+    if (rec_field(w, name) && (v >= 0 || w->mode == CLI_REC_JSON))
+        cli_json_count(w->f, v);
+}
+
+void cli_rec_bool(cli_rec *w, const char *name, bool v)
+{
+    if (rec_field(w, name))
+        fputs(w->mode == CLI_REC_JSON ? (v ? "true" : "false") : (v ? "1" : "0"), w->f);
+}
+
+void cli_rec_str(cli_rec *w, const char *name, const char *s)
+{
+    if (!rec_field(w, name))
+        return;
+    if (w->mode == CLI_REC_JSON) {
+        if (s != NULL)
+            cli_json_str(w->f, s);
+        else
+            fputs("null", w->f);
+        return;
+    }
+    if (s == NULL)
+        return;
+    /* A CSV field: quoted when it holds a comma, a quote or a line break, quotes doubled. */
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, w->f);
+        return;
+    }
+    fputc('"', w->f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc('"', w->f);
+        fputc(*p, w->f);
+    }
+    fputc('"', w->f);
+}
+
 const char *cli_num(char *buf, size_t cap, double v)
 {
     if (isnan(v))
@@ -608,26 +511,69 @@ bool cli_have_gnuplot(void)
     return false;
 }
 
-const char *cli_plot_format(const char *cmd, const char *path)
+const char *cli_plot_format(const char *path)
 {
     const char *dot = strrchr(path, '.');
     if (dot != NULL && (strcmp(dot, ".svg") == 0 || strcmp(dot, ".SVG") == 0))
         return "svg";
     if (dot != NULL && (strcmp(dot, ".png") == 0 || strcmp(dot, ".PNG") == 0))
         return "png";
-    fprintf(stderr, "sgdlab %s: --plot: '%s': the file name must end in .svg or .png\n", cmd, path);
     return NULL;
 }
 
-void cli_no_gnuplot(const char *cmd, const char *path)
+bool cli_plot_option(cli *c, const cli_opt *opt, const char *value, void *dest)
 {
-    fprintf(stderr,
-            "sgdlab %s: --plot %s: gnuplot is not installed, so no plot was drawn; install it with "
-            "'apt-get install gnuplot-nox' (Debian) and run again\n",
-            cmd, path);
+    if (value == NULL) { /* --no-plot */
+        *(const char **)dest = NULL;
+        return true;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "--%s", opt->name);
+    if (*value == '\0') {
+        cli_fail(c, name, "empty value");
+        return false;
+    }
+    if (cli_plot_format(value) == NULL) {
+        cli_fail(c, name, "'%s': the file name must end in .svg or .png", value);
+        return false;
+    }
+    if (!cli_check_output(c, name, value))
+        return false;
+    *(const char **)dest = value;
+    return true;
 }
 
-const char *cli_plot_terminal(const char *format)
+bool cli_plot_resolve(const cli *c, const char **plot, const char *plot_default, bool *given)
+{
+    if (plot_default == NULL) /* --no-plot */
+        *plot = NULL;
+    *given = *plot != NULL;
+    if (!*given && plot_default != NULL) {
+        /* The default plot file, checked as a given one would be (a --no-plot skips it). */
+        *plot = plot_default;
+        return cli_check_output(c, "--plot", *plot);
+    }
+    return true;
+}
+
+void cli_json_key_str(FILE *f, const char *key, const char *s)
+{
+    fprintf(f, ",\"%s\":", key);
+    if (s != NULL)
+        cli_json_str(f, s);
+    else
+        fputs("null", f);
+}
+
+void cli_no_gnuplot(const cli *c, const char *path)
+{
+    fprintf(stderr,
+            "sgdlab %s: --plot %s: gnuplot is not installed, so no plot will be drawn; install it with "
+            "'apt-get install gnuplot-nox' (Debian) and run again\n",
+            c->cmd, path);
+}
+
+static const char *plot_terminal(const char *format)
 {
     if (strcmp(format, "png") == 0)
         return "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
@@ -641,10 +587,10 @@ const char *cli_plot_terminal(const char *format)
 const char *cli_gp_str(char *buf, size_t cap, const char *s)
 {
     size_t k = 0;
-    for (const char *p = s; *p && k + 3 < cap; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 3 < cap; p++) {
         if (*p == '\'')
             buf[k++] = '\'';
-        buf[k++] = *p;
+        buf[k++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
     }
     buf[k] = '\0';
     return buf;
@@ -666,57 +612,72 @@ const char *cli_log_tics(char *buf, size_t cap, const char *axis, double lo, dou
     return k > 1 && (size_t)w < cap ? buf : "";
 }
 
-bool cli_plot_begin(cli_plot *p, const char *cmd)
+bool cli_plot_begin(cli_plot *p, const cli *c)
 {
     memset(p, 0, sizeof *p);
     const char *tmp = getenv("TMPDIR");
-    snprintf(p->dir, sizeof p->dir, "%s/sgdlab-plot-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-    if (mkdtemp(p->dir) == NULL) {
-        fprintf(stderr, "sgdlab %s: --plot: cannot create a temporary directory %s: %s\n", cmd, p->dir,
-                strerror(errno));
+    int w = snprintf(p->dir, sizeof p->dir, "%s/sgdlab-plot-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (w < 0 || (size_t)w >= sizeof p->dir || mkdtemp(p->dir) == NULL) {
+        cli_fail(c, "--plot", "cannot create a temporary directory %s: %s", p->dir,
+                 w < 0 || (size_t)w >= sizeof p->dir ? "name too long" : strerror(errno));
         p->dir[0] = '\0';
         return false;
     }
     return true;
 }
 
-FILE *cli_plot_file(cli_plot *p, int k, char *path, size_t cap)
+FILE *cli_plot_file(cli_plot *p, int k)
 {
-    snprintf(path, cap, "%s/d%d.dat", p->dir, k);
+    char path[300];
+    snprintf(path, sizeof path, "%s/d%d.dat", p->dir, k);
     if (k + 1 > p->files)
         p->files = k + 1;
     return fopen(path, "w");
 }
 
-bool cli_plot_run(cli_plot *p, const char *cmd, const char *script)
+bool cli_plot_run(cli_plot *p, const cli *c, const char *script, const char *dest)
 {
-    char sp[300];
+    const char *format = cli_plot_format(dest);
+    char sp[300], out[300];
     snprintf(sp, sizeof sp, "%s/plot.gp", p->dir);
+    snprintf(out, sizeof out, "%s/plot.out", p->dir);
     FILE *f = fopen(sp, "w");
-    if (f == NULL || fputs(script, f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "sgdlab %s: --plot: cannot write %s\n", cmd, sp);
+    bool ok = f != NULL && format != NULL;
+    if (ok) {
+        ok = fputs(plot_terminal(format), f) >= 0 && fputs("set output 'plot.out'\n", f) >= 0 && fputs(script, f) >= 0;
+        ok = fclose(f) == 0 && ok;
+    } else if (f != NULL) {
+        fclose(f);
+    }
+    if (!ok) {
+        cli_fail(c, "--plot", "cannot write the gnuplot script in %s", p->dir);
         return false;
     }
-    fflush(stdout);
+    cli_flush();
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "sgdlab %s: --plot: cannot start gnuplot: %s\n", cmd, strerror(errno));
+        cli_fail(c, "--plot", "cannot start gnuplot: %s", strerror(errno));
         return false;
     }
     if (pid == 0) {
-        execlp("gnuplot", "gnuplot", sp, (char *)NULL);
+        /* In the plot's directory: the script names its files by relative, fixed names. */
+        int devnull = open("/dev/null", O_WRONLY);
+        if (chdir(p->dir) != 0)
+            _exit(126);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO); /* gnuplot prints nothing useful there; keep the command's output clean */
+        execlp("gnuplot", "gnuplot", "plot.gp", (char *)NULL);
         _exit(127);
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "sgdlab %s: --plot: gnuplot failed (exit status %d)\n", cmd,
-                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        cli_fail(c, "--plot", "gnuplot failed (exit status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return false;
     }
-    return true;
+    return cli_install_file(c, "--plot", out, dest);
 }
 
 void cli_plot_end(cli_plot *p)
@@ -728,8 +689,11 @@ void cli_plot_end(cli_plot *p)
         snprintf(path, sizeof path, "%s/d%d.dat", p->dir, k);
         unlink(path);
     }
-    snprintf(path, sizeof path, "%s/plot.gp", p->dir);
-    unlink(path);
+    static const char *const names[] = {"plot.gp", "plot.out"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", p->dir, names[k]);
+        unlink(path);
+    }
     rmdir(p->dir);
     p->dir[0] = '\0';
 }

@@ -4,6 +4,8 @@
  */
 #include "cli_dist.h"
 
+#include "args.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +82,7 @@ bool cli_dist_start(const char *cmd, const char *spec, cli_dist *cd)
     snprintf(cd->desc, sizeof cd->desc, "%d process%s on %d machine%s (%s%s%s)", cd->size,
              cd->size == 1 ? "" : "es", nodes, nodes == 1 ? "" : "s", sgd_dist_mpi_library(cd->d),
              o.fixed_order ? ", fixed reduction order" : "", o.check_interval > 0 ? ", parameter checksums" : "");
-    if (cd->rank != 0 && freopen("/dev/null", "w", stdout) == NULL)
+    if (cd->rank != 0 && !cli_output_discard()) /* only rank 0 reports (and writes -o FILE) */
         fprintf(stderr, "sgdlab %s: process %d: cannot discard standard output\n", cmd, cd->rank);
     return true;
 }

@@ -104,7 +104,8 @@ const char *cli_text_spec(const char *cmd, const cli_data *d, const char *model,
     return buf;
 }
 
-bool cli_save_checkpoint(const char *cmd, const char *path, const sgd_checkpoint_parts *parts, const cli_data *d)
+bool cli_save_checkpoint(const cli *c, const char *opt, const char *path, const sgd_checkpoint_parts *parts,
+                         const cli_data *d)
 {
     sgd_ckpt_writer *w;
     sgd_status st = sgd_ckpt_writer_new(&w, NULL);
@@ -113,13 +114,14 @@ bool cli_save_checkpoint(const char *cmd, const char *path, const sgd_checkpoint
         st = sgd_ckpt_writer_save(w, path);
     sgd_ckpt_writer_free(w);
     if (st != SGD_OK) {
-        fprintf(stderr, "sgdlab %s: --save %s: %s\n", cmd, path, sgd_error_last());
+        cli_fail(c, opt, "%s", sgd_error_last()); /* the library's message names the file */
         return false;
     }
     return true;
 }
 
-bool cli_load_checkpoint(const char *cmd, const char *path, const sgd_checkpoint_parts *parts, const cli_data *d)
+bool cli_load_checkpoint(const cli *c, const char *opt, const char *path, const sgd_checkpoint_parts *parts,
+                         const cli_data *d)
 {
     sgd_ckpt_reader *r;
     sgd_status st = sgd_ckpt_reader_open(&r, path, NULL);
@@ -127,7 +129,7 @@ bool cli_load_checkpoint(const char *cmd, const char *path, const sgd_checkpoint
         st = sgd_checkpoint_restore(r, parts);
     sgd_ckpt_reader_free(r);
     if (st != SGD_OK) {
-        fprintf(stderr, "sgdlab %s: --resume %s: %s\n", cmd, path, sgd_error_last());
+        cli_fail(c, opt, "%s: %s", path, sgd_error_last());
         return false;
     }
     return true;

@@ -23,54 +23,35 @@
 #define CASE_MODEL                                                                                                     \
     "1x28x28-conv2d(32,3,padding=1)-relu-maxpool2d(2)-conv2d(64,3,padding=1)-relu-maxpool2d(2)-flatten-128-relu-10"
 
-void sgdlab_help_case(void)
-{
-    printf("usage: sgdlab case image [options]\n"
-           "\n"
-           "The image case study of the article this project started from: a convolutional\n"
-           "network trained on Fashion-MNIST at a learning rate that is too high diverges (the\n"
-           "health monitor says so, and at which step), and is rescued by lowering the rate,\n"
-           "by a decaying schedule (a linear warmup, then a cosine to 0), and by the guard,\n"
-           "which rolls the run back and halves the rate by itself. Prints one table (each\n"
-           "trial's verdict, where the monitor raised its first alarm, test accuracy, steps,\n"
-           "rescues, time) and draws the loss curves with the events marked.\n"
-           "\n"
-           "The network: " CASE_MODEL "\n"
-           "(1x28x28 images; SGD with momentum 0.9, batches of 128).\n"
-           "\n"
-           "trials:\n"
-           "  too high        sgd lr=HIGH, constant, no guard (stops when diverged)\n"
-           "  lower rate      sgd lr=LOW, constant, no guard\n"
-           "  warmup+cosine   sgd lr=PEAK: linear warmup over --warmup steps, then a cosine to 0\n"
-           "  guard           sgd lr=HIGH, constant, the guard on\n"
-           "\n"
-           "options:\n"
-           "  --data NAME|DIR|FILES  fashion-mnist (default) or IDX files, as in sgdlab train\n"
-           "  --model SPEC           another network (its input must be 1x28x28 or 784)\n"
-           "  --high-lr X            the rate that is too high (default 0.5)\n"
-           "  --low-lr X             the lower constant rate (default 0.05)\n"
-           "  --peak-lr X            the top of the warmup+cosine schedule (default 0.1)\n"
-           "  --warmup N             warmup steps (default 100)\n"
-           "  --epochs N             epochs of each trial (default 1)\n"
-           "  --schedule-epochs N    epochs of the warmup+cosine trial (default 2)\n"
-           "  --train-rows N         train on the first N rows only (default: all; for quick looks)\n"
-           "  --test-rows N          evaluate on the first N test rows only (default: all)\n"
-           "  --seed N               initialisation and batch order, the same for every trial (default 0)\n"
-           "  --threads N            trials at once (default: the number of cores, at most 4)\n"
-           "  --plot FILE            the loss curves, FILE.svg or FILE.png (default " DEFAULT_PLOT ";\n"
-           "                         needs gnuplot: gnuplot-nox)\n"
-           "  --no-plot              no plot\n"
-           "  --json                 one JSON object instead of the table\n"
-           "  --no-progress          no progress bar (drawn only when stderr is a terminal)\n"
-           "  -h, --help             show this help\n"
-           "\n"
-           "Exit status: 0 when the story holds (the too-high trial is diverged or unstable and a\n"
-           "rescued trial is healthy); 1 when it does not, or the plot asked for could not be\n"
-           "drawn; 2 for bad arguments or data.\n"
-           "\n"
-           "sgdlab case text: the article's text case study, a character-level LSTM (sgdlab case\n"
-           "text --help).\n");
-}
+static const cli_command spec = {
+    .name = "case",
+    .args = "image|text",
+    .min_args = 0,
+    .max_args = 1,
+    .description =
+        "The case's name comes first. sgdlab case text: the article's text case study, a\n"
+        "character-level LSTM (sgdlab case text --help, man sgdlab-case-text).\n"
+        "\n"
+        "sgdlab case image: the image case study of the article this project started from.\n"
+        "A convolutional network trained on Fashion-MNIST at a learning rate that is too\n"
+        "high diverges (the health monitor says so, and at which step), and is rescued by\n"
+        "lowering the rate, by a decaying schedule (a linear warmup, then a cosine to 0),\n"
+        "and by the guard, which rolls the run back and halves the rate by itself. Prints\n"
+        "one table (each trial's verdict, where the monitor raised its first alarm, test\n"
+        "accuracy, steps, rescues, time) and draws the loss curves with the events marked.\n"
+        "\n"
+        "The network: " CASE_MODEL "\n"
+        "(1x28x28 images; SGD with momentum 0.9, batches of 128).\n"
+        "\n"
+        "Trials:\n"
+        "  too high        sgd lr=HIGH, constant, no guard (stops when diverged)\n"
+        "  lower rate      sgd lr=LOW, constant, no guard\n"
+        "  warmup+cosine   sgd lr=PEAK: linear warmup over --warmup steps, then a cosine to 0\n"
+        "  guard           sgd lr=HIGH, constant, the guard on\n",
+    .epilog = "Exit status: 0 when the story holds (the too-high trial is diverged or unstable and a\n"
+              "rescued trial is healthy); 1 when it does not, or the plot asked for could not be\n"
+              "drawn; 2 for bad arguments or data.\n",
+};
 
 enum { T_HIGH = 0, T_LOW = 1, T_SCHED = 2, T_GUARD = 3, N_TRIALS = 4 };
 
@@ -148,7 +129,7 @@ static int32_t on_progress(const sgd_trainer_progress *p, void *user)
             snprintf(text, sizeof text, "%d of %d trials done, %.0f s", atomic_load(&u->c->done), N_TRIALS,
                      cli_now() - u->c->t0);
             double f = (double)seen / (double)u->c->steps_total;
-            cli_bar_draw(&u->c->bar, f < 0.99 ? f : 0.99, text, false);
+            cli_bar_draw(&u->c->bar, f < 0.99 ? f : 0.99, -1, text, false);
             pthread_mutex_unlock(&u->c->bar_lock);
         }
     }
@@ -263,17 +244,17 @@ static const char *verdict_of(const trial *t)
 
 /* ---------------------------------------------------------------- the plot */
 
-static bool draw_plot(const trial *trials, const char *path, const char *format, const char *title)
+static bool draw_plot(const cli *c, const trial *trials, const char *path, const char *title)
 {
     cli_plot p;
-    if (!cli_plot_begin(&p, "case"))
+    if (!cli_plot_begin(&p, c))
         return false;
     static const char *const colors[N_TRIALS] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
-    char paths[N_TRIALS][300], mpath[300];
     double ymin = INFINITY, y0 = 0;
     for (int i = 0; i < N_TRIALS; i++) {
-        FILE *f = cli_plot_file(&p, i, paths[i], sizeof paths[i]);
+        FILE *f = cli_plot_file(&p, i); /* "d<i>.dat" */
         if (f == NULL) {
+            cli_fail(c, "--plot", "cannot write the plot's data in %s", p.dir);
             cli_plot_end(&p);
             return false;
         }
@@ -283,8 +264,9 @@ static bool draw_plot(const trial *trials, const char *path, const char *format,
     double ymax = y0 > 0 ? 6 * y0 : 10;
     if (!(ymin < ymax))
         ymin = ymax / 100;
-    FILE *mf = cli_plot_file(&p, N_TRIALS, mpath, sizeof mpath);
+    FILE *mf = cli_plot_file(&p, N_TRIALS); /* the marks: "d4.dat" */
     if (mf == NULL) {
+        cli_fail(c, "--plot", "cannot write the plot's data in %s", p.dir);
         cli_plot_end(&p);
         return false;
     }
@@ -307,17 +289,15 @@ static bool draw_plot(const trial *trials, const char *path, const char *format,
         }
     }
     fclose(mf);
-    char script[16384], outq[2100], tq[1700], tics[1024];
+    char script[16384], tq[1700], tics[1024];
     int w = snprintf(script, sizeof script,
-                     "%s"
-                     "set output '%s'\n"
                      "set title '%s' noenhanced\n"
                      "set xlabel 'training step'\nset ylabel 'training loss (moving average, log scale)'\n"
                      "set logscale y\nset yrange [%.6g:%.6g]\nset grid\n%s"
                      "set key outside right top noenhanced\n"
                      "set datafile missing 'nan'\n"
                      "plot ",
-                     cli_plot_terminal(format), cli_gp_str(outq, sizeof outq, path), cli_gp_str(tq, sizeof tq, title),
+                     cli_gp_str(tq, sizeof tq, title),
                      ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
     for (int i = 0; i < N_TRIALS; i++) {
         const trial *t = &trials[i];
@@ -327,8 +307,8 @@ static bool draw_plot(const trial *trials, const char *path, const char *format,
             snprintf(acc, sizeof acc, ", %.1f%%", 100 * t->test_acc);
         snprintf(label, sizeof label, "%s (lr %s, %s%s): %s%s", t->name, cli_num(a, sizeof a, t->lr), t->sched_text,
                  t->guard ? ", guard" : "", verdict_of(t), acc);
-        w += snprintf(script + w, sizeof script - (size_t)w, "%s'%s' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
-                      i ? ", \\\n     " : "", paths[i], colors[i], cli_gp_str(lq, sizeof lq, label));
+        w += snprintf(script + w, sizeof script - (size_t)w, "%s'd%d.dat' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                      i ? ", \\\n     " : "", i, colors[i], cli_gp_str(lq, sizeof lq, label));
     }
     static const char *const mk[4][3] = {{"7", "#000000", "divergence / NaN"},
                                          {"9", "#555555", "oscillation / stagnation"},
@@ -337,11 +317,11 @@ static bool draw_plot(const trial *trials, const char *path, const char *format,
     for (int cls = 0; cls < 4; cls++)
         if (nm[cls] > 0)
             w += snprintf(script + w, sizeof script - (size_t)w,
-                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
-                          "notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
-                          mpath, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
+                          ", \\\n     'd%d.dat' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb "
+                          "variable notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
+                          N_TRIALS, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
     snprintf(script + w, sizeof script - (size_t)w, "\n");
-    bool ok = cli_plot_run(&p, "case", script);
+    bool ok = cli_plot_run(&p, c, script, path);
     cli_plot_end(&p);
     return ok;
 }
@@ -359,89 +339,75 @@ static void where_text(const trial *t, char *buf, size_t n)
 
 int sgdlab_cmd_case(int argc, char **argv)
 {
-    const char *data = NULL, *model = CASE_MODEL, *plot = DEFAULT_PLOT, *which = NULL;
+    const char *data = NULL, *model = CASE_MODEL, *plot = NULL, *plot_default = DEFAULT_PLOT;
     double high = 0.5, low = 0.05, peak = 0.1;
     int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, threads = 0, train_rows = 0, test_rows = 0;
-    bool json = false, progress = true, plot_given = false, help = false;
-    /* The case's name comes first: "sgdlab case image [options]". */
-    if (argc >= 2 && argv[1][0] != '-') {
-        which = argv[1];
-        argv++;
-        argc--;
-    }
-    if (which != NULL && strcmp(which, "text") == 0) /* cmd_case_text.c */
-        return sgdlab_case_text(argc, argv);
-    cli_args a;
-    cli_args_init(&a, "case", argc, argv);
-    const char *name;
-    while ((name = cli_next(&a)) != NULL) {
-        if (strcmp(name, "help") == 0) {
-            help = true;
-            break;
-        } else if (strcmp(name, "data") == 0) {
-            cli_string(&a, &data);
-        } else if (strcmp(name, "model") == 0) {
-            cli_string(&a, &model);
-        } else if (strcmp(name, "high-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &high);
-        } else if (strcmp(name, "low-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &low);
-        } else if (strcmp(name, "peak-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &peak);
-        } else if (strcmp(name, "warmup") == 0) {
-            cli_int(&a, 1, 1 << 30, &warmup);
-        } else if (strcmp(name, "epochs") == 0) {
-            cli_int(&a, 1, 1000, &epochs);
-        } else if (strcmp(name, "schedule-epochs") == 0) {
-            cli_int(&a, 1, 1000, &sched_epochs);
-        } else if (strcmp(name, "seed") == 0) {
-            cli_int(&a, 0, INT64_MAX, &seed);
-        } else if (strcmp(name, "train-rows") == 0) {
-            cli_int(&a, 1, INT64_MAX, &train_rows);
-        } else if (strcmp(name, "test-rows") == 0) {
-            cli_int(&a, 1, INT64_MAX, &test_rows);
-        } else if (strcmp(name, "threads") == 0) {
-            cli_int(&a, 1, 64, &threads);
-        } else if (strcmp(name, "plot") == 0) {
-            if (cli_string(&a, &plot)) {
-                plot_given = true;
-                if (cli_plot_format("case", plot) == NULL)
-                    a.error = true;
-            }
-        } else if (strcmp(name, "no-plot") == 0) {
-            if (cli_flag(&a))
-                plot = NULL;
-        } else if (strcmp(name, "json") == 0) {
-            if (cli_flag(&a))
-                json = true;
-        } else if (strcmp(name, "no-progress") == 0) {
-            if (cli_flag(&a))
-                progress = false;
-        } else {
-            cli_unknown(&a, name);
-        }
-    }
-    if (help) {
-        sgdlab_help_case();
-        return SGDLAB_EXIT_OK;
-    }
-    if (a.error)
-        return SGDLAB_EXIT_USAGE;
-    if (which == NULL) {
-        fprintf(stderr, "sgdlab case: which case? (sgdlab case image, sgdlab case text; --help)\n");
+    /* The case's name comes first: "sgdlab case text [options]" has options of its own (cmd_case_text.c). */
+    if (argc >= 2 && strcmp(argv[1], "text") == 0)
+        return sgdlab_case_text(argc - 1, argv + 1);
+    cli cl;
+    const cli_opt opts[] = {
+        CLI_SECTION("options"),
+        {.name = "data", .kind = CLI_STRING, .dest = &data, .arg = "DATA",
+         .help = "fashion-mnist (default) or IDX files, as in sgdlab train"},
+        {.name = "model", .kind = CLI_STRING, .dest = &model, .arg = "SPEC",
+         .help = "another network (its input must be 1x28x28 or 784)"},
+        {.name = "high-lr", .kind = CLI_DOUBLE, .dest = &high, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the rate that is too high (default 0.5)"},
+        {.name = "low-lr", .kind = CLI_DOUBLE, .dest = &low, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the lower constant rate (default 0.05)"},
+        {.name = "peak-lr", .kind = CLI_DOUBLE, .dest = &peak, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the top of the warmup+cosine schedule (default 0.1)"},
+        {.name = "warmup", .kind = CLI_INT, .dest = &warmup, .ilo = 1, .ihi = 1 << 30, .arg = "N",
+         .help = "warmup steps (default 100)"},
+        {.name = "epochs", .kind = CLI_INT, .dest = &epochs, .ilo = 1, .ihi = 1000, .arg = "N",
+         .help = "epochs of each trial (default 1)"},
+        {.name = "schedule-epochs", .kind = CLI_INT, .dest = &sched_epochs, .ilo = 1, .ihi = 1000, .arg = "N",
+         .help = "epochs of the warmup+cosine trial (default 2)"},
+        {.name = "train-rows", .kind = CLI_INT, .dest = &train_rows, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
+         .help = "train on the first N rows only (default: all; for quick looks)"},
+        {.name = "test-rows", .kind = CLI_INT, .dest = &test_rows, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
+         .help = "evaluate on the first N test rows only (default: all)"},
+        {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
+         .help = "initialisation and batch order, the same for every trial (default 0)"},
+        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
+         .help = "trials at once (default: the number of cores, at most 4)"},
+        CLI_SECTION("output"),
+        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
+         .help = "the loss curves, FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
+        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
+        CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
+        CLI_OPT_OUTPUT(&cl),
+        CLI_OPT_QUIET(&cl, "no progress bar, no heading: the table and the story"),
+        CLI_OPT_PROGRESS(&cl),
+        CLI_END,
+    };
+    int prc = cli_parse(&cl, &spec, opts, argc, argv);
+    if (prc >= 0)
+        return prc;
+    const bool json = cl.json;
+    if (cl.nargs == 0) {
+        cli_fail(&cl, NULL, "which case? (sgdlab case image, sgdlab case text; --help)");
         return SGDLAB_EXIT_USAGE;
     }
-    if (strcmp(which, "image") != 0) {
-        fprintf(stderr, "sgdlab case: unknown case '%s' (there are: image, text)\n", which);
+    if (strcmp(cl.args[0], "text") == 0) {
+        cli_fail(&cl, NULL, "the case's name comes first: sgdlab case text [options]");
         return SGDLAB_EXIT_USAGE;
     }
+    if (strcmp(cl.args[0], "image") != 0) {
+        cli_fail(&cl, NULL, "unknown case '%s' (there are: image, text)", cl.args[0]);
+        return SGDLAB_EXIT_USAGE;
+    }
+    bool plot_given;
+    if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
+        return SGDLAB_EXIT_USAGE;
     if (threads == 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 0 ? (nc > N_TRIALS ? N_TRIALS : nc) : 1;
     }
     bool have_gnuplot = plot == NULL || cli_have_gnuplot();
     if (!have_gnuplot && plot_given)
-        cli_no_gnuplot("case", plot);
+        cli_no_gnuplot(&cl, plot);
     double t_all = cli_now();
     cli_data d;
     if (!cli_load_data("case", data, 0, (uint64_t)seed, &d))
@@ -451,18 +417,18 @@ int sgdlab_cmd_case(int argc, char **argv)
     memset(trials, 0, sizeof trials);
     sgd_dataset *train_sub = NULL, *test_sub = NULL;
     if (d.val == NULL) {
-        fprintf(stderr, "sgdlab case: --data: the case needs a test set (give the four IDX files)\n");
+        cli_fail(&cl, "--data", "the case needs a test set (give the four IDX files)");
         goto out;
     }
     if (train_rows > 0 && train_rows < sgd_dataset_size(d.train)) {
         if (sgd_dataset_subset(&train_sub, d.train, 0, train_rows) != SGD_OK) {
-            fprintf(stderr, "sgdlab case: --train-rows: %s\n", sgd_error_last());
+            cli_fail(&cl, "--train-rows", "%s", sgd_error_last());
             goto out;
         }
     }
     if (test_rows > 0 && test_rows < sgd_dataset_size(d.val)) {
         if (sgd_dataset_subset(&test_sub, d.val, 0, test_rows) != SGD_OK) {
-            fprintf(stderr, "sgdlab case: --test-rows: %s\n", sgd_error_last());
+            cli_fail(&cl, "--test-rows", "%s", sgd_error_last());
             goto out;
         }
     }
@@ -472,14 +438,13 @@ int sgdlab_cmd_case(int argc, char **argv)
         /* Check the model once, before the threads: a bad spec is a usage error. */
         sgd_model *m;
         if (sgd_model_from_spec(&m, model, NULL, NULL) != SGD_OK) {
-            fprintf(stderr, "sgdlab case: --model: %s\n", sgd_error_last());
+            cli_fail(&cl, "--model", "%s", sgd_error_last());
             goto out;
         }
         int64_t in = sgd_model_num_inputs(m);
         sgd_model_free(m);
         if (in != d.dim) {
-            fprintf(stderr, "sgdlab case: --model takes %lld values per sample, the data has %lld\n", (long long)in,
-                    (long long)d.dim);
+            cli_fail(&cl, "--model", "takes %lld values per sample, the data has %lld", (long long)in, (long long)d.dim);
             goto out;
         }
     }
@@ -510,14 +475,14 @@ int sgdlab_cmd_case(int argc, char **argv)
         }
         t->loss = malloc((size_t)t->steps_planned * sizeof *t->loss);
         if (t->loss == NULL) {
-            fprintf(stderr, "sgdlab case: out of memory\n");
+            cli_fail(&cl, NULL, "out of memory");
             rc = SGDLAB_EXIT_FAIL;
             goto out;
         }
         for (int64_t k = 0; k < t->steps_planned; k++)
             t->loss[k] = NAN;
     }
-    if (!json) {
+    if (!json && !cl.quiet) {
         printf("sgdlab case image: %s on %s", model, d.desc);
         if (train_sub != NULL || test_sub != NULL)
             printf(" (using %lld training and %lld test rows)", (long long)sgd_dataset_size(train),
@@ -527,7 +492,7 @@ int sgdlab_cmd_case(int argc, char **argv)
                "%lld thread%s\n\n",
                (long long)seed, (long long)epochs, epochs == 1 ? "" : "s", (long long)sched_epochs,
                (long long)threads, threads == 1 ? "" : "s");
-        fflush(stdout);
+        cli_flush();
     }
     ctx c;
     memset(&c, 0, sizeof c);
@@ -540,7 +505,7 @@ int sgdlab_cmd_case(int argc, char **argv)
     c.order = order;
     for (int i = 0; i < N_TRIALS; i++)
         c.steps_total += trials[i].steps_planned;
-    cli_bar_init(&c.bar, progress);
+    cli_bar_init(&c.bar, cli_progress_on(&cl));
     pthread_mutex_init(&c.bar_lock, NULL);
     c.t0 = cli_now();
     pthread_t tids[64];
@@ -557,7 +522,7 @@ int sgdlab_cmd_case(int argc, char **argv)
     pthread_mutex_destroy(&c.bar_lock);
     for (int i = 0; i < N_TRIALS; i++)
         if (trials[i].status != SGD_OK && trials[i].status != SGD_EDIVERGED) {
-            fprintf(stderr, "sgdlab case: trial '%s': %s\n", trials[i].name, trials[i].error);
+            cli_fail(&cl, NULL, "trial '%s': %s", trials[i].name, trials[i].error);
             rc = SGDLAB_EXIT_FAIL;
             goto out;
         }
@@ -574,8 +539,7 @@ int sgdlab_cmd_case(int argc, char **argv)
         char title[700];
         snprintf(title, sizeof title, "sgdlab case image: %s on %s, a rate too high and three rescues",
                  strcmp(model, CASE_MODEL) == 0 ? "the CNN" : "the network", d.name);
-        const char *fmt = cli_plot_format("case", plot);
-        plotted = fmt != NULL && draw_plot(trials, plot, fmt, title);
+        plotted = draw_plot(&cl, trials, plot, title);
     }
     if (plot_given && !plotted)
         rc = SGDLAB_EXIT_FAIL;
@@ -616,7 +580,7 @@ int sgdlab_cmd_case(int argc, char **argv)
             printf("plot: not drawn (see the message above)\n");
         printf("time: %.1f s (data %.1f s)\n", total, d.load_seconds);
     } else {
-        printf("{\"command\":\"case\",\"case\":\"image\",\"model\":");
+        printf("{\"schema\":\"" CLI_SCHEMA("case") "\",\"command\":\"case\",\"case\":\"image\",\"model\":");
         cli_json_str(stdout, model);
         printf(",\"data\":");
         cli_json_str(stdout, d.name);
@@ -633,13 +597,12 @@ int sgdlab_cmd_case(int argc, char **argv)
                    (long long)t->epochs);
             cli_json_str(stdout, verdict_of(t));
             printf(",\"diverged\":%s,\"first_alarm\":", t->status == SGD_EDIVERGED ? "true" : "false");
-            if (t->first_alarm >= 0) {
-                printf("{\"step\":%lld,\"kind\":", (long long)t->first_alarm);
+            cli_json_count(stdout, t->first_alarm); /* a step, as everywhere; its kind beside it */
+            printf(",\"first_alarm_kind\":");
+            if (t->first_alarm >= 0)
                 cli_json_str(stdout, sgd_monitor_kind_name(t->first_kind));
-                printf("}");
-            } else {
+            else
                 printf("null");
-            }
             printf(",\"events\":[");
             for (size_t k = 0; k < t->n_events; k++) {
                 printf("%s{\"step\":%lld,\"kind\":", k ? "," : "", (long long)t->events[k].step);

@@ -25,60 +25,32 @@
 #define TEXT_MODEL "tokens-embedding(64)-lstm(256)-dense(vocab)"
 #define LN2 0.69314718055994530942
 
-void sgdlab_help_case_text(void)
-{
-    printf("usage: sgdlab case text [options]\n"
-           "\n"
-           "The text case study of the article this project started from: a character-level\n"
-           "LSTM trained on text at a learning rate higher than recommended does not capture\n"
-           "the sequence (the health monitor calls the run diverged or unstable, and says\n"
-           "when) and writes nonsense; lowering the rate, and a schedule that decays it (with\n"
-           "gradient clipping), make it write words; the guard rescues the too-high rate by\n"
-           "itself (rollbacks that multiply it by --guard-factor). Prints one table (verdict,\n"
-           "first alarm, validation bits per character, steps, rescues, time), a sample of\n"
-           "each trial's text with the share of its words that are words of the corpus, and\n"
-           "draws the loss curves with the events marked.\n"
-           "\n"
-           "The network: " TEXT_MODEL " (Adam, truncated backpropagation\n"
-           "through time over --batch-size parallel streams of --seq-len characters).\n"
-           "\n"
-           "trials (one pass over the first --train-chars characters of the training text):\n"
-           "  too high        adam lr=HIGH, constant, no guard (stops when diverged)\n"
-           "  lower rate      adam lr=LOW, constant\n"
-           "  decay+clip      adam lr=PEAK, cosine decay to 0, gradients clipped to --clip-norm\n"
-           "  guard           adam lr=HIGH, constant, the guard on (each rescue multiplies the rate\n"
-           "                  by --guard-factor)\n"
-           "\n"
-           "options:\n"
-           "  --data text[:PATH,...] the corpus (default: the fortunes corpus, Debian package\n"
-           "                         fortunes, /usr/share/games/fortunes); the last 5%% is for\n"
-           "                         validation\n"
-           "  --model SPEC           another network (tokens-...-dense(vocab))\n"
-           "  --train-chars N        characters each trial trains on (default 2000000)\n"
-           "  --seq-len N            characters per sequence (default 100)\n"
-           "  --batch-size N         parallel streams (default 32)\n"
-           "  --high-lr X            the rate that is too high (default 1)\n"
-           "  --low-lr X             the lower constant rate (default 0.005)\n"
-           "  --peak-lr X            the start of the decaying schedule (default 0.01)\n"
-           "  --clip-norm X          its gradient clipping (default 1)\n"
-           "  --guard-factor X       the guard's cut of the rate at each rescue (default 0.1)\n"
-           "  --sample N             characters of text per trial (default 300)\n"
-           "  --temperature X        of the samples (default 0.7)\n"
-           "  --seed N               initialisation and sampling, the same for every trial (default 0)\n"
-           "  --threads N            trials at once (default: the number of cores, at most 4)\n"
-           "  --save FILE            the decay+clip trial's model, vocabulary and state, for\n"
-           "                         sgdlab generate --resume FILE\n"
-           "  --plot FILE            the loss curves, FILE.svg or FILE.png (default " TEXT_PLOT ";\n"
-           "                         needs gnuplot: gnuplot-nox)\n"
-           "  --no-plot              no plot\n"
-           "  --json                 one JSON object instead of the table\n"
-           "  --no-progress          no progress bar (drawn only when stderr is a terminal)\n"
-           "  -h, --help             show this help\n"
-           "\n"
-           "Exit status: 0 when the story holds (the too-high trial is diverged or unstable and a\n"
-           "rescued trial is healthy and writes text better than it); 1 when it does not, or the\n"
-           "plot asked for could not be drawn; 2 for bad arguments or data.\n");
-}
+static const cli_command spec = {
+    .name = "case text",
+    .description =
+        "The text case study of the article this project started from: a character-level\n"
+        "LSTM trained on text at a learning rate higher than recommended does not capture\n"
+        "the sequence (the health monitor calls the run diverged or unstable, and says\n"
+        "when) and writes nonsense; lowering the rate, and a schedule that decays it (with\n"
+        "gradient clipping), make it write words; the guard rescues the too-high rate by\n"
+        "itself (rollbacks that multiply it by --guard-factor). Prints one table (verdict,\n"
+        "first alarm, validation bits per character, steps, rescues, time), a sample of\n"
+        "each trial's text with the share of its words that are words of the corpus, and\n"
+        "draws the loss curves with the events marked.\n"
+        "\n"
+        "The network: " TEXT_MODEL " (Adam, truncated backpropagation\n"
+        "through time over --batch-size parallel streams of --seq-len characters).\n"
+        "\n"
+        "Trials (one pass over the first --train-chars characters of the training text):\n"
+        "  too high        adam lr=HIGH, constant, no guard (stops when diverged)\n"
+        "  lower rate      adam lr=LOW, constant\n"
+        "  decay+clip      adam lr=PEAK, cosine decay to 0, gradients clipped to --clip-norm\n"
+        "  guard           adam lr=HIGH, constant, the guard on (each rescue multiplies the rate\n"
+        "                  by --guard-factor)\n",
+    .epilog = "Exit status: 0 when the story holds (the too-high trial is diverged or unstable and a\n"
+              "rescued trial is healthy and writes text better than it); 1 when it does not, or the\n"
+              "checkpoint or the plot asked for could not be written; 2 for bad arguments or data.\n",
+};
 
 enum { T_HIGH = 0, T_LOW = 1, T_DECAY = 2, T_GUARD = 3, N_TRIALS = 4 };
 
@@ -292,7 +264,7 @@ static int32_t on_progress(const sgd_trainer_progress *p, void *user)
         snprintf(text, sizeof text, "%d of %d trials done, %.0f s", atomic_load(&u->c->done), N_TRIALS,
                  cli_now() - u->c->t0);
         double f = (double)seen / (double)u->c->steps_total;
-        cli_bar_draw(&u->c->bar, f < 0.99 ? f : 0.99, text, false);
+        cli_bar_draw(&u->c->bar, f < 0.99 ? f : 0.99, -1, text, false);
         pthread_mutex_unlock(&u->c->bar_lock);
     }
     return 0;
@@ -414,17 +386,17 @@ static const char *verdict_text(const ttrial *t)
  * over 20 steps), the monitor's alarms and the guard's rollbacks as points
  * on the curves, the validation of each trial as a dot after its last step.
  */
-static bool plot_curves(const ttrial *trials, const char *path, const char *format, const char *title)
+static bool plot_curves(const cli *cl, const ttrial *trials, const char *path, const char *title)
 {
     cli_plot p;
-    if (!cli_plot_begin(&p, "case"))
+    if (!cli_plot_begin(&p, cl))
         return false;
     static const char *const colors[N_TRIALS] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
-    char curve[N_TRIALS][300], marks[300];
     double top = 0;
     for (int i = 0; i < N_TRIALS; i++) {
-        FILE *f = cli_plot_file(&p, i, curve[i], sizeof curve[i]);
+        FILE *f = cli_plot_file(&p, i); /* "d<i>.dat" */
         if (f == NULL) {
+            cli_fail(cl, "--plot", "cannot write the plot's data in %s", p.dir);
             cli_plot_end(&p);
             return false;
         }
@@ -450,8 +422,9 @@ static bool plot_curves(const ttrial *trials, const char *path, const char *form
         }
         fclose(f);
     }
-    FILE *mf = cli_plot_file(&p, N_TRIALS, marks, sizeof marks);
+    FILE *mf = cli_plot_file(&p, N_TRIALS); /* the marks: "d4.dat" */
     if (mf == NULL) {
+        cli_fail(cl, "--plot", "cannot write the plot's data in %s", p.dir);
         cli_plot_end(&p);
         return false;
     }
@@ -475,13 +448,13 @@ static bool plot_curves(const ttrial *trials, const char *path, const char *form
                     strtol(colors[i] + 1, NULL, 16));
     }
     fclose(mf);
-    char script[16384], oq[2100], tq[1700];
+    char script[16384], tq[1700];
     int w = snprintf(script, sizeof script,
-                     "%sset output '%s'\nset title '%s' noenhanced\n"
+                     "set title '%s' noenhanced\n"
                      "set xlabel 'training step (%s)'\nset ylabel 'training loss, bits per character (20-step mean)'\n"
                      "set yrange [0:%.4g]\nset grid\nset key outside right top noenhanced\nset datafile missing 'nan'\n"
                      "plot ",
-                     cli_plot_terminal(format), cli_gp_str(oq, sizeof oq, path), cli_gp_str(tq, sizeof tq, title),
+                     cli_gp_str(tq, sizeof tq, title),
                      "batches of parallel streams", ymax);
     for (int i = 0; i < N_TRIALS; i++) {
         const ttrial *t = &trials[i];
@@ -490,8 +463,8 @@ static bool plot_curves(const ttrial *trials, const char *path, const char *form
             snprintf(bpc, sizeof bpc, ", val %.2f bpc", t->val_bpc);
         snprintf(label, sizeof label, "%s (lr %s, %s%s): %s%s", t->name, cli_num(a, sizeof a, t->lr), t->sched_text,
                  t->guard ? ", guard" : "", verdict_text(t), bpc);
-        w += snprintf(script + w, sizeof script - (size_t)w, "%s'%s' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
-                      i ? ", \\\n     " : "", curve[i], colors[i], cli_gp_str(lq, sizeof lq, label));
+        w += snprintf(script + w, sizeof script - (size_t)w, "%s'd%d.dat' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                      i ? ", \\\n     " : "", i, colors[i], cli_gp_str(lq, sizeof lq, label));
     }
     static const char *const mk[4][3] = {{"7", "#000000", "monitor: divergence, NaN, oscillation, stagnation"},
                                          {"1", "#777777", "monitor: spike"},
@@ -500,11 +473,11 @@ static bool plot_curves(const ttrial *trials, const char *path, const char *form
     for (int cls = 0; cls < 4; cls++)
         if (cls == 3 || counts[cls] > 0)
             w += snprintf(script + w, sizeof script - (size_t)w,
-                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
+                          ", \\\n     'd%d.dat' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
                           "notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
-                          marks, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
+                          N_TRIALS, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
     snprintf(script + w, sizeof script - (size_t)w, "\n");
-    bool ok = cli_plot_run(&p, "case", script);
+    bool ok = cli_plot_run(&p, cl, script, path);
     cli_plot_end(&p);
     return ok;
 }
@@ -539,12 +512,12 @@ static void json_trial(const ttrial *t)
     printf(",\"lr\":%.9g,\"clip_norm\":%.9g,\"guard\":%s,\"verdict\":", t->lr, t->clip, t->guard ? "true" : "false");
     cli_json_str(stdout, verdict_text(t));
     printf(",\"diverged\":%s,\"first_alarm\":", t->status == SGD_EDIVERGED ? "true" : "false");
+    /* As case image writes them: the step, and its kind, or null and null. */
     if (t->first_alarm >= 0) {
-        printf("{\"step\":%lld,\"kind\":", (long long)t->first_alarm);
+        printf("%lld,\"first_alarm_kind\":", (long long)t->first_alarm);
         cli_json_str(stdout, sgd_monitor_kind_name(t->first_kind));
-        printf("}");
     } else {
-        printf("null");
+        printf("null,\"first_alarm_kind\":null");
     }
     printf(",\"events\":[");
     for (size_t k = 0; k < t->n_events; k++) {
@@ -579,71 +552,62 @@ int sgdlab_case_text(int argc, char **argv)
     const char *data = "text", *model = TEXT_MODEL, *plot = TEXT_PLOT, *save = NULL;
     double high = 1.0, low = 0.005, peak = 0.01, clip = 1.0, temperature = 0.7, guard_factor = 0.1;
     int64_t train_chars = 2000000, seq_len = 100, streams = 32, sample = 300, seed = 0, threads = 0;
-    bool json = false, progress = true, plot_given = false, help = false;
-    cli_args a;
-    cli_args_init(&a, "case text", argc, argv);
-    const char *name;
-    while ((name = cli_next(&a)) != NULL) {
-        if (strcmp(name, "help") == 0) {
-            help = true;
-            break;
-        } else if (strcmp(name, "data") == 0) {
-            cli_string(&a, &data);
-        } else if (strcmp(name, "model") == 0) {
-            cli_string(&a, &model);
-        } else if (strcmp(name, "train-chars") == 0) {
-            cli_int(&a, 1, INT64_MAX, &train_chars);
-        } else if (strcmp(name, "seq-len") == 0) {
-            cli_int(&a, 1, 1 << 20, &seq_len);
-        } else if (strcmp(name, "batch-size") == 0) {
-            cli_int(&a, 1, 1 << 16, &streams);
-        } else if (strcmp(name, "high-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &high);
-        } else if (strcmp(name, "low-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &low);
-        } else if (strcmp(name, "peak-lr") == 0) {
-            cli_double(&a, 0, 1e6, true, &peak);
-        } else if (strcmp(name, "clip-norm") == 0) {
-            cli_double(&a, 0, 1e30, true, &clip);
-        } else if (strcmp(name, "guard-factor") == 0) {
-            cli_double(&a, 0, 1, true, &guard_factor);
-        } else if (strcmp(name, "sample") == 0) {
-            cli_int(&a, 0, 1 << 20, &sample);
-        } else if (strcmp(name, "temperature") == 0) {
-            cli_double(&a, 0, 100, false, &temperature);
-        } else if (strcmp(name, "seed") == 0) {
-            cli_int(&a, 0, INT64_MAX, &seed);
-        } else if (strcmp(name, "threads") == 0) {
-            cli_int(&a, 1, 64, &threads);
-        } else if (strcmp(name, "save") == 0) {
-            cli_string(&a, &save);
-        } else if (strcmp(name, "plot") == 0) {
-            if (cli_string(&a, &plot)) {
-                plot_given = true;
-                if (cli_plot_format("case", plot) == NULL)
-                    a.error = true;
-            }
-        } else if (strcmp(name, "no-plot") == 0) {
-            if (cli_flag(&a))
-                plot = NULL;
-        } else if (strcmp(name, "json") == 0) {
-            if (cli_flag(&a))
-                json = true;
-        } else if (strcmp(name, "no-progress") == 0) {
-            if (cli_flag(&a))
-                progress = false;
-        } else {
-            cli_unknown(&a, name);
-        }
-    }
-    if (help) {
-        sgdlab_help_case_text();
-        return SGDLAB_EXIT_OK;
-    }
-    if (a.error)
+    const char *plot_default = TEXT_PLOT;
+    plot = NULL;
+    cli cl;
+    const cli_opt opts[] = {
+        CLI_SECTION("options"),
+        {.name = "data", .kind = CLI_STRING, .dest = &data, .arg = "DATA",
+         .help = "text[:PATH,...]: the corpus (default: the fortunes corpus, Debian package fortunes, "
+                 "/usr/share/games/fortunes); the last 5% is for validation"},
+        {.name = "model", .kind = CLI_STRING, .dest = &model, .arg = "SPEC",
+         .help = "another network (tokens-...-dense(vocab))"},
+        {.name = "train-chars", .kind = CLI_INT, .dest = &train_chars, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
+         .help = "characters each trial trains on (default 2000000)"},
+        {.name = "seq-len", .kind = CLI_INT, .dest = &seq_len, .ilo = 1, .ihi = 1 << 20, .arg = "N",
+         .help = "characters per sequence (default 100)"},
+        {.name = "batch-size", .kind = CLI_INT, .dest = &streams, .ilo = 1, .ihi = 1 << 16, .arg = "N",
+         .help = "parallel streams (default 32)"},
+        {.name = "high-lr", .kind = CLI_DOUBLE, .dest = &high, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the rate that is too high (default 1)"},
+        {.name = "low-lr", .kind = CLI_DOUBLE, .dest = &low, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the lower constant rate (default 0.005)"},
+        {.name = "peak-lr", .kind = CLI_DOUBLE, .dest = &peak, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the start of the decaying schedule (default 0.01)"},
+        {.name = "clip-norm", .kind = CLI_DOUBLE, .dest = &clip, .lo = 0, .hi = 1e30, .lo_open = true, .arg = "X",
+         .help = "its gradient clipping (default 1)"},
+        {.name = "guard-factor", .kind = CLI_DOUBLE, .dest = &guard_factor, .lo = 0, .hi = 1, .lo_open = true,
+         .arg = "X", .help = "the guard's cut of the rate at each rescue (default 0.1)"},
+        {.name = "sample", .kind = CLI_INT, .dest = &sample, .ilo = 0, .ihi = 1 << 20, .arg = "N",
+         .help = "characters of text per trial (default 300)"},
+        {.name = "temperature", .kind = CLI_DOUBLE, .dest = &temperature, .lo = 0, .hi = 100, .arg = "X",
+         .help = "of the samples (default 0.7)"},
+        {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
+         .help = "initialisation and sampling, the same for every trial (default 0)"},
+        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
+         .help = "trials at once (default: the number of cores, at most 4)"},
+        CLI_SECTION("output"),
+        {.name = "save", .kind = CLI_OUTFILE, .dest = &save, .arg = "FILE",
+         .help = "the decay+clip trial's model, vocabulary and state, for sgdlab generate --resume FILE (checked "
+                 "before training)"},
+        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
+         .help = "the loss curves, FILE.svg or FILE.png (default " TEXT_PLOT "; needs gnuplot: gnuplot-nox)"},
+        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
+        CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
+        CLI_OPT_OUTPUT(&cl),
+        CLI_OPT_QUIET(&cl, "no progress bar"),
+        CLI_OPT_PROGRESS(&cl),
+        CLI_END,
+    };
+    int prc = cli_parse(&cl, &spec, opts, argc, argv);
+    if (prc >= 0)
+        return prc;
+    const bool json = cl.json;
+    bool plot_given;
+    if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
         return SGDLAB_EXIT_USAGE;
     if (!cli_is_text(data)) {
-        fprintf(stderr, "sgdlab case text: --data: '%s': expected text or text:PATH[,PATH...]\n", data);
+        cli_fail(&cl, "--data", "'%s': expected text or text:PATH[,PATH...]", data);
         return SGDLAB_EXIT_USAGE;
     }
     if (threads == 0) {
@@ -652,7 +616,7 @@ int sgdlab_case_text(int argc, char **argv)
     }
     bool have_gnuplot = plot == NULL || cli_have_gnuplot();
     if (!have_gnuplot && plot_given)
-        cli_no_gnuplot("case", plot);
+        cli_no_gnuplot(&cl, plot);
     double t_all = cli_now();
     cli_data d;
     if (!cli_load_text("case text", data, seq_len, streams, 0.05, SGD_TEXT_UTF8, &d))
@@ -759,7 +723,7 @@ int sgdlab_case_text(int argc, char **argv)
     static const int order[N_TRIALS] = {T_DECAY, T_LOW, T_GUARD, T_HIGH};
     c.order = order;
     c.steps_total = N_TRIALS * steps;
-    cli_bar_init(&c.bar, progress);
+    cli_bar_init(&c.bar, cli_progress_on(&cl));
     pthread_mutex_init(&c.bar_lock, NULL);
     c.t0 = cli_now();
     pthread_t tids[64];
@@ -795,7 +759,7 @@ int sgdlab_case_text(int argc, char **argv)
         sgd_checkpoint_parts parts;
         sgd_checkpoint_parts_init(&parts);
         parts.trainer = trials[T_DECAY].trainer;
-        saved = cli_save_checkpoint("case text", save, &parts, &d);
+        saved = cli_save_checkpoint(&cl, "--save", save, &parts, &d);
         if (!saved)
             rc = SGDLAB_EXIT_FAIL;
     }
@@ -804,15 +768,14 @@ int sgdlab_case_text(int argc, char **argv)
         char title[600];
         snprintf(title, sizeof title, "sgdlab case text: a character LSTM on %s, a rate too high and three rescues",
                  d.name);
-        const char *fmt = cli_plot_format("case", plot);
-        plotted = fmt != NULL && plot_curves(trials, plot, fmt, title);
+        plotted = plot_curves(&cl, trials, plot, title);
     }
     if (plot_given && !plotted)
         rc = SGDLAB_EXIT_FAIL;
     double total = cli_now() - t_all;
     char b1[32], b2[32];
     if (json) {
-        printf("{\"command\":\"case\",\"case\":\"text\",\"model\":");
+        printf("{\"schema\":\"" CLI_SCHEMA("case-text") "\",\"command\":\"case\",\"case\":\"text\",\"model\":");
         cli_json_str(stdout, trials[T_LOW].model != NULL ? sgd_model_spec(trials[T_LOW].model) : model);
         printf(",\"data\":");
         cli_json_str(stdout, d.name);

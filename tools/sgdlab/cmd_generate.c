@@ -10,64 +10,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sgdlab_help_generate(void)
-{
-    printf("usage: sgdlab generate --resume CKPT [options]\n"
-           "\n"
-           "Writes text with a character-level language model saved in a checkpoint (by\n"
-           "sgdlab train --data text ... --save CKPT, or sgdlab case text --save DIR): the\n"
-           "model reads the prime, then draws each next character from its softmax at the\n"
-           "temperature, one at a time. The same checkpoint, prime and seed give the same text.\n"
-           "\n"
-           "options:\n"
-           "  --resume CKPT          the checkpoint (its model and its vocabulary)\n"
-           "  --prime TEXT           text the model reads first, printed before what it writes\n"
-           "                         (default: none; the model starts from a newline)\n"
-           "  --length N             characters to write (default 500)\n"
-           "  --temperature T        0 to 100 (default 0.8): lower is more conservative; 0 always\n"
-           "                         takes the most likely character\n"
-           "  --seed S               seed of the sampling (default 0)\n"
-           "  --json                 one JSON object: the prime, the text, the options\n"
-           "  -h, --help             show this help\n"
-           "\n"
-           "Exit status: 0 on success; 1 when the checkpoint holds no text model; 2 for bad\n"
-           "arguments or an unreadable checkpoint.\n");
-}
+static const cli_command spec = {
+    .name = "generate",
+    .description =
+        "Writes text with a character-level language model saved in a checkpoint (by\n"
+        "sgdlab train --data text ... --save CKPT, or sgdlab case text --save CKPT): the\n"
+        "model reads the prime, then draws each next character from its softmax at the\n"
+        "temperature, one at a time. The same checkpoint, prime and seed give the same text.\n",
+    .epilog = "Exit status: 0 on success; 1 when the checkpoint holds no text model, or standard\n"
+              "output fails; 2 for bad arguments or an unreadable checkpoint.\n",
+};
 
 int sgdlab_cmd_generate(int argc, char **argv)
 {
     const char *ckpt = NULL, *prime = NULL;
     int64_t length = 500, seed = 0;
     double temperature = 0.8;
-    bool json = false;
-    cli_args a;
-    cli_args_init(&a, "generate", argc, argv);
-    const char *name;
-    while ((name = cli_next(&a)) != NULL) {
-        if (strcmp(name, "help") == 0) {
-            sgdlab_help_generate();
-            return SGDLAB_EXIT_OK;
-        } else if (strcmp(name, "resume") == 0) {
-            cli_string(&a, &ckpt);
-        } else if (strcmp(name, "prime") == 0) {
-            cli_string(&a, &prime);
-        } else if (strcmp(name, "length") == 0) {
-            cli_int(&a, 0, 1 << 24, &length);
-        } else if (strcmp(name, "temperature") == 0) {
-            cli_double(&a, 0, 100, false, &temperature);
-        } else if (strcmp(name, "seed") == 0) {
-            cli_int(&a, 0, INT64_MAX, &seed);
-        } else if (strcmp(name, "json") == 0) {
-            if (cli_flag(&a))
-                json = true;
-        } else {
-            cli_unknown(&a, name);
-        }
-    }
-    if (a.error)
-        return SGDLAB_EXIT_USAGE;
+    cli c;
+    const cli_opt opts[] = {
+        CLI_SECTION("options"),
+        {.name = "resume", .kind = CLI_STRING, .dest = &ckpt, .arg = "CKPT",
+         .help = "the checkpoint (its model and its vocabulary)"},
+        {.name = "prime", .kind = CLI_STRING, .dest = &prime, .arg = "TEXT",
+         .help = "text the model reads first, printed before what it writes (default: none; the model starts "
+                 "from a newline)"},
+        {.name = "length", .kind = CLI_INT, .dest = &length, .ilo = 0, .ihi = 1 << 24, .arg = "N",
+         .help = "characters to write (default 500)"},
+        {.name = "temperature", .kind = CLI_DOUBLE, .dest = &temperature, .lo = 0, .hi = 100, .arg = "T",
+         .help = "0 to 100 (default 0.8): lower is more conservative; 0 always takes the most likely character"},
+        {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "S",
+         .help = "seed of the sampling (default 0)"},
+        CLI_SECTION("output"),
+        CLI_OPT_JSON(&c, "one JSON object: the prime, the text, the options (docs/cli.md)"),
+        CLI_OPT_OUTPUT(&c),
+        CLI_END,
+    };
+    int prc = cli_parse(&c, &spec, opts, argc, argv);
+    if (prc >= 0)
+        return prc;
+    const bool json = c.json;
     if (ckpt == NULL) {
-        fprintf(stderr, "sgdlab generate: --resume CKPT: the checkpoint of a text model is needed (--help)\n");
+        cli_fail(&c, "--resume", "the checkpoint of a text model is needed (--resume CKPT; --help)");
         return SGDLAB_EXIT_USAGE;
     }
     sgd_ckpt_reader *r = NULL;
@@ -76,23 +59,22 @@ int sgdlab_cmd_generate(int argc, char **argv)
     char *text = NULL;
     int rc = SGDLAB_EXIT_USAGE;
     if (sgd_ckpt_reader_open(&r, ckpt, NULL) != SGD_OK) {
-        fprintf(stderr, "sgdlab generate: --resume %s: %s\n", ckpt, sgd_error_last());
+        cli_fail(&c, "--resume", "%s: %s", ckpt, sgd_error_last());
         goto out;
     }
     rc = SGDLAB_EXIT_FAIL;
     if (sgd_checkpoint_load_vocab(&v, r, NULL) != SGD_OK) {
-        fprintf(stderr, "sgdlab generate: --resume %s: %s (is it a text model? train one with --data text)\n", ckpt,
-                sgd_error_last());
+        cli_fail(&c, "--resume", "%s: %s (is it a text model? train one with --data text)", ckpt, sgd_error_last());
         goto out;
     }
     if (sgd_checkpoint_load_model(&m, r, NULL, NULL) != SGD_OK) {
-        fprintf(stderr, "sgdlab generate: --resume %s: %s\n", ckpt, sgd_error_last());
+        cli_fail(&c, "--resume", "%s: %s", ckpt, sgd_error_last());
         goto out;
     }
     size_t cap = sgd_text_generate_bound(v, length), len = 0;
     text = malloc(cap);
     if (text == NULL) {
-        fprintf(stderr, "sgdlab generate: out of memory\n");
+        cli_fail(&c, NULL, "out of memory");
         goto out;
     }
     sgd_generate_options g;
@@ -103,12 +85,12 @@ int sgdlab_cmd_generate(int argc, char **argv)
     g.seed = (uint64_t)seed;
     sgd_status st = sgd_text_generate(m, v, &g, text, cap, &len);
     if (st != SGD_OK) {
-        fprintf(stderr, "sgdlab generate: %s\n", sgd_error_last());
+        cli_fail(&c, NULL, "%s", sgd_error_last());
         rc = st == SGD_ENOTFOUND || st == SGD_EFORMAT ? SGDLAB_EXIT_USAGE : SGDLAB_EXIT_FAIL;
         goto out;
     }
     if (json) {
-        printf("{\"command\":\"generate\",\"checkpoint\":");
+        printf("{\"schema\":\"" CLI_SCHEMA("generate") "\",\"command\":\"generate\",\"checkpoint\":");
         cli_json_str(stdout, ckpt);
         printf(",\"model\":");
         cli_json_str(stdout, sgd_model_spec(m));

@@ -13,23 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sgdlab_help_inspect(void)
-{
-    printf("usage: sgdlab inspect [--json] FILE\n"
-           "\n"
-           "Validates the checkpoint FILE (signature, version, header, every size and offset,\n"
-           "every checksum) and prints its sections and tensors: dtype, shape, bytes, the\n"
-           "section checksums, scalar and text values, and for float tensors their range,\n"
-           "mean and number of non-finite values. A damaged file is reported with what is\n"
-           "wrong in it (which field, section or tensor).\n"
-           "\n"
-           "options:\n"
-           "      --json   one JSON object instead of the readable report\n"
-           "  -h, --help   show this help\n"
-           "\n"
-           "Exit status: 0 for a valid checkpoint, 1 for a damaged or invalid one, 2 for\n"
-           "bad arguments or a file that cannot be read.\n");
-}
+static const cli_command spec = {
+    .name = "inspect",
+    .args = "FILE",
+    .min_args = 1,
+    .max_args = 1,
+    .description =
+        "Validates the checkpoint FILE (signature, version, header, every size and offset,\n"
+        "every checksum) and prints its sections and tensors: dtype, shape, bytes, the\n"
+        "section checksums, scalar and text values, and for float tensors their range,\n"
+        "mean and number of non-finite values. A damaged file is reported with what is\n"
+        "wrong in it (which field, section or tensor).\n",
+    .epilog = "Exit status: 0 for a valid checkpoint, 1 for a damaged or invalid one, 2 for\n"
+              "bad arguments or a file that cannot be read.\n",
+};
 
 typedef struct stats {
     double min, max, sum;
@@ -167,9 +164,9 @@ static int report(const char *path, const sgd_ckpt_reader *r, int json)
     size_t nsec = sgd_ckpt_reader_section_count(r);
     if (json)
     {
-        printf("{\"file\":");
+        printf("{\"schema\":\"" CLI_SCHEMA("inspect") "\",\"command\":\"inspect\",\"file\":");
         cli_json_str(stdout, path);
-        printf(",\"valid\":true,\"size\":%llu,\"version\":\"%u.%u\",\"sections\":[",
+        printf(",\"valid\":true,\"status\":\"SGD_OK\",\"error\":null,\"size\":%llu,\"version\":\"%u.%u\",\"sections\":[",
                (unsigned long long)sgd_ckpt_reader_file_size(r), major, minor);
     }
     else
@@ -221,40 +218,34 @@ static int report(const char *path, const sgd_ckpt_reader *r, int json)
 
 int sgdlab_cmd_inspect(int argc, char **argv)
 {
-    int json = 0;
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            sgdlab_help_inspect();
-            return SGDLAB_EXIT_OK;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "sgdlab inspect: unknown option '%s' (see sgdlab inspect --help)\n", argv[i]);
-            return SGDLAB_EXIT_USAGE;
-        } else if (path != NULL) {
-            fprintf(stderr, "sgdlab inspect: one FILE only ('%s' and '%s')\n", path, argv[i]);
-            return SGDLAB_EXIT_USAGE;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (path == NULL) {
-        fprintf(stderr, "sgdlab inspect: FILE is missing (see sgdlab inspect --help)\n");
-        return SGDLAB_EXIT_USAGE;
-    }
+    cli c;
+    const cli_opt opts[] = {
+        CLI_SECTION("options"),
+        CLI_OPT_JSON(&c, "one JSON object instead of the readable report (docs/cli.md)"),
+        CLI_OPT_OUTPUT(&c),
+        CLI_OPT_QUIET(&c, "print nothing: the exit status says whether FILE is a valid checkpoint"),
+        CLI_END,
+    };
+    int prc = cli_parse(&c, &spec, opts, argc, argv);
+    if (prc >= 0)
+        return prc;
+    int json = c.json;
+    const char *path = c.args[0];
     sgd_ckpt_reader *r;
     sgd_status st = sgd_ckpt_reader_open(&r, path, NULL);
     if (st == SGD_EIO || st == SGD_EINVAL) {
-        fprintf(stderr, "sgdlab inspect: %s\n", sgd_error_last());
+        cli_fail(&c, NULL, "%s", sgd_error_last());
         return SGDLAB_EXIT_USAGE;
     }
     if (st != SGD_OK) {
-        if (json) {
-            printf("{\"file\":");
+        if (c.quiet) {
+            /* nothing */
+        } else if (json) {
+            printf("{\"schema\":\"" CLI_SCHEMA("inspect") "\",\"command\":\"inspect\",\"file\":");
             cli_json_str(stdout, path);
-            printf(",\"valid\":false,\"status\":\"%.*s\",\"error\":", (int)strcspn(sgd_status_str(st), ":"),
-                   sgd_status_str(st));
+            printf(",\"valid\":false,\"status\":");
+            cli_json_status(stdout, st);
+            printf(",\"error\":");
             cli_json_str(stdout, sgd_error_last());
             printf("}\n");
         } else {
@@ -262,7 +253,7 @@ int sgdlab_cmd_inspect(int argc, char **argv)
         }
         return SGDLAB_EXIT_FAIL;
     }
-    int rc = report(path, r, json);
+    int rc = c.quiet ? SGDLAB_EXIT_OK : report(path, r, json);
     sgd_ckpt_reader_free(r);
     return rc;
 }

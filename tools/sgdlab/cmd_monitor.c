@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,18 +23,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA "sgdlab.monitor/1"
+#define SCHEMA CLI_SCHEMA("monitor")
 #define MAX_COLUMNS 1024
 #define KEEP_SKIPPED 3
 
-void sgdlab_help_monitor(void)
-{
-    printf(
-        "usage: sgdlab monitor [options] [FILE|-]\n"
-        "\n"
+static const cli_command spec = {
+    .name = "monitor",
+    .args = "[FILE|-]",
+    .min_args = 0,
+    .max_args = 1,
+    .description =
         "Reads a training log from FILE or standard input (also when '-' or no FILE is\n"
         "given) as it is written, runs the libsgdlab health monitor over its training\n"
-        "loss and prints one JSON object per event, then a verdict line per run:\n"
+        "loss and prints one JSON object per event, then a verdict line per run (JSON\n"
+        "Lines, the default; docs/cli.md has the schema):\n"
         "  {\"schema\":\"" SCHEMA "\",\"type\":\"event\",\"kind\":\"divergence\",\"run\":1,\"step\":12,...}\n"
         "  {\"schema\":\"" SCHEMA "\",\"type\":\"verdict\",\"run\":1,\"verdict\":\"diverged\",...}\n"
         "\"step\" is the 0-based index of the observation, \"producer_step\" the log's own\n"
@@ -50,45 +51,14 @@ void sgdlab_help_monitor(void)
         "lines that say val, eval or test) are reported apart, never read as training\n"
         "losses. A plain column of numbers is read as the loss. Lines that cannot be\n"
         "read are skipped and counted. A step that goes back, or a header that repeats,\n"
-        "starts a new run, judged on its own. docs/monitor.md has the rules.\n"
-        "\n"
-        "options:\n"
-        "  -k, --key NAME          the field holding the training loss\n"
-        "      --step-key NAME     the field holding the step\n"
-        "      --lr-key NAME       the field holding the learning rate\n"
-        "      --grad-norm-key NAME  the field holding the gradient norm\n"
-        "      --match REGEX       POSIX extended regex whose one capture group is the loss;\n"
-        "                          lines that do not match are skipped\n"
-        "  -c, --column N          plain columns: the 1-based column holding the loss\n"
-        "  -g, --grad-column N     with --column: the column of the gradient norm\n"
-        "  -l, --lr-column N       with --column: the column of the learning rate\n"
-        "      --initial-loss X    the untrained loss, for a log that starts mid-run\n"
-        "      --classes C         the same for a classifier: ln C\n"
-        "      --floor X           the lowest value the loss can take (default 0; set it\n"
-        "                          below the lowest loss for losses that can be negative)\n"
-        "      --set SPEC          monitor options, e.g. divergence_ratio=5,plateau_steps=200\n"
-        "                          (field names of sgd_monitor_options; docs/monitor.md)\n"
-        "  -f, --follow            when FILE is a regular file, keep reading as it grows\n"
-        "                          (like tail -f; a truncated file is read again from its\n"
-        "                          start, as a new run) until interrupted or --idle\n"
-        "      --idle SECONDS      with --follow, stop after SECONDS without new data\n"
-        "      --fail-on KINDS     exit with status 1 if any of KINDS happened in a run: a\n"
-        "                          comma-separated list of events (nonfinite, divergence, spike,\n"
-        "                          oscillation, plateau, stagnation, grad_spike), final verdicts\n"
-        "                          (diverged, unstable, stagnant), 'alarm' or 'any'\n"
-        "      --exit-early        stop reading as soon as --fail-on matched (by default the\n"
-        "                          input is read to its end whatever happens, so that the\n"
-        "                          program writing into a pipe is never killed)\n"
-        "      --human             a readable report instead of JSON Lines\n"
-        "  -q, --quiet             only the verdicts\n"
-        "  -h, --help              show this help\n"
-        "\n"
-        "In a pipe, make the producer flush its lines: python -u train.py | sgdlab monitor\n"
-        "(or PYTHONUNBUFFERED=1).\n"
-        "\n"
-        "Exit status: 0 whatever the verdict (unless --fail-on matched: 1); 2 for bad\n"
-        "arguments, unreadable input, or input in which no training loss was found.\n");
-}
+        "starts a new run, judged on its own. docs/monitor.md has the rules.\n",
+    .epilog = "In a pipe, make the producer flush its lines: python -u train.py | sgdlab monitor\n"
+              "(or PYTHONUNBUFFERED=1).\n"
+              "\n"
+              "Exit status: 0 whatever the verdict (unless --fail-on matched: 1); 1 also when\n"
+              "standard output fails (the input is still read to its end); 2 for bad arguments,\n"
+              "unreadable input, or input in which no training loss was found.\n",
+};
 
 /* ------------------------------------------------------------ signals */
 
@@ -116,6 +86,7 @@ static void install_signals(void)
 /* ------------------------------------------------------------ arguments */
 
 typedef struct args {
+    cli c; /* the common options (--json, -o, -q) */
     const char *file;
     logread_opts ro;
     bool follow, human, quiet, exit_early;
@@ -159,30 +130,11 @@ static bool parse_fail_on(const char *list, args *a)
     return true;
 }
 
-static bool num_arg(const char *opt, const char *val, double lo, double hi, bool lo_open, double *out)
+static bool fail_on_option(cli *c, const cli_opt *opt, const char *value, void *dest)
 {
-    sgd__str s = {val, strlen(val)};
-    double v;
-    if (sgd__parse_double(s, false, &v) != SGD_OK || (lo_open ? !(v > lo) : !(v >= lo)) || !(v <= hi)) {
-        fprintf(stderr, "sgdlab monitor: --%s: '%s': must be a number in %s%g, %g]\n", opt, val, lo_open ? "(" : "[",
-                lo, hi);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool int_arg(const char *opt, const char *val, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno != 0 || end == val || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "sgdlab monitor: --%s: '%s': must be an integer in [%ld, %ld]\n", opt, val, lo, hi);
-        return false;
-    }
-    *out = (int)v;
-    return true;
+    (void)c;
+    (void)opt;
+    return parse_fail_on(value, dest);
 }
 
 /* All of the command's options, in one place. Returns -1 when the command runs, else an exit status. */
@@ -190,148 +142,89 @@ static int parse_args(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
     a->initial_loss = NAN;
-    enum {
-        O_STEP_KEY = 256,
-        O_LR_KEY,
-        O_GN_KEY,
-        O_MATCH,
-        O_INITIAL,
-        O_CLASSES,
-        O_FLOOR,
-        O_SET,
-        O_IDLE,
-        O_FAIL_ON,
-        O_EXIT_EARLY,
-        O_HUMAN,
-    };
-    static const struct option longopts[] = {
-        {"key", required_argument, NULL, 'k'},
-        {"step-key", required_argument, NULL, O_STEP_KEY},
-        {"lr-key", required_argument, NULL, O_LR_KEY},
-        {"grad-norm-key", required_argument, NULL, O_GN_KEY},
-        {"match", required_argument, NULL, O_MATCH},
-        {"column", required_argument, NULL, 'c'},
-        {"grad-column", required_argument, NULL, 'g'},
-        {"lr-column", required_argument, NULL, 'l'},
-        {"initial-loss", required_argument, NULL, O_INITIAL},
-        {"classes", required_argument, NULL, O_CLASSES},
-        {"floor", required_argument, NULL, O_FLOOR},
-        {"set", required_argument, NULL, O_SET},
-        {"follow", no_argument, NULL, 'f'},
-        {"idle", required_argument, NULL, O_IDLE},
-        {"fail-on", required_argument, NULL, O_FAIL_ON},
-        {"exit-early", no_argument, NULL, O_EXIT_EARLY},
-        {"human", no_argument, NULL, O_HUMAN},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    a->floor = NAN; /* not given (the parser takes only finite values) */
+    cli *c = &a->c;
+    int64_t column = 0, grad_column = 0, lr_column = 0;
     double classes = 0;
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":k:c:g:l:fqh", longopts, NULL)) != -1) {
-        const char *v = optarg;
-        switch (ch) {
-        case 'k':
-            a->ro.key = v;
-            break;
-        case O_STEP_KEY:
-            a->ro.step_key = v;
-            break;
-        case O_LR_KEY:
-            a->ro.lr_key = v;
-            break;
-        case O_GN_KEY:
-            a->ro.gn_key = v;
-            break;
-        case O_MATCH:
-            a->ro.match = v;
-            break;
-        case 'c':
-            if (!int_arg("column", v, 1, MAX_COLUMNS, &a->ro.column))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case 'g':
-            if (!int_arg("grad-column", v, 1, MAX_COLUMNS, &a->ro.grad_column))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case 'l':
-            if (!int_arg("lr-column", v, 1, MAX_COLUMNS, &a->ro.lr_column))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case O_INITIAL:
-            if (!num_arg("initial-loss", v, -1e300, 1e300, false, &a->initial_loss))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case O_CLASSES:
-            if (!num_arg("classes", v, 1, 1e12, true, &classes))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case O_FLOOR:
-            if (!num_arg("floor", v, -1e300, 1e300, false, &a->floor))
-                return SGDLAB_EXIT_USAGE;
-            a->have_floor = true;
-            break;
-        case O_SET:
-            a->set = v;
-            break;
-        case 'f':
-            a->follow = true;
-            break;
-        case O_IDLE:
-            if (!num_arg("idle", v, 0, 1e9, true, &a->idle))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case O_FAIL_ON:
-            if (!parse_fail_on(v, a))
-                return SGDLAB_EXIT_USAGE;
-            break;
-        case O_EXIT_EARLY:
-            a->exit_early = true;
-            break;
-        case O_HUMAN:
-            a->human = true;
-            break;
-        case 'q':
-            a->quiet = true;
-            break;
-        case 'h':
-            sgdlab_help_monitor();
-            return SGDLAB_EXIT_OK;
-        case ':':
-            fprintf(stderr, "sgdlab monitor: %s needs a value\n", argv[optind - 1]);
-            return SGDLAB_EXIT_USAGE;
-        default:
-            fprintf(stderr, "sgdlab monitor: unknown option '%s' (see sgdlab monitor --help)\n", argv[optind - 1]);
-            return SGDLAB_EXIT_USAGE;
-        }
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a->file != NULL) {
-            fprintf(stderr, "sgdlab monitor: more than one input given ('%s', '%s')\n", a->file, argv[i]);
-            return SGDLAB_EXIT_USAGE;
-        }
-        a->file = argv[i];
+    const cli_opt opts[] = {
+        CLI_SECTION("reading"),
+        {.name = "key", .short_name = 'k', .kind = CLI_STRING, .dest = &a->ro.key, .arg = "NAME",
+         .help = "the field holding the training loss"},
+        {.name = "step-key", .kind = CLI_STRING, .dest = &a->ro.step_key, .arg = "NAME",
+         .help = "the field holding the step"},
+        {.name = "lr-key", .kind = CLI_STRING, .dest = &a->ro.lr_key, .arg = "NAME",
+         .help = "the field holding the learning rate"},
+        {.name = "grad-norm-key", .kind = CLI_STRING, .dest = &a->ro.gn_key, .arg = "NAME",
+         .help = "the field holding the gradient norm"},
+        {.name = "match", .kind = CLI_STRING, .dest = &a->ro.match, .arg = "REGEX",
+         .help = "POSIX extended regex whose one capture group is the loss; lines that do not match are skipped"},
+        {.name = "column", .short_name = 'c', .kind = CLI_INT, .dest = &column, .ilo = 1, .ihi = MAX_COLUMNS,
+         .arg = "N", .help = "plain columns: the 1-based column holding the loss"},
+        {.name = "grad-column", .short_name = 'g', .kind = CLI_INT, .dest = &grad_column, .ilo = 1,
+         .ihi = MAX_COLUMNS, .arg = "N", .help = "with --column: the column of the gradient norm"},
+        {.name = "lr-column", .short_name = 'l', .kind = CLI_INT, .dest = &lr_column, .ilo = 1, .ihi = MAX_COLUMNS,
+         .arg = "N", .help = "with --column: the column of the learning rate"},
+        {.name = "follow", .short_name = 'f', .kind = CLI_TRUE, .dest = &a->follow,
+         .help = "when FILE is a regular file, keep reading as it grows (like tail -f; a truncated file is read "
+                 "again from its start, as a new run) until interrupted or --idle"},
+        {.name = "idle", .kind = CLI_DOUBLE, .dest = &a->idle, .lo = 0, .hi = 1e9, .lo_open = true, .arg = "SECONDS",
+         .help = "with --follow, stop after SECONDS without new data"},
+        CLI_SECTION("judging"),
+        {.name = "initial-loss", .kind = CLI_DOUBLE, .dest = &a->initial_loss, .lo = -1e300, .hi = 1e300, .arg = "X",
+         .help = "the untrained loss, for a log that starts mid-run"},
+        {.name = "classes", .kind = CLI_DOUBLE, .dest = &classes, .lo = 1, .hi = 1e12, .lo_open = true, .arg = "C",
+         .help = "the same for a classifier: ln C"},
+        {.name = "floor", .kind = CLI_DOUBLE, .dest = &a->floor, .lo = -1e300, .hi = 1e300, .arg = "X",
+         .help = "the lowest value the loss can take (default 0; set it below the lowest loss for losses that "
+                 "can be negative)"},
+        {.name = "set", .kind = CLI_STRING, .dest = &a->set, .arg = "SPEC",
+         .help = "monitor options, e.g. divergence_ratio=5,plateau_steps=200 (field names of "
+                 "sgd_monitor_options; docs/monitor.md)"},
+        {.name = "fail-on", .kind = CLI_CALL, .dest = a, .arg = "KINDS", .takes_value = true, .call = fail_on_option,
+         .help = "exit with status 1 if any of KINDS happened in a run: a comma-separated list of events "
+                 "(nonfinite, divergence, spike, oscillation, plateau, stagnation, grad_spike), final verdicts "
+                 "(diverged, unstable, stagnant), 'alarm' or 'any'"},
+        {.name = "exit-early", .kind = CLI_TRUE, .dest = &a->exit_early,
+         .help = "stop reading as soon as --fail-on matched (by default the input is read to its end whatever "
+                 "happens, so that the program writing into a pipe is never killed)"},
+        CLI_SECTION("output"),
+        CLI_OPT_JSON(c, "JSON Lines: one object per event and a verdict per run (the default)"),
+        {.name = "human", .kind = CLI_TRUE, .dest = &a->human, .help = "a readable report instead of JSON Lines"},
+        CLI_OPT_OUTPUT(c),
+        CLI_OPT_QUIET(c, "only the verdicts"),
+        CLI_END,
+    };
+    int rc = cli_parse(c, &spec, opts, argc, argv);
+    if (rc >= 0)
+        return rc;
+    a->quiet = c->quiet;
+    a->have_floor = !isnan(a->floor);
+    a->ro.column = (int)column;
+    a->ro.grad_column = (int)grad_column;
+    a->ro.lr_column = (int)lr_column;
+    a->file = c->nargs > 0 ? c->args[0] : NULL;
+    if (a->human && c->json) {
+        cli_fail(c, NULL, "--json and --human: choose one");
+        return SGDLAB_EXIT_USAGE;
     }
     int ways = (a->ro.key != NULL) + (a->ro.match != NULL) + (a->ro.column > 0);
     if (ways > 1) {
-        fprintf(stderr, "sgdlab monitor: --key, --match and --column: choose one\n");
+        cli_fail(c, NULL, "--key, --match and --column: choose one");
         return SGDLAB_EXIT_USAGE;
     }
     if ((a->ro.grad_column > 0 || a->ro.lr_column > 0) && a->ro.column == 0) {
-        fprintf(stderr, "sgdlab monitor: --grad-column and --lr-column go with --column\n");
+        cli_fail(c, NULL, "--grad-column and --lr-column go with --column");
         return SGDLAB_EXIT_USAGE;
     }
     if (classes > 0) {
         if (!isnan(a->initial_loss)) {
-            fprintf(stderr, "sgdlab monitor: --initial-loss and --classes: choose one\n");
+            cli_fail(c, NULL, "--initial-loss and --classes: choose one");
             return SGDLAB_EXIT_USAGE;
         }
         a->initial_loss = log(classes);
     }
     if (a->exit_early && a->fail_events == 0 && a->fail_verdicts == 0) {
-        fprintf(stderr, "sgdlab monitor: --exit-early goes with --fail-on\n");
+        cli_fail(c, NULL, "--exit-early goes with --fail-on");
         return SGDLAB_EXIT_USAGE;
     }
     return -1;
@@ -389,8 +282,8 @@ static bool out_ok(ctx *c)
 
 static void out_flush(ctx *c)
 {
-    if (!c->out_dead && (fflush(stdout) != 0 || ferror(stdout)))
-        c->out_dead = true;
+    if (!c->out_dead && (!cli_flush() || ferror(stdout)))
+        c->out_dead = true; /* cli_exit() says why */
 }
 
 static void json_number(const char *key, double v)
@@ -405,15 +298,6 @@ static void json_count(const char *key, int64_t v)
         printf(",\"%s\":%lld", key, (long long)v);
     else
         printf(",\"%s\":null", key);
-}
-
-static void json_string(const char *key, const char *s)
-{
-    printf(",\"%s\":", key);
-    if (s != NULL)
-        cli_json_str(stdout, s);
-    else
-        printf("null");
 }
 
 static const char *severity_name(int32_t s)
@@ -483,11 +367,11 @@ static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *use
         json_number("threshold", ev->kind != SGD_MONITOR_NONFINITE ? ev->threshold : NAN);
         json_count("ref_step", ev->ref_step);
         json_count("ref_producer_step", ev->ref_producer_step);
-        json_string("severity", severity_name(ev->severity));
-        json_string("suggested_action", sgd_monitor_action_name(ev->suggested_action));
+        cli_json_key_str(stdout, "severity", severity_name(ev->severity));
+        cli_json_key_str(stdout, "suggested_action", sgd_monitor_action_name(ev->suggested_action));
         json_number("suggested_lr_scale", ev->suggested_lr_scale);
-        json_string("remedy", ev->remedy);
-        json_string("detail", ev->detail);
+        cli_json_key_str(stdout, "remedy", ev->remedy);
+        cli_json_key_str(stdout, "detail", ev->detail);
         printf("}\n");
     }
     out_flush(c);
@@ -547,7 +431,7 @@ static void print_verdict(ctx *c, const sgd_monitor_counters *k)
         json_number("progress", k->progress);
         json_number("noise", k->noise);
         printf(",\"below_floor_steps\":%lld", (long long)k->below_floor_steps);
-        json_string("key", key);
+        cli_json_key_str(stdout, "key", key);
         printf(",\"first_line\":%lld,\"lines\":%lld,\"skipped\":%lld", (long long)r->first_line, (long long)r->lines,
                (long long)r->skipped);
         json_count("first_producer_step", r->first_pstep);
@@ -883,8 +767,7 @@ int sgdlab_cmd_monitor(int argc, char **argv)
     if (c.sp.long_lines > 0 && c.obs_total > 0)
         fprintf(stderr, "sgdlab monitor: %s: %lld line(s) longer than %d bytes skipped\n", c.name,
                 (long long)c.sp.long_lines, LOGREAD_MAX_LINE);
-    if (c.out_dead) {
-        fprintf(stderr, "sgdlab monitor: standard output: write error (the input was still read to its end)\n");
+    if (c.out_dead || ferror(stdout)) { /* the message is cli_exit()'s; the input was still read to its end */
         if (exit_code == SGDLAB_EXIT_OK)
             exit_code = SGDLAB_EXIT_FAIL;
     }

@@ -16,11 +16,9 @@
 #define DEFAULT_PLOT "sgdlab-sweep.svg"
 #define MAX_OPTIMS 64
 
-void sgdlab_help_sweep(void)
-{
-    printf(
-        "usage: sgdlab sweep [options]\n"
-        "\n"
+static const cli_command spec = {
+    .name = "sweep",
+    .description =
         "Trains one short run per learning rate (a grid from 1e-4 to 10 by default, or a\n"
         "random search) and prints one table: each rate's verdict from the health monitor\n"
         "(healthy, diverged, unstable, stagnant), its final training loss, its test\n"
@@ -31,54 +29,11 @@ void sgdlab_help_sweep(void)
         "momentum 0.9, 11 learning rates from 1e-4 to 10, one epoch of batches of 128 per\n"
         "rate with the rate annealed by a cosine to 0 (so that the accuracy measures the\n"
         "rate, not the noise of the last steps; --schedule constant for a constant rate),\n"
-        "seed 0, as many threads as cores, the plot in " DEFAULT_PLOT ".\n"
-        "\n"
-        "what is searched:\n"
-        "  --lrs LIST             learning rates, e.g. 0.001,0.01,0.1\n"
-        "  --lr-min X, --lr-max X the range (default 1e-4 and 10)\n"
-        "  --points N             grid points in the range, equally spaced in log (default 11)\n"
-        "  --random N             N random trials instead: lr log-uniform in the range, the\n"
-        "                         other lists' entries uniformly (seeded by --seed)\n"
-        "  --optim SPEC           an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default),\n"
-        "                         adam; repeat the option to compare optimizers. One that names\n"
-        "                         its lr runs once at that lr, next to the grid: a learning-rate-\n"
-        "                         free method, e.g. --optim prodigy:lr=1 or --optim dadapt_adam:lr=1\n"
-        "  --momenta LIST         values of the optimizer's momentum coefficient (SGD's momentum, Adam's beta1...), e.g. 0,0.9\n"
-        "  --batch-sizes LIST     batch sizes, e.g. 32,128\n"
-        "\n"
-        "each trial:\n"
-        "  --data NAME|DIR|FILES  fashion-mnist (default), spirals, a directory of IDX files, or\n"
-        "                         TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]\n"
-        "  --model SPEC           default: 784-256-relu-128-relu-10 for 28x28 images\n"
-        "  --epochs N             default 1\n"
-        "  --steps N              budget in batches (default: the epochs)\n"
-        "  --batch-size N         default 128\n"
-        "  --schedule S           cosine (default), constant, or a schedule spec\n"
-        "  --seed N               initialisation, batch order and draws (default 0); every\n"
-        "                         trial starts from the same weights\n"
-        "  --guard                rescue diverging trials instead of stopping them\n"
-        "  --monitor SPEC         monitor options, e.g. stagnation_steps=300\n"
-        "  --threads N            trials at once (default: the number of cores; with --dist,\n"
-        "                         per process: the cores shared among the machine's processes)\n"
-        "  --dist                 spread the trials over the MPI job's processes (mpirun -np N\n"
-        "                         sgdlab sweep --dist ...): trial i on rank i %% N, each trained\n"
-        "                         alone, results and curves gathered on rank 0, which reports:\n"
-        "                         the same table as one process (docs/dist.md)\n"
-        "  --dist-options SPEC    e.g. timeout=600 (seconds a process may wait for the others)\n"
-        "\n"
-        "output:\n"
-        "  --plot FILE            the loss curves, to FILE.svg or FILE.png (default " DEFAULT_PLOT ";\n"
-        "                         needs gnuplot: gnuplot-nox)\n"
-        "  --no-plot              no plot\n"
-        "  --json                 one JSON object instead of the table\n"
-        "  --csv                  one CSV row per trial instead of the table\n"
-        "  --no-progress          no progress bar (drawn only when stderr is a terminal)\n"
-        "  -h, --help             show this help\n"
-        "\n"
-        "Exit status: 0 when the sweep ran (whatever the trials' verdicts); 1 when no trial\n"
-        "finished without diverging, or the plot asked for could not be drawn; 2 for bad\n"
-        "arguments or data.\n");
-}
+        "seed 0, as many threads as cores, the plot in " DEFAULT_PLOT ".\n",
+    .epilog = "Exit status: 0 when the sweep ran (whatever the trials' verdicts); 1 when no trial\n"
+              "finished without diverging, or the plot asked for could not be drawn; 2 for bad\n"
+              "arguments or data.\n",
+};
 
 /* Per-trial curves and events, for the plot. */
 typedef struct curve {
@@ -102,6 +57,7 @@ typedef struct sweep {
     int64_t done, total;
     int64_t steps_seen, steps_planned; /* for the progress bar */
     bool table, keep_curves;
+    const cli *c;
 } sweep;
 
 static void on_step(int64_t trial, int64_t step, double loss, double lr, void *user)
@@ -116,7 +72,7 @@ static void on_step(int64_t trial, int64_t step, double loss, double lr, void *u
         snprintf(text, sizeof text, "%lld of %lld trials done, %.0f s", (long long)s->done, (long long)s->ntrials,
                  cli_now() - s->t0);
         double f = (double)s->steps_seen / (double)s->steps_planned;
-        cli_bar_draw(&s->bar, f < 0.99 ? f : 0.99, text, false);
+        cli_bar_draw(&s->bar, f < 0.99 ? f : 0.99, -1, text, false);
     }
     if (!s->keep_curves)
         return;
@@ -167,13 +123,24 @@ static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, voi
     s->done = done;
     s->total = total;
     /* Trials that stop early (diverged) leave their budget unused: count it as done. */
-    s->steps_seen += t->max_steps - t->steps;
+    if (t->max_steps > t->steps && t->max_steps - t->steps < INT64_MAX - s->steps_seen)
+        s->steps_seen += t->max_steps - t->steps;
     char text[160], a[32];
     snprintf(text, sizeof text, "%lld of %lld trials done (last: lr %s %s), %.0f s", (long long)done, (long long)total,
              cli_num(a, sizeof a, t->lr), t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "",
              cli_now() - s->t0);
     double f = s->steps_planned > 0 ? (double)s->steps_seen / (double)s->steps_planned : (double)done / (double)total;
-    cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), text, true);
+    cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), -1, text, true);
+}
+
+/* Trial i of the search (a zeroed one for an index out of range). */
+static sgd_search_trial trial(const sgd_search *s, size_t i)
+{
+    sgd_search_trial t;
+    memset(&t, 0, sizeof t);
+    t.struct_size = sizeof t;
+    sgd_search_get_trial(s, i, &t);
+    return t;
 }
 
 /*
@@ -288,6 +255,28 @@ static const char *verdict_text(const sgd_search_trial *t)
     return t->verdict >= 0 ? sgd_monitor_verdict_name(t->verdict) : "-";
 }
 
+/* Trial i as a JSON object or a CSV row (the same fields). */
+static void put_trial(cli_rec *w, const sgd_search *s, size_t i, bool is_best)
+{
+    sgd_search_trial t = trial(s, i);
+    cli_rec_begin(w);
+    cli_rec_int(w, "index", (int64_t)i);
+    cli_rec_num(w, "lr", t.lr);
+    cli_rec_str(w, "optimizer", t.optimizer);
+    cli_rec_num(w, "momentum", t.momentum);
+    cli_rec_int(w, "batch_size", t.batch_size);
+    cli_rec_str(w, "verdict", verdict_text(&t));
+    cli_rec_num(w, "final_loss", t.final_loss);
+    cli_rec_num(w, "val_loss", t.val_loss);
+    cli_rec_num(w, "val_accuracy", t.val_accuracy);
+    cli_rec_int(w, "steps", t.steps);
+    cli_rec_count(w, "first_alarm", t.first_alarm);
+    cli_rec_str(w, "stop_reason", sgd_trainer_stop_name(t.stop_reason));
+    cli_rec_num(w, "seconds", t.seconds);
+    cli_rec_bool(w, "best", is_best);
+    cli_rec_end(w);
+}
+
 /* A color from blue (low lr) to red (high lr) through green and orange. */
 static void color(double f, char *buf, size_t cap)
 {
@@ -308,38 +297,35 @@ static void color(double f, char *buf, size_t cap)
     snprintf(buf, cap, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
-static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const char *format, const char *title,
-                      bool show_opt, const char *val_name)
+static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const char *title, bool show_opt)
 {
     cli_plot p;
-    if (!cli_plot_begin(&p, "sweep"))
+    if (!cli_plot_begin(&p, sw->c))
         return false;
     size_t n = sgd_search_count(s);
     double lrmin = INFINITY, lrmax = 0, ymin = INFINITY, y0 = 0;
     for (size_t i = 0; i < n; i++) {
-        sgd_search_trial t;
-        t.struct_size = sizeof t;
-        sgd_search_get_trial(s, i, &t);
+        sgd_search_trial t = trial(s, i);
         if (t.lr < lrmin)
             lrmin = t.lr;
         if (t.lr > lrmax)
             lrmax = t.lr;
     }
     /* Curves: the loss smoothed by an EMA of its log (time constant 10 steps). */
-    char paths[1024][300];
     size_t ncurves = n < 1024 ? n : 1024;
     for (size_t i = 0; i < ncurves; i++) {
-        FILE *f = cli_plot_file(&p, (int)i, paths[i], sizeof paths[i]);
+        FILE *f = cli_plot_file(&p, (int)i);
         if (f == NULL) {
+            cli_fail(sw->c, "--plot", "cannot write the plot's data in %s", p.dir);
             cli_plot_end(&p);
             return false;
         }
         cli_write_ema_curve(f, sw->curves[i].loss, sw->curves[i].n, &ymin, &y0);
         fclose(f);
     }
-    char mpath[300];
-    FILE *mf = cli_plot_file(&p, (int)ncurves, mpath, sizeof mpath);
+    FILE *mf = cli_plot_file(&p, (int)ncurves); /* the marks: "d<ncurves>.dat" */
     if (mf == NULL) {
+        cli_fail(sw->c, "--plot", "cannot write the plot's data in %s", p.dir);
         cli_plot_end(&p);
         return false;
     }
@@ -369,9 +355,7 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
         /* The mark takes its trial's colour (gnuplot's "lc rgb variable" reads 0xRRGGBB). */
         double tf = 0.5;
         if ((size_t)m->trial < n) {
-            sgd_search_trial tt;
-            tt.struct_size = sizeof tt;
-            sgd_search_get_trial(s, (size_t)m->trial, &tt);
+            sgd_search_trial tt = trial(s, (size_t)m->trial);
             tf = lrmax > lrmin ? (log(tt.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
         }
         char col[16];
@@ -386,22 +370,18 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
         cli_plot_end(&p);
         return false;
     }
-    char outq[2100], tq[1700], tics[1024];
+    char tq[1700], tics[1024];
     int w = snprintf(script, cap,
-                     "%s"
-                     "set output '%s'\n"
                      "set title '%s' noenhanced\n"
                      "set xlabel 'training step'\nset ylabel 'training loss (moving average, log scale)'\n"
                      "set logscale y\nset yrange [%.6g:%.6g]\nset grid\n%s"
                      "set key outside right top noenhanced\n"
                      "set datafile missing 'nan'\n"
                      "plot ",
-                     cli_plot_terminal(format), cli_gp_str(outq, sizeof outq, path), cli_gp_str(tq, sizeof tq, title),
+                     cli_gp_str(tq, sizeof tq, title),
                      ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
     for (size_t i = 0; i < ncurves; i++) {
-        sgd_search_trial t;
-        t.struct_size = sizeof t;
-        sgd_search_get_trial(s, i, &t);
+        sgd_search_trial t = trial(s, i);
         char col[16], a[32], label[400], lq[820];
         double f = lrmax > lrmin ? (log(t.lr) - log(lrmin)) / (log(lrmax) - log(lrmin)) : 0.5;
         color(f, col, sizeof col);
@@ -412,8 +392,8 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
             acc[0] = '\0';
         snprintf(label, sizeof label, "lr %s%s%s: %s%s", cli_num(a, sizeof a, t.lr), show_opt ? " " : "",
                  show_opt ? t.optimizer : "", verdict_text(&t), acc);
-        w += snprintf(script + w, cap - (size_t)w, "%s'%s' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
-                      i ? ", \\\n     " : "", paths[i], col, cli_gp_str(lq, sizeof lq, label));
+        w += snprintf(script + w, cap - (size_t)w, "%s'd%zu.dat' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                      i ? ", \\\n     " : "", i, col, cli_gp_str(lq, sizeof lq, label));
     }
     static const char *const mk[4][3] = {{"7", "#000000", "divergence / NaN"},
                                          {"6", "#555555", "stagnation"},
@@ -422,27 +402,48 @@ static bool draw_plot(sweep *sw, const sgd_search *s, const char *path, const ch
     for (int cls = 0; cls < 4; cls++)
         if (nm[cls] > 0)
             w += snprintf(script + w, cap - (size_t)w,
-                          ", \\\n     '%s' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb variable "
-                          "notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
-                          mpath, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
+                          ", \\\n     'd%zu.dat' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb "
+                          "variable notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
+                          ncurves, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
     snprintf(script + w, cap - (size_t)w, "\n");
-    (void)val_name;
-    bool ok = cli_plot_run(&p, "sweep", script);
+    bool ok = cli_plot_run(&p, sw->c, script, path);
     free(script);
     cli_plot_end(&p);
     return ok;
 }
 
+/* --optim, repeatable: each one is appended. */
+typedef struct optim_list {
+    const char *items[MAX_OPTIMS];
+    size_t n;
+} optim_list;
+
+static bool add_optim(cli *c, const cli_opt *opt, const char *value, void *dest)
+{
+    (void)opt;
+    optim_list *l = dest;
+    if (*value == '\0') {
+        cli_fail(c, "--optim", "empty value");
+        return false;
+    }
+    if (l->n == MAX_OPTIMS) {
+        cli_fail(c, "--optim", "at most %d optimizers", MAX_OPTIMS);
+        return false;
+    }
+    l->items[l->n++] = value;
+    return true;
+}
+
 int sgdlab_cmd_sweep(int argc, char **argv)
 {
-    const char *data = NULL, *model = NULL, *plot = DEFAULT_PLOT, *schedule = "cosine", *monitor_spec = NULL;
-    const char *optims[MAX_OPTIMS];
-    size_t n_optims = 0;
-    bool json = false, csv = false, progress = true, plot_given = false, guard = false;
+    const char *data = NULL, *model = NULL, *plot = NULL, *schedule = "cosine", *monitor_spec = NULL;
+    optim_list ol;
+    memset(&ol, 0, sizeof ol);
+    bool csv = false, guard = false;
     double *lrs = NULL, *momenta = NULL;
     int64_t *batch_sizes = NULL;
     size_t n_lrs = 0, n_momenta = 0, n_bs = 0;
-    int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 128, seed = 0, threads = 0;
+    int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 0, seed = 0, threads = 0; /* batch 0: not given (128) */
     bool batch_given = false;
     double lr_min = 1e-4, lr_max = 10;
     bool dist = false;
@@ -450,109 +451,101 @@ int sgdlab_cmd_sweep(int argc, char **argv)
     cli_dist cd;
     memset(&cd, 0, sizeof cd);
     cd.size = 1;
-    cli_args a;
-    cli_args_init(&a, "sweep", argc, argv);
-    const char *name;
-    int rc = SGDLAB_EXIT_USAGE;
-    bool help = false;
-    while ((name = cli_next(&a)) != NULL) {
-        if (strcmp(name, "help") == 0) {
-            sgdlab_help_sweep();
-            help = true;
-            rc = SGDLAB_EXIT_OK;
-            break;
-        } else if (strcmp(name, "data") == 0) {
-            cli_string(&a, &data);
-        } else if (strcmp(name, "model") == 0) {
-            cli_string(&a, &model);
-        } else if (strcmp(name, "optim") == 0) {
-            const char *o;
-            if (cli_string(&a, &o)) {
-                if (n_optims == MAX_OPTIMS)
-                    cli_fail(&a, "at most %d optimizers", MAX_OPTIMS);
-                else
-                    optims[n_optims++] = o;
-            }
-        } else if (strcmp(name, "lrs") == 0) {
-            cli_double_list(&a, 0, 1e6, true, &lrs, &n_lrs);
-        } else if (strcmp(name, "lr-min") == 0) {
-            cli_double(&a, 0, 1e6, true, &lr_min);
-        } else if (strcmp(name, "lr-max") == 0) {
-            cli_double(&a, 0, 1e6, true, &lr_max);
-        } else if (strcmp(name, "points") == 0) {
-            cli_int(&a, 1, 4096, &points);
-        } else if (strcmp(name, "random") == 0) {
-            cli_int(&a, 1, (int64_t)1 << 20, &random_n);
-        } else if (strcmp(name, "momenta") == 0) {
-            cli_double_list(&a, 0, 0.999999, false, &momenta, &n_momenta);
-        } else if (strcmp(name, "batch-sizes") == 0) {
-            cli_int_list(&a, 1, SGD_MODEL_MAX_BATCH, &batch_sizes, &n_bs);
-        } else if (strcmp(name, "epochs") == 0) {
-            cli_int(&a, 1, 1 << 20, &epochs);
-        } else if (strcmp(name, "steps") == 0) {
-            cli_int(&a, 1, INT64_MAX, &steps);
-        } else if (strcmp(name, "batch-size") == 0) {
-            cli_int(&a, 1, SGD_MODEL_MAX_BATCH, &batch);
-            batch_given = true;
-        } else if (strcmp(name, "schedule") == 0) {
-            cli_string(&a, &schedule);
-        } else if (strcmp(name, "seed") == 0) {
-            cli_int(&a, 0, INT64_MAX, &seed);
-        } else if (strcmp(name, "guard") == 0) {
-            if (cli_flag(&a))
-                guard = true;
-        } else if (strcmp(name, "monitor") == 0) {
-            cli_string(&a, &monitor_spec);
-        } else if (strcmp(name, "threads") == 0) {
-            cli_int(&a, 1, 256, &threads);
-        } else if (strcmp(name, "plot") == 0) {
-            if (cli_string(&a, &plot)) {
-                plot_given = true;
-                if (cli_plot_format("sweep", plot) == NULL)
-                    a.error = true;
-            }
-        } else if (strcmp(name, "no-plot") == 0) {
-            if (cli_flag(&a))
-                plot = NULL;
-        } else if (strcmp(name, "json") == 0) {
-            if (cli_flag(&a))
-                json = true;
-        } else if (strcmp(name, "csv") == 0) {
-            if (cli_flag(&a))
-                csv = true;
-        } else if (strcmp(name, "no-progress") == 0) {
-            if (cli_flag(&a))
-                progress = false;
-        } else if (strcmp(name, "dist") == 0) {
-            if (cli_flag(&a))
-                dist = true;
-        } else if (strcmp(name, "dist-options") == 0) {
-            cli_string(&a, &dist_spec);
-        } else {
-            cli_unknown(&a, name);
-        }
-    }
-    if (a.error || help)
+    const char *plot_default = DEFAULT_PLOT;
+    bool plot_given = false;
+    cli c;
+    const cli_opt opts[] = {
+        CLI_SECTION("what is searched"),
+        {.name = "lrs", .kind = CLI_DOUBLES, .dest = &lrs, .count = &n_lrs, .lo = 0, .hi = 1e6, .lo_open = true,
+         .arg = "LIST", .help = "learning rates, e.g. 0.001,0.01,0.1"},
+        {.name = "lr-min", .kind = CLI_DOUBLE, .dest = &lr_min, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the range's low end (default 1e-4)"},
+        {.name = "lr-max", .kind = CLI_DOUBLE, .dest = &lr_max, .lo = 0, .hi = 1e6, .lo_open = true, .arg = "X",
+         .help = "the range's high end (default 10)"},
+        {.name = "points", .kind = CLI_INT, .dest = &points, .ilo = 1, .ihi = 4096, .arg = "N",
+         .help = "grid points in the range, equally spaced in log (default 11)"},
+        {.name = "random", .kind = CLI_INT, .dest = &random_n, .ilo = 1, .ihi = (int64_t)1 << 20, .arg = "N",
+         .help = "N random trials instead: lr log-uniform in the range, the other lists' entries uniformly "
+                 "(seeded by --seed)"},
+        {.name = "optim", .kind = CLI_CALL, .dest = &ol, .arg = "SPEC", .takes_value = true, .call = add_optim,
+         .help = "an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default), adam; repeat the option to "
+                 "compare optimizers. One that names its lr runs once at that lr, next to the grid: a "
+                 "learning-rate-free method, e.g. --optim prodigy:lr=1 or --optim dadapt_adam:lr=1"},
+        {.name = "momenta", .kind = CLI_DOUBLES, .dest = &momenta, .count = &n_momenta, .lo = 0, .hi = 0.999999,
+         .arg = "LIST",
+         .help = "values of the optimizer's momentum coefficient (SGD's momentum, Adam's beta1...), e.g. 0,0.9"},
+        {.name = "batch-sizes", .kind = CLI_INTS, .dest = &batch_sizes, .count = &n_bs, .ilo = 1,
+         .ihi = SGD_MODEL_MAX_BATCH, .arg = "LIST", .help = "batch sizes, e.g. 32,128"},
+        CLI_SECTION("each trial"),
+        {.name = "data", .kind = CLI_STRING, .dest = &data, .arg = "DATA",
+         .help = "fashion-mnist (default), spirals, a directory of IDX files, or "
+                 "TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]"},
+        {.name = "model", .kind = CLI_STRING, .dest = &model, .arg = "SPEC",
+         .help = "default: 784-256-relu-128-relu-10 for 28x28 images"},
+        {.name = "epochs", .kind = CLI_INT, .dest = &epochs, .ilo = 1, .ihi = 1 << 20, .arg = "N",
+         .help = "default 1"},
+        {.name = "steps", .kind = CLI_INT, .dest = &steps, .ilo = 1, .ihi = (int64_t)1 << 40, .arg = "N",
+         .help = "budget in batches (default: the epochs)"},
+        {.name = "batch-size", .kind = CLI_INT, .dest = &batch, .ilo = 1, .ihi = SGD_MODEL_MAX_BATCH, .arg = "N",
+         .help = "default 128 (text: the number of parallel streams, default 32)"},
+        {.name = "schedule", .kind = CLI_STRING, .dest = &schedule, .arg = "S",
+         .help = "cosine (default), constant, or a schedule spec"},
+        {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
+         .help = "initialisation, batch order and draws (default 0); every trial starts from the same weights"},
+        {.name = "guard", .kind = CLI_TRUE, .dest = &guard, .help = "rescue diverging trials instead of stopping them"},
+        {.name = "monitor", .kind = CLI_STRING, .dest = &monitor_spec, .arg = "SPEC",
+         .help = "monitor options, e.g. stagnation_steps=300"},
+        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 256, .arg = "N",
+         .help = "trials at once (default: the number of cores; with --dist, per process: the cores shared "
+                 "among the machine's processes)"},
+        {.name = "dist", .kind = CLI_TRUE, .dest = &dist,
+         .help = "spread the trials over the MPI job's processes (mpirun -np N sgdlab sweep --dist ...): trial i "
+                 "on rank i % N, each trained alone, results and curves gathered on rank 0, which reports: the "
+                 "same table as one process (docs/dist.md)"},
+        {.name = "dist-options", .kind = CLI_STRING, .dest = &dist_spec, .arg = "SPEC",
+         .help = "e.g. timeout=600 (seconds a process may wait for the others)"},
+        CLI_SECTION("output"),
+        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
+         .help = "the loss curves, to FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
+        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
+        CLI_OPT_JSON(&c, "one JSON object instead of the table (docs/cli.md)"),
+        {.name = "csv", .kind = CLI_TRUE, .dest = &csv, .help = "one CSV row per trial instead of the table"},
+        CLI_OPT_OUTPUT(&c),
+        CLI_OPT_QUIET(&c, "no progress bar, no heading: the table and the best only"),
+        CLI_OPT_PROGRESS(&c),
+        CLI_END,
+    };
+    int rc = cli_parse(&c, &spec, opts, argc, argv);
+    const bool json = c.json;
+    const size_t n_optims = ol.n;
+    const char *const *optims = ol.items;
+    if (rc >= 0)
         goto done_args;
+    rc = SGDLAB_EXIT_USAGE;
+    batch_given = batch > 0;
+    if (!batch_given)
+        batch = 128;
     if (dist_spec != NULL && !dist) {
-        fprintf(stderr, "sgdlab sweep: --dist-options: needs --dist\n");
+        cli_fail(&c, "--dist-options", "needs --dist");
         goto done_args;
     }
+    if (!cli_plot_resolve(&c, &plot, plot_default, &plot_given))
+        goto done_args;
     if (json && csv) {
-        fprintf(stderr, "sgdlab sweep: --json and --csv: choose one\n");
+        cli_fail(&c, NULL, "--json and --csv: choose one");
         goto done_args;
     }
     if (lr_max < lr_min) {
-        fprintf(stderr, "sgdlab sweep: --lr-max: %g is below --lr-min %g\n", lr_max, lr_min);
+        cli_fail(&c, "--lr-max", "%g is below --lr-min %g", lr_max, lr_min);
         goto done_args;
     }
     if (random_n > 0 && lrs != NULL) {
-        fprintf(stderr, "sgdlab sweep: --random: a random search draws its learning rates; drop --lrs\n");
+        cli_fail(&c, "--random", "a random search draws its learning rates; drop --lrs");
         goto done_args;
     }
-    rc = SGDLAB_EXIT_OK;
+    rc = -1;
 done_args:
-    if (rc != SGDLAB_EXIT_OK || help) {
+    if (rc >= 0) {
         free(lrs);
         free(momenta);
         free(batch_sizes);
@@ -570,21 +563,22 @@ done_args:
     }
     bool have_gnuplot = plot == NULL || cli_have_gnuplot();
     if (!have_gnuplot && plot_given)
-        cli_no_gnuplot("sweep", plot);
+        cli_no_gnuplot(&c, plot);
 
     sweep sw;
     memset(&sw, 0, sizeof sw);
+    sw.c = &c;
     sw.table = !json && !csv;
     cli_data d;
     sgd_search *s = NULL;
-    char model_spec[512];
+    char model_spec[512], canonical[1024];
     rc = SGDLAB_EXIT_USAGE;
     double t0 = cli_now();
     char text_spec[1024];
     if (cli_is_text(data)) {
         /* Parallel streams of text, read in order, --batch-size of them (32 by default). */
         if (n_bs > 0) {
-            fprintf(stderr, "sgdlab sweep: --batch-sizes: text data is cut into --batch-size streams once\n");
+            cli_fail(&c, "--batch-sizes", "text data is cut into --batch-size streams once");
             goto out_nodata;
         }
         if (!cli_load_text("sweep", data, 100, batch_given ? batch : 32, 0.05, SGD_TEXT_UTF8, &d))
@@ -597,20 +591,25 @@ done_args:
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
     }
-    if (d.text != NULL) {
-        /* The trials build the model from its spec: the vocabulary and the length written in. */
+    {
+        /* The spec as train and lr-find report it (canonical: "2-64-relu-3:loss=cross_entropy"), for text with
+           the vocabulary and the length written in (the trials build the model from it); and a bad one is
+           refused here, before any trial. */
         char full[1024];
-        const char *spec = cli_text_spec("sweep", &d, model, full, sizeof full);
-        sgd_model *probe;
-        if (spec == NULL)
+        const char *mspec = cli_text_spec("sweep", &d, model, full, sizeof full);
+        sgd_model *probe = NULL;
+        if (mspec == NULL)
             goto out;
-        if (sgd_model_from_spec(&probe, spec, NULL, NULL) != SGD_OK) {
-            fprintf(stderr, "sgdlab sweep: --model: %s\n", sgd_error_last());
+        if (sgd_model_from_spec(&probe, mspec, NULL, NULL) != SGD_OK) {
+            cli_fail(&c, "--model", "%s", sgd_error_last());
             goto out;
         }
-        snprintf(text_spec, sizeof text_spec, "%s", sgd_model_spec(probe));
+        snprintf(canonical, sizeof canonical, "%s", sgd_model_spec(probe));
         sgd_model_free(probe);
-        model = text_spec;
+        if (d.text != NULL) {
+            snprintf(text_spec, sizeof text_spec, "%s", canonical);
+            model = text_spec;
+        }
     }
     static const char *const default_optim[1] = {"sgd:momentum=0.9"};
     sgd_search_options so;
@@ -644,7 +643,7 @@ done_args:
     sgd_monitor_options_init(&mo);
     if (monitor_spec != NULL) {
         if (sgd_monitor_options_parse(&mo, monitor_spec) != SGD_OK) {
-            fprintf(stderr, "sgdlab sweep: --monitor: %s\n", sgd_error_last());
+            cli_fail(&c, "--monitor", "%s", sgd_error_last());
             goto out;
         }
         so.monitor = &mo;
@@ -654,11 +653,11 @@ done_args:
                                                 (int64_t)(n_momenta ? n_momenta : 1) * (int64_t)(n_bs ? n_bs : 1));
     sw.curves = calloc(ntrials, sizeof *sw.curves);
     if (sw.curves == NULL) {
-        fprintf(stderr, "sgdlab sweep: out of memory for %zu trials\n", ntrials);
+        cli_fail(&c, NULL, "out of memory for %zu trials", ntrials);
         goto out;
     }
     sw.ntrials = ntrials;
-    cli_bar_init(&sw.bar, progress);
+    cli_bar_init(&sw.bar, cli_progress_on(&c));
     sw.keep_curves = plot != NULL;
     {
         int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
@@ -671,7 +670,7 @@ done_args:
     so.on_trial = on_trial;
     so.user = &sw;
     sw.t0 = cli_now();
-    if (sw.table) {
+    if (sw.table && !c.quiet) {
         printf("sgdlab sweep: %s on %s\n", model, d.desc);
         char b1[32], b2[32];
         if (random_n > 0)
@@ -696,7 +695,7 @@ done_args:
                strcmp(schedule, "cosine") == 0 ? "learning rate annealed by a cosine to 0" : schedule,
                (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s",
                cli_dist_on(&cd) ? " per process; trials spread over " : "", cli_dist_on(&cd) ? cd.desc : "");
-        fflush(stdout);
+        cli_flush();
     }
     if (!cli_dist_setup_done("sweep", &cd, true))
         goto out;
@@ -710,7 +709,7 @@ done_args:
         goto out;
     }
     if (st != SGD_OK) {
-        fprintf(stderr, "sgdlab sweep: %s\n", sgd_error_last());
+        cli_fail(&c, NULL, "%s", sgd_error_last());
         rc = st == SGD_EINVAL || st == SGD_ENOTFOUND || st == SGD_ERANGE || st == SGD_ESHAPE ? SGDLAB_EXIT_USAGE
                                                                                           : SGDLAB_EXIT_FAIL;
         goto out;
@@ -724,18 +723,14 @@ done_args:
         plot = NULL, plot_given = false; /* rank 0 draws */
     if (plot != NULL && have_gnuplot) {
         char title[800];
-        sgd_search_trial bt;
-        bt.struct_size = sizeof bt;
-        if (have_best)
-            sgd_search_get_trial(s, best, &bt);
+        sgd_search_trial bt = trial(s, have_best ? best : 0);
         char b1[32];
         snprintf(title, sizeof title, "%s on %s: %s%s%s, %s%s", model, d.name,
                  show_opt ? "" : so.optimizers[0], show_opt ? "" : ", ",
                  strcmp(schedule, "cosine") == 0 ? "cosine-annealed lr" : schedule,
                  have_best ? "best lr " : "no trial converged",
                  have_best ? cli_num(b1, sizeof b1, bt.lr) : "");
-        const char *fmt = cli_plot_format("sweep", plot);
-        plotted = fmt != NULL && draw_plot(&sw, s, plot, fmt, title, show_opt, d.val_name);
+        plotted = draw_plot(&sw, s, plot, title, show_opt);
     }
     if (plot_given && !plotted)
         rc = SGDLAB_EXIT_FAIL;
@@ -753,9 +748,7 @@ done_args:
                d.val != NULL ? (strcmp(d.val_name, "test") == 0 ? "test acc" : "val acc") : "accuracy", "steps",
                "first alarm", "time");
         for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
+            sgd_search_trial t = trial(s, i);
             printf("%10s", cli_num(b1, sizeof b1, t.lr));
             if (show_opt)
                 printf("  %-22s", t.optimizer);
@@ -778,9 +771,7 @@ done_args:
         }
         printf("\n");
         if (have_best) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, best, &t);
+            sgd_search_trial t = trial(s, best);
             printf("best: lr %s with %s", cli_num(b1, sizeof b1, t.lr), t.optimizer);
             if (show_mom)
                 printf(", momentum %s", cli_num(b2, sizeof b2, t.momentum));
@@ -799,9 +790,7 @@ done_args:
         for (int k = 0; k < 4; k++) {
             int cnt = 0;
             for (size_t i = 0; i < n; i++) {
-                sgd_search_trial t;
-                t.struct_size = sizeof t;
-                sgd_search_get_trial(s, i, &t);
+                sgd_search_trial t = trial(s, i);
                 if (strcmp(verdict_text(&t), sgd_monitor_verdict_name(order[k])) != 0)
                     continue;
                 printf("%s%s", cnt == 0 ? sgd_monitor_verdict_name(order[k]) : ",", cnt == 0 ? ": lr " : " ");
@@ -821,42 +810,23 @@ done_args:
                n, search_seconds, cli_dist_on(&cd) ? (snprintf(b2, sizeof b2, "%d processes x ", cd.size), b2) : "",
                (long long)threads, threads == 1 ? "" : "s");
     } else if (json) {
-        printf("{\"command\":\"sweep\",\"model\":");
-        cli_json_str(stdout, model);
+        printf("{\"schema\":\"" CLI_SCHEMA("sweep") "\",\"command\":\"sweep\",\"model\":");
+        cli_json_str(stdout, canonical);
         printf(",\"data\":");
         cli_json_str(stdout, d.name);
+        printf(",\"val_data\":");
+        if (d.val != NULL)
+            cli_json_str(stdout, d.val_name);
+        else
+            printf("null");
         printf(",\"schedule\":");
         cli_json_str(stdout, schedule);
         printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,", (long long)epochs,
                (long long)batch, (long long)seed, (long long)threads);
-        if (cli_dist_on(&cd))
-            printf("\"processes\":%d,", cd.size);
-        printf("\"trials\":[");
-        for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
-            printf("%s{\"lr\":%.9g,\"optimizer\":", i ? "," : "", t.lr);
-            cli_json_str(stdout, t.optimizer);
-            printf(",\"momentum\":");
-            cli_json_num(stdout, t.momentum);
-            printf(",\"batch_size\":%lld,\"verdict\":", (long long)t.batch_size);
-            cli_json_str(stdout, verdict_text(&t));
-            printf(",\"final_loss\":");
-            cli_json_num(stdout, t.final_loss);
-            printf(",\"val_loss\":");
-            cli_json_num(stdout, t.val_loss);
-            printf(",\"val_accuracy\":");
-            cli_json_num(stdout, t.val_accuracy);
-            printf(",\"steps\":%lld,\"first_alarm\":", (long long)t.steps);
-            if (t.first_alarm >= 0)
-                printf("%lld", (long long)t.first_alarm);
-            else
-                printf("null");
-            printf(",\"stop_reason\":");
-            cli_json_str(stdout, sgd_trainer_stop_name(t.stop_reason));
-            printf(",\"seconds\":%.3f}", t.seconds);
-        }
+        printf("\"processes\":%d,\"trials\":[", cd.size);
+        cli_rec w = {stdout, CLI_REC_JSON, 0, 0};
+        for (size_t i = 0; i < n; i++)
+            put_trial(&w, s, i, have_best && i == best);
         printf("],\"best\":");
         if (have_best)
             printf("%zu", best);
@@ -869,16 +839,11 @@ done_args:
             printf("null");
         printf(",\"seconds\":%.3f}\n", total_seconds);
     } else {
-        printf("lr,optimizer,momentum,batch_size,verdict,final_loss,val_loss,val_accuracy,steps,first_alarm,seconds,"
-               "best\n");
-        for (size_t i = 0; i < n; i++) {
-            sgd_search_trial t;
-            t.struct_size = sizeof t;
-            sgd_search_get_trial(s, i, &t);
-            printf("%.9g,\"%s\",%.9g,%lld,%s,%.9g,%.9g,%.9g,%lld,%lld,%.3f,%d\n", t.lr, t.optimizer, t.momentum,
-                   (long long)t.batch_size, verdict_text(&t), t.final_loss, t.val_loss, t.val_accuracy,
-                   (long long)t.steps, (long long)t.first_alarm, t.seconds, have_best && i == best);
-        }
+        cli_rec w = {stdout, CLI_REC_CSV_HEADER, 0, 0};
+        put_trial(&w, s, 0, false);
+        w.mode = CLI_REC_CSV;
+        for (size_t i = 0; i < n; i++)
+            put_trial(&w, s, i, have_best && i == best);
     }
 out:
     sgd_search_free(s);

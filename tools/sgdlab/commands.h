@@ -2,31 +2,28 @@
 #ifndef SGDLAB_TOOL_COMMANDS_H
 #define SGDLAB_TOOL_COMMANDS_H
 
-/* Exit statuses shared by the subcommands. */
+/* Exit statuses shared by the subcommands (an interrupted command: 128 + the signal). */
 #define SGDLAB_EXIT_OK 0
-#define SGDLAB_EXIT_FAIL 1  /* the command ran, and what it found is a failure (e.g. --fail-on) */
+#define SGDLAB_EXIT_FAIL 1  /* the command ran, and what it found is a failure (e.g. --fail-on), or its output failed */
 #define SGDLAB_EXIT_USAGE 2 /* bad arguments or unreadable input */
 
-/* Each subcommand gets argv after the subcommand name (argv[0] is the name itself). */
+/*
+ * Each subcommand gets argv after "sgdlab" (argv[0] is its own name), parses
+ * it with cli_parse() (args.h: which also answers --help and --version) and
+ * returns the exit status; main() then calls cli_exit().
+ */
 typedef int (*sgdlab_command_fn)(int argc, char **argv);
 
 int sgdlab_cmd_monitor(int argc, char **argv);
-void sgdlab_help_monitor(void);
 int sgdlab_cmd_inspect(int argc, char **argv);
-void sgdlab_help_inspect(void);
 int sgdlab_cmd_train(int argc, char **argv);
-void sgdlab_help_train(void);
 int sgdlab_cmd_lrfind(int argc, char **argv);
-void sgdlab_help_lrfind(void);
 int sgdlab_cmd_sweep(int argc, char **argv);
-void sgdlab_help_sweep(void);
 int sgdlab_cmd_case(int argc, char **argv);
-void sgdlab_help_case(void);
 
-/* sgdlab case text (cmd_case_text.c), dispatched from sgdlab case. */
-int sgdlab_case_text(int argc, char **argv);
-void sgdlab_help_case_text(void);
 int sgdlab_cmd_generate(int argc, char **argv);
-void sgdlab_help_generate(void);
+
+/* sgdlab case text (cmd_case_text.c), dispatched from sgdlab case: argv[0] is "text". */
+int sgdlab_case_text(int argc, char **argv);
 
 #endif

@@ -11,10 +11,13 @@
 #include "core/internal.h" /* sgd__parse_double */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_POINTS ((size_t)1 << 24)
 #define MAX_FILE ((size_t)256 << 20)
@@ -131,9 +134,24 @@ int lrfind_read_curve(const char *path, const logread_opts *ro, double **lr, dou
 {
     *lr = *loss = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
+    /* A regular file (a FIFO must not block the open, a device is no range test). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errcap, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
     /* The whole file (a range test is small); bounded. */

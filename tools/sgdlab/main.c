@@ -3,47 +3,53 @@
  * source file (cmd_<name>.c); to add one, append a row to `commands`.
  * SPDX-License-Identifier: MIT
  */
+#include "args.h"
 #include "cli_dist.h"
 #include "commands.h"
 
 #include "sgdlab/sgdlab.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 typedef struct command {
     const char *name;
     sgdlab_command_fn run;
-    void (*help)(void);
     const char *summary;
 } command;
 
 static const command commands[] = {
-    {"monitor", sgdlab_cmd_monitor, sgdlab_help_monitor,
-     "watch a loss log (file or pipe) and report divergence, spikes, oscillation, plateaus, stagnation"},
-    {"inspect", sgdlab_cmd_inspect, sgdlab_help_inspect,
-     "validate a checkpoint and print its sections, tensors and checksums"},
-    {"train", sgdlab_cmd_train, sgdlab_help_train,
-     "train a model (progress, validation per epoch, the guard that rescues diverging runs)"},
-    {"lr-find", sgdlab_cmd_lrfind, sgdlab_help_lrfind,
-     "run the learning-rate range test and suggest a learning rate"},
-    {"sweep", sgdlab_cmd_sweep, sgdlab_help_sweep,
-     "train one short run per learning rate: verdicts, losses, accuracies, the best, a plot"},
-    {"case", sgdlab_cmd_case, sgdlab_help_case,
-     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it; 'case text', an LSTM"},
-    {"generate", sgdlab_cmd_generate, sgdlab_help_generate,
-     "write text with a character model saved in a checkpoint (train --data text --save)"},
+    {"monitor", sgdlab_cmd_monitor, "diagnose a training loss log, from a file or a pipe, as it is written"},
+    {"inspect", sgdlab_cmd_inspect, "validate a checkpoint and show its sections and tensors"},
+    {"train", sgdlab_cmd_train, "train a model, with the guard that rescues diverging runs"},
+    {"lr-find", sgdlab_cmd_lrfind, "run the learning-rate range test and suggest a learning rate"},
+    {"sweep", sgdlab_cmd_sweep, "train one short run per learning rate and compare them"},
+    {"case", sgdlab_cmd_case, "replay a case study: 'case image', a CNN at a rate too high; 'case text', an LSTM"},
+    {"generate", sgdlab_cmd_generate, "write text with a character model saved by train --data text --save"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sgdlab COMMAND [options] [args]\n"
-               "       sgdlab help COMMAND | --help | --version\n\n"
+               "       sgdlab help COMMAND | --help | --version\n"
+               "\n"
+               "Trains small neural networks and gets the learning rate right: the libsgdlab\n"
+               "command-line tool.\n"
+               "\n"
                "commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'sgdlab COMMAND --help' describes a command.\n");
+    fprintf(f, "\n"
+               "options:\n"
+               "  -h, --help     show this help\n"
+               "      --version  show the version\n"
+               "\n"
+               "'sgdlab COMMAND --help' describes a command; every command takes --json\n"
+               "(docs/cli.md has the schemas) and -o FILE.\n"
+               "\n"
+               "Exit status: the command's; 2 for an unknown command or option.\n");
 }
 
 static const command *find(const char *name)
@@ -56,31 +62,41 @@ static const command *find(const char *name)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    /* The tool's own options, before the command ('+': stop at the first non-option, the command). */
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            usage(stdout);
+            return cli_exit("--help", SGDLAB_EXIT_OK);
+        }
+        if (ch == 'V') {
+            printf("sgdlab %s (libsgdlab %s)\n", SGD_VERSION_STRING, sgd_version_string());
+            return cli_exit("--version", SGDLAB_EXIT_OK);
+        }
+        fprintf(stderr, "sgdlab: %s: unknown option (see 'sgdlab --help')\n", argv[optind - 1]);
+        return SGDLAB_EXIT_USAGE;
+    }
+    if (optind >= argc) {
         usage(stderr);
         return SGDLAB_EXIT_USAGE;
     }
-    const char *name = argv[1];
-    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        usage(stdout);
-        return SGDLAB_EXIT_OK;
-    }
-    if (strcmp(name, "--version") == 0) {
-        printf("sgdlab %s (libsgdlab %s)\n", SGD_VERSION_STRING, sgd_version_string());
-        return SGDLAB_EXIT_OK;
-    }
+    const char *name = argv[optind];
     if (strcmp(name, "help") == 0) {
-        if (argc < 3) {
+        if (optind + 1 >= argc) {
             usage(stdout);
-            return SGDLAB_EXIT_OK;
+            return cli_exit("help", SGDLAB_EXIT_OK);
         }
-        const command *c = find(argv[2]);
+        const command *c = find(argv[optind + 1]);
         if (c == NULL) {
-            fprintf(stderr, "sgdlab: unknown command '%s'\n", argv[2]);
+            fprintf(stderr, "sgdlab: unknown command '%s'\n", argv[optind + 1]);
             return SGDLAB_EXIT_USAGE;
         }
-        c->help();
-        return SGDLAB_EXIT_OK;
+        char *help_argv[] = {(char *)c->name, (char *)"--help", NULL};
+        return cli_exit(c->name, c->run(2, help_argv));
     }
     const command *c = find(name);
     if (c == NULL) {
@@ -91,5 +107,5 @@ int main(int argc, char **argv)
     /* Under mpirun, only train and sweep run distributed (--dist, which they check themselves). */
     if (strcmp(c->name, "train") != 0 && strcmp(c->name, "sweep") != 0 && !cli_dist_check_launch(c->name, false, false))
         return SGDLAB_EXIT_USAGE;
-    return c->run(argc - 1, argv + 1);
+    return cli_exit(c->name, c->run(argc - optind, argv + optind));
 }
