@@ -7,6 +7,7 @@
  * the input itself. A fusable activation after it (ReLU) is applied in place.
  * SPDX-License-Identifier: MIT
  */
+#include "model/kernels.h"
 #include "model/layer.h"
 
 #include <cblas.h>
@@ -121,6 +122,9 @@ static dims dims_of(const sgd__layer *l)
  * output gradient) when a window layer is fused after it, and the columns of
  * every sample (kept from the forward pass for the weight gradient).
  */
+#ifndef RECOMPUTE
+#define RECOMPUTE 1
+#endif
 typedef struct wsplan {
     size_t cols, dcol, pad, tmp, total;
 } wsplan;
@@ -130,7 +134,8 @@ static bool plan_of(const sgd__layer *l, const dims *m, int64_t batch, wsplan *w
     size_t per = 0;
     memset(w, 0, sizeof *w);
     if (!m->direct) {
-        if (!sgd__mul_size((size_t)m->Kr, (size_t)m->HWo, &per) || !sgd__mul_size(per, (size_t)batch, &w->cols))
+        if (!sgd__mul_size((size_t)m->Kr, (size_t)m->HWo, &per) ||
+            !sgd__mul_size(per, RECOMPUTE ? 1 : (size_t)batch, &w->cols))
             return false;
         w->dcol = per;
         if (m->p > 0 && !sgd__mul_size((size_t)m->C, (size_t)m->Hp * (size_t)m->Wp, &w->pad))
@@ -185,15 +190,26 @@ static inline void copy_floats(float *restrict dst, const float *restrict src, i
         memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));
 }
 
-/* dst[j] += src[j] for n floats, in blocks of 8 (constant inner trip counts, which vectorize). */
+/* dst[j] += src[j] for n floats, in blocks of 8 and 4 (constant inner trip counts, which vectorize). */
 static inline void add_floats(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8)
         for (int t = 0; t < 8; t++)
             dst[j + t] += src[j + t];
+    if (j + 4 <= n) {
+        for (int t = 0; t < 4; t++)
+            dst[j + t] += src[j + t];
+        j += 4;
+    }
     for (; j < n; j++)
         dst[j] += src[j];
+}
+
+/* v[j] = c for n floats. */
+static inline void fill_floats(float *restrict v, float c, int64_t n)
+{
+    SGD__FOR_BLOCKED(j, n, v[j] = c;);
 }
 
 /*
@@ -303,7 +319,7 @@ static const float *columns(const wsparts *w, const dims *m, const float *x, int
 {
     if (m->direct)
         return x + (size_t)n * (size_t)(m->C * m->H * m->W);
-    return w->cols + (size_t)n * (size_t)m->Kr * (size_t)m->HWo;
+    return w->cols + (RECOMPUTE ? 0 : (size_t)n * (size_t)m->Kr * (size_t)m->HWo);
 }
 
 /*
@@ -342,17 +358,17 @@ static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
         if (!m.direct)
             im2col(&m, padded(&m, x + (size_t)n * in_n, w.pad), (float *)columns(&w, &m, x, n));
         if (b != NULL)
-            for (int64_t o = 0; o < m.O; o++) {
-                float *yo = y + (size_t)(o * m.HWo), bo = b[o];
-                for (int64_t j = 0; j < m.HWo; j++)
-                    yo[j] = bo;
-            }
-        gemm_forward(l, &m, columns(&w, &m, x, n), y, b != NULL ? 1.0f : 0.0f);
-        if (l->fuse_next != NULL)
-            l->fuse_next->op->apply(l->fuse_next, y, NULL, m.O, m.HWo);
-        if (l->fuse_pool != NULL)
             for (int64_t o = 0; o < m.O; o++)
-                l->fuse_pool->op->plane_forward(l->fuse_pool, y + (size_t)(o * m.HWo), n * m.O + o);
+                fill_floats(y + (size_t)(o * m.HWo), b[o], m.HWo);
+        gemm_forward(l, &m, columns(&w, &m, x, n), y, b != NULL ? 1.0f : 0.0f);
+        /* Channel by channel: the activation and the window layer while the plane is in the first-level cache. */
+        for (int64_t o = 0; o < m.O; o++) {
+            float *yo = y + (size_t)(o * m.HWo);
+            if (l->fuse_next != NULL)
+                l->fuse_next->op->apply(l->fuse_next, yo, NULL, 1, m.HWo);
+            if (l->fuse_pool != NULL)
+                l->fuse_pool->op->plane_forward(l->fuse_pool, yo, n * m.O + o);
+        }
     }
     l->y = l->buf;
     return SGD_OK;
@@ -408,6 +424,8 @@ static float *backward(sgd__layer *l, const float *x, float *g, float *gx, bool 
     for (int64_t n = 0; n < p->batch; n++) {
         float *gn = output_grad(l, &w, &m, g, n);
         float *gxn = need_gx ? gx + (size_t)n * in_n : NULL;
+        if (RECOMPUTE && !m.direct)
+            im2col(&m, padded(&m, x + (size_t)n * in_n, w.pad), w.cols);
         gemm_backward(l, &m, gn, columns(&w, &m, x, n), !need_gx ? NULL : m.direct ? gxn : w.dcol);
         if (need_gx && !m.direct)
             col2im(&m, w.dcol, w.pad, gxn);

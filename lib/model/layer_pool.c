@@ -105,7 +105,9 @@ static void max_2x2_row(const float *restrict r0, const float *restrict r1, floa
     int64_t ow = 0;
 #if defined(__SSE2__)
     const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2);
-    for (; ow + 4 <= Wo; ow += 4) {
+    /* Four outputs at a time; the last four overlap the ones before (computed again, the same). */
+    for (int64_t at = 0; Wo >= 4 && at < Wo; at += 4) {
+        ow = at + 4 <= Wo ? at : Wo - 4;
         __m128 a = _mm_loadu_ps(r0 + 2 * ow), b = _mm_loadu_ps(r0 + 2 * ow + 4);
         __m128 c = _mm_loadu_ps(r1 + 2 * ow), d = _mm_loadu_ps(r1 + 2 * ow + 4);
         __m128 e0 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), o0 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
@@ -125,6 +127,7 @@ static void max_2x2_row(const float *restrict r0, const float *restrict r1, floa
         int32_t packed = _mm_cvtsi128_si32(cc);
         memcpy(code + ow, &packed, sizeof packed);
     }
+    ow = Wo >= 4 ? Wo : 0;
 #endif
     for (; ow < Wo; ow++) {
         float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
@@ -143,7 +146,9 @@ static void max_2x2_row_back(const float *restrict g, const uint8_t *restrict co
     int64_t ow = 0;
 #if defined(__SSE2__)
     const __m128i zero = _mm_setzero_si128();
-    for (; ow + 4 <= Wo; ow += 4) {
+    /* As max_2x2_row: the last four overlap (written again, the same). */
+    for (int64_t at = 0; Wo >= 4 && at < Wo; at += 4) {
+        ow = at + 4 <= Wo ? at : Wo - 4;
         int32_t packed;
         memcpy(&packed, code + ow, sizeof packed);
         __m128i c = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(packed), zero), zero);
@@ -157,6 +162,7 @@ static void max_2x2_row_back(const float *restrict g, const uint8_t *restrict co
         _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(v2, v3));
         _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(v2, v3));
     }
+    ow = Wo >= 4 ? Wo : 0;
 #endif
     for (; ow < Wo; ow++) {
         float v = g[ow];
