@@ -70,4 +70,23 @@ for py in "$src"/examples/python/*demo*.py; do
     (cd "$work" && SGDLAB_LIBRARY=$dest$libdir/libsgdlab.so.0 "$work/venv/bin/python" "$py")
     n=$((n + 1))
 done
+# libsgdlab-mpi, when the build has it: the MPI example with nothing but
+# `pkg-config sgdlab-mpi` (the header needs no mpi.h), run under mpiexec with
+# 2 processes. Dynamic only: Debian ships no static MPI library.
+if [ -e "$dest$libdir/pkgconfig/sgdlab-mpi.pc" ]; then
+    for f in "$libdir/libsgdlab-mpi.so.0" "$libdir/libsgdlab-mpi.a" "$prefix/include/sgdlab/dist.h"; do
+        [ -e "$dest$f" ] || { echo "consumer: missing from the install: $f"; exit 1; }
+    done
+    soname=$(readelf -d "$dest$libdir/libsgdlab-mpi.so.0" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+    [ "$soname" = libsgdlab-mpi.so.0 ] || { echo "consumer: libsgdlab-mpi SONAME is '$soname'"; exit 1; }
+    mcflags=$(pkg-config --cflags sgdlab-mpi)
+    mlibs=$(pkg-config --libs sgdlab-mpi)
+    echo "consumer: sgdlab-mpi: $mcflags $mlibs"
+    cc -std=c99 $strict $mcflags "$src/examples/mpi/dist.c" -o "$work/dist" $mlibs
+    echo "consumer: running dist (mpiexec -n 2)"
+    (cd "$work" && LD_LIBRARY_PATH=$dest$libdir OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        OMPI_MCA_rmaps_base_oversubscribe=1 mpiexec -n 2 "$work/dist" > "$work/dist.out" 2>&1) ||
+        { cat "$work/dist.out"; echo "consumer: dist failed"; exit 1; }
+    n=$((n + 1))
+fi
 echo "consumer: OK ($n programs built against the installed tree and run)"

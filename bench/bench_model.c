@@ -16,6 +16,7 @@
  * (`ninja -C build bench-model` runs it with the torch script, with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides.)
  */
+#include "bench_util.h"
 #include "model/model_internal.h"
 #include "sgd_config.h"
 
@@ -29,35 +30,6 @@
 #include <unistd.h>
 
 #define BATCH 128
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double best_of(const double *v, int n)
-{
-    double b = v[0];
-    for (int i = 1; i < n; i++)
-        b = v[i] < b ? v[i] : b;
-    return b;
-}
-
-static double median_of(const double *v, int n)
-{
-    double s[64];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 static void die(const char *what)
 {

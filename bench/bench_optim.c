@@ -23,64 +23,13 @@
 #include <string.h>
 #include <time.h>
 
-/* Compiled as the library's kernels are (lib/optim/kernels.c), so the bound is as vectorised as they are. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KERNEL
-#endif
+#include "bound_kernels.h"
 
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/*
- * The bound: reads g and `rw` read-write arrays, writes the `rw` arrays,
- * one fused pass, like an optimizer (which reads grads, params and its
- * slots and writes params and its slots). The gradient scan the optimizer
- * also does (a read of g) is not in the bound.
- */
-#define BOUND_BODY(...)                                                                                             \
-    for (size_t i = 0; i < n; i++) {                                                                                \
-        float t = g[i];                                                                                             \
-        __VA_ARGS__                                                                                                 \
-    }
-KERNEL static void bound1(size_t n, const float *restrict g, float *restrict a, float c)
-{
-    BOUND_BODY(a[i] = a[i] * c + t;)
-}
-KERNEL static void bound2(size_t n, const float *restrict g, float *restrict a, float *restrict b, float c)
-{
-    BOUND_BODY(a[i] = a[i] * c + t; b[i] = b[i] * c + t;)
-}
-KERNEL static void bound3(size_t n, const float *restrict g, float *restrict a, float *restrict b, float *restrict d, float c)
-{
-    BOUND_BODY(a[i] = a[i] * c + t; b[i] = b[i] * c + t; d[i] = d[i] * c + t;)
-}
-KERNEL static void bound4(size_t n, const float *restrict g, float *restrict a, float *restrict b, float *restrict d,
-                   float *restrict e, float c)
-{
-    BOUND_BODY(a[i] = a[i] * c + t; b[i] = b[i] * c + t; d[i] = d[i] * c + t; e[i] = e[i] * c + t;)
-}
-
-/* A read-only pass over g (what the optimizer's NaN/norm scan costs at best). */
-KERNEL static float read_pass(size_t n, const float *restrict g)
-{
-    float acc[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++)
-            acc[l] += g[i + l];
-    float s = 0;
-    for (int l = 0; l < 16; l++)
-        s += acc[l];
-    return s;
 }
 
 static float *arena(size_t n, float fill)
@@ -95,21 +44,49 @@ static float *arena(size_t n, float fill)
     return p;
 }
 
+/*
+ * A row: the optimizer, and the passes its step makes over the arrays, each
+ * as (arrays only read, arrays read and written): the bound runs the same
+ * passes with trivial arithmetic. Checked steps begin with the gradient scan,
+ * a read of g ({1, 0}).
+ */
+typedef struct pass {
+    int ro, rw;
+} pass;
+
 typedef struct row {
     const char *label;
     const char *spec;
+    int npass;
+    pass p[3];
 } row;
 
+#define SCAN {1, 0}
 static const row rows[] = {
-    {"sgd", "sgd:lr=0.01"},
+    {"sgd", "sgd:lr=0.01", 2, {SCAN, {1, 1}}},
     /* As torch does it: no gradient check, so no pass before the update. */
-    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply"},
-    {"sgd momentum", "sgd:lr=0.01,momentum=0.9"},
-    {"adagrad", "adagrad"},
-    {"rmsprop", "rmsprop"},
-    {"adam", "adam"},
-    {"adamw", "adamw"},
-    {"adam amsgrad", "adam:amsgrad=1"},
+    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply", 1, {{1, 1}}},
+    {"sgd momentum", "sgd:lr=0.01,momentum=0.9", 2, {SCAN, {1, 2}}},
+    {"adagrad", "adagrad", 2, {SCAN, {1, 2}}},
+    {"rmsprop", "rmsprop", 2, {SCAN, {1, 2}}},
+    {"adam", "adam", 2, {SCAN, {1, 3}}},
+    {"adamw", "adamw", 2, {SCAN, {1, 3}}},
+    {"adam amsgrad", "adam:amsgrad=1", 2, {SCAN, {1, 4}}},
+    {"nadam", "nadam", 2, {SCAN, {1, 3}}},
+    {"radam", "radam", 2, {SCAN, {1, 3}}},
+    {"adamax", "adamax", 2, {SCAN, {1, 3}}},
+    {"adadelta", "adadelta", 2, {SCAN, {1, 3}}},
+    {"rprop", "rprop", 2, {SCAN, {1, 3}}},
+    {"asgd", "asgd", 2, {SCAN, {1, 2}}},
+    {"lion", "lion", 2, {SCAN, {1, 2}}},
+    {"lamb", "lamb", 3, {SCAN, {2, 2}, {2, 1}}},
+    {"lars", "lars:lr=1", 3, {SCAN, {2, 0}, {1, 2}}},
+    {"sgd_sf", "sgd_sf", 2, {SCAN, {1, 2}}},
+    {"adamw_sf", "adamw_sf", 2, {SCAN, {1, 3}}},
+    {"prodigy", "prodigy", 3, {SCAN, {3, 3}, {2, 1}}},
+    {"dadapt_adam", "dadapt_adam", 3, {SCAN, {2, 3}, {2, 1}}},
+    {"dadapt_sgd", "dadapt_sgd", 3, {SCAN, {3, 1}, {2, 1}}},
+    {"dog", "dog", 3, {SCAN, {3, 0}, {1, 1}}},
 };
 
 /*
@@ -165,37 +142,42 @@ static void run_opt(void *p)
 }
 
 typedef struct bound_ctx {
+    const bench_bounds *b;
     size_t n;
-    int rw;
-    float *g, *a[4];
+    const row *r;
+    const float *ro[3];
+    float *rw[4];
 } bound_ctx;
+
+static volatile float sink;
 
 static void run_bound(void *p)
 {
     bound_ctx *c = p;
-    const float k = 0.999f;
-    switch (c->rw) {
-    case 1: bound1(c->n, c->g, c->a[0], k); break;
-    case 2: bound2(c->n, c->g, c->a[0], c->a[1], k); break;
-    case 3: bound3(c->n, c->g, c->a[0], c->a[1], c->a[2], k); break;
-    default: bound4(c->n, c->g, c->a[0], c->a[1], c->a[2], c->a[3], k); break;
-    }
+    float acc = 0;
+    for (int k = 0; k < c->r->npass; k++)
+        acc += c->b->bound(c->r->p[k].ro, c->r->p[k].rw, c->n, c->ro, c->rw);
+    sink = acc;
 }
 
-static volatile float sink;
-
-static void run_read(void *p)
-{
-    bound_ctx *c = p;
-    sink = read_pass(c->n, c->g);
-}
+static const row read_row = {"(read grads)", "", 1, {SCAN}};
 
 static void run_scan(void *p)
 {
     bound_ctx *c = p;
     sgd__gradstat st;
-    sgd__grad_scan(c->g, c->n, 0.0f, &st);
+    sgd__grad_scan(c->ro[0], c->n, 0.0f, &st);
     sink = (float)st.sumsq;
+}
+
+/* The bound table of the level the kernels run at. */
+static const bench_bounds *bounds_for(const char *level)
+{
+    if (strcmp(level, "avx2") == 0)
+        return &bench_bounds_avx2;
+    if (strcmp(level, "avx512") == 0)
+        return &bench_bounds_avx512;
+    return &bench_bounds_generic;
 }
 
 int main(int argc, char **argv)
@@ -221,10 +203,17 @@ int main(int argc, char **argv)
     const double min_time = quick ? 0.05 : 0.1;
     const int rounds = quick ? 3 : 15;
 
-    if (csv)
-        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param\n");
-    else
+    const char *level = sgd_optim_simd_level();
+    const bench_bounds *bt = bounds_for(level);
+    const char *pin = getenv("SGDLAB_SIMD");
+    if (csv) {
+        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param,simd\n");
+    } else {
+        printf("kernels: %s (SGDLAB_SIMD=%s); bound loops compiled for %s; one thread; best of %d rounds, "
+               "optimizer and bound interleaved\n",
+               level, pin ? pin : "unset", bt->level, rounds);
         printf("%-14s %10s %12s %12s %7s %10s\n", "optimizer", "n", "ns/param", "bound ns", "ratio", "GB/s");
+    }
     for (size_t s = 0; s < nsizes; s++) {
         size_t n = sizes[s];
         float *x = arena(n, 0.5f), *g = arena(n, 0.0f);
@@ -232,15 +221,16 @@ int main(int argc, char **argv)
         sgd__rng_seed(&rng, 1);
         for (size_t i = 0; i < n; i++)
             g[i] = (float)sgd__rng_normal(&rng);
-        float *bufs[4];
-        for (int k = 0; k < 4; k++)
+        float *bufs[6];
+        for (int k = 0; k < 6; k++)
             bufs[k] = arena(n, 0.25f);
-        bound_ctx bc = {n, 1, g, {bufs[0], bufs[1], bufs[2], bufs[3]}};
+        bound_ctx bc = {bt, n, &read_row, {g, bufs[4], bufs[5]}, {bufs[0], bufs[1], bufs[2], bufs[3]}};
         double scan, gscan;
-        best_pair(run_scan, &bc, run_read, &bc, n, min_time, rounds, &gscan, &scan);
+        best_pair(run_scan, &bc, run_bound, &bc, n, min_time, rounds, &gscan, &scan);
         if (!csv) {
             printf("%-14s %10zu %12.3f %12s %7s %10.1f\n", "(read grads)", n, scan, "", "", 4.0 / scan);
-            printf("%-14s %10zu %12.3f %12s %7s %10.1f\n", "(grad scan)", n, gscan, "", "", 4.0 / gscan);
+            printf("%-14s %10zu %12.3f %12.3f %7.2f %10.1f\n", "(grad scan)", n, gscan, scan, gscan / scan,
+                   4.0 / gscan);
         }
         for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
             sgd_optim *o = NULL;
@@ -248,19 +238,18 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_optim: %s\n", sgd_error_last());
                 return 1;
             }
-            size_t slots = sgd_optim_state_count(o) - 1;
-            double flag;
-            size_t idx;
-            if (sgd_optim_state_find(o, "scalars", &idx) == SGD_OK && sgd_optim_state_export(o, idx, &flag, 8) == 0)
-                slots--;
+            for (size_t i = 0; i < n; i++)
+                x[i] = 0.5f;
             opt_ctx oc = {o, x, g};
-            bc.rw = (int)slots + 1;
+            bc.r = &rows[r];
             double ns, bound;
             best_pair(run_opt, &oc, run_bound, &bc, n, min_time, rounds, &ns, &bound);
-            /* bytes the update must move: read g, params and slots; write params and slots */
-            double bytes = 4.0 * (1 + 2 * (double)(slots + 1));
+            /* bytes the passes move: 4 per array read, 8 per array read and written */
+            double bytes = 0;
+            for (int k = 0; k < rows[r].npass; k++)
+                bytes += 4.0 * rows[r].p[k].ro + 8.0 * rows[r].p[k].rw;
             if (csv)
-                printf("%s,%zu,%.4f,%.4f,%.0f\n", rows[r].label, n, ns, bound, bytes);
+                printf("%s,%zu,%.4f,%.4f,%.0f,%s\n", rows[r].label, n, ns, bound, bytes, level);
             else
                 printf("%-14s %10zu %12.3f %12.3f %7.2f %10.1f\n", rows[r].label, n, ns, bound, ns / bound,
                        bytes / ns);
@@ -269,7 +258,7 @@ int main(int argc, char **argv)
         }
         free(x);
         free(g);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 6; k++)
             free(bufs[k]);
     }
     return 0;

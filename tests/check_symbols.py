@@ -2,7 +2,10 @@
 """Checks that the exported symbols, the SGD_API declarations and the linker
 version script agree (libxkbcommon's symbols-leak test, adapted).
 
-usage: check_symbols.py LIBSGDLAB.so VERSION_SCRIPT INCLUDE_DIR
+usage: check_symbols.py LIB.so VERSION_SCRIPT INCLUDE_DIR [HEADER...]
+
+With HEADER names, only those headers of INCLUDE_DIR declare the library's
+symbols (libsgdlab and libsgdlab-mpi share include/sgdlab/).
 """
 import pathlib
 import re
@@ -10,10 +13,12 @@ import subprocess
 import sys
 
 
-def header_symbols(include_dir):
+def header_symbols(include_dir, names):
     syms = {}
     decl = re.compile(r'\bSGD_API\b([^;{]*?)\b(sgd_\w+)\s*\(', re.S)
     for h in sorted(pathlib.Path(include_dir).rglob('*.h')):
+        if names and h.name not in names:
+            continue
         text = h.read_text()
         text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)  # comments
         text = re.sub(r'^\s*#.*$', ' ', text, flags=re.M)   # the SGD_API definition itself
@@ -46,13 +51,17 @@ def exported_symbols(lib):
         if kind == 'A':  # the version node itself
             continue
         base, _, version = name.partition('@')
-        syms[base] = version.lstrip('@')
+        version = version.lstrip('@')
+        # A symbol with several versions (an old one kept for binaries built against older headers,
+        # glibc's way) is checked by its oldest: the node that introduced it.
+        if base not in syms or version < syms[base]:
+            syms[base] = version
     return syms
 
 
 def main():
     lib, script, include_dir = sys.argv[1:4]
-    declared = header_symbols(include_dir)
+    declared = header_symbols(include_dir, set(sys.argv[4:]))
     listed = map_symbols(script)
     exported = exported_symbols(lib)
     errors = []

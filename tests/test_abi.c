@@ -105,12 +105,14 @@ static void test_sched_structs(void **state)
 static void test_data_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_loader_options, 24);
+    PIN_SIZE(sgd_loader_options, 32);
     PIN_OFFSET(sgd_loader_options, struct_size, 0);
     PIN_OFFSET(sgd_loader_options, shuffle, 4);
     PIN_OFFSET(sgd_loader_options, drop_last, 8);
     PIN_OFFSET(sgd_loader_options, reserved, 12);
     PIN_OFFSET(sgd_loader_options, seed, 16);
+    PIN_OFFSET(sgd_loader_options, shard_index, 24); /* 0.2 */
+    PIN_OFFSET(sgd_loader_options, shard_count, 28); /* 0.2 */
     PIN_SIZE(sgd_batch, 48);
     PIN_OFFSET(sgd_batch, x, 0);
     PIN_OFFSET(sgd_batch, labels, 8);
@@ -173,6 +175,10 @@ static void test_model_structs(void **state)
     assert_int_equal(SGD_LAYER_DENSE, 1);
     assert_int_equal(SGD_LAYER_SOFTMAX, 8);
     assert_int_equal(SGD_LAYER_DROPOUT, 9);
+    assert_int_equal(SGD_LAYER_EMBEDDING, 19);
+    assert_int_equal(SGD_LAYER_RNN, 20);
+    assert_int_equal(SGD_LAYER_LSTM, 21);
+    assert_int_equal(SGD_LAYER_GRU, 22);
     assert_int_equal(SGD_LOSS_CROSS_ENTROPY, 1);
     assert_int_equal(SGD_LOSS_BCE_WITH_LOGITS, 3);
     assert_int_equal(SGD_INIT_TORCH, 1);
@@ -207,10 +213,32 @@ static void test_checkpoint_structs(void **state)
     PIN_SIZE(sgd_ckpt_dtype, 4);
 }
 
+static void test_text_structs(void **state)
+{
+    (void)state;
+    PIN_SIZE(sgd_text_options, 16);
+    PIN_OFFSET(sgd_text_options, unit, 4);
+    PIN_OFFSET(sgd_text_options, max_bytes, 8);
+    PIN_SIZE(sgd_text_split_options, 40);
+    PIN_OFFSET(sgd_text_split_options, seq_len, 8);
+    PIN_OFFSET(sgd_text_split_options, streams, 16);
+    PIN_OFFSET(sgd_text_split_options, val_fraction, 24);
+    PIN_OFFSET(sgd_text_split_options, val_streams, 32);
+    PIN_SIZE(sgd_generate_options, 40);
+    PIN_OFFSET(sgd_generate_options, prime, 8);
+    PIN_OFFSET(sgd_generate_options, length, 16);
+    PIN_OFFSET(sgd_generate_options, temperature, 24);
+    PIN_OFFSET(sgd_generate_options, seed, 32);
+    PIN_SIZE(sgd_text_unit, 4);
+    assert_int_equal(SGD_TEXT_UTF8, 1);
+    assert_int_equal(SGD_TEXT_BYTES, 2);
+    PIN_SIZE(sgd_checkpoint_parts, 48);
+}
+
 static void test_optim_structs(void **state)
 {
     (void)state;
-    PIN_SIZE(sgd_optim_vtable, 88);
+    PIN_SIZE(sgd_optim_vtable, 88); /* 0.1's: never grows (sgd_optim_vtable_init writes it whole) */
     PIN_OFFSET(sgd_optim_vtable, struct_size, 0);
     PIN_OFFSET(sgd_optim_vtable, flags, 4);
     PIN_OFFSET(sgd_optim_vtable, name, 8);
@@ -224,7 +252,11 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_vtable, set_hparam, 64);
     PIN_OFFSET(sgd_optim_vtable, get_hparam, 72);
     PIN_OFFSET(sgd_optim_vtable, destroy, 80);
-    PIN_SIZE(sgd_optim_step_args, 56);
+    PIN_SIZE(sgd_optim_vtable_ext, 24);
+    PIN_OFFSET(sgd_optim_vtable_ext, n_hparams, 4);
+    PIN_OFFSET(sgd_optim_vtable_ext, describe_hparam, 8);
+    PIN_OFFSET(sgd_optim_vtable_ext, swap, 16);
+    PIN_SIZE(sgd_optim_step_args, 88);
     PIN_OFFSET(sgd_optim_step_args, group, 4);
     PIN_OFFSET(sgd_optim_step_args, call, 8);
     PIN_OFFSET(sgd_optim_step_args, calls, 12);
@@ -233,6 +265,17 @@ static void test_optim_structs(void **state)
     PIN_OFFSET(sgd_optim_step_args, weight_decay, 32);
     PIN_OFFSET(sgd_optim_step_args, grad_scale, 40);
     PIN_OFFSET(sgd_optim_step_args, clip_value, 48);
+    PIN_OFFSET(sgd_optim_step_args, pass, 56);
+    PIN_OFFSET(sgd_optim_step_args, reserved, 60);
+    PIN_OFFSET(sgd_optim_step_args, base_lr, 64);
+    PIN_OFFSET(sgd_optim_step_args, lr_scale, 72);
+    PIN_OFFSET(sgd_optim_step_args, grad_sumsq, 80);
+    PIN_SIZE(sgd_optim_hparam, 40);
+    PIN_OFFSET(sgd_optim_hparam, flags, 4);
+    PIN_OFFSET(sgd_optim_hparam, name, 8);
+    PIN_OFFSET(sgd_optim_hparam, default_value, 16);
+    PIN_OFFSET(sgd_optim_hparam, lower, 24);
+    PIN_OFFSET(sgd_optim_hparam, upper, 32);
     PIN_SIZE(sgd_optim_step_info, 56);
     PIN_OFFSET(sgd_optim_step_info, applied, 4);
     PIN_OFFSET(sgd_optim_step_info, nonfinite, 8);
@@ -290,7 +333,13 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_options, guard_max_rescues, 104);
     PIN_OFFSET(sgd_trainer_options, guard_skip, 112);
     PIN_OFFSET(sgd_trainer_options, progress_interval, 120);
-    PIN_SIZE(sgd_trainer_progress, 144);
+    PIN_SIZE(sgd_trainer_comm, 32); /* 0.2 */
+    PIN_OFFSET(sgd_trainer_comm, rank, 4);
+    PIN_OFFSET(sgd_trainer_comm, size, 8);
+    PIN_OFFSET(sgd_trainer_comm, reserved, 12);
+    PIN_OFFSET(sgd_trainer_comm, allreduce, 16);
+    PIN_OFFSET(sgd_trainer_comm, user, 24);
+    PIN_SIZE(sgd_trainer_progress, 176);
     PIN_OFFSET(sgd_trainer_progress, phase, 4);
     PIN_OFFSET(sgd_trainer_progress, step, 8);
     PIN_OFFSET(sgd_trainer_progress, epoch, 16);
@@ -309,6 +358,10 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_progress, val_accuracy, 120);
     PIN_OFFSET(sgd_trainer_progress, rescues, 128);
     PIN_OFFSET(sgd_trainer_progress, guard_scale, 136);
+    PIN_OFFSET(sgd_trainer_progress, train_bpc, 144);
+    PIN_OFFSET(sgd_trainer_progress, val_bpc, 152);
+    PIN_OFFSET(sgd_trainer_progress, train_perplexity, 160);
+    PIN_OFFSET(sgd_trainer_progress, val_perplexity, 168);
     PIN_SIZE(sgd_trainer_event, 88);
     PIN_OFFSET(sgd_trainer_event, kind, 4);
     PIN_OFFSET(sgd_trainer_event, step, 8);
@@ -339,7 +392,7 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_stats, recent_loss, 160);
     PIN_OFFSET(sgd_trainer_stats, best_val_loss, 168);
     PIN_OFFSET(sgd_trainer_stats, epochs_without_improvement, 176);
-    PIN_SIZE(sgd_trainer_epoch, 64);
+    PIN_SIZE(sgd_trainer_epoch, 96);
     PIN_OFFSET(sgd_trainer_epoch, done, 4);
     PIN_OFFSET(sgd_trainer_epoch, train_loss, 8);
     PIN_OFFSET(sgd_trainer_epoch, val_loss, 16);
@@ -348,6 +401,10 @@ static void test_trainer_structs(void **state)
     PIN_OFFSET(sgd_trainer_epoch, step, 40);
     PIN_OFFSET(sgd_trainer_epoch, rescues, 48);
     PIN_OFFSET(sgd_trainer_epoch, seconds, 56);
+    PIN_OFFSET(sgd_trainer_epoch, train_bpc, 64);
+    PIN_OFFSET(sgd_trainer_epoch, val_bpc, 72);
+    PIN_OFFSET(sgd_trainer_epoch, train_perplexity, 80);
+    PIN_OFFSET(sgd_trainer_epoch, val_perplexity, 88);
 }
 
 static void test_tune_structs(void **state)
@@ -390,7 +447,7 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_trial, steps, 96);
     PIN_OFFSET(sgd_search_trial, first_alarm, 104);
     PIN_OFFSET(sgd_search_trial, seconds, 112);
-    PIN_SIZE(sgd_search_options, 184);
+    PIN_SIZE(sgd_search_options, 192);
     PIN_OFFSET(sgd_search_options, method, 4);
     PIN_OFFSET(sgd_search_options, lr_min, 8);
     PIN_OFFSET(sgd_search_options, lr_max, 16);
@@ -415,6 +472,8 @@ static void test_tune_structs(void **state)
     PIN_OFFSET(sgd_search_options, on_event, 160);
     PIN_OFFSET(sgd_search_options, on_trial, 168);
     PIN_OFFSET(sgd_search_options, user, 176);
+    PIN_OFFSET(sgd_search_options, shard_index, 184); /* 0.2 */
+    PIN_OFFSET(sgd_search_options, shard_count, 188); /* 0.2 */
 }
 
 int main(void)
@@ -429,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_data_structs),
         cmocka_unit_test(test_model_structs),
         cmocka_unit_test(test_checkpoint_structs),
+        cmocka_unit_test(test_text_structs),
         cmocka_unit_test(test_optim_structs),
         cmocka_unit_test(test_trainer_structs),
         cmocka_unit_test(test_tune_structs),

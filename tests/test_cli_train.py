@@ -9,40 +9,19 @@ usage: test_cli_train.py SGDLAB_EXE
 """
 import csv
 import io
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cliutil import Cli  # noqa: E402
+
 EXE = os.path.abspath(sys.argv[1])
-failures = []
 TMP = tempfile.mkdtemp(prefix='sgdlab-cli-train-')
 FMNIST = '/usr/share/datasets/fashion-mnist'
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print('FAIL:', what, file=sys.stderr)
-
-
-def run(args, env=None, timeout=300):
-    e = dict(os.environ)
-    if env:
-        e.update(env)
-    p = subprocess.run([EXE] + args, capture_output=True, text=True, timeout=timeout, env=e, cwd=TMP)
-    return p.returncode, p.stdout, p.stderr
-
-
-def run_json(args, **kw):
-    rc, out, err = run(args + ['--json'], **kw)
-    try:
-        return rc, json.loads(out), err
-    except ValueError:
-        check(False, '%s: not JSON: %r (stderr %r)' % (args, out[:300], err[:300]))
-        return rc, None, err
+cli = Cli(EXE, TMP)
+check, run, run_json = cli.check, cli.run, cli.run_json
 
 
 # ---------------------------------------------------------------- help
@@ -57,8 +36,8 @@ rc, out, err = run(['case', '--help'])
 check(rc == 0 and 'case image' in out and '--high-lr' in out and 'warmup' in out, 'case --help: %d' % rc)
 rc, out, err = run(['case'])
 check(rc == 2 and 'case image' in err, 'case without a name: %d %r' % (rc, err))
-rc, out, err = run(['case', 'text'])
-check(rc == 2 and "unknown case 'text'" in err, 'case text: %d %r' % (rc, err))
+rc, out, err = run(['case', 'audio'])
+check(rc == 2 and "unknown case 'audio'" in err, 'case audio: %d %r' % (rc, err))
 rc, out, err = run(['case', 'image', '--high-lr', '-1'])
 check(rc == 2 and '--high-lr' in err, 'case --high-lr -1: %d %r' % (rc, err))
 rc, out, err = run(['case', 'image', '--model', '784-relu-frob'])
@@ -79,7 +58,7 @@ bad = [
     (['train', '--guard=1'], '--guard'),
     (['train', '--epochs'], '--epochs'),
     (['train', 'stray'], 'stray'),
-    (['train', '--data', 'spirals', '--optim', 'nadam'], '--optim'),
+    (['train', '--data', 'spirals', '--optim', 'lbfgs'], '--optim'),
     (['train', '--data', 'spirals', '--optim', 'sgd:lr=-1'], '--optim'),
     (['train', '--data', 'spirals', '--model', '2-x-3'], '--model'),
     (['train', '--data', 'spirals', '--model', '784-10'], 'features'),
@@ -307,7 +286,4 @@ else:
     print('skip: Fashion-MNIST is not installed (dataset-fashion-mnist)')
 
 shutil.rmtree(TMP, ignore_errors=True)
-if failures:
-    print('%d failure(s)' % len(failures), file=sys.stderr)
-    sys.exit(1)
-print('cli train/lr-find/sweep: OK')
+cli.finish('cli train/lr-find/sweep: OK')

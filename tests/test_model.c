@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -736,14 +735,10 @@ static void test_gradcheck(void **state)
 
 /* ---------------------------------------------------------------- PyTorch parity */
 
-/* splitmix64 streams, as tests/gen_parity.py generates them. */
+/* splitmix64 streams, as tests/gen_parity.py generates them (tests/util). */
 static double parity_u(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 40) / 16777216.0;
+    return sgdt_splitmix_u(x);
 }
 
 static void parity_param(float *dst, size_t n, uint64_t seed, double fan_in)
@@ -751,74 +746,6 @@ static void parity_param(float *dst, size_t n, uint64_t seed, double fan_in)
     double bound = 1.0 / sqrt(fan_in);
     for (size_t i = 0; i < n; i++)
         dst[i] = (float)((2.0 * parity_u(&seed) - 1.0) * bound);
-}
-
-typedef struct fixture {
-    char *text;
-    char *at;
-} fixture;
-
-static void fixture_load(fixture *f, const char *path)
-{
-    gzFile gz = gzopen(path, "rb");
-    if (gz == NULL)
-        fail_msg("cannot open %s", path);
-    size_t cap = 1 << 21, n = 0;
-    f->text = malloc(cap);
-    assert_non_null(f->text);
-    int r;
-    while ((r = gzread(gz, f->text + n, (unsigned)(cap - n - 1))) > 0) {
-        n += (size_t)r;
-        if (n + 1 == cap) {
-            cap *= 2;
-            f->text = realloc(f->text, cap);
-            assert_non_null(f->text);
-        }
-    }
-    assert_true(r == 0);
-    gzclose(gz);
-    f->text[n] = '\0';
-    f->at = f->text;
-}
-
-/* Reads the record `name`, which must come next: rows * cols values into a new array. */
-static double *fixture_record(fixture *f, const char *name, int64_t rows, int64_t cols)
-{
-    while (*f->at == '#') {
-        f->at = strchr(f->at, '\n');
-        assert_non_null(f->at);
-        f->at++;
-    }
-    char got[64];
-    long long r, c;
-    int used;
-    if (sscanf(f->at, "%63s %lld %lld%n", got, &r, &c, &used) != 3 || strcmp(got, name) != 0 || r != rows ||
-        c != cols)
-        fail_msg("fixture: expected record %s %lld %lld, found \"%.40s\"", name, (long long)rows, (long long)cols,
-                 f->at);
-    f->at += used;
-    double *v = malloc((size_t)(rows * cols) * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < rows * cols; i++) {
-        char *end;
-        v[i] = strtod(f->at, &end);
-        assert_true(end != f->at);
-        f->at = end;
-    }
-    while (*f->at == ' ' || *f->at == '\n')
-        f->at++;
-    return v;
-}
-
-/* Largest |ours - torch| over the largest |torch| of a tensor. */
-static double parity_error(const float *ours, const double *ref, size_t n)
-{
-    double err = 0, mag = 0;
-    for (size_t i = 0; i < n; i++) {
-        err = fabs(ours[i] - ref[i]) > err ? fabs(ours[i] - ref[i]) : err;
-        mag = fabs(ref[i]) > mag ? fabs(ref[i]) : mag;
-    }
-    return err / mag;
 }
 
 static void test_torch_parity(void **state)
@@ -862,13 +789,13 @@ static void test_torch_parity(void **state)
         labels[i] = (int32_t)(parity_u(&sl) * 10);
     sgdt_assert_status(sgd_model_set_params(m, p, n), SGD_OK);
 
-    fixture f;
-    fixture_load(&f, sgdt_data_path("parity_mlp.txt.gz"));
+    sgdt_fixture f;
+    sgdt_fixture_load(&f, sgdt_data_path("parity_mlp.txt.gz"));
     /* The same starting point: sums over inputs and parameters (order differs: a tiny tolerance). */
-    double *cx = fixture_record(&f, "check.x", 1, 2), *cp = fixture_record(&f, "check.params", 1, 2);
+    double *cx = sgdt_fixture_record(&f, "check.x", 1, 2), *cp = sgdt_fixture_record(&f, "check.params", 1, 2);
     assert_true(fabs(cx[0] - xsum) < 1e-9 * fabs(xsum) && fabs(cx[1] - xsq) < 1e-9 * xsq);
     assert_true(fabs(cp[0] - psum) < 1e-9 * psq && fabs(cp[1] - psq) < 1e-9 * psq);
-    double *ref_loss = fixture_record(&f, "loss", 1, 1), *ref_logits = fixture_record(&f, "logits", B, 10);
+    double *ref_loss = sgdt_fixture_record(&f, "loss", 1, 1), *ref_logits = sgdt_fixture_record(&f, "logits", B, 10);
 
     const float *logits;
     double loss;
@@ -879,7 +806,7 @@ static void test_torch_parity(void **state)
     double worst = fabs(loss - ref_loss[0]) / fabs(ref_loss[0]);
     print_message("parity: loss %.8f, torch %.8f\n", loss, ref_loss[0]);
     assert_true(worst <= 1e-4);
-    double e = parity_error(logits, ref_logits, B * 10);
+    double e = sgdt_parity_error(logits, ref_logits, B * 10);
     print_message("parity: logits error %.2e of the largest magnitude\n", e);
     assert_true(e <= 1e-4);
     static const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"};
@@ -890,8 +817,8 @@ static void test_torch_parity(void **state)
         sgdt_assert_status(sgd_model_find_param(m, names[k], &idx), SGD_OK);
         sgd_model_param_info(m, idx, &info);
         int64_t rows = info.rank == 2 ? info.shape[0] : 1, cols = info.rank == 2 ? info.shape[1] : info.shape[0];
-        double *ref = fixture_record(&f, names[k], rows, cols);
-        e = parity_error(sgd_model_grads(m) + info.offset, ref, info.numel);
+        double *ref = sgdt_fixture_record(&f, names[k], rows, cols);
+        e = sgdt_parity_error(sgd_model_grads(m) + info.offset, ref, info.numel);
         print_message("parity: grad %-8s error %.2e of the largest magnitude\n", names[k], e);
         if (e > 1e-4)
             fail_msg("gradient of %s differs from torch's by %.3g of its largest magnitude", names[k], e);
@@ -901,7 +828,7 @@ static void test_torch_parity(void **state)
     free(cp);
     free(ref_loss);
     free(ref_logits);
-    free(f.text);
+    sgdt_fixture_free(&f);
     free(p);
     free(x);
     sgd_model_free(m);

@@ -6,6 +6,8 @@
  */
 #include "util/sgdtest.h"
 
+#include "monitor_eval.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -132,6 +134,24 @@ static void test_options(void **state)
     assert_true(o.spike_z == 4.0);
     sgdt_assert_status(sgd_monitor_options_parse(&o, ""), SGD_OK);
     sgdt_assert_status(sgd_monitor_options_parse(&o, "monitor:"), SGD_OK);
+    /* 0.2 options: defaults, parsing, 0 disables */
+    assert_true(isnan(o.initial_loss) && o.min_steps == 10 && o.drift_ratio == 1.1 && o.grad_spike_ratio == 10.0);
+    sgdt_assert_status(sgd_monitor_options_parse(&o, "initial_loss=2.3,min_steps=20,drift_ratio=0,grad_spike_ratio=0"),
+                       SGD_OK);
+    assert_true(o.initial_loss == 2.3 && o.min_steps == 20 && o.drift_ratio == 0 && o.grad_spike_ratio == 0);
+    sgd_monitor_options_init(&o);
+    /* A 0.1 caller's struct (168 bytes) gets the 0.2 fields' defaults. */
+    {
+        sgd_monitor_options old;
+        sgd_monitor_options_init(&old);
+        old.struct_size = (uint32_t)offsetof(sgd_monitor_options, initial_loss);
+        old.plateau_steps = 77;
+        sgd_monitor *mm = NULL;
+        sgdt_assert_status(sgd_monitor_new(&mm, &old, NULL), SGD_OK);
+        sgdt_assert_status(sgd_monitor_options_parse(&old, "plateau_steps=78"), SGD_OK);
+        assert_int_equal(old.plateau_steps, 78);
+        sgd_monitor_free(mm);
+    }
 
     /* Errors leave the options unchanged and name the key. */
     sgd_monitor_options before = o;
@@ -157,7 +177,9 @@ static void test_options(void **state)
         "spike_ratio=1",           "spike_z=-0.1",          "oscillation_ratio=0.9",  "oscillation_steps=0",
         "oscillation_spikes=33",   "oscillation_window=0",  "plateau_steps=0",        "stagnation_steps=0",
         "stagnation_min_drop=1",   "stagnation_max_drop=0.05", "stagnation_z=-1",     "stagnation_shape=-1",
-        "progress_fast_steps=0",   "progress_slow_steps=20",
+        "progress_fast_steps=0",   "progress_slow_steps=20",    "min_steps=2",           "min_steps=151",
+        "drift_ratio=0.5",         "drift_ratio=1",             "grad_spike_ratio=1",    "initial_loss=-1",
+        "initial_loss=0",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sgd_monitor_options_init(&o);
@@ -275,6 +297,9 @@ static sgd_status alloc_scenario(sgdt_alloc *t, void *ctx)
     assert_true(n <= 256);
     sgd_monitor_state_export(m, buf, n);
     sgd_monitor_state_import(m, buf, n);
+    for (int i = 0; i < 40; i++)
+        sgd_monitor_observe_step(m, 10 * i, 2.0 * noise(0.05), 1.0 + (i == 20) * 1e4, 0.1, NULL, NULL);
+    sgd_monitor_finish(m, NULL);
     sgd_monitor_reset(m);
     /* Nothing after creation allocates. */
     assert_int_equal(t->calls, calls);
@@ -306,12 +331,19 @@ static void test_nonfinite(void **state)
     sgdt_assert_status(sgd_monitor_observe(m, NAN, -1.0, 0.1, NULL, NULL), SGD_OK);
     sgdt_assert_status(sgd_monitor_observe(m, -INFINITY, -1.0, 0.1, NULL, NULL), SGD_OK);
     sgdt_assert_status(sgd_monitor_observe(m, 2.3, NAN, -1.0, NULL, NULL), SGD_OK);
+    /* Consecutive non-finite observations are one event (the counters count them all); a finite
+       observation re-arms it. */
+    assert_int_equal(r.n, 1);
+    sgdt_assert_status(sgd_monitor_observe(m, 2.3, 1.0, -1.0, NULL, NULL), SGD_OK);
+    sgdt_assert_status(sgd_monitor_observe(m, NAN, 1.0, -1.0, NULL, NULL), SGD_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.step[1], 10);
     sgd_monitor_counters c;
     c.struct_size = sizeof c;
     sgdt_assert_status(sgd_monitor_get_counters(m, &c), SGD_OK);
-    assert_int_equal(c.steps, 9);
-    assert_int_equal(c.nonfinite_steps, 4);
-    assert_int_equal(c.events[SGD_MONITOR_NONFINITE], 4);
+    assert_int_equal(c.steps, 11);
+    assert_int_equal(c.nonfinite_steps, 5);
+    assert_int_equal(c.events[SGD_MONITOR_NONFINITE], 2);
     assert_int_equal(c.first_alarm, 5);
     assert_int_equal(c.verdict, SGD_MONITOR_DIVERGED);
     /* A negative finite gradient norm means "unknown". */
@@ -464,6 +496,195 @@ static void test_unrecovered_spike(void **state)
     sgd_monitor_free(m);
 }
 
+/* ------------------------------------------------------------ 0.2: short logs, excerpts, drift, gradient norms */
+
+/* A per-epoch log of 25 points that never learns is stagnant when it ends; one that learns, healthy. */
+static void test_short_logs(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        rec r;
+        sgd_monitor *m = new_monitor(&r);
+        lcg_state = 3 + (uint64_t)kind;
+        for (int e = 0; e < 25; e++) {
+            double v = kind == 0 ? 2.3 * (1 - 0.001 * e) : kind == 1 ? 2.3 * exp(-e / 8.0) + 0.2 : 2.3 + 0.02 * e;
+            sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.01), -1.0, -1.0, NULL, NULL), SGD_OK);
+        }
+        /* Running: too short to judge stagnation. */
+        if (kind < 2)
+            assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY);
+        int32_t v = -1;
+        sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+        assert_int_equal(v, kind == 0 ? SGD_MONITOR_STAGNANT : kind == 1 ? SGD_MONITOR_HEALTHY : SGD_MONITOR_UNSTABLE);
+        assert_int_equal(verdict_of(m), v);
+        if (kind == 0) {
+            assert_int_equal(r.first[SGD_MONITOR_STAGNATION], 24); /* raised at the last observation */
+        }
+        /* Again: nothing new. */
+        int before = r.n;
+        sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+        assert_int_equal(r.n, before);
+        sgd_monitor_counters c;
+        c.struct_size = sizeof c;
+        sgdt_assert_status(sgd_monitor_get_counters(m, &c), SGD_OK);
+        assert_int_equal(c.finished, 1);
+        /* Observing after it carries on (finished is cleared). */
+        sgdt_assert_status(sgd_monitor_observe(m, 2.0, -1.0, -1.0, NULL, NULL), SGD_OK);
+        sgd_monitor_get_counters(m, &c);
+        assert_int_equal(c.finished, 0);
+        sgd_monitor_free(m);
+    }
+    /* Fewer than min_steps: nothing is judged. */
+    sgd_monitor *m = new_monitor(NULL);
+    for (int e = 0; e < 9; e++)
+        sgd_monitor_observe(m, 2.3, -1.0, -1.0, NULL, NULL);
+    int32_t v = -1;
+    sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+    assert_int_equal(v, SGD_MONITOR_HEALTHY);
+    sgdt_assert_status(sgd_monitor_finish(NULL, &v), SGD_EINVAL);
+    sgd_monitor_free(m);
+}
+
+/* A run that learns, then gives back all its progress slowly and ends above its start: unstable. */
+static void test_drift(void **state)
+{
+    (void)state;
+    rec r;
+    sgd_monitor *m = new_monitor(&r);
+    lcg_state = 11;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 100 ? 2.3 * exp(-t / 40.0) : 2.3 * exp(-2.5) * exp((t - 100) / 100.0);
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.03), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    assert_true(r.seen & SGD_MONITOR_MASK_DIVERGENCE);
+    assert_false(r.seen & SGD_MONITOR_MASK_SPIKE);
+    /* the loss passes 1.1x its start at t = 355; the fast average of the smoothed loss (25 and 10
+       observations) about 35 observations later */
+    assert_true(r.first[SGD_MONITOR_DIVERGENCE] > 355 && r.first[SGD_MONITOR_DIVERGENCE] < 400);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+    /* drift_ratio = 0 disables it */
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.drift_ratio = 0;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    lcg_state = 11;
+    for (int t = 0; t < 400; t++) {
+        double v = t < 100 ? 2.3 * exp(-t / 40.0) : 2.3 * exp(-2.5) * exp((t - 100) / 100.0);
+        sgd_monitor_observe(m, v * noise(0.03), -1.0, -1.0, NULL, NULL);
+    }
+    int32_t v;
+    sgd_monitor_finish(m, &v);
+    assert_int_not_equal(v, SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+}
+
+/* An excerpt that starts mid-run: with initial_loss, a level far above the untrained loss is seen. */
+static void test_initial_loss(void **state)
+{
+    (void)state;
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.initial_loss = log(10.0);
+    rec r;
+    sgd_monitor *m = NULL;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    rec_init(&r);
+    sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, rec_cb, &r);
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(fabs(c.initial - log(10.0)) < 1e-12); /* known before any observation */
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe_step(m, 5000 + t, 40.0 * noise(0.02), -1.0, -1.0, NULL, NULL);
+    assert_int_equal(r.first[SGD_MONITOR_DIVERGENCE], 0);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_DIVERGED); /* 17x the untrained loss */
+    sgd_monitor_get_counters(m, &c);
+    assert_int_equal(c.first_alarm, 0);
+    assert_int_equal(c.first_alarm_producer_step, 5000);
+    sgd_monitor_free(m);
+    /* The same excerpt without it: flat, so not diverged (the monitor cannot know). */
+    m = new_monitor(&r);
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe(m, 40.0 * noise(0.02), -1.0, -1.0, NULL, NULL);
+    assert_int_not_equal(verdict_of(m), SGD_MONITOR_DIVERGED);
+    sgd_monitor_free(m);
+    /* An excerpt of a run that trains, below the untrained loss: healthy. */
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    lcg_state = 4;
+    for (int t = 0; t < 60; t++)
+        sgd_monitor_observe(m, (0.8 * exp(-t / 30.0) + 0.3) * noise(0.02), -1.0, -1.0, NULL, NULL);
+    int32_t v;
+    sgd_monitor_finish(m, &v);
+    assert_int_equal(v, SGD_MONITOR_HEALTHY);
+    sgd_monitor_free(m);
+}
+
+/* A 1500x spike of the gradient norm is an event (once per excursion), naming the producer's step. */
+static void test_grad_spike(void **state)
+{
+    (void)state;
+    rec r;
+    sgd_monitor *m = new_monitor(&r);
+    lcg_state = 8;
+    for (int t = 0; t < 200; t++) {
+        double gn = (t == 100 || t == 101) ? 1500.0 : 1.0 * noise(0.2);
+        sgdt_assert_status(sgd_monitor_observe_step(m, 10 * t, 2.3 * exp(-t / 100.0) * noise(0.02), gn, 0.1, NULL,
+                                                    NULL),
+                           SGD_OK);
+    }
+    int spikes = 0;
+    for (int i = 0; i < r.n; i++)
+        if (r.kind[i] == SGD_MONITOR_GRAD_SPIKE) {
+            spikes++;
+            assert_int_equal(r.step[i], 100);
+        }
+    assert_int_equal(spikes, 1);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_HEALTHY); /* reported, not an alarm */
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(c.grad_norm > 0.5 && c.grad_norm < 2.0);
+    assert_int_equal(c.events[SGD_MONITOR_GRAD_SPIKE], 1);
+    sgd_monitor_free(m);
+    /* Without gradient norms: NaN; grad_spike_ratio = 0 disables. */
+    sgd_monitor_options o;
+    sgd_monitor_options_init(&o);
+    o.grad_spike_ratio = 0;
+    sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+    rec_init(&r);
+    sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, rec_cb, &r);
+    for (int t = 0; t < 50; t++)
+        sgd_monitor_observe(m, 2.0, t == 30 ? 1e6 : 1.0, -1.0, NULL, NULL);
+    assert_false(r.seen & SGD_MONITOR_MASK_GRAD_SPIKE);
+    sgd_monitor_free(m);
+    m = new_monitor(NULL);
+    sgd_monitor_observe(m, 2.0, -1.0, -1.0, NULL, NULL);
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_true(isnan(c.grad_norm));
+    /* producer steps: -1 or more */
+    sgdt_assert_status(sgd_monitor_observe_step(m, -2, 2.0, -1.0, -1.0, NULL, NULL), SGD_EINVAL);
+    sgdt_assert_status(sgd_monitor_observe_step(NULL, 1, 2.0, -1.0, -1.0, NULL, NULL), SGD_EINVAL);
+    sgd_monitor_free(m);
+}
+
+/* Losses at or below the floor are counted (read as a perfect fit). */
+static void test_below_floor(void **state)
+{
+    (void)state;
+    sgd_monitor *m = new_monitor(NULL);
+    for (int i = 0; i < 10; i++)
+        sgd_monitor_observe(m, i < 5 ? 1.0 : -0.5, -1.0, -1.0, NULL, NULL);
+    sgd_monitor_counters c;
+    c.struct_size = sizeof c;
+    sgd_monitor_get_counters(m, &c);
+    assert_int_equal(c.below_floor_steps, 5);
+    sgd_monitor_free(m);
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 typedef struct reply {
@@ -520,11 +741,13 @@ static void test_callbacks(void **state)
     sgdt_assert_status(sgd_monitor_remove_callback(m, idb), SGD_OK);
     sgdt_assert_status(sgd_monitor_remove_callback(m, idb), SGD_ENOTFOUND);
     a.action = 42;
+    sgdt_assert_status(sgd_monitor_observe(m, 1.0, -1, -1, NULL, NULL), SGD_OK); /* re-arms nonfinite */
     sgdt_assert_status(sgd_monitor_observe(m, NAN, -1, -1, &act, &sc), SGD_ECALLBACK);
     sgdt_assert_error_contains("action 42");
     assert_int_equal(act, SGD_MONITOR_CONTINUE);
     a.action = SGD_MONITOR_SCALE_LR;
     a.scale = -1.0;
+    sgdt_assert_status(sgd_monitor_observe(m, 1.0, -1, -1, NULL, NULL), SGD_OK);
     sgdt_assert_status(sgd_monitor_observe(m, NAN, -1, -1, &act, &sc), SGD_ECALLBACK);
     sgdt_assert_error_contains("lr_scale");
     sgd_monitor_counters cnt;
@@ -536,7 +759,10 @@ static void test_callbacks(void **state)
     a.action = SGD_MONITOR_CONTINUE;
     a.scale = 0;
     a.m = m;
+    int before = a.calls;
+    sgdt_assert_status(sgd_monitor_observe(m, 1.0, -1, -1, NULL, NULL), SGD_OK);
     sgdt_assert_status(sgd_monitor_observe(m, NAN, -1, -1, &act, &sc), SGD_OK);
+    assert_int_equal(a.calls, before + 1);
     a.m = NULL;
 
     /* At most SGD_MONITOR_MAX_CALLBACKS. */
@@ -634,6 +860,31 @@ static void test_state_roundtrip(void **state)
     sgd_monitor_state_export(b, buf2, n);
     assert_memory_equal(buf, buf2, n * sizeof *buf);
 
+    /* A state written by libsgdlab 0.1 (version 1: 6 event kinds, no 0.2 fields) still imports. */
+    {
+        double v1[3 + 27 + 12 + 32];
+        v1[0] = buf[0];
+        v1[1] = 1.0;
+        v1[2] = 3 + 27 + 12 + 32;
+        memcpy(v1 + 3, buf + 3, 27 * sizeof *buf);
+        v1[3 + 3] = (double)((uint32_t)buf[3 + 3] & ((1u << 9) - 1u)); /* 0.1's flags */
+        memcpy(v1 + 30, buf + 30, 6 * sizeof *buf);                    /* events */
+        memcpy(v1 + 36, buf + 30 + SGD_MONITOR_KIND_COUNT, 6 * sizeof *buf); /* first events */
+        memcpy(v1 + 42, buf + 30 + 2 * SGD_MONITOR_KIND_COUNT, 32 * sizeof *buf);
+        sgd_monitor *c = new_monitor(NULL);
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1), SGD_OK);
+        assert_int_equal(verdict_of(c), verdict_of(b));
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1 - 1), SGD_ESHAPE);
+        v1[3 + 3] = (double)(1u << 10); /* a 0.2 flag in a 0.1 state */
+        sgdt_assert_status(sgd_monitor_state_import(c, v1, sizeof v1 / sizeof *v1), SGD_EFORMAT);
+        /* it goes on observing, and a finish with fewer block means than min_steps judges nothing new */
+        for (int t = 0; t < 5; t++)
+            sgdt_assert_status(sgd_monitor_observe(c, 1.0, -1, -1, NULL, NULL), SGD_OK);
+        int32_t v;
+        sgdt_assert_status(sgd_monitor_finish(c, &v), SGD_OK);
+        sgd_monitor_free(c);
+    }
+
     /* Reset forgets everything; importing the saved state brings it back (rollback). */
     sgd_monitor_reset(b);
     assert_int_equal(verdict_of(b), SGD_MONITOR_HEALTHY);
@@ -650,7 +901,8 @@ static void test_state_roundtrip(void **state)
 static void test_names_and_layout(void **state)
 {
     (void)state;
-    static const char *const kinds[] = {"nonfinite", "divergence", "spike", "oscillation", "plateau", "stagnation"};
+    static const char *const kinds[] = {"nonfinite", "divergence", "spike",     "oscillation",
+                                        "plateau",   "stagnation", "grad_spike"};
     for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
         assert_string_equal(sgd_monitor_kind_name(k), kinds[k]);
     assert_string_equal(sgd_monitor_kind_name(-1), "unknown");
@@ -669,150 +921,171 @@ static void test_names_and_layout(void **state)
     assert_int_equal(SGD_MONITOR_STAGNANT, 3);
     assert_int_equal(SGD_MONITOR_STOP, 4);
     assert_int_equal(SGD_MONITOR_MASK_ALARMS, 0x2B);
-    assert_int_equal(sizeof(sgd_monitor_options), 168);
+    assert_int_equal(SGD_MONITOR_GRAD_SPIKE, 6);
+    assert_int_equal(SGD_MONITOR_MASK_ALL, 0x7F);
+    assert_int_equal(sizeof(sgd_monitor_options), 200);
+    assert_int_equal(offsetof(sgd_monitor_options, initial_loss), 168); /* 0.2 fields after 0.1's 168 bytes */
+    assert_int_equal(offsetof(sgd_monitor_options, grad_spike_ratio), 192);
     assert_int_equal(offsetof(sgd_monitor_options, loss_floor), 8);
     assert_int_equal(offsetof(sgd_monitor_options, divergence_count), 64);
     assert_int_equal(offsetof(sgd_monitor_options, oscillation_steps), 96);
     assert_int_equal(offsetof(sgd_monitor_options, stagnation_min_drop), 120);
     assert_int_equal(offsetof(sgd_monitor_options, progress_slow_steps), 160);
-    assert_int_equal(sizeof(sgd_monitor_event), 96);
+    assert_int_equal(sizeof(sgd_monitor_event), 120);
+    assert_int_equal(offsetof(sgd_monitor_event, producer_step), 96);
+    assert_int_equal(offsetof(sgd_monitor_event, ref_producer_step), 112);
     assert_int_equal(offsetof(sgd_monitor_event, step), 8);
     assert_int_equal(offsetof(sgd_monitor_event, severity), 64);
     assert_int_equal(offsetof(sgd_monitor_event, remedy), 80);
-    assert_int_equal(sizeof(sgd_monitor_counters), 200);
+    assert_int_equal(sizeof(sgd_monitor_counters), 232);
+    assert_int_equal(offsetof(sgd_monitor_counters, first_alarm_producer_step), 200);
+    assert_int_equal(offsetof(sgd_monitor_counters, finished), 224);
     assert_int_equal(offsetof(sgd_monitor_counters, events), 32);
     assert_int_equal(offsetof(sgd_monitor_counters, initial), 160);
 }
 
-/* ------------------------------------------------------------ the corpus */
+/* ------------------------------------------------------------ the shape of issue 18 */
 
-#define MAX_CURVE 4096
-static const char *const verdict_labels[4] = {"healthy", "diverged", "unstable", "stagnant"};
-
-static int label_index(const char *s)
+/*
+ * A spike to 2.5x in the first steps, then the loss back at its start (the untrained level) for
+ * good: the rate was too high. The initial level must stay the first observations' (not a mean
+ * the spike fills), and the verdict is unstable with the spike named, not healthy or stagnant.
+ */
+static void test_early_spike(void **state)
 {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, verdict_labels[i]) == 0)
-            return i;
-    return -1; /* ambiguous: not scored */
+    (void)state;
+    rec r;
+    for (int variant = 0; variant < 3; variant++) {
+        sgd_monitor *m = NULL;
+        sgd_monitor_options o;
+        sgd_monitor_options_init(&o);
+        sgdt_assert_status(sgd_monitor_new(&m, &o, NULL), SGD_OK);
+        rec_init(&r);
+        sgdt_assert_status(sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, rec_cb, &r), SGD_OK);
+        lcg_state = 5 + (uint64_t)variant;
+        for (int t = 0; t < 300; t++) {
+            /* variant 0: one spike at step 3; 1: a spike filling steps 2-8 (the window of the initial
+               level); 2: the same, then a level 5% below the start */
+            double v = 52.0;
+            if (variant == 0 && t == 3)
+                v = 130.0;
+            if (variant > 0 && t >= 2 && t <= 8)
+                v = 130.0 - 5.0 * (t - 2);
+            if (variant == 2 && t > 8)
+                v = 52.0 * 0.95;
+            sgdt_assert_status(sgd_monitor_observe_step(m, 100 * t, v * noise(0.03), -1.0, -1.0, NULL, NULL),
+                               SGD_OK);
+            if (t == 20) {
+                sgd_monitor_counters c;
+                c.struct_size = sizeof c;
+                sgdt_assert_status(sgd_monitor_get_counters(m, &c), SGD_OK);
+                /* Within a sigma of the first value (52), not the spike: the geometric mean of the
+                   first 10 observations of variants 1 and 2 is about 95. */
+                assert_true(c.initial > 48.0 && c.initial < 62.0);
+            }
+        }
+        assert_true(r.seen & (SGD_MONITOR_MASK_SPIKE | SGD_MONITOR_MASK_DIVERGENCE));
+        assert_false(r.seen & SGD_MONITOR_MASK_STAGNATION);
+        int32_t v = -1;
+        sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+        assert_int_equal(v, SGD_MONITOR_UNSTABLE);
+        sgd_monitor_free(m);
+    }
 }
 
-static int read_curve(const char *name, double *x)
+typedef struct refrec {
+    int64_t ref, ref_pstep, pstep;
+    const char *detail;
+} refrec;
+
+static int32_t ref_cb(const sgd_monitor_event *ev, double *scale, void *user)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "monitor-curves/%s", name);
-    FILE *f = fopen(sgdt_data_path(path), "r");
-    if (f == NULL)
-        fail_msg("cannot open %s", sgdt_data_path(path));
-    char line[256];
-    int n = 0;
-    while (fgets(line, sizeof line, f) != NULL && n < MAX_CURVE) {
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
-        x[n++] = strtod(line, NULL); /* the C locale: "nan" and "inf" read as such */
+    (void)scale;
+    refrec *r = user;
+    if (ev->kind == SGD_MONITOR_DIVERGENCE && r->ref < 0) {
+        r->ref = ev->ref_step;
+        r->ref_pstep = ev->ref_producer_step;
+        r->pstep = ev->producer_step;
+        r->detail = ev->detail;
     }
-    fclose(f);
-    return n;
+    return SGD_MONITOR_CONTINUE;
+}
+
+/* The event names the spike (its observation and the producer's step); a run that spikes and
+   then really trains stays healthy with its spike event. */
+static void test_early_spike_named(void **state)
+{
+    (void)state;
+    sgd_monitor *m = new_monitor(NULL);
+    refrec rr = {-1, -1, -1, NULL};
+    sgdt_assert_status(sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_DIVERGENCE, ref_cb, &rr), SGD_OK);
+    lcg_state = 9;
+    for (int t = 0; t < 200; t++) {
+        double v = t == 4 ? 2.3 * 2.6 : 2.3;
+        sgdt_assert_status(sgd_monitor_observe_step(m, 1000 + 10 * t, v * noise(0.02), -1.0, -1.0, NULL, NULL),
+                           SGD_OK);
+    }
+    assert_int_equal(rr.ref, 4);
+    assert_int_equal(rr.ref_pstep, 1040);
+    assert_true(rr.pstep >= 1000 + 10 * (4 + 50));
+    assert_non_null(rr.detail);
+    assert_int_equal(verdict_of(m), SGD_MONITOR_UNSTABLE);
+    sgd_monitor_free(m);
+
+    rec r;
+    m = new_monitor(&r);
+    lcg_state = 9;
+    for (int t = 0; t < 300; t++) {
+        double v = t == 4 ? 2.3 * 2.6 : 2.3 * exp(-t / 60.0) + 0.1;
+        sgdt_assert_status(sgd_monitor_observe(m, v * noise(0.02), -1.0, -1.0, NULL, NULL), SGD_OK);
+    }
+    int32_t v = -1;
+    sgdt_assert_status(sgd_monitor_finish(m, &v), SGD_OK);
+    assert_true(r.seen & SGD_MONITOR_MASK_SPIKE);
+    assert_false(r.seen & SGD_MONITOR_MASK_ALARMS);
+    assert_int_equal(v, SGD_MONITOR_HEALTHY);
+    sgd_monitor_free(m);
+}
+
+/* ------------------------------------------------------------ the corpora */
+
+/*
+ * tests/data/monitor-curves (copied from ../shared/monitor-curves, labels corrected) and
+ * tests/data/monitor-gen (tests/gen_monitor_curves.py: CNN, GRU, deep ReLU MLP, sigmoid
+ * regression across the edge of stability). Targets: 98% or better, no divergence or oscillation
+ * on a healthy curve, divergence before every non-finite value, and the shape of issue 18 called
+ * unstable with the spike named. The tables are printed (docs/monitor.md has them).
+ */
+static void check_dir(const char *name, double target)
+{
+    meval_result r;
+    meval_init(&r);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", sgdt_data_path(name));
+    assert_true(meval_dir(dir, NULL, NULL, false, stdout, &r));
+    print_message("%s:\n", name);
+    meval_print(&r, stdout);
+    assert_true(r.curves >= 100);
+    assert_true(r.correct >= target * r.scored);
+    assert_int_equal(r.false_alarms, 0);
+    assert_int_equal(r.nf_late, 0);
+    assert_int_equal(r.spike_named, r.spike_curves);
 }
 
 static void test_corpus(void **state)
 {
     (void)state;
-    FILE *f = fopen(sgdt_data_path("monitor-curves/labels.tsv"), "r");
-    if (f == NULL)
-        fail_msg("cannot open %s", sgdt_data_path("monitor-curves/labels.tsv"));
-    char line[512];
-    int conf[4][4] = {{0}};
-    int scored = 0, correct = 0, curves = 0, problems = 0;
-    int lat_n = 0, lat_max = -1000, lat_sum = 0, nf_n = 0, nf_margin_min = 1 << 30;
-    int hist[8] = {0};
-    static double x[MAX_CURVE];
-    bool header = true;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (header) {
-            header = false;
-            continue;
-        }
-        char name[300], label[32];
-        if (sscanf(line, "%299s %31s", name, label) != 2)
-            continue;
-        int n = read_curve(name, x);
-        assert_true(n > 0);
-        curves++;
-        rec r;
-        sgd_monitor *m = new_monitor(&r);
-        for (int t = 0; t < n; t++)
-            sgdt_assert_status(sgd_monitor_observe(m, x[t], -1.0, -1.0, NULL, NULL), SGD_OK);
-        int32_t v = verdict_of(m);
-        int li = label_index(label);
-        if (li >= 0) {
-            conf[li][v]++;
-            scored++;
-            correct += li == v;
-        }
-        /* No divergence or oscillation event on a healthy curve. */
-        if (li == SGD_MONITOR_HEALTHY &&
-            (r.seen & (SGD_MONITOR_MASK_DIVERGENCE | SGD_MONITOR_MASK_OSCILLATION))) {
-            print_message("PROBLEM %s: healthy curve with a divergence/oscillation event\n", name);
-            problems++;
-        }
-        /* Divergence strictly before the first non-finite observation. */
-        int first_nf = -1;
-        for (int t = 0; t < n && first_nf < 0; t++)
-            if (!isfinite(x[t]))
-                first_nf = t;
-        int64_t d = r.first[SGD_MONITOR_DIVERGENCE];
-        if (first_nf >= 0) {
-            nf_n++;
-            if (d < 0 || d >= first_nf) {
-                print_message("PROBLEM %s: divergence at %lld, first non-finite at %d\n", name, (long long)d,
-                              first_nf);
-                problems++;
-            } else if (first_nf - d < nf_margin_min) {
-                nf_margin_min = (int)(first_nf - d);
-            }
-        }
-        /* On diverged curves: divergence within 5 steps of the loss first exceeding 3x its initial value. */
-        if (li == SGD_MONITOR_DIVERGED) {
-            int t3 = -1;
-            for (int t = 0; t < n && t3 < 0; t++)
-                if (!(x[t] <= 3.0 * x[0]))
-                    t3 = t;
-            if (t3 >= 0) {
-                int lat = d < 0 ? 1 << 20 : (int)(d - t3);
-                if (d < 0 || lat > 5) {
-                    print_message("PROBLEM %s: divergence at %lld, loss > 3x initial at %d\n", name, (long long)d,
-                                  t3);
-                    problems++;
-                } else {
-                    lat_n++;
-                    lat_sum += lat;
-                    if (lat > lat_max)
-                        lat_max = lat;
-                    hist[lat < 0 ? 0 : lat > 6 ? 7 : lat + 1]++;
-                }
-            }
-        }
-        sgd_monitor_free(m);
-    }
-    fclose(f);
-    assert_true(curves >= 100);
-    print_message("monitor corpus: %d curves, %d labelled (not ambiguous)\n", curves, scored);
-    print_message("  label \\ verdict  healthy diverged unstable stagnant\n");
-    for (int i = 0; i < 4; i++)
-        print_message("  %-15s %8d %8d %8d %8d\n", verdict_labels[i], conf[i][0], conf[i][1], conf[i][2],
-                      conf[i][3]);
-    double acc = (double)correct / scored;
-    print_message("  verdict accuracy %.1f%% (%d/%d); target >= 95%%\n", 100.0 * acc, correct, scored);
-    print_message("  divergence latency after the loss first exceeds 3x its initial value, %d diverged curves: "
-                  "mean %.2f, max %d steps (target <= 5)\n",
-                  lat_n, lat_n ? (double)lat_sum / lat_n : 0.0, lat_max);
-    print_message("    steps: <0:%d 0:%d 1:%d 2:%d 3:%d 4:%d 5:%d\n", hist[0], hist[1], hist[2], hist[3], hist[4],
-                  hist[5], hist[6]);
-    print_message("  curves reaching a non-finite value: %d, divergence raised at least %d step(s) before it\n",
-                  nf_n, nf_margin_min);
-    assert_int_equal(problems, 0);
-    assert_true(acc >= 0.95);
+    check_dir("monitor-curves", 0.98);
+}
+
+static void test_generated(void **state)
+{
+    (void)state;
+    check_dir("monitor-gen", 0.98);
+    meval_result r;
+    meval_init(&r);
+    assert_true(meval_dir(sgdt_data_path("monitor-gen"), NULL, NULL, false, NULL, &r));
+    assert_true(r.spike_curves >= 5);
 }
 
 int main(void)
@@ -830,7 +1103,15 @@ int main(void)
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_names_and_layout),
+        cmocka_unit_test(test_short_logs),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_initial_loss),
+        cmocka_unit_test(test_grad_spike),
+        cmocka_unit_test(test_below_floor),
+        cmocka_unit_test(test_early_spike),
+        cmocka_unit_test(test_early_spike_named),
         cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_generated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,20 @@ for f in ('sgd_monitor_kind_name', 'sgd_monitor_verdict_name', 'sgd_monitor_acti
     getattr(lib, f).argtypes = [c_int32]
     getattr(lib, f).restype = ctypes.c_char_p
 
+# A program built against 0.1's headers links sgd_monitor_options_init@SGDLAB_0.1: it writes 0.1's
+# 168 bytes and no more (0.2's struct is 200); the default version fills 0.2's.
+libc = ctypes.CDLL(None)
+libc.dlvsym.restype = c_void_p
+libc.dlvsym.argtypes = [c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+INIT = ctypes.CFUNCTYPE(c_int32, c_void_p)
+for version, size in ((b'SGDLAB_0.1', 168), (b'SGDLAB_0.2', 200)):
+    addr = libc.dlvsym(lib._handle, b'sgd_monitor_options_init', version)
+    if addr:  # (glibc; the symbol versions exist where the library was linked with them)
+        buf = ctypes.create_string_buffer(b'\xaa' * 256, 256)
+        assert INIT(addr)(buf) == 0
+        assert int.from_bytes(buf.raw[:4], 'little') == size, (version, buf.raw[:4])
+        assert buf.raw[size:] == b'\xaa' * (256 - size), (version, 'wrote past its struct')
+
 opts = ctypes.create_string_buffer(512)  # larger than the struct: only struct_size bytes are used
 sgdlab.check(lib, lib.sgd_monitor_options_init(opts))
 sgdlab.check(lib, lib.sgd_monitor_options_parse(opts, b'plateau_steps=50'))

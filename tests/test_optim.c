@@ -4,6 +4,7 @@
 #include "util/sgdtest.h"
 
 #include "core/internal.h"
+#include "optim/kernels.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -290,9 +291,9 @@ static void test_spec_defaults(void **state)
         o = make(spec, 2);
         assert_string_equal(sgd_optim_name(o), sgd_optim_builtin_name(i));
         sgd_optim_free(o);
-        assert_true(i < 5);
+        assert_true(i < 20);
     }
-    assert_null(sgd_optim_builtin_name(5));
+    assert_null(sgd_optim_builtin_name(20));
 }
 
 static void test_spec_values(void **state)
@@ -336,7 +337,7 @@ static void test_spec_errors(void **state)
 {
     (void)state;
     static const bad_spec bad[] = {
-        {"lion:lr=1", SGD_ENOTFOUND, "lion"},
+        {"lbfgs:lr=1", SGD_ENOTFOUND, "lbfgs"},
         {"", SGD_EINVAL, "missing kind"},
         {":lr=1", SGD_EINVAL, "missing kind"},
         {"adam:foo=1", SGD_ENOTFOUND, "'foo'"},
@@ -1711,6 +1712,674 @@ static void test_struct_init(void **state)
     assert_int_equal(info.applied, 0);
 }
 
+/* ------------------------------------------------- every kind, 0.2 additions */
+
+/* Every built-in kind in at least one configuration that touches its options. */
+static const char *const all_specs[] = {
+    "sgd:lr=0.1,momentum=0.9,weight_decay=0.01",
+    "sgd:lr=0.05,momentum=0.8,nesterov=1",
+    "adagrad:lr_decay=0.1,initial_accumulator_value=0.2",
+    "rmsprop:centered=1,momentum=0.5,weight_decay=0.05",
+    "adam:amsgrad=1,weight_decay=0.1",
+    "adamw:lr=0.01",
+    "nadam:lr=0.01,momentum_decay=0.01,weight_decay=0.01",
+    "radam:lr=0.01,weight_decay=0.05",
+    "adamax:lr=0.02,eps=1e-4",
+    "adadelta:lr=0.5,rho=0.8,weight_decay=0.01",
+    "rprop:lr=0.01,eta_minus=0.3,eta_plus=1.5,step_size_max=0.5",
+    "asgd:lr=0.05,lambd=0.001,alpha=0.6,t0=3,weight_decay=0.01",
+    "lion:lr=0.001,weight_decay=0.1",
+    "lamb:lr=0.01,weight_decay=0.01",
+    "lars:lr=0.5,momentum=0.9,eta=0.01,weight_decay=0.001",
+    "sgd_sf:lr=0.05,warmup_steps=3,weight_decay=0.01",
+    "adamw_sf:lr=0.02,warmup_steps=2,r=0.5,weight_decay=0.01",
+    "prodigy:d0=0.01,weight_decay=0.01",
+    "prodigy:beta1=0,decouple=0,weight_decay=0.01,use_bias_correction=1,safeguard_warmup=1,growth_rate=1.1",
+    "dadapt_adam:decouple=1,weight_decay=0.05,use_bias_correction=1",
+    "dadapt_sgd:momentum=0.9,weight_decay=0.01,growth_rate=1.5",
+    "dog:reps_rel=1e-4,weight_decay=0.01",
+    "dog:init_eta=0.001",
+};
+#define N_ALL_SPECS (sizeof all_specs / sizeof all_specs[0])
+
+static bool kind_is(const char *spec, const char *const *kinds)
+{
+    for (; *kinds; kinds++)
+        if (strncmp(spec, *kinds, strlen(*kinds)) == 0 && spec[strlen(*kinds)] == ':')
+            return true;
+    return false;
+}
+
+/* Kinds whose step depends on how the arena is split: per-range trust ratios, and sums over the whole arena. */
+static const char *const split_sensitive[] = {"lamb", "lars", "prodigy", "dadapt_adam", "dadapt_sgd", "dog", NULL};
+
+/* Every kind is listed by sgd_optim_builtin_name(), and each one made from its name alone works. */
+static void test_every_kind_listed(void **state)
+{
+    (void)state;
+    size_t count = 0;
+    for (size_t i = 0; sgd_optim_builtin_name(i) != NULL; i++, count++) {
+        bool covered = false;
+        for (size_t s = 0; s < N_ALL_SPECS; s++)
+            if (kind_is(all_specs[s], (const char *const[]){sgd_optim_builtin_name(i), NULL}))
+                covered = true;
+        if (!covered)
+            fail_msg("kind '%s' has no configuration in all_specs", sgd_optim_builtin_name(i));
+    }
+    assert_int_equal(count, 20);
+}
+
+/* Export after k steps, import into a fresh optimizer: both continue bit for bit (groups and tensors set). */
+static void test_every_kind_resumes_exactly(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_ALL_SPECS; s++) {
+        const size_t n = 77;
+        const size_t tensors[] = {30, 7, 40};
+        sgd_optim *a = make(all_specs[s], n), *b = make(all_specs[s], n);
+        sgdt_assert_status(sgd_optim_add_group(a, 10, 20, 0.5, 0.0, NULL), SGD_OK);
+        sgdt_assert_status(sgd_optim_add_group(b, 10, 20, 0.5, 0.0, NULL), SGD_OK);
+        sgdt_assert_status(sgd_optim_set_tensors(a, tensors, 3), SGD_OK);
+        sgdt_assert_status(sgd_optim_set_tensors(b, tensors, 3), SGD_OK);
+        sgd__rng rng;
+        sgd__rng_seed(&rng, 300 + s);
+        float xa[77], xb[77], g[77];
+        fill_random(&rng, xa, n, 1);
+        for (int k = 0; k < 6; k++) {
+            fill_random(&rng, g, n, 1);
+            sgdt_assert_status(sgd_optim_step(a, xa, g, 0.02 * (k + 1), NULL), SGD_OK);
+        }
+        size_t bytes;
+        unsigned char *blob = export_all(a, &bytes);
+        import_all(b, blob);
+        free(blob);
+        memcpy(xb, xa, sizeof xa);
+        for (int k = 0; k < 7; k++) {
+            fill_random(&rng, g, n, 1);
+            sgdt_assert_status(sgd_optim_step(a, xa, g, 0.01 * (k + 1), NULL), SGD_OK);
+            sgdt_assert_status(sgd_optim_step(b, xb, g, 0.01 * (k + 1), NULL), SGD_OK);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(xa[i]))
+                fail_msg("%s: x[%zu] = %g is not finite", all_specs[s], i, (double)xa[i]);
+        if (memcmp(xa, xb, sizeof xa) != 0)
+            fail_msg("%s: the restored optimizer did not continue bit for bit", all_specs[s]);
+        unsigned char *ba = export_all(a, &bytes), *bb = export_all(b, &bytes);
+        assert_memory_equal(ba, bb, bytes);
+        free(ba);
+        free(bb);
+        /* a reset optimizer starts over as a new one would */
+        sgd_optim *c = make(all_specs[s], n);
+        sgdt_assert_status(sgd_optim_add_group(c, 10, 20, 0.5, 0.0, NULL), SGD_OK);
+        sgdt_assert_status(sgd_optim_set_tensors(c, tensors, 3), SGD_OK);
+        sgdt_assert_status(sgd_optim_reset(a), SGD_OK);
+        fill_random(&rng, xa, n, 1);
+        memcpy(xb, xa, sizeof xa);
+        for (int k = 0; k < 3; k++) {
+            fill_random(&rng, g, n, 1);
+            sgd_optim_step(a, xa, g, 0.01, NULL);
+            sgd_optim_step(c, xb, g, 0.01, NULL);
+        }
+        if (memcmp(xa, xb, sizeof xa) != 0)
+            fail_msg("%s: after sgd_optim_reset() the optimizer did not start over", all_specs[s]);
+        sgd_optim_free(a);
+        sgd_optim_free(b);
+        sgd_optim_free(c);
+    }
+}
+
+/* Splitting the calls (groups of equal settings, tensor boundaries) changes nothing for element-wise kinds. */
+static void test_every_kind_split(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_ALL_SPECS; s++) {
+        if (kind_is(all_specs[s], split_sensitive))
+            continue;
+        const size_t n = 203, tensors[] = {100, 3, 100};
+        sgd_optim *a = make(all_specs[s], n), *b = make(all_specs[s], n);
+        double wd = get(b, "weight_decay");
+        sgdt_assert_status(sgd_optim_add_group(b, 3, 50, 1.0, wd, NULL), SGD_OK);
+        sgdt_assert_status(sgd_optim_set_tensors(b, tensors, 3), SGD_OK);
+        sgd__rng rng;
+        sgd__rng_seed(&rng, 5);
+        float xa[203], xb[203], g[203];
+        fill_random(&rng, xa, n, 1);
+        memcpy(xb, xa, sizeof xa);
+        for (int k = 0; k < 8; k++) {
+            fill_random(&rng, g, n, 1);
+            sgd_optim_step(a, xa, g, 0.03, NULL);
+            sgd_optim_step(b, xb, g, 0.03, NULL);
+        }
+        if (memcmp(xa, xb, sizeof xa) != 0)
+            fail_msg("%s: splitting the arena changed the result", all_specs[s]);
+        sgd_optim_free(a);
+        sgd_optim_free(b);
+    }
+}
+
+/* LAMB and LARS with tensors are each tensor's own optimizer: one trust ratio per tensor. */
+static void test_trust_ratio_per_tensor(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {"lamb:lr=0.01,weight_decay=0.01", "lars:lr=0.5,weight_decay=0.001"};
+    for (size_t s = 0; s < 2; s++) {
+        const size_t n = 50, sizes[] = {20, 30};
+        sgd_optim *whole = make(specs[s], n), *t0 = make(specs[s], 20), *t1 = make(specs[s], 30);
+        sgdt_assert_status(sgd_optim_set_tensors(whole, sizes, 2), SGD_OK);
+        sgd_optim *plain = make(specs[s], n);
+        sgd__rng rng;
+        sgd__rng_seed(&rng, 9);
+        float x[50], y[50], z[50], g[50];
+        fill_random(&rng, x, n, 1);
+        for (size_t i = 0; i < 20; i++)
+            x[i] *= 10; /* tensors of different scales */
+        memcpy(y, x, sizeof x);
+        memcpy(z, x, sizeof x);
+        for (int k = 0; k < 5; k++) {
+            fill_random(&rng, g, n, 1);
+            sgd_optim_step(whole, x, g, 0.1, NULL);
+            sgd_optim_step(t0, y, g, 0.1, NULL);
+            sgd_optim_step(t1, y + 20, g + 20, 0.1, NULL);
+            sgd_optim_step(plain, z, g, 0.1, NULL);
+        }
+        assert_memory_equal(x, y, sizeof x);
+        assert_true(memcmp(x, z, sizeof x) != 0); /* one ratio for the whole arena differs */
+        sgd_optim_free(whole);
+        sgd_optim_free(t0);
+        sgd_optim_free(t1);
+        sgd_optim_free(plain);
+    }
+}
+
+static void test_set_tensors_errors(void **state)
+{
+    (void)state;
+    sgd_optim *o = make("lamb", 10);
+    const size_t ok[] = {4, 6}, zero[] = {4, 0, 6}, short_[] = {4, 5}, over[] = {4, 7};
+    sgdt_assert_status(sgd_optim_set_tensors(NULL, ok, 2), SGD_EINVAL);
+    sgdt_assert_status(sgd_optim_set_tensors(o, NULL, 2), SGD_EINVAL);
+    sgdt_assert_status(sgd_optim_set_tensors(o, zero, 3), SGD_EINVAL);
+    sgdt_assert_error_contains("sizes[1]=0");
+    sgdt_assert_status(sgd_optim_set_tensors(o, short_, 2), SGD_ERANGE);
+    sgdt_assert_error_contains("add up to 9");
+    sgdt_assert_status(sgd_optim_set_tensors(o, over, 2), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_set_tensors(o, ok, 2), SGD_OK);
+    sgdt_assert_status(sgd_optim_set_tensors(o, NULL, 0), SGD_OK);
+    sgd_optim_free(o);
+}
+
+/* The listing: lr and weight_decay first, defaults within bounds, names unique, flags of the configuration. */
+static void test_hparam_listing(void **state)
+{
+    (void)state;
+    for (size_t i = 0; sgd_optim_builtin_name(i) != NULL; i++) {
+        const char *kind = sgd_optim_builtin_name(i);
+        size_t count = sgd_optim_kind_hparam_count(kind);
+        assert_true(count >= 3);
+        for (size_t j = 0; j < count; j++) {
+            sgd_optim_hparam h;
+            sgd_optim_hparam_init(&h);
+            sgdt_assert_status(sgd_optim_kind_hparam(kind, j, &h), SGD_OK);
+            if (j == 0)
+                assert_string_equal(h.name, "lr");
+            if (j == 1)
+                assert_string_equal(h.name, "weight_decay");
+            if (!(h.flags & SGD_OPTIM_HPARAM_REQUIRED) && !(h.default_value >= h.lower && h.default_value <= h.upper))
+                fail_msg("%s: %s: default %g outside [%g, %g]", kind, h.name, h.default_value, h.lower, h.upper);
+            for (size_t k = 0; k < j; k++) {
+                sgd_optim_hparam e;
+                sgd_optim_hparam_init(&e);
+                sgd_optim_kind_hparam(kind, k, &e);
+                assert_true(strcmp(e.name, h.name) != 0);
+            }
+            /* A spec value just past a finite bound is refused with a message naming key and value. */
+            if (j >= 2 && !(h.flags & SGD_OPTIM_HPARAM_BOOL) && isfinite(h.upper) && h.upper < 1e10) {
+                char spec[256];
+                snprintf(spec, sizeof spec, "%s:lr=0.1,%s=%.17g", kind, h.name, h.upper + 0.5);
+                sgd_optim *o = (sgd_optim *)&o;
+                sgdt_assert_status(sgd_optim_new(&o, spec, 3, NULL), SGD_ERANGE);
+                assert_null(o);
+                char needle[128];
+                snprintf(needle, sizeof needle, "%s=%g", h.name, h.upper + 0.5);
+                sgdt_assert_error_contains(needle);
+            }
+            if (j >= 2 && !(h.flags & SGD_OPTIM_HPARAM_BOOL) && isfinite(h.lower)) {
+                char spec[256];
+                snprintf(spec, sizeof spec, "%s:lr=0.1,%s=%.17g", kind, h.name, h.lower - 0.5);
+                sgd_optim *o = NULL;
+                sgdt_assert_status(sgd_optim_new(&o, spec, 3, NULL), SGD_ERANGE);
+                char needle[128];
+                snprintf(needle, sizeof needle, "%s=%g", h.name, h.lower - 0.5);
+                sgdt_assert_error_contains(needle);
+            }
+            if (j >= 2 && (h.flags & SGD_OPTIM_HPARAM_BOOL)) {
+                char spec[256];
+                snprintf(spec, sizeof spec, "%s:lr=0.1,%s=2", kind, h.name);
+                sgd_optim *o = NULL;
+                sgdt_assert_status(sgd_optim_new(&o, spec, 3, NULL), SGD_EINVAL);
+                char needle[128];
+                snprintf(needle, sizeof needle, "%s=2", h.name);
+                sgdt_assert_error_contains(needle);
+            }
+        }
+        sgd_optim_hparam h;
+        sgd_optim_hparam_init(&h);
+        sgdt_assert_status(sgd_optim_kind_hparam(kind, count, &h), SGD_ENOTFOUND);
+        /* The instance lists the same names, and its get returns the defaults. */
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s:lr=0.1", kind);
+        sgd_optim *o = make(spec, 3);
+        assert_int_equal(sgd_optim_hparam_count(o), count);
+        for (size_t j = 2; j < count; j++) {
+            sgd_optim_hparam a, b;
+            sgd_optim_hparam_init(&a);
+            sgd_optim_hparam_init(&b);
+            sgdt_assert_status(sgd_optim_kind_hparam(kind, j, &a), SGD_OK);
+            sgdt_assert_status(sgd_optim_hparam_describe(o, j, &b), SGD_OK);
+            assert_string_equal(a.name, b.name);
+            assert_true(get(o, b.name) == a.default_value);
+            sgd_optim_hparam c;
+            sgd_optim_hparam_init(&c);
+            sgdt_assert_status(sgd_optim_hparam_bounds(o, a.name, &c), SGD_OK);
+            assert_true(c.lower == a.lower && c.upper == a.upper);
+            /* run-time sets out of range are refused, naming key and value, nothing changed */
+            if (!(b.flags & (SGD_OPTIM_HPARAM_BOOL | SGD_OPTIM_HPARAM_FIXED)) && isfinite(b.lower)) {
+                sgdt_assert_status(sgd_optim_set(o, b.name, b.lower - 1.0), SGD_ERANGE);
+                char needle[128];
+                snprintf(needle, sizeof needle, "%s=%g", b.name, b.lower - 1.0);
+                sgdt_assert_error_contains(needle);
+                assert_true(get(o, b.name) == a.default_value);
+            }
+        }
+        sgdt_assert_status(sgd_optim_hparam_describe(o, count, &h), SGD_ENOTFOUND);
+        sgdt_assert_status(sgd_optim_hparam_bounds(o, "nope", &h), SGD_ENOTFOUND);
+        sgd_optim_free(o);
+    }
+    /* Flags of a configuration; the momentum coefficient by name. */
+    struct {
+        const char *spec, *momentum;
+    } mom[] = {{"sgd:lr=0.1", NULL},       {"sgd:lr=0.1,momentum=0.9", "momentum"},
+               {"rmsprop", NULL},          {"rmsprop:momentum=0.1", "momentum"},
+               {"adam", "beta1"},          {"nadam", "beta1"},
+               {"lion", "beta1"},          {"lars:lr=1", "momentum"},
+               {"adagrad", NULL},          {"sgd_sf", NULL},
+               {"dadapt_sgd", "momentum"}, {"prodigy", "beta1"}};
+    for (size_t i = 0; i < sizeof mom / sizeof mom[0]; i++) {
+        sgd_optim *o = make(mom[i].spec, 3);
+        const char *m = sgd_optim_momentum_name(o);
+        if ((m == NULL) != (mom[i].momentum == NULL) || (m != NULL && strcmp(m, mom[i].momentum) != 0))
+            fail_msg("%s: momentum name %s, expected %s", mom[i].spec, m ? m : "NULL",
+                     mom[i].momentum ? mom[i].momentum : "NULL");
+        sgd_optim_free(o);
+    }
+    sgd_optim *o = make("sgd:lr=0.1", 3);
+    sgd_optim_hparam h;
+    sgd_optim_hparam_init(&h);
+    sgdt_assert_status(sgd_optim_hparam_bounds(o, "momentum", &h), SGD_OK);
+    assert_true(h.flags & SGD_OPTIM_HPARAM_FIXED);
+    sgdt_assert_status(sgd_optim_hparam_bounds(o, "lr", &h), SGD_OK);
+    assert_true(h.flags & SGD_OPTIM_HPARAM_REQUIRED);
+    h.struct_size = 4;
+    sgdt_assert_status(sgd_optim_hparam_bounds(o, "lr", &h), SGD_EINVAL);
+    sgdt_assert_status(sgd_optim_hparam_describe(NULL, 0, &h), SGD_EINVAL);
+    assert_int_equal(sgd_optim_hparam_count(NULL), 0);
+    assert_null(sgd_optim_momentum_name(NULL));
+    sgd_optim_free(o);
+    assert_int_equal(sgd_optim_kind_hparam_count("lbfgs"), 0);
+    assert_int_equal(sgd_optim_kind_hparam_count(NULL), 0);
+    sgd_optim_hparam_init(&h);
+    sgdt_assert_status(sgd_optim_kind_hparam("lbfgs", 0, &h), SGD_ENOTFOUND);
+    sgdt_assert_status(sgd_optim_kind_hparam(NULL, 0, &h), SGD_EINVAL);
+}
+
+/* Errors of the 0.2 kinds' specs name the key and the value. */
+static void test_spec_errors_new_kinds(void **state)
+{
+    (void)state;
+    static const bad_spec bad[] = {
+        {"rprop:step_size_min=1,step_size_max=0.5", SGD_ERANGE, "step_size_min=1 with step_size_max=0.5"},
+        {"rprop:etas=0.5", SGD_ENOTFOUND, "eta_minus= and eta_plus="},
+        {"rprop:step_sizes=1", SGD_ENOTFOUND, "step_size_min= and step_size_max="},
+        {"rprop:eta_plus=1", SGD_ERANGE, "eta_plus=1: must be a finite number > 1"},
+        {"rprop:eta_minus=0", SGD_ERANGE, "eta_minus=0: must be in (0, 1)"},
+        {"nadam:betas=0.9", SGD_ENOTFOUND, "beta1= and beta2="},
+        {"nadam:momentum_decay=-1", SGD_ERANGE, "momentum_decay=-1"},
+        {"asgd:t0=-1", SGD_ERANGE, "t0=-1"},
+        {"adadelta:rho=1.5", SGD_ERANGE, "rho=1.5"},
+        {"lars:momentum=0.9", SGD_EINVAL, "lr is required"},
+        {"lars:lr=1,eta=0", SGD_ERANGE, "eta=0"},
+        {"sgd_sf:momentum=1", SGD_ERANGE, "momentum=1: must be in (0, 1)"},
+        {"sgd_sf:warmup_steps=1.5", SGD_ERANGE, "warmup_steps=1.5: must be a whole number"},
+        {"adamw_sf:beta1=0", SGD_ERANGE, "beta1=0"},
+        {"prodigy:eps=0", SGD_ERANGE, "eps=0"},
+        {"prodigy:d0=0", SGD_ERANGE, "d0=0"},
+        {"prodigy:beta3=1", SGD_ERANGE, "beta3=1"},
+        {"dadapt_adam:growth_rate=-1", SGD_ERANGE, "growth_rate=-1"},
+        {"dog:reps_rel=0", SGD_ERANGE, "reps_rel=0"},
+        {"lamb:bias_correction=maybe", SGD_EINVAL, "bias_correction=maybe"},
+        {"lion:beta2=1", SGD_ERANGE, "beta2=1"},
+        {"dog:momentum=0.9", SGD_ENOTFOUND, "'momentum'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sgd_optim *o = (sgd_optim *)&o;
+        int st = sgd_optim_new(&o, bad[i].spec, 4, NULL);
+        if (st != bad[i].status || strstr(sgd_error_last(), bad[i].needle) == NULL ||
+            strncmp(sgd_error_last(), "sgd_optim_new", 13) != 0)
+            fail_msg("spec \"%s\": got %s \"%s\", expected %s mentioning \"%s\"", bad[i].spec, sgd_status_str(st),
+                     sgd_error_last(), sgd_status_str(bad[i].status), bad[i].needle);
+        assert_null(o);
+    }
+    /* cross-checks at run time too, nothing changed */
+    sgd_optim *o = make("rprop", 3);
+    sgdt_assert_status(sgd_optim_set(o, "step_size_min", 100), SGD_ERANGE);
+    sgdt_assert_error_contains("step_size_min=100");
+    assert_true(get(o, "step_size_min") == 1e-6);
+    sgd_optim_free(o);
+    /* corrupt scalar state is refused */
+    o = make("nadam", 3);
+    size_t idx;
+    sgdt_assert_status(sgd_optim_state_find(o, "scalars", &idx), SGD_OK);
+    double mu = 2.0;
+    sgdt_assert_status(sgd_optim_state_import(o, idx, &mu, sizeof mu), SGD_ERANGE);
+    sgdt_assert_error_contains("mu_product");
+    sgd_optim_free(o);
+    o = make("dog", 3);
+    sgdt_assert_status(sgd_optim_state_find(o, "scalars", &idx), SGD_OK);
+    double sc[2] = {-1, 1};
+    sgdt_assert_status(sgd_optim_state_import(o, idx, sc, sizeof sc), SGD_ERANGE);
+    sgdt_assert_error_contains("rbar and G");
+    sc[0] = NAN, sc[1] = INFINITY; /* a diverged state imports back */
+    sgdt_assert_status(sgd_optim_state_import(o, idx, sc, sizeof sc), SGD_OK);
+    sgd_optim_free(o);
+}
+
+/* Schedule-free: the evaluation point is the average x; steps only at the training point y. */
+static void test_eval_point(void **state)
+{
+    (void)state;
+    sgd_optim *o = make("sgd_sf:lr=0.1", 4), *plain = make("adam", 4);
+    assert_int_equal(sgd_optim_has_eval_point(o), 1);
+    assert_int_equal(sgd_optim_has_eval_point(plain), 0);
+    float x[4] = {1, -2, 3, 0.5f}, g[4] = {0.5f, 1, -1, 2}, before[4];
+    /* Before the first step there is no z: nothing moves. */
+    memcpy(before, x, sizeof x);
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 1), SGD_OK);
+    assert_memory_equal(x, before, sizeof x);
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 0), SGD_OK);
+    for (int k = 0; k < 5; k++)
+        sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, NULL), SGD_OK);
+    memcpy(before, x, sizeof x);
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 1), SGD_OK);
+    assert_int_equal(sgd_optim_at_eval_point(o), 1);
+    assert_true(memcmp(x, before, sizeof x) != 0);
+    float at_eval[4];
+    memcpy(at_eval, x, sizeof x);
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 1), SGD_OK); /* twice: nothing more */
+    assert_memory_equal(x, at_eval, sizeof x);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, NULL), SGD_ESTATE);
+    sgdt_assert_error_contains("evaluation point");
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 2), SGD_EINVAL);
+    sgdt_assert_status(sgd_optim_eval_point(o, NULL, 1), SGD_EINVAL);
+    sgdt_assert_status(sgd_optim_eval_point(o, x, 0), SGD_OK);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(x[i], before[i], 1e-6 * (1 + fabsf(before[i])));
+    /* the average x = (y - (1 - beta) z) / beta lies between y and z */
+    size_t idx;
+    float z[4];
+    sgdt_assert_status(sgd_optim_state_find(o, "z", &idx), SGD_OK);
+    sgdt_assert_status(sgd_optim_state_export(o, idx, z, sizeof z), SGD_OK);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(at_eval[i], (before[i] - 0.1f * z[i]) / 0.9f, 1e-5 * (1 + fabsf(at_eval[i])));
+    /* for other optimizers it does nothing */
+    memcpy(before, x, sizeof x);
+    sgdt_assert_status(sgd_optim_eval_point(plain, x, 1), SGD_OK);
+    assert_memory_equal(x, before, sizeof x);
+    sgdt_assert_status(sgd_optim_step(plain, x, g, 0.1, NULL), SGD_ESTATE);
+    sgdt_assert_status(sgd_optim_reset(plain), SGD_OK);
+    assert_int_equal(sgd_optim_at_eval_point(plain), 0);
+    assert_int_equal(sgd_optim_at_eval_point(NULL), 0);
+    assert_int_equal(sgd_optim_has_eval_point(NULL), 0);
+    sgd_optim_free(o);
+    sgd_optim_free(plain);
+}
+
+/* Every kernel table this CPU can run computes the same bits (the same C source, no contraction). */
+static void test_simd_levels_agree(void **state)
+{
+    (void)state;
+    const sgd__ktab *run[3];
+    size_t k = sgd__kern_runnable(run);
+    const sgd__ktab *chosen = sgd__kern();
+    print_message("kernel levels runnable here: %zu (best %s), in use: %s\n", k, run[k - 1]->level,
+                  sgd_optim_simd_level());
+    assert_string_equal(chosen->level, sgd_optim_simd_level());
+    const char *pin = getenv("SGDLAB_SIMD");
+    if (pin == NULL || pin[0] == '\0')
+        assert_ptr_equal(chosen, run[k - 1]);
+    else if (strcmp(pin, "generic") == 0)
+        assert_string_equal(chosen->level, "generic");
+    for (size_t s = 0; s < N_ALL_SPECS; s++) {
+        const size_t n = 1031; /* odd: vector bodies and tails */
+        float ref_x[1031], x[1031], g[1031];
+        unsigned char *ref_state = NULL;
+        size_t ref_bytes = 0;
+        for (size_t lv = 0; lv < k; lv++) {
+            sgd__kern_use(run[lv]);
+            sgd_optim *o = make(all_specs[s], n);
+            sgd_optim_hygiene h;
+            sgd_optim_hygiene_init(&h);
+            h.clip_value = 1.5;
+            h.clip_norm = 20;
+            sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_OK);
+            sgd__rng rng;
+            sgd__rng_seed(&rng, 77 + s);
+            fill_random(&rng, x, n, 1);
+            for (int step = 0; step < 6; step++) {
+                fill_random(&rng, g, n, 1);
+                sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
+            }
+            size_t bytes;
+            unsigned char *st = export_all(o, &bytes);
+            if (lv == 0) {
+                memcpy(ref_x, x, sizeof x);
+                ref_state = st;
+                ref_bytes = bytes;
+            } else {
+                if (memcmp(ref_x, x, sizeof x) != 0)
+                    fail_msg("%s: level %s differs from %s", all_specs[s], run[lv]->level, run[0]->level);
+                assert_int_equal(bytes, ref_bytes);
+                assert_memory_equal(st, ref_state, bytes);
+                free(st);
+            }
+            sgd_optim_free(o);
+        }
+        free(ref_state);
+    }
+    /* the scan too */
+    float g[4099];
+    sgd__rng rng;
+    sgd__rng_seed(&rng, 1);
+    fill_random(&rng, g, 4099, 3);
+    sgd__gradstat a, b;
+    run[0]->scan(g, 4099, 0.5f, &a);
+    for (size_t lv = 1; lv < k; lv++) {
+        run[lv]->scan(g, 4099, 0.5f, &b);
+        assert_true(a.sumsq == b.sumsq && a.sumsq_clipped == b.sumsq_clipped && a.max_abs == b.max_abs);
+    }
+    sgd__kern_use(chosen);
+}
+
+/* A host optimizer with a listing (bounds checked by the library) and two passes. */
+typedef struct host2 {
+    double c;
+    int pass_seen[2];
+    int order_ok;
+    int last_pass;
+} host2;
+
+static int host2_describe(uint32_t index, sgd_optim_hparam *info, void *user)
+{
+    (void)user;
+    if (index != 0)
+        return SGD_ENOTFOUND;
+    info->name = "c";
+    info->default_value = 0.5;
+    info->lower = 0.0;
+    info->upper = 1.0;
+    info->flags = SGD_OPTIM_HPARAM_UPPER_OPEN | SGD_OPTIM_HPARAM_MOMENTUM;
+    return 0;
+}
+
+static int host2_set(const char *name, double value, void *user)
+{
+    host2 *h = user;
+    if (strcmp(name, "c") != 0)
+        return SGD_ENOTFOUND;
+    h->c = value;
+    return 0;
+}
+
+static int host2_get(const char *name, double *value, void *user)
+{
+    host2 *h = user;
+    if (strcmp(name, "c") != 0)
+        return SGD_ENOTFOUND;
+    *value = h->c;
+    return 0;
+}
+
+static int host2_step(float *params, const float *grads, float *const *slots, size_t n, double lr,
+                      const sgd_optim_step_args *a, void *user)
+{
+    host2 *h = user;
+    (void)slots;
+    if ((int)a->pass < h->last_pass || a->pass > 1) {
+        h->order_ok = 0;
+        return 0;
+    }
+    h->last_pass = (int)a->pass;
+    h->pass_seen[a->pass]++;
+    if (a->pass == 1)
+        for (size_t i = 0; i < n; i++)
+            params[i] -= (float)(lr * h->c) * grads[i];
+    if (!(a->grad_sumsq >= 0) || a->base_lr * a->lr_scale != lr)
+        h->order_ok = 0;
+    return 0;
+}
+
+static void test_host_listing_two_pass(void **state)
+{
+    (void)state;
+    host2 h = {.c = 0.5, .order_ok = 1};
+    sgd_optim_vtable vt;
+    sgd_optim_vtable_init(&vt);
+    vt.name = "twopass";
+    vt.flags = SGD_OPTIM_TWO_PASS;
+    vt.step = host2_step;
+    vt.set_hparam = host2_set;
+    vt.get_hparam = host2_get;
+    sgd_optim_vtable_ext ext;
+    sgd_optim_vtable_ext_init(&ext);
+    ext.n_hparams = 1;
+    ext.describe_hparam = host2_describe;
+    sgd_optim *o = NULL;
+    sgdt_assert_status(sgd_optim_new_custom_ext(&o, &vt, &ext, &h, 10, NULL), SGD_OK);
+    assert_int_equal(sgd_optim_hparam_count(o), 3);
+    assert_string_equal(sgd_optim_momentum_name(o), "c");
+    sgdt_assert_status(sgd_optim_set(o, "c", 1.0), SGD_ERANGE);
+    sgdt_assert_error_contains("c=1: must be in [0, 1)");
+    assert_true(h.c == 0.5);
+    sgdt_assert_status(sgd_optim_set(o, "c", 0.25), SGD_OK);
+    sgdt_assert_status(sgd_optim_add_group(o, 2, 3, 0.5, 0, NULL), SGD_OK);
+    float x[10] = {0}, g[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    h.last_pass = 0;
+    sgdt_assert_status(sgd_optim_step(o, x, g, 1.0, NULL), SGD_OK);
+    assert_int_equal(h.pass_seen[0], 3);
+    assert_int_equal(h.pass_seen[1], 3);
+    assert_int_equal(h.order_ok, 1);
+    assert_float_equal(x[0], -0.25f, 1e-7);
+    assert_float_equal(x[3], -0.125f, 1e-7);
+    sgd_optim_free(o);
+    /* a listing without describe_hparam, or too long, is refused */
+    ext.describe_hparam = NULL;
+    sgdt_assert_status(sgd_optim_new_custom_ext(&o, &vt, &ext, &h, 10, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("describe_hparam");
+    ext.describe_hparam = host2_describe;
+    ext.n_hparams = 2; /* index 1 fails */
+    sgdt_assert_status(sgd_optim_new_custom_ext(&o, &vt, &ext, &h, 10, NULL), SGD_ENOTFOUND);
+    ext.n_hparams = SGD_OPTIM_MAX_HPARAMS + 1;
+    sgdt_assert_status(sgd_optim_new_custom_ext(&o, &vt, &ext, &h, 10, NULL), SGD_EINVAL);
+    ext.n_hparams = 1;
+    ext.struct_size = 2;
+    sgdt_assert_status(sgd_optim_new_custom_ext(&o, &vt, &ext, &h, 10, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("struct_size=2");
+    /* A 0.1-sized vtable: sgd_optim_vtable_init() writes no more than that (an old host's struct). */
+    unsigned char guard[sizeof(sgd_optim_vtable) + 16];
+    memset(guard, 0xa5, sizeof guard);
+    sgd_optim_vtable_init((sgd_optim_vtable *)guard);
+    for (size_t i = sizeof(sgd_optim_vtable); i < sizeof guard; i++)
+        assert_int_equal(guard[i], 0xa5);
+}
+
+static sgd_status scenario_all_kinds(sgdt_alloc *t, void *ctx)
+{
+    (void)ctx;
+    for (size_t s = 0; s < N_ALL_SPECS; s++) {
+        sgd_optim *o = NULL;
+        sgd_status st = sgd_optim_new(&o, all_specs[s], 10, &t->base);
+        if (st != SGD_OK) {
+            assert_null(o);
+            return st;
+        }
+        const size_t sizes[] = {5, 5};
+        float x[10] = {0}, g[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+        if ((st = sgd_optim_add_group(o, 2, 3, 0.5, 0, NULL)) != SGD_OK ||
+            (st = sgd_optim_set_tensors(o, sizes, 2)) != SGD_OK) {
+            sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, NULL), SGD_OK); /* still usable */
+            sgd_optim_free(o);
+            return st;
+        }
+        sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, NULL), SGD_OK);
+        sgd_optim_free(o);
+    }
+    return SGD_OK;
+}
+
+static void test_alloc_failures_all_kinds(void **state)
+{
+    (void)state;
+    long n = sgdt_walk_alloc_failures(scenario_all_kinds, NULL);
+    assert_true(n >= (long)N_ALL_SPECS * 4);
+}
+
+/* The new kinds train the regression problem too (learning-rate-free ones at their default lr). */
+static void test_new_kinds_train(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {"nadam:lr=0.05",  "radam:lr=0.05",  "adamax:lr=0.05",
+                                        "adadelta:lr=1",  "rprop:lr=0.01",  "asgd:lr=0.05",
+                                        "lion:lr=0.005",  "lamb:lr=0.05",   "lars:lr=5,eta=0.01",
+                                        "sgd_sf:lr=0.05", "adamw_sf:lr=0.05", "prodigy",
+                                        "dadapt_adam",    "dadapt_sgd",     "dog"};
+    double X[LR_ROWS][LR_COLS], y[LR_ROWS];
+    make_regression(X, y);
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        sgd_optim *o = make(specs[s], LR_COLS + 1);
+        float w[LR_COLS + 1] = {0}, g[LR_COLS + 1];
+        double first = linreg(w, g, X, y), loss;
+        double lr = get(o, "lr");
+        for (int k = 0; k < 1500; k++) {
+            linreg(w, g, X, y);
+            sgdt_assert_status(sgd_optim_step(o, w, g, k < 1200 ? lr : lr * 0.1, NULL), SGD_OK);
+        }
+        sgdt_assert_status(sgd_optim_eval_point(o, w, 1), SGD_OK);
+        loss = linreg(w, g, X, y);
+        if (!(loss < 1e-2 * first))
+            fail_msg("%s: loss %g after 1500 steps (from %g)", specs[s], loss, first);
+        sgd_optim_free(o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1744,6 +2413,18 @@ int main(void)
         cmocka_unit_test(test_builtins_train),
         cmocka_unit_test(test_empty_arena),
         cmocka_unit_test(test_struct_init),
+        cmocka_unit_test(test_every_kind_listed),
+        cmocka_unit_test(test_every_kind_resumes_exactly),
+        cmocka_unit_test(test_every_kind_split),
+        cmocka_unit_test(test_trust_ratio_per_tensor),
+        cmocka_unit_test(test_set_tensors_errors),
+        cmocka_unit_test(test_hparam_listing),
+        cmocka_unit_test(test_spec_errors_new_kinds),
+        cmocka_unit_test(test_eval_point),
+        cmocka_unit_test(test_simd_levels_agree),
+        cmocka_unit_test(test_host_listing_two_pass),
+        cmocka_unit_test(test_alloc_failures_all_kinds),
+        cmocka_unit_test(test_new_kinds_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

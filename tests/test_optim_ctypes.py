@@ -33,7 +33,7 @@ i = 0
 while lib.sgd_optim_builtin_name(i):
     names.append(lib.sgd_optim_builtin_name(i).decode())
     i += 1
-assert names == ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw'], names
+assert names[:5] == ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw'] and len(names) == 20, names
 
 with sgdlab.Optimizer(lib, 3, spec='adam:lr=1e-3,beta2=0.99,amsgrad=1') as o:
     assert o.name == 'adam'
@@ -59,7 +59,7 @@ for spec, status, needle in [
     ('sgd:lr=0.1,nesterov=1', 'SGD_ERANGE', 'nesterov'),
     ('sgd:momentum=0.9', 'SGD_EINVAL', 'lr is required'),
     ('rmsprop:momentum=-1', 'SGD_ERANGE', 'momentum=-1'),
-    ('nadam', 'SGD_ENOTFOUND', 'nadam'),
+    ('lbfgs', 'SGD_ENOTFOUND', 'lbfgs'),
 ]:
     expect_error(status, needle, sgdlab.Optimizer, lib, 4, spec)
 

@@ -1370,6 +1370,159 @@ static void test_alloc_failures(void **state)
     assert_true(total > 30 && typed >= 8);
 }
 
+/* ------------------------------------------------------- the 0.2 kinds */
+
+/* inv_sqrt and wsd have no outside reference: their definitions, checked by hand. */
+static void test_inv_sqrt_and_wsd(void **state)
+{
+    (void)state;
+    sgd_sched *s = from_spec("inv_sqrt:warmup_steps=4", 1.0);
+    assert_close(lr_of(s, 0), 0.25, 1e-15);
+    assert_close(lr_of(s, 3), 1.0, 1e-15); /* the peak, at step warmup_steps - 1 */
+    assert_close(lr_of(s, 15), 0.5, 1e-15); /* sqrt(4 / 16) */
+    assert_close(lr_of(s, 399), 0.1, 1e-15);
+    sgd_sched_free(s);
+    struct {
+        const char *shape;
+        double mid; /* the factor halfway through the decay */
+    } shapes[] = {{"linear", 0.5}, {"cosine", 0.5}, {"1-sqrt", 1.0 - sqrt(0.5)}};
+    for (size_t i = 0; i < 3; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "wsd:total_steps=100,warmup_steps=10,decay_steps=20,decay=%s,min_factor=0.1",
+                 shapes[i].shape);
+        s = from_spec(spec, 2.0);
+        assert_close(lr_of(s, 0), 0.2, 1e-15);
+        assert_close(lr_of(s, 9), 2.0, 1e-15);
+        assert_close(lr_of(s, 10), 2.0, 1e-15);
+        assert_close(lr_of(s, 79), 2.0, 1e-15);              /* the last stable step */
+        assert_close(lr_of(s, 89), 2.0 * (0.1 + 0.9 * shapes[i].mid), 1e-12);
+        assert_close(lr_of(s, 99), 0.2, 1e-15);              /* min_factor at the last step */
+        assert_close(lr_of(s, 1000), 0.2, 1e-15);            /* and held */
+        for (int64_t t = 80; t < 100; t++)
+            assert_true(lr_of(s, t) < lr_of(s, t - 1));
+        sgd_sched_free(s);
+    }
+    /* the default shape is 1-sqrt, min_factor 0, no warmup */
+    s = from_spec("wsd:total_steps=10,decay_steps=4", 1.0);
+    assert_close(lr_of(s, 0), 1.0, 1e-15);
+    assert_close(lr_of(s, 7), 1.0 - sqrt(0.5), 1e-15);
+    assert_true(lr_of(s, 9) == 0.0);
+    sgd_sched_free(s);
+}
+
+/* product: the factors multiply (torch's ChainedScheduler); state and metrics reach the children. */
+static void test_product(void **state)
+{
+    (void)state;
+    sgd_sched *p = from_spec("product:children=[(linear:start_factor=0.5,total_iters=4),(exponential:gamma=0.9),"
+                             "(step:step_size=3,gamma=0.1)]",
+                             0.2);
+    for (int64_t t = 0; t < 12; t++) {
+        double w = 0.5 + 0.5 * (double)(t < 4 ? t : 4) / 4;
+        assert_close(lr_of(p, t), 0.2 * w * pow(0.9, (double)t) * pow(0.1, (double)(t / 3)), 1e-14);
+    }
+    assert_string_equal(sgd_sched_name(p), "product");
+    assert_int_equal(sgd_sched_state_size(p), 0);
+    sgd_sched_free(p);
+    /* with a plateau and a momentum-cycling child */
+    const char *spec = "product:children=[(plateau:patience=0,factor=0.5),(cyclic:max_lr=0.4,step_size_up=3),"
+                       "(onecycle:max_lr=1,total_steps=50)]";
+    sgd_sched *a = from_spec(spec, 0.1), *b = from_spec(spec, 0.1);
+    assert_int_equal(sgd_sched_watches_metric(a), 1);
+    assert_int_equal(sgd_sched_cycles_momentum(a), 1);
+    assert_int_equal(sgd_sched_state_size(a), 5);
+    double m, m2;
+    int32_t set, set2;
+    sgdt_assert_status(sgd_sched_momentum(a, 2, &m, &set), SGD_OK);
+    sgd_sched *cyc = from_spec("cyclic:max_lr=0.4,step_size_up=3", 0.1);
+    sgdt_assert_status(sgd_sched_momentum(cyc, 2, &m2, &set2), SGD_OK);
+    assert_true(set == 1 && set2 == 1 && m == m2); /* the first child that sets it */
+    sgd_sched_free(cyc);
+    double before = lr_of(a, 5);
+    for (int64_t t = 0; t < 5; t++)
+        sgdt_assert_status(sgd_sched_observe(a, t, 1.0 + (double)t), SGD_OK); /* worse each time: cut */
+    assert_true(lr_of(a, 5) < before);
+    double st[5];
+    sgdt_assert_status(sgd_sched_state_export(a, st, 5), SGD_OK);
+    sgdt_assert_status(sgd_sched_state_import(b, st, 5), SGD_OK);
+    for (int64_t t = 5; t < 40; t++)
+        assert_true(lr_of(a, t) == lr_of(b, t));
+    st[4] = 2.0; /* a scale > 1 is refused, nothing changed */
+    sgdt_assert_status(sgd_sched_state_import(b, st, 5), SGD_EFORMAT);
+    sgdt_assert_error_contains("product: children[0]");
+    assert_true(lr_of(a, 7) == lr_of(b, 7));
+    sgd_sched_free(a);
+    sgd_sched_free(b);
+    /* a zero base lr is zero, not 0/0 */
+    p = from_spec("product:children=[(linear),(cosine:T_max=5)]", 0.0);
+    assert_true(lr_of(p, 3) == 0.0);
+    sgd_sched_free(p);
+}
+
+static void test_spec_errors_new_kinds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec;
+        int status;
+        const char *needle;
+    } bad[] = {
+        {"poly_decay", SGD_EINVAL, "poly_decay: decay_steps is required"},
+        {"poly_decay:decay_steps=0", SGD_ERANGE, "decay_steps=0"},
+        {"poly_decay:decay_steps=10,power=0", SGD_ERANGE, "power=0: must be a finite number > 0"},
+        {"poly_decay:decay_steps=10,end_lr=-1", SGD_ERANGE, "end_lr=-1"},
+        {"poly_decay:decay_steps=10,cycle=2", SGD_EINVAL, "cycle=2"},
+        {"poly_decay:decay_steps=10,transition_begin=-3", SGD_ERANGE, "transition_begin=-3"},
+        {"poly_decay:decay_steps=10,bogus=1", SGD_ENOTFOUND, "'bogus'"},
+        {"exp_decay:transition_steps=5", SGD_EINVAL, "decay_rate is required"},
+        {"exp_decay:transition_steps=5,decay_rate=0", SGD_ERANGE, "decay_rate=0"},
+        {"exp_decay:transition_steps=5,decay_rate=0.5,end_lr=-0.1", SGD_ERANGE, "end_lr=-0.1"},
+        {"exp_decay:transition_steps=1.5,decay_rate=0.5", SGD_EINVAL, "transition_steps=1.5"},
+        {"inverse_time:decay_steps=5,decay_rate=-1", SGD_ERANGE, "decay_rate=-1"},
+        {"inv_sqrt", SGD_EINVAL, "warmup_steps is required"},
+        {"inv_sqrt:warmup_steps=-2", SGD_ERANGE, "warmup_steps=-2"},
+        {"wsd:total_steps=10,decay_steps=4,decay=exp", SGD_EINVAL, "decay=exp: must be linear, cosine or 1-sqrt"},
+        {"wsd:total_steps=10,warmup_steps=8,decay_steps=4", SGD_ERANGE, "warmup_steps=8 + decay_steps=4"},
+        {"wsd:total_steps=10,decay_steps=4,min_factor=1.5", SGD_ERANGE, "min_factor=1.5: must be in [0, 1]"},
+        {"cosine_decay:decay_steps=10,alpha=2", SGD_ERANGE, "alpha=2"},
+        {"cosine_decay:decay_steps=10,exponent=-1", SGD_ERANGE, "exponent=-1"},
+        {"cosine_restarts:first_decay_steps=10,t_mul=0", SGD_ERANGE, "t_mul=0"},
+        {"cosine_restarts:first_decay_steps=10,m_mul=-0.5", SGD_ERANGE, "m_mul=-0.5"},
+        {"product", SGD_EINVAL, "product: children is required"},
+        {"product:children=[]", SGD_EINVAL, "at least one schedule"},
+        {"product:children=[(cosine)]", SGD_EINVAL, "children[0]: cosine: T_max is required"},
+        {"product:children=[(linear)],x=1", SGD_ENOTFOUND, "'x'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sgd_sched *s = (sgd_sched *)&s;
+        int st = sgd_sched_new(&s, bad[i].spec, 0.1, NULL);
+        if (st != bad[i].status || strstr(sgd_error_last(), bad[i].needle) == NULL)
+            fail_msg("spec \"%s\": got %s \"%s\", expected %s mentioning \"%s\"", bad[i].spec, sgd_status_str(st),
+                     sgd_error_last(), sgd_status_str(bad[i].status), bad[i].needle);
+        assert_null(s);
+    }
+}
+
+static const char *const alloc_specs_new[] = {
+    "poly_decay:decay_steps=5,cycle=1",
+    "exp_decay:transition_steps=3,decay_rate=0.5,end_lr=0.01",
+    "inverse_time:decay_steps=2,decay_rate=1",
+    "inv_sqrt:warmup_steps=3",
+    "wsd:total_steps=20,warmup_steps=2,decay_steps=5,decay=cosine",
+    "cosine_decay:decay_steps=8,alpha=0.1",
+    "cosine_restarts:first_decay_steps=3,m_mul=0.5",
+    "product:children=[(plateau:patience=0),(warmup:over=(cosine_decay:decay_steps=9)),(wsd:total_steps=9,decay_steps=3)]",
+};
+
+static void test_alloc_failures_new_kinds(void **state)
+{
+    (void)state;
+    long total = 0;
+    for (size_t k = 0; k < sizeof alloc_specs_new / sizeof alloc_specs_new[0]; k++)
+        total += sgdt_walk_alloc_failures(scenario_spec, (void *)alloc_specs_new[k]);
+    assert_true(total >= 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1391,6 +1544,10 @@ int main(void)
         cmocka_unit_test(test_host_vtable_errors),
         cmocka_unit_test(test_sequence_import_rollback),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_inv_sqrt_and_wsd),
+        cmocka_unit_test(test_product),
+        cmocka_unit_test(test_spec_errors_new_kinds),
+        cmocka_unit_test(test_alloc_failures_new_kinds),
     };
     return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }

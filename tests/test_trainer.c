@@ -1198,6 +1198,72 @@ static void test_fit_allocates_nothing(void **state)
     assert_int_equal(t.live, 0);
 }
 
+/* A schedule-free optimizer is validated at its evaluation point, and trains at the other. */
+static void test_eval_point_validation(void **state)
+{
+    (void)state;
+    rig r;
+    sgd_trainer_options o;
+    sgd_trainer_options_init(&o);
+    o.epochs = 3;
+    o.batch_size = 32;
+    o.guard = 0;
+    sgdt_assert_status(rig_make(&r, "2-16-tanh-3", "sgd_sf:lr=0.5", NULL, &o, NULL), SGD_OK);
+    sgdt_assert_status(sgd_trainer_fit(r.t, 0), SGD_OK);
+    assert_int_equal(sgd_optim_at_eval_point(r.o), 0); /* back at y after validating */
+    sgd_trainer_epoch e;
+    memset(&e, 0, sizeof e);
+    e.struct_size = sizeof e;
+    sgdt_assert_status(sgd_trainer_get_epoch(r.t, 2, &e), SGD_OK);
+    double at_y, at_x, acc;
+    sgdt_assert_status(sgd_model_evaluate(r.m, r.val, 0, &at_y, &acc), SGD_OK);
+    float *p = sgd_model_params(r.m);
+    sgdt_assert_status(sgd_optim_eval_point(r.o, p, 1), SGD_OK);
+    sgdt_assert_status(sgd_model_evaluate(r.m, r.val, 0, &at_x, &acc), SGD_OK);
+    assert_true(e.val_loss == at_x); /* what the trainer reported is the loss at x */
+    assert_true(at_x != at_y);
+    /* a fit that starts at the evaluation point goes back to y first */
+    sgd_trainer_options_init(&o);
+    sgdt_assert_status(sgd_trainer_fit(r.t, 1), SGD_OK);
+    assert_int_equal(sgd_optim_at_eval_point(r.o), 0);
+    rig_free(&r);
+}
+
+/* LAMB gets the model's tensors: a trust ratio per tensor, as torch. */
+static void test_tensors_passed(void **state)
+{
+    (void)state;
+    rig r;
+    sgdt_assert_status(rig_make(&r, "2-16-tanh-3", "lamb:lr=0.01", NULL, NULL, NULL), SGD_OK);
+    size_t n = sgd_model_num_params(r.m), k = sgd_model_num_param_tensors(r.m);
+    assert_int_equal(k, 4);
+    /* the same steps by hand, on an optimizer told the same tensors, give the same bits */
+    sgd_optim *twin;
+    sgdt_assert_status(sgd_optim_new(&twin, "lamb:lr=0.01", n, NULL), SGD_OK);
+    size_t sizes[4];
+    for (size_t i = 0; i < k; i++) {
+        sgd_param_info pi;
+        memset(&pi, 0, sizeof pi);
+        pi.struct_size = sizeof pi;
+        sgdt_assert_status(sgd_model_param_info(r.m, i, &pi), SGD_OK);
+        sizes[i] = pi.numel;
+    }
+    sgdt_assert_status(sgd_optim_set_tensors(twin, sizes, k), SGD_OK);
+    float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g);
+    memcpy(x, sgd_model_params(r.m), n * sizeof *x);
+    sgdt_assert_status(sgd_trainer_fit(r.t, 1), SGD_OK);
+    /* the gradients of that step are still in the model's arena */
+    memcpy(g, sgd_model_grads(r.m), n * sizeof *g);
+    sgd_optim_step_info info;
+    sgd_optim_step_info_init(&info);
+    sgdt_assert_status(sgd_optim_step(twin, x, g, 0.01, &info), SGD_OK);
+    assert_memory_equal(x, sgd_model_params(r.m), n * sizeof *x);
+    free(x);
+    free(g);
+    sgd_optim_free(twin);
+    rig_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1218,6 +1284,8 @@ int main(void)
         cmocka_unit_test(test_state_import_errors),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_fit_allocates_nothing),
+        cmocka_unit_test(test_eval_point_validation),
+        cmocka_unit_test(test_tensors_passed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

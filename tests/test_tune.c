@@ -434,6 +434,33 @@ static void test_search_grid_objective(void **state)
     sgdt_assert_status(sgd_search_best(s, &best), SGD_OK);
     assert_int_equal(best, 2);
     sgd_search_free(s);
+
+    /* A template that names its lr runs once, at that lr, next to the grid (a learning-rate-free method). */
+    static const char *const opts[] = {"sgd", "prodigy:lr=1", "adam"};
+    sgd_search_options_init(&o);
+    o.lrs = lrs;
+    o.n_lrs = 3;
+    o.optimizers = opts;
+    o.n_optimizers = 3;
+    o.batch_sizes = bs;
+    o.n_batch_sizes = 2;
+    sgdt_assert_status(sgd_search_run_objective(&s, objective, NULL, &o, NULL), SGD_OK);
+    assert_int_equal(sgd_search_count(s), 3 * 2 + 1 * 2 + 3 * 2);
+    static const struct {
+        const char *opt;
+        double lr;
+        int64_t bs;
+    } want[] = {{"sgd", 1e-3, 32},         {"sgd", 3e-3, 32},  {"sgd", 1e-2, 32},  {"sgd", 1e-3, 64},
+                {"sgd", 3e-3, 64},         {"sgd", 1e-2, 64},  {"prodigy:lr=1", 1, 32}, {"prodigy:lr=1", 1, 64},
+                {"adam", 1e-3, 32},        {"adam", 3e-3, 32}, {"adam", 1e-2, 32}, {"adam", 1e-3, 64},
+                {"adam", 3e-3, 64},        {"adam", 1e-2, 64}};
+    t.struct_size = sizeof t;
+    for (size_t i = 0; i < 14; i++) {
+        sgdt_assert_status(sgd_search_get_trial(s, i, &t), SGD_OK);
+        assert_string_equal(t.optimizer, want[i].opt);
+        assert_true(t.lr == want[i].lr && t.batch_size == want[i].bs);
+    }
+    sgd_search_free(s);
 }
 
 static void test_search_random_objective(void **state)
@@ -781,6 +808,169 @@ static sgd_status scenario_objective(sgdt_alloc *t, void *ctx)
     return st;
 }
 
+/* ------------------------------------------------------------ a curve measured elsewhere */
+
+/* sgd_lrfind_analyze() on the curve of sgd_lrfind_run() gives its suggestions, bit for bit. */
+static void test_analyze_same_as_run(void **state)
+{
+    (void)state;
+    static const char *const optims[] = {"sgd:lr=0.1", "sgd:lr=0.1,momentum=0.9", "adam:lr=0.001"};
+    for (int k = 0; k < 3; k++) {
+        ls p;
+        sgdt_assert_status(ls_make(&p, optims[k], NULL), SGD_OK);
+        sgd_lrfind_options o;
+        sgd_lrfind_options_init(&o);
+        o.lr_min = 1e-4;
+        o.lr_max = 10;
+        o.steps = 80;
+        o.batch_size = 64;
+        sgd_lrfind *r = NULL;
+        sgdt_assert_status(sgd_lrfind_run(&r, p.m, p.o, p.d, &o, NULL), SGD_OK);
+        size_t n = sgd_lrfind_count(r);
+        double *lr = calloc(n, sizeof *lr), *loss = calloc(n, sizeof *loss);
+        assert_non_null(lr);
+        assert_non_null(loss);
+        sgdt_assert_status(sgd_lrfind_curve(r, lr, loss, NULL, n), SGD_OK);
+        sgd_lrfind *q = NULL;
+        sgdt_assert_status(sgd_lrfind_analyze(&q, lr, loss, n, &o, NULL), SGD_OK);
+        assert_int_equal(sgd_lrfind_count(q), n);
+        assert_int_equal(sgd_lrfind_end_reason(q), sgd_lrfind_end_reason(r));
+        for (int m = 0; m < SGD_LRFIND_METHOD_COUNT; m++) {
+            double a = -1, b = -1;
+            size_t ia = 0, ib = 0;
+            sgd_status sa = sgd_lrfind_suggestion(r, m, &a, &ia);
+            sgd_status sb = sgd_lrfind_suggestion(q, m, &b, &ib);
+            assert_int_equal(sa, sb);
+            if (sa == SGD_OK) {
+                assert_true(a == b);
+                assert_int_equal(ia, ib);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            sgd_lrfind_sample x, y;
+            x.struct_size = y.struct_size = sizeof x;
+            sgdt_assert_status(sgd_lrfind_point(r, i, &x), SGD_OK);
+            sgdt_assert_status(sgd_lrfind_point(q, i, &y), SGD_OK);
+            assert_true(x.used == y.used && (x.smoothed == y.smoothed || (isnan(x.smoothed) && isnan(y.smoothed))));
+            assert_true(x.fit == y.fit || (isnan(x.fit) && isnan(y.fit)));
+        }
+        /* The points after the stop rule are not recorded: the analysis cuts a longer curve there. */
+        if (sgd_lrfind_end_reason(r) == SGD_LRFIND_DIVERGED) {
+            double *lr2 = calloc(n + 5, sizeof *lr2), *loss2 = calloc(n + 5, sizeof *loss2);
+            assert_non_null(lr2);
+            assert_non_null(loss2);
+            memcpy(lr2, lr, n * sizeof *lr);
+            memcpy(loss2, loss, n * sizeof *loss);
+            for (size_t i = n; i < n + 5; i++) {
+                lr2[i] = lr2[i - 1] * 1.1;
+                loss2[i] = 1e3;
+            }
+            sgd_lrfind *q2 = NULL;
+            sgdt_assert_status(sgd_lrfind_analyze(&q2, lr2, loss2, n + 5, &o, NULL), SGD_OK);
+            assert_int_equal(sgd_lrfind_count(q2), n);
+            sgd_lrfind_free(q2);
+            free(lr2);
+            free(loss2);
+        }
+        free(lr);
+        free(loss);
+        sgd_lrfind_free(q);
+        sgd_lrfind_free(r);
+        ls_free(&p);
+    }
+}
+
+/* A range test run by PyTorch (tests/gen_lrfind_torch.py, committed): suggestions where the loss
+   falls fastest, near fastai's own on the same curve (steep 0.0376 there; the log says). */
+static void test_analyze_torch(void **state)
+{
+    (void)state;
+    FILE *f = fopen(sgdt_data_path("lrfind/torch-range-test.csv"), "r");
+    assert_non_null(f);
+    double lr[200], loss[200];
+    size_t n = 0;
+    char line[128];
+    assert_non_null(fgets(line, sizeof line, f)); /* lr,loss */
+    while (n < 200 && fgets(line, sizeof line, f) != NULL && sscanf(line, "%lf,%lf", &lr[n], &loss[n]) == 2)
+        n++;
+    fclose(f);
+    assert_int_equal(n, 99);
+    sgd_lrfind *r = NULL;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, n, NULL, NULL), SGD_OK);
+    assert_int_equal(sgd_lrfind_count(r), 99);
+    assert_int_equal(sgd_lrfind_end_reason(r), SGD_LRFIND_DIVERGED); /* torch's test stopped at the same point */
+    double steep = 0, minimum = 0, valley = 0;
+    sgdt_assert_status(sgd_lrfind_suggestion(r, SGD_LRFIND_STEEPEST, &steep, NULL), SGD_OK);
+    sgdt_assert_status(sgd_lrfind_suggestion(r, SGD_LRFIND_MINIMUM, &minimum, NULL), SGD_OK);
+    sgdt_assert_status(sgd_lrfind_suggestion(r, SGD_LRFIND_VALLEY, &valley, NULL), SGD_OK);
+    print_message("torch range test: steepest %.4g (fastai steep 0.0376), minimum/10 %.4g (fastai 0.0138), "
+                  "valley %.4g (fastai 0.00231)\n", steep, minimum, valley);
+    assert_true(steep > 0.0376 / 2 && steep < 0.0376 * 2);
+    assert_true(minimum > 0.0138 / 4 && minimum < 0.0138 * 4);
+    assert_true(valley < steep && valley > 1e-4);
+    sgd_lrfind_free(r);
+}
+
+static void test_analyze_errors(void **state)
+{
+    (void)state;
+    double lr[10], loss[10];
+    for (int i = 0; i < 10; i++) {
+        lr[i] = 1e-3 * pow(2.0, i);
+        loss[i] = 2.0 - 0.1 * i;
+    }
+    sgd_lrfind *r = (sgd_lrfind *)&r;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, NULL, loss, 10, NULL, NULL), SGD_EINVAL);
+    assert_null(r);
+    sgdt_assert_status(sgd_lrfind_analyze(NULL, lr, loss, 10, NULL, NULL), SGD_EINVAL);
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, NULL, 10, NULL, NULL), SGD_EINVAL);
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 0, NULL, NULL), SGD_EINVAL);
+    lr[4] = lr[3];
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, NULL, NULL), SGD_EINVAL);
+    sgdt_assert_error_contains("lr[4]");
+    lr[4] = -1;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, NULL, NULL), SGD_EINVAL);
+    lr[4] = NAN;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, NULL, NULL), SGD_EINVAL);
+    lr[4] = 1e-3 * 16;
+    sgd_lrfind_options o;
+    sgd_lrfind_options_init(&o);
+    o.beta = 1.0;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, &o, NULL), SGD_ERANGE);
+    o.beta = 0.98;
+    o.struct_size = 3;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, &o, NULL), SGD_EINVAL);
+    /* A non-finite loss ends the curve (recorded, not used); too few points: no suggestion, and why. */
+    loss[6] = NAN;
+    sgdt_assert_status(sgd_lrfind_analyze(&r, lr, loss, 10, NULL, NULL), SGD_OK);
+    assert_int_equal(sgd_lrfind_count(r), 7);
+    assert_int_equal(sgd_lrfind_end_reason(r), SGD_LRFIND_NONFINITE);
+    double v;
+    sgdt_assert_status(sgd_lrfind_suggestion(r, SGD_LRFIND_STEEPEST, &v, NULL), SGD_ENOTFOUND);
+    sgdt_assert_error_contains("finite point");
+    sgd_lrfind_free(r);
+}
+
+static sgd_status scenario_analyze(sgdt_alloc *t, void *ctx)
+{
+    (void)ctx;
+    double lr[60], loss[60];
+    for (int i = 0; i < 60; i++) {
+        lr[i] = 1e-5 * pow(10.0, i / 10.0);
+        loss[i] = 2.0 / (1.0 + exp((i - 30) / 4.0)) + 0.2 + (i > 50 ? (i - 50) * 0.5 : 0);
+    }
+    sgd_lrfind *r = NULL;
+    sgd_status st = sgd_lrfind_analyze(&r, lr, loss, 60, NULL, &t->base);
+    if (st != SGD_OK) {
+        assert_null(r);
+        return st;
+    }
+    double v;
+    st = sgd_lrfind_suggestion(r, SGD_LRFIND_STEEPEST, &v, NULL);
+    sgd_lrfind_free(r);
+    return st;
+}
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -788,8 +978,10 @@ static void test_alloc_failures(void **state)
     long a = sgdt_walk_alloc_failures(scenario_lrfind, NULL);
     long b = sgdt_walk_alloc_failures(scenario_search, NULL);
     long c = sgdt_walk_alloc_failures(scenario_objective, NULL);
-    printf("# allocation failures walked: range test %ld, built-in search %ld, objective search %ld\n", a, b, c);
-    assert_true(a > 5 && b > 20 && c > 3);
+    long d = sgdt_walk_alloc_failures(scenario_analyze, NULL);
+    printf("# allocation failures walked: range test %ld, built-in search %ld, objective search %ld, analysis %ld\n",
+           a, b, c, d);
+    assert_true(a > 5 && b > 20 && c > 3 && d >= 5);
 }
 
 int main(void)
@@ -798,6 +990,9 @@ int main(void)
         cmocka_unit_test(test_lrfind_known_lr),
         cmocka_unit_test(test_lrfind_nan_at_end),
         cmocka_unit_test(test_lrfind_edges),
+        cmocka_unit_test(test_analyze_same_as_run),
+        cmocka_unit_test(test_analyze_torch),
+        cmocka_unit_test(test_analyze_errors),
         cmocka_unit_test(test_lrfind_restores_optimizer),
         cmocka_unit_test(test_search_grid_objective),
         cmocka_unit_test(test_search_random_objective),

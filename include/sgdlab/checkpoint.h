@@ -53,6 +53,7 @@
 #include "sgdlab/monitor.h"
 #include "sgdlab/optim.h"
 #include "sgdlab/sched.h"
+#include "sgdlab/text.h"
 #include "sgdlab/trainer.h"
 
 #ifdef __cplusplus
@@ -602,7 +603,9 @@ SGD_API sgd_status sgd_ckpt_reader_check_sections(const sgd_ckpt_reader *r, cons
  * A trainer brings the objects it composes: with @c trainer set, the other
  * fields left NULL are taken from it (sgd_trainer_model() and so on), so
  * saving a trainer saves the whole run and restoring it resumes the run
- * exactly. All five sections are marked ::SGD_CKPT_SECTION_REQUIRED. Programs may add
+ * exactly. All five sections are marked ::SGD_CKPT_SECTION_REQUIRED. A text
+ * model's vocabulary goes in a section of its own, "vocab"
+ * (sgd_checkpoint_add_vocab()). Programs may add
  * sections of their own with the low-level writer (optional ones are skipped
  * by readers that do not know them).
  *
@@ -711,6 +714,47 @@ SGD_API sgd_status sgd_checkpoint_load(const char *path, const sgd_checkpoint_pa
  */
 SGD_API sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r,
                                              const sgd_model_options *opts, const sgd_allocator *alloc);
+
+/**
+ * @brief Adds the vocabulary of a text model to a writer, as an optional
+ *        section "vocab": "unit" (i64, an ::sgd_text_unit) and "symbols"
+ *        (i32[size], the code points or bytes in id order).
+ *
+ * A checkpoint of a text model needs it: the model reads token ids, which
+ * mean nothing without the symbols they stand for (generation, and a resumed
+ * run, which should check it with sgd_checkpoint_check_vocab()).
+ *
+ * @param w The writer; the section is appended (copied).
+ * @param v The vocabulary.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a "vocab" section already
+ *         in the writer); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_checkpoint_add_vocab(sgd_ckpt_writer *w, const sgd_vocab *v);
+
+/**
+ * @brief Checks that a checkpoint's vocabulary is @p v (before restoring a
+ *        text model's run on data whose vocabulary is @p v).
+ * @param r An open reader.
+ * @param v The vocabulary of the data.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument); ::SGD_ENOTFOUND (no
+ *         vocabulary in the checkpoint); ::SGD_EFORMAT (another vocabulary,
+ *         naming both sizes, or a section that is not a vocabulary); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_checkpoint_check_vocab(const sgd_ckpt_reader *r, const sgd_vocab *v);
+
+/**
+ * @brief Reads the vocabulary a checkpoint holds (its "vocab" section).
+ * @param[out] out Receives the vocabulary; NULL on failure. Free with sgd_vocab_free().
+ * @param r        An open reader.
+ * @param alloc    Allocator for the vocabulary, or NULL for malloc/free.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument); ::SGD_ENOTFOUND (no
+ *         vocabulary in the checkpoint); ::SGD_EFORMAT (a section that is not
+ *         a valid vocabulary, naming what is wrong); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_checkpoint_load_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc);
 
 #ifdef __cplusplus
 }

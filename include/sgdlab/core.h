@@ -118,6 +118,20 @@ SGD_API const char *sgd_error_last(void);
 SGD_API void sgd_error_clear(void);
 
 /**
+ * @brief Sets the calling thread's error message, for code that fails on the
+ *        library's behalf: a host callback that returns an error status (an
+ *        allreduce, an objective, a host optimizer), or a library built on
+ *        libsgdlab (libsgdlab-mpi), so that the caller reads the reason with
+ *        sgd_error_last() like any other.
+ * @param status  The status being returned (passed through).
+ * @param message The message (copied, truncated to the buffer's 1023 bytes);
+ *                NULL clears it.
+ * @return @p status.
+ * @since 0.2
+ */
+SGD_API int sgd_error_set(int status, const char *message);
+
+/**
  * @brief A memory allocator supplied by the host.
  *
  * Passed (by pointer, may be NULL for the C library's functions) to every

@@ -108,6 +108,66 @@ SGD_API sgd_status sgd_dataset_from_targets(sgd_dataset **out, const float *x, c
                                             int64_t dim, int64_t target_dim, const sgd_allocator *alloc);
 
 /**
+ * @brief A dataset of sequences over host memory, without copying: one class
+ *        label per position of each row (cross-entropy over every position of
+ *        a sequence model's output).
+ *
+ * Row @c i has the features <tt>x[i * dim ...]</tt> (for a text model, the
+ * token ids of a sequence as whole-number floats) and the labels
+ * <tt>labels[i * labels_per_row .. i * labels_per_row + labels_per_row - 1]</tt>
+ * (for a language model, the next token at every position). A model whose
+ * output has labels_per_row positions of classes ([T, classes] per sample)
+ * trains and evaluates on it. Checks as sgd_dataset_from_labels().
+ *
+ * @param out            Receives the new dataset; set to NULL on failure.
+ * @param x              n * dim features, row-major; borrowed.
+ * @param labels         n * labels_per_row class labels; borrowed.
+ * @param n              Number of rows, 1 to ::SGD_DATASET_MAX_ROWS.
+ * @param dim            Features per row, 1 to ::SGD_DATASET_MAX_DIM.
+ * @param labels_per_row Labels per row, 1 to ::SGD_DATASET_MAX_DIM.
+ * @param alloc          Allocator for the dataset's own memory; NULL for malloc/free.
+ * @return As sgd_dataset_from_labels().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_dataset_from_sequence_labels(sgd_dataset **out, const float *x, const int32_t *labels,
+                                                    int64_t n, int64_t dim, int64_t labels_per_row,
+                                                    const sgd_allocator *alloc);
+
+/**
+ * @brief Labels per row: 1 for sgd_dataset_from_labels() and IDX labels,
+ *        labels_per_row for sgd_dataset_from_sequence_labels().
+ * @param d The dataset.
+ * @return The count; 0 for a dataset with float targets or if @p d is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_dataset_labels_per_row(const sgd_dataset *d);
+
+/**
+ * @brief Declares that the rows are B parallel streams: row k * B + b is
+ *        step k of stream b (the char-rnn layout of sgd_text_datasets()).
+ *
+ * A loader then reads the dataset in order, one step of every stream per
+ * batch (it refuses shuffling and any batch size but B), so that a recurrent
+ * model's state carries from one batch to the next of the same streams;
+ * sgd_model_evaluate() carries it too. Subsets keep the streams when they
+ * begin and end on a step boundary; shuffled splits drop them.
+ *
+ * @param d       The dataset.
+ * @param streams B, which must divide the number of rows (at most 2^24); 0 for independent rows.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL dataset or a count that does not divide the rows.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_dataset_set_streams(sgd_dataset *d, int64_t streams);
+
+/**
+ * @brief The number of parallel streams of the rows (sgd_dataset_set_streams()).
+ * @param d The dataset.
+ * @return B; 0 for independent rows or if @p d is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_dataset_streams(const sgd_dataset *d);
+
+/**
  * @brief Frees a dataset handle. Memory it shares with subsets, splits and
  *        loaders stays alive until the last of them is freed.
  * @param d The dataset; NULL does nothing.
@@ -219,10 +279,26 @@ typedef struct sgd_loader_options {
     int32_t reserved;
     /** Seed of the shuffling (default 0). Epoch e's order depends only on (seed, e). */
     uint64_t seed;
+    /**
+     * Data-parallel sharding: which share of every batch this loader returns,
+     * 0 to shard_count - 1 (default 0). See sgd_loader_new().
+     * @since 0.2
+     */
+    int32_t shard_index;
+    /**
+     * Data-parallel sharding: how many loaders (processes) share every batch,
+     * 1 (default: no sharding) to ::SGD_LOADER_MAX_SHARDS.
+     * @since 0.2
+     */
+    int32_t shard_count;
 } sgd_loader_options;
 
+/** @brief Largest sgd_loader_options::shard_count: 2^20. @since 0.2 */
+#define SGD_LOADER_MAX_SHARDS ((int32_t)1 << 20)
+
 /**
- * @brief Sets @p o to the defaults: shuffle on, drop_last off, seed 0.
+ * @brief Sets @p o to the defaults: shuffle on, drop_last off, seed 0, no
+ *        sharding (shard 0 of 1).
  * @param o The options to initialise; NULL does nothing.
  * @since 0.1
  */
@@ -243,7 +319,7 @@ typedef struct sgd_batch {
     const int32_t *labels;
     /** size * target_dim targets, or NULL for a dataset with labels. */
     const float *targets;
-    /** Rows in this batch; 0 marks the end of an epoch. */
+    /** Rows in this batch; 0 marks the end of an epoch (for a sharded loader, also an empty share: see sgd_loader_next()). */
     int64_t size;
     /** Epoch of this batch, from 0. */
     int64_t epoch;
@@ -258,15 +334,29 @@ typedef struct sgd_batch {
  * excepted) and allocates its batch buffer once, here: sgd_loader_next()
  * allocates nothing.
  *
+ * **Sharding** (data parallelism, sgd_loader_options::shard_count = P > 1):
+ * P loaders over the same dataset with the same options, one per process,
+ * walk the same batches of @p batch_size rows in the same seeded order, and
+ * the loader with sgd_loader_options::shard_index = r returns only its share
+ * of each: the rows at positions r, r + P, r + 2P, ... of the batch (torch's
+ * `DistributedSampler` takes `indices[rank::num_replicas]` the same way). The
+ * P shares of a batch partition it, so the processes together see exactly the
+ * batches one unsharded loader would, and sgd_loader_num_batches() is the
+ * same for all of them. Shares differ by at most one row when P does not
+ * divide the batch; where torch pads an epoch by repeating rows so that every
+ * replica gets as many, nothing is repeated here (the trainer weights each
+ * share by its rows instead). A batch of fewer than P rows (only the last
+ * one of an epoch can be) leaves some shares empty.
+ *
  * @param out        Receives the loader; set to NULL on failure.
  * @param d          The dataset; may be freed before the loader.
  * @param batch_size Rows per batch, 1 to 2^24.
  * @param opts       Options, or NULL for the defaults.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, a batch size out of
- *         range, options that are not initialised, or drop_last with a batch
- *         larger than the dataset (no batch at all); ::SGD_ENOMEM. The loader
- *         uses @p d's allocator.
- * @since 0.1
+ *         range, options that are not initialised, drop_last with a batch
+ *         larger than the dataset (no batch at all), or a shard out of range;
+ *         ::SGD_ENOMEM. The loader uses @p d's allocator.
+ * @since 0.1 (sharding @since 0.2)
  */
 SGD_API sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_size,
                                   const sgd_loader_options *opts);
@@ -281,6 +371,17 @@ SGD_API sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_
  * sgd_batch b;
  * while (sgd_loader_next(loader, &b) == SGD_OK && b.size > 0)
  *     train_on(b.x, b.labels, b.size);
+ * @endcode
+ *
+ * A sharded loader may also return an empty share (@c size 0, @c x NULL) of a
+ * last batch smaller than the number of shards; the end-of-epoch marker is
+ * then told apart by its @c index, which equals sgd_loader_num_batches() (for
+ * any loader, a batch has index < sgd_loader_num_batches() and the marker has
+ * index == sgd_loader_num_batches()):
+ * @code
+ * int64_t nb = sgd_loader_num_batches(loader);
+ * while (sgd_loader_next(loader, &b) == SGD_OK && b.index < nb)
+ *     train_on_share(b.x, b.labels, b.size); // may be 0 rows: still take part in the step
  * @endcode
  *
  * @param l The loader.

@@ -104,7 +104,11 @@ typedef enum sgd_layer_kind {
     SGD_LAYER_BATCHNORM1D = 15, /**< Batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d). @since 0.2 */
     SGD_LAYER_BATCHNORM2D = 16, /**< Batch normalisation over [C, H, W] (torch.nn.BatchNorm2d). @since 0.2 */
     SGD_LAYER_LAYERNORM = 17, /**< Layer normalisation over the last dimension (torch.nn.LayerNorm). @since 0.2 */
-    SGD_LAYER_RESIDUAL = 18   /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
+    SGD_LAYER_RESIDUAL = 18,  /**< y = body(x) + x, or + a projection of x when the shapes differ. @since 0.2 */
+    SGD_LAYER_EMBEDDING = 19, /**< A table of vectors indexed by integer token ids (torch.nn.Embedding). @since 0.2 */
+    SGD_LAYER_RNN = 20,       /**< Elman recurrent layer, tanh or relu (torch.nn.RNN, batch_first). @since 0.2 */
+    SGD_LAYER_LSTM = 21,      /**< Long short-term memory, gates i, f, g, o (torch.nn.LSTM, batch_first). @since 0.2 */
+    SGD_LAYER_GRU = 22        /**< Gated recurrent unit, gates r, z, n (torch.nn.GRU, batch_first). @since 0.2 */
 } sgd_layer_kind;
 
 /**
@@ -299,9 +303,11 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
  spec    = arch [ ":" option { "," option } ]
  arch    = INPUT { "-" layer }
  INPUT   = F | T "x" F | C "x" H "x" W           a vector, a sequence, an image (1x28x28)
+         | tokens [ "(" T ")" ]                  T token ids (T from seq_len= without one)
  layer   = UNITS                                 dense layer with bias
          | name [ "(" [ arg { "," arg } ] ")" ]
- arg     = value | key "=" value                 torch's argument names and order
+ arg     = value | key "=" value                 torch's argument names and order; a value may
+                                                 be `vocab`, the vocabulary size (vocab=)
  name    = dense | linear                        dense(units[, bias=0|1])
          | relu | tanh | sigmoid | softmax
          | leaky_relu                            leaky_relu([negative_slope=]0.01)
@@ -314,13 +320,21 @@ SGD_API sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts);
          | batchnorm1d | batchnorm2d             batchnorm2d(eps=1e-5, momentum=0.1, affine=1)
          | layernorm                             layernorm(eps=1e-5, elementwise_affine=1)
          | residual                              residual(layer { "-" layer }): y = body(x) + x
+         | embedding                             embedding([num_embeddings,] embedding_dim)
+         | rnn                                   rnn(hidden_size[, num_layers, nonlinearity=tanh|relu,
+                                                     bias, dropout])
+         | lstm | gru                            lstm(hidden_size[, num_layers, bias, dropout])
  option  = loss=cross_entropy|mse|bce_with_logits
          | init=torch|xavier_uniform|xavier_normal|he_uniform|he_normal
-         | seed=N | max_batch=N | blas_threads=N
+         | seed=N | max_batch=N | blas_threads=N | vocab=N | seq_len=N
  @endverbatim
  * For example <tt>"784-256-relu-dropout(0.2)-128-leaky_relu(0.1)-10"</tt>,
- * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt> or
- * <tt>"1x28x28-conv2d(32,3,padding=1)-relu-maxpool2d(2)-flatten-10"</tt>.
+ * <tt>"2-16-tanh-dense(1,bias=0):loss=mse,init=xavier_uniform,seed=7"</tt>,
+ * <tt>"1x28x28-conv2d(32,3,padding=1)-relu-maxpool2d(2)-flatten-10"</tt>, or
+ * the character model
+ * <tt>"tokens-embedding(64)-lstm(256)-dense(vocab):vocab=113,seq_len=100"</tt>
+ * (the options say what `vocab` and a bare `tokens` stand for: the size of
+ * the data's vocabulary, sgd_vocab_size(), and the sequence length).
  * Dense layers and activations act on the last dimension (every time step
  * of a sequence); a residual block whose body changes the shape adds a
  * projection (a 1x1 convolution with a stride, or a dense layer). A shape
@@ -767,6 +781,68 @@ SGD_API void *sgd_model_buffers(sgd_model *m);
  * @since 0.2
  */
 SGD_API sgd_status sgd_model_reset_state(sgd_model *m);
+
+/**
+ * @brief Size in bytes of the model's whole per-sample state: every
+ *        ::SGD_TENSOR_STATE tensor ([max_batch, ...] float32 each), one after
+ *        the other in sgd_model_tensor_info() order.
+ * @param m The model.
+ * @return The size; 0 for a model without state, before sgd_model_build() or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API size_t sgd_model_state_size(const sgd_model *m);
+
+/**
+ * @brief Copies the whole per-sample state out (a recurrent layer's hidden
+ *        state, as the next forward pass would start from it).
+ * @param m     A built model.
+ * @param dst   Receives sgd_model_state_size() bytes.
+ * @param bytes Must equal sgd_model_state_size().
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE for a wrong @p bytes; ::SGD_ESTATE before sgd_model_build().
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_get_state(const sgd_model *m, void *dst, size_t bytes);
+
+/**
+ * @brief Overwrites the whole per-sample state (from sgd_model_get_state()).
+ * @param m     A built model.
+ * @param src   sgd_model_state_size() bytes of finite floats.
+ * @param bytes Must equal sgd_model_state_size().
+ * @return ::SGD_OK; ::SGD_EINVAL; ::SGD_ESHAPE; ::SGD_ENONFINITE naming the
+ *         element (nothing is changed); ::SGD_ESTATE.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_set_state(sgd_model *m, const void *src, size_t bytes);
+
+/**
+ * @brief The sequence length T of the model's samples: the first dimension
+ *        of a [T] (token ids) or [T, F] input.
+ * @param m The model.
+ * @return T; 0 for images or if @p m is NULL.
+ * @since 0.2
+ */
+SGD_API int64_t sgd_model_seq_len(const sgd_model *m);
+
+/**
+ * @brief Changes the sequence length of the model's samples, for example to
+ *        1 for generating one step at a time, and back.
+ *
+ * Every layer is reshaped; a model whose parameters depend on the length (a
+ * flatten before a dense layer) or that holds residual blocks is refused.
+ * The activation buffers are laid out again: in the ones the model has when
+ * they are large enough (a shorter length, or back to one the model had),
+ * else in new ones (this call then allocates, as sgd_model_reserve()).
+ * Parameters, gradients, buffers and the carried state are kept. The
+ * results of the last forward pass are discarded.
+ *
+ * @param m       A built model whose input is [T] or [T, F].
+ * @param seq_len The new T, 1 to 2^24.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, out of range, images, a length the
+ *         layers do not allow, naming the layer); ::SGD_ESTATE before
+ *         sgd_model_build(); ::SGD_ENOMEM (the model is unchanged).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_model_set_seq_len(sgd_model *m, int64_t seq_len);
 
 /* ------------------------------------------------------------------ modes and buffers */
 

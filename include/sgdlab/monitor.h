@@ -18,6 +18,7 @@
  * | ::SGD_MONITOR_OSCILLATION | erratic loss with no net progress | warning | lower the learning rate 3x |
  * | ::SGD_MONITOR_PLATEAU | no improvement for a window | info | lower the learning rate 10x (plateau reduction) |
  * | ::SGD_MONITOR_STAGNATION | smooth but negligible progress from the start | warning | raise the learning rate 10x |
+ * | ::SGD_MONITOR_GRAD_SPIKE | the gradient norm jumps far above its smoothed level (since 0.2) | info | skip the batch or clip |
  *
  * and keeps a running verdict (::SGD_MONITOR_HEALTHY, ::SGD_MONITOR_DIVERGED,
  * ::SGD_MONITOR_UNSTABLE, ::SGD_MONITOR_STAGNANT).
@@ -29,6 +30,14 @@
  * and a loss near 1e4. Each observation costs O(1) time and allocates nothing;
  * all memory is allocated by sgd_monitor_new(). docs/monitor.md explains the
  * statistics, their defaults and how they were validated.
+ *
+ * A host that knows its own step numbers passes them with
+ * sgd_monitor_observe_step(); events then carry them. A log that ends (a
+ * finished run, or a short log read from a file) is concluded with
+ * sgd_monitor_finish(), which judges what the windows could not judge yet:
+ * a log of 10 to 150 observations can be called stagnant or unstable there.
+ * For an excerpt that starts mid-run, sgd_monitor_options::initial_loss gives
+ * the untrained level to compare with.
  *
  * Hosts react through callbacks registered by event mask (sgd_monitor_add_callback());
  * a callback returns an ::sgd_monitor_action that sgd_monitor_observe() hands
@@ -71,11 +80,17 @@ typedef enum sgd_monitor_kind {
     SGD_MONITOR_SPIKE = 2,       /**< A transient jump above the smoothed loss. Reported, not an alarm. */
     SGD_MONITOR_OSCILLATION = 3, /**< Erratic loss with no net progress. Alarm. */
     SGD_MONITOR_PLATEAU = 4,     /**< No improvement for a window. Reported, not an alarm. */
-    SGD_MONITOR_STAGNATION = 5   /**< Negligible progress from the start. Alarm. */
+    SGD_MONITOR_STAGNATION = 5,  /**< Negligible progress from the start. Alarm. */
+    SGD_MONITOR_GRAD_SPIKE = 6   /**< The gradient norm jumps far above its smoothed level. Reported, not an alarm. @since 0.2 */
 } sgd_monitor_kind;
 
-/** @brief Number of event kinds (one past the largest ::sgd_monitor_kind). @since 0.1 */
-#define SGD_MONITOR_KIND_COUNT 6
+/**
+ * @brief Number of event kinds (one past the largest ::sgd_monitor_kind): 6 in
+ *        0.1, 7 since 0.2. A 0.1 program never receives kind 6: its masks do
+ *        not have that bit.
+ * @since 0.1
+ */
+#define SGD_MONITOR_KIND_COUNT 7
 
 /** @brief Mask bit of ::SGD_MONITOR_NONFINITE events. @since 0.1 */
 #define SGD_MONITOR_MASK_NONFINITE (1u << SGD_MONITOR_NONFINITE)
@@ -89,11 +104,13 @@ typedef enum sgd_monitor_kind {
 #define SGD_MONITOR_MASK_PLATEAU (1u << SGD_MONITOR_PLATEAU)
 /** @brief Mask bit of ::SGD_MONITOR_STAGNATION events. @since 0.1 */
 #define SGD_MONITOR_MASK_STAGNATION (1u << SGD_MONITOR_STAGNATION)
+/** @brief Mask bit of ::SGD_MONITOR_GRAD_SPIKE events. @since 0.2 */
+#define SGD_MONITOR_MASK_GRAD_SPIKE (1u << SGD_MONITOR_GRAD_SPIKE)
 /** @brief The alarms: nonfinite, divergence, oscillation and stagnation. @since 0.1 */
 #define SGD_MONITOR_MASK_ALARMS                                                                  \
     (SGD_MONITOR_MASK_NONFINITE | SGD_MONITOR_MASK_DIVERGENCE | SGD_MONITOR_MASK_OSCILLATION | \
      SGD_MONITOR_MASK_STAGNATION)
-/** @brief Every event kind. @since 0.1 */
+/** @brief Every event kind (0x3f in 0.1, 0x7f since 0.2). @since 0.1 */
 #define SGD_MONITOR_MASK_ALL ((1u << SGD_MONITOR_KIND_COUNT) - 1u)
 
 /**
@@ -105,10 +122,13 @@ typedef enum sgd_monitor_kind {
  *   sgd_monitor_state_import() (for example of the state saved with the
  *   snapshot a host rolls back to).
  * - unstable: a divergence that turned back before it was confirmed (sticky
- *   in the same way), or an oscillation in progress (cleared when the loss
- *   comes back down and makes new progress).
- * - stagnant: after sgd_monitor_options::stagnation_steps observations, the
- *   progress since the start is negligible (cleared as soon as it is not).
+ *   in the same way: this includes, since 0.2, a run that spiked before it
+ *   made progress and then sat at its starting level, and a run whose loss
+ *   rose back above its starting level), or an oscillation in progress
+ *   (cleared when the loss comes back down and makes new progress).
+ * - stagnant: after sgd_monitor_options::stagnation_steps observations (or,
+ *   at sgd_monitor_finish(), sgd_monitor_options::min_steps), the progress
+ *   since the start is negligible (cleared as soon as it is not).
  * - healthy: none of the above.
  * @since 0.1
  */
@@ -158,7 +178,9 @@ typedef enum sgd_monitor_severity {
 typedef struct sgd_monitor_options {
     /** Size of this struct as the caller knows it; set by sgd_monitor_options_init(). */
     uint32_t struct_size;
-    /** Observations averaged (geometrically) into the initial loss level. Default 10; 1..1000. */
+    /** Observations the initial loss level is taken from (since 0.2: the median of their logarithms,
+        kept within one sigma of the first observation, so that a spike among them raises it by at
+        most that; at most 64 are used; in 0.1 their geometric mean). Default 10; 1..1000. */
     int32_t initial_steps;
     /** Lower bound of the loss (0 for cross-entropy, MSE...); the monitor works on log(loss - floor).
         Losses at or below the floor count as perfect. Default 0; finite. */
@@ -219,6 +241,26 @@ typedef struct sgd_monitor_options {
     double progress_fast_steps;
     /** Time constant (observations) of the slow average that measures progress. Default 100; > progress_fast_steps. */
     double progress_slow_steps;
+    /** The untrained loss level, for a log that starts mid-run (an excerpt, a resumed run): the
+        initial level that divergence, progress and drift are measured from, instead of the first
+        observations (for a classifier, the log of the number of classes). NaN (default): unknown,
+        taken from the first observations. Else finite and > loss_floor. @since 0.2 */
+    double initial_loss;
+    /** The fewest finite observations sgd_monitor_finish() judges stagnation and drift on (a log
+        shorter than sgd_monitor_options::stagnation_steps). Default 10; 3..stagnation_steps. @since 0.2 */
+    int32_t min_steps;
+    /** Reserved; keep 0. @since 0.2 */
+    int32_t reserved0;
+    /** Drift: a divergence (verdict unstable) when, after at least min_steps observations, the recent
+        smoothed loss (and the smoothed loss) is above this multiple of the initial level and beyond
+        its noise for 3 observations in a row (or, at sgd_monitor_finish(), the mean of the last
+        quarter of the log is): the loss rose above where it started, slowly, with no run-away (a
+        run that gave back all its progress, and more). Default 1.1; 0 disables; else > 1. @since 0.2 */
+    double drift_ratio;
+    /** Gradient-norm spike: a gradient norm above this multiple of its smoothed level (a geometric
+        EMA over sgd_monitor_options::level_steps) and sgd_monitor_options::spike_z times its noise
+        raises ::SGD_MONITOR_GRAD_SPIKE, once per excursion. Default 10; 0 disables; else > 1. @since 0.2 */
+    double grad_spike_ratio;
 } sgd_monitor_options;
 
 /**
@@ -257,6 +299,13 @@ typedef struct sgd_monitor_event {
     const char *remedy;
     /** What sgd_monitor_event::statistic and sgd_monitor_event::threshold measure, e.g. "loss / initial loss"; static, never NULL. */
     const char *detail;
+    /** The producer's own step number of this observation (sgd_monitor_observe_step()), or -1. @since 0.2 */
+    int64_t producer_step;
+    /** The 0-based index of an earlier observation this event is about, or -1: for a divergence
+        raised by a spike that the run did not train past, the spike's. @since 0.2 */
+    int64_t ref_step;
+    /** The producer's step of sgd_monitor_event::ref_step, or -1. @since 0.2 */
+    int64_t ref_producer_step;
 } sgd_monitor_event;
 
 /**
@@ -309,6 +358,17 @@ typedef struct sgd_monitor_counters {
     double noise;
     /** Fraction by which the loss has fallen since the start (slow average), e.g. 0.6; may be negative. */
     double progress;
+    /** The producer's step of sgd_monitor_counters::first_alarm, or -1. @since 0.2 */
+    int64_t first_alarm_producer_step;
+    /** Finite observations at or below sgd_monitor_options::loss_floor (read as a perfect fit: set the
+        floor below the lowest loss for losses that can be negative). @since 0.2 */
+    int64_t below_floor_steps;
+    /** The smoothed gradient norm (geometric EMA), or NaN before any gradient norm was given. @since 0.2 */
+    double grad_norm;
+    /** Nonzero once sgd_monitor_finish() concluded the log (until the next observation or reset). @since 0.2 */
+    int32_t finished;
+    /** Reserved; 0. @since 0.2 */
+    int32_t reserved0;
 } sgd_monitor_counters;
 
 /**
@@ -419,6 +479,49 @@ SGD_API sgd_status sgd_monitor_observe(sgd_monitor *monitor, double loss, double
                                        int32_t *action, double *lr_scale);
 
 /**
+ * @brief sgd_monitor_observe() with the producer's own step number, which
+ *        events then carry (sgd_monitor_event::producer_step).
+ *
+ * The monitor's windows count observations whatever the spacing of @p step;
+ * @p step is only reported. It may repeat or go back (the host decides what
+ * a new run is: call sgd_monitor_reset() for one).
+ *
+ * @param monitor   The monitor; not NULL.
+ * @param step      The producer's step, >= 0; or -1 when unknown.
+ * @param loss      As sgd_monitor_observe().
+ * @param grad_norm As sgd_monitor_observe().
+ * @param lr        As sgd_monitor_observe().
+ * @param action    As sgd_monitor_observe().
+ * @param lr_scale  As sgd_monitor_observe().
+ * @return As sgd_monitor_observe(); ::SGD_EINVAL also for a @p step below -1.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_monitor_observe_step(sgd_monitor *monitor, int64_t step, double loss, double grad_norm,
+                                            double lr, int32_t *action, double *lr_scale);
+
+/**
+ * @brief Concludes a log that has ended: judges what the running windows could
+ *        not judge yet, raises the events found, and gives the final verdict.
+ *
+ * A log shorter than sgd_monitor_options::stagnation_steps (a per-epoch log,
+ * one every 100 iterations) is judged here on its whole curve, kept by the
+ * monitor as up to 64 block means: stagnation from
+ * sgd_monitor_options::min_steps observations on, a drift above the initial
+ * level, and a spike before any progress followed by a loss that sits at its
+ * starting level (docs/monitor.md gives the rules). Events are raised as by
+ * sgd_monitor_observe(), at the last observation, and their callbacks' actions
+ * are ignored. Calling it again without new observations changes nothing;
+ * observing after it carries on from the same state.
+ *
+ * @param monitor The monitor; not NULL.
+ * @param verdict Receives the final ::sgd_monitor_verdict; may be NULL.
+ * @return ::SGD_OK, ::SGD_EINVAL, ::SGD_ESTATE (called from a callback) or
+ *         ::SGD_ECALLBACK (a callback returned an unknown action or factor).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_monitor_finish(sgd_monitor *monitor, int32_t *verdict);
+
+/**
  * @brief The current verdict.
  * @param monitor The monitor; not NULL.
  * @param verdict Receives an ::sgd_monitor_verdict; not NULL.
@@ -478,7 +581,7 @@ SGD_API sgd_status sgd_monitor_state_import(sgd_monitor *monitor, const double *
 
 /**
  * @brief Name of an event kind: "nonfinite", "divergence", "spike", "oscillation",
- *        "plateau", "stagnation".
+ *        "plateau", "stagnation", "grad_spike" (since 0.2).
  * @param kind An ::sgd_monitor_kind.
  * @return A static string; "unknown" for other values; never NULL.
  * @since 0.1

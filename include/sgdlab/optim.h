@@ -4,8 +4,10 @@
  */
 /**
  * @file optim.h
- * @brief Optimizers: a pluggable vtable, the built-ins sgd, adagrad, rmsprop,
- *        adam and adamw with PyTorch 1.13's semantics, parameter groups,
+ * @brief Optimizers: a pluggable vtable, the built-ins (all of torch.optim
+ *        1.13's first-order optimizers with its semantics, and Lion, LAMB,
+ *        LARS, schedule-free SGD and AdamW, Prodigy, D-Adaptation and DoG),
+ *        a listing of their hyperparameters with bounds, parameter groups,
  *        gradient hygiene and exportable state.
  *
  * An optimizer turns the gradients of a flat parameter arena (one contiguous
@@ -86,6 +88,102 @@ typedef struct sgd_optim sgd_optim;
 #define SGD_OPTIM_MAX_NAME 63
 
 /**
+ * @brief Most hyperparameters a host optimizer may list
+ *        (::sgd_optim_vtable_ext::n_hparams).
+ * @since 0.2
+ */
+#define SGD_OPTIM_MAX_HPARAMS 32
+
+/**
+ * @brief ::sgd_optim_hparam::flags bit: the value is 0 or 1.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_BOOL 1u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: the value is a whole number.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_INTEGER 2u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: fixed when the optimizer is created
+ *        (it decides which state exists); sgd_optim_set() accepts only the
+ *        current value.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_FIXED 4u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: the lower bound itself is excluded.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_LOWER_OPEN 8u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: the upper bound itself is excluded.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_UPPER_OPEN 16u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: the optimizer's momentum coefficient,
+ *        the one a schedule that cycles momentum sets (sgd's "momentum",
+ *        Adam's "beta1"), and the one a search over momenta varies.
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_MOMENTUM 32u
+/**
+ * @brief ::sgd_optim_hparam::flags bit: there is no default; a spec must give
+ *        it (sgd's "lr", as in torch).
+ * @since 0.2
+ */
+#define SGD_OPTIM_HPARAM_REQUIRED 64u
+
+/**
+ * @brief One hyperparameter of an optimizer: its name, default and bounds
+ *        (the model is zstd's ZSTD_cParam_getBounds()). Filled by
+ *        sgd_optim_hparam_describe(), sgd_optim_hparam_bounds() and
+ *        sgd_optim_kind_hparam(); a host optimizer fills it in its
+ *        ::sgd_optim_vtable_ext::describe_hparam callback.
+ *
+ * Initialise with sgd_optim_hparam_init(). Fields are only ever appended;
+ * the library fills the first @c struct_size bytes.
+ * @since 0.2
+ */
+typedef struct sgd_optim_hparam {
+    /** sizeof(sgd_optim_hparam) as the caller compiled it; set by sgd_optim_hparam_init(). */
+    uint32_t struct_size;
+    /** Bit set of SGD_OPTIM_HPARAM_* flags. */
+    uint32_t flags;
+    /**
+     * Its name, as a spec key and for sgd_optim_set() (1 to
+     * ::SGD_OPTIM_MAX_NAME letters, digits and '_'). Owned by the library
+     * (static, or by the optimizer until it is freed).
+     */
+    const char *name;
+    /** The value a spec that does not name it gets (NaN with ::SGD_OPTIM_HPARAM_REQUIRED). */
+    double default_value;
+    /** Smallest value accepted (excluded with ::SGD_OPTIM_HPARAM_LOWER_OPEN); may be -infinity. */
+    double lower;
+    /** Largest value accepted (excluded with ::SGD_OPTIM_HPARAM_UPPER_OPEN); may be +infinity. */
+    double upper;
+} sgd_optim_hparam;
+
+/**
+ * @brief Zeroes @p h, sets its @c struct_size, and the bounds to
+ *        [-infinity, +infinity] with no default (NaN).
+ * @param h The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_optim_hparam_init(sgd_optim_hparam *h);
+
+/**
+ * @brief ::sgd_optim_vtable::flags bit: the step callback is called twice
+ *        per step for every range, with ::sgd_optim_step_args::pass 0 for all
+ *        ranges and then 1 for all ranges (a method that needs a sum over the
+ *        whole arena before it can update any parameter: D-Adaptation,
+ *        Prodigy, DoG). The step counter and arguments are the same in both.
+ * @since 0.2
+ */
+#define SGD_OPTIM_TWO_PASS 2u
+
+/**
  * @brief ::sgd_optim_vtable::flags bit: the step callback applies gradient
  *        clipping itself, from ::sgd_optim_step_args::grad_scale and
  *        ::sgd_optim_step_args::clip_value, in the same pass as the update.
@@ -142,6 +240,25 @@ typedef struct sgd_optim_step_args {
      * Otherwise always 0.
      */
     double clip_value;
+    /**
+     * With ::SGD_OPTIM_TWO_PASS: 0 in the first pass over the ranges, 1 in
+     * the second. Otherwise 0.
+     * @since 0.2
+     */
+    uint32_t pass;
+    /** Reserved; 0. @since 0.2 */
+    uint32_t reserved;
+    /** The learning rate handed to sgd_optim_step(), before the group's multiplier. @since 0.2 */
+    double base_lr;
+    /** The group's learning-rate multiplier (the callback's @c lr is base_lr * lr_scale). @since 0.2 */
+    double lr_scale;
+    /**
+     * The sum of squares of the whole arena's gradients after clipping
+     * (the squared global norm that the step uses), or NaN when the step
+     * skipped the gradient scan (see sgd_optim_step()).
+     * @since 0.2
+     */
+    double grad_sumsq;
 } sgd_optim_step_args;
 
 /**
@@ -247,8 +364,13 @@ SGD_API void sgd_optim_vtable_init(sgd_optim_vtable *vt);
  *
  * The spec is `kind[:key=value{,key=value}]`, e.g.
  * `"adam:lr=1e-3,beta2=0.99,amsgrad=1"`. Kinds are `sgd`, `adagrad`,
- * `rmsprop`, `adam` and `adamw`; keys are torch.optim's argument names, except
- * that Adam's `betas` are `beta1` and `beta2`. Absent keys take torch 1.13's
+ * `rmsprop`, `adam` and `adamw`, and since 0.2 `nadam`, `radam`, `adamax`,
+ * `adadelta`, `rprop`, `asgd`, `lion`, `lamb`, `lars`, `sgd_sf`, `adamw_sf`,
+ * `prodigy`, `dadapt_adam`, `dadapt_sgd` and `dog` (sgd_optim_builtin_name()
+ * lists them, sgd_optim_kind_hparam() their keys); keys are torch.optim's
+ * (or the reference implementation's) argument names, except that tuples
+ * are split: Adam's `betas` are `beta1` and `beta2`, Rprop's `etas` and
+ * `step_sizes` are `eta_minus`, `eta_plus`, `step_size_min`, `step_size_max`. Absent keys take torch 1.13's
  * defaults; `sgd` has no default `lr` (as in torch) and needs one. The spec
  * may also set the gradient hygiene (`clip_norm`, `clip_value`,
  * `nonfinite=skip|error|apply`, `max_skips`; see ::sgd_optim_hygiene).
@@ -294,6 +416,79 @@ SGD_API sgd_status sgd_optim_new_custom(sgd_optim **out, const sgd_optim_vtable 
                                         const sgd_allocator *alloc);
 
 /**
+ * @brief The optional functions of an optimizer added in 0.2, passed next to
+ *        its ::sgd_optim_vtable to sgd_optim_new_custom_ext(): a listing of
+ *        its hyperparameters with their bounds, and an evaluation point.
+ *
+ * A struct of its own, not members appended to ::sgd_optim_vtable: a host
+ * built against 0.1 calls sgd_optim_vtable_init() on a vtable of the 0.1
+ * size, so that function may never write more. Initialise with
+ * sgd_optim_vtable_ext_init(); the library copies the first @c struct_size
+ * bytes. Its callbacks take the same @c user as the vtable's.
+ * @since 0.2
+ */
+typedef struct sgd_optim_vtable_ext {
+    /** sizeof(sgd_optim_vtable_ext) as the host compiled it; set by sgd_optim_vtable_ext_init(). */
+    uint32_t struct_size;
+    /**
+     * How many hyperparameters @c describe_hparam describes (besides "lr"
+     * and "weight_decay", which are the library's); at most
+     * ::SGD_OPTIM_MAX_HPARAMS. 0 without a listing.
+     */
+    uint32_t n_hparams;
+    /**
+     * Optional (required if @c n_hparams > 0). Describes hyperparameter
+     * @p index (0 to n_hparams - 1) into @p info, which the library has
+     * initialised with sgd_optim_hparam_init(); @c info->name must then
+     * point at a NUL-terminated name, which the library copies. Called
+     * when the optimizer is created, never after: the listing is fixed for
+     * its lifetime. With a listing, sgd_optim_set() checks a listed name's
+     * value against its bounds (and ::SGD_OPTIM_HPARAM_FIXED,
+     * ::SGD_OPTIM_HPARAM_BOOL, ::SGD_OPTIM_HPARAM_INTEGER) before
+     * @c set_hparam sees it, with a message naming the key and the value.
+     */
+    int (*describe_hparam)(uint32_t index, sgd_optim_hparam *info, void *user);
+    /**
+     * Optional. Moves @p params between the point where gradients are
+     * taken (@p to_eval 0) and the point where the model should be
+     * evaluated (@p to_eval 1), for methods where they differ
+     * (schedule-free); see sgd_optim_eval_point(). @p params and @p slots
+     * cover the whole arena of @p n floats. NULL: the two points are the same.
+     */
+    int (*swap)(float *params, float *const *slots, size_t n, int32_t to_eval, void *user);
+} sgd_optim_vtable_ext;
+
+/**
+ * @brief Zeroes @p ext and sets its @c struct_size.
+ * @param ext The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+SGD_API void sgd_optim_vtable_ext_init(sgd_optim_vtable_ext *ext);
+
+/**
+ * @brief Creates an optimizer from a host-supplied vtable and its 0.2
+ *        extension (a hyperparameter listing, an evaluation point); the
+ *        built-ins are made through it.
+ *
+ * As sgd_optim_new_custom(), which is this with @p ext NULL.
+ * @param out   Receives the optimizer; set to NULL on failure.
+ * @param vt    The vtable; copied.
+ * @param ext   The extension; copied (first @c struct_size bytes); NULL for none.
+ * @param user  As for sgd_optim_new_custom().
+ * @param n     Number of parameters in the arena it will update (may be 0).
+ * @param alloc The allocator for all its memory, copied; NULL for malloc/free.
+ * @return As sgd_optim_new_custom(); also ::SGD_EINVAL for an extension
+ *         whose @c struct_size is unknown, whose listing is too long or has
+ *         no @c describe_hparam, or whose descriptions are invalid (a bad
+ *         name, bounds that are not a range, a name given twice); a
+ *         @c describe_hparam's status.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_new_custom_ext(sgd_optim **out, const sgd_optim_vtable *vt,
+                                            const sgd_optim_vtable_ext *ext, void *user, size_t n,
+                                            const sgd_allocator *alloc);
+
+/**
  * @brief Frees an optimizer, its state, and (through the vtable's @c destroy)
  *        the host's @c user.
  * @param o The optimizer; NULL does nothing.
@@ -320,11 +515,168 @@ SGD_API size_t sgd_optim_size(const sgd_optim *o);
 /**
  * @brief The names of the built-in optimizers, one by one.
  * @param i Index from 0.
- * @return "sgd", "adagrad", "rmsprop", "adam", "adamw" for i = 0..4; NULL
- *         after the last. Static strings.
+ * @return "sgd", "adagrad", "rmsprop", "adam", "adamw" for i = 0..4, then
+ *         the kinds added in 0.2 (docs/optim.md lists them all); NULL after
+ *         the last. Static strings.
  * @since 0.1
  */
 SGD_API const char *sgd_optim_builtin_name(size_t i);
+
+/* ------------------------------------------------------ hyperparameter listing */
+
+/**
+ * @brief How many hyperparameters a built-in kind has, "lr" and
+ *        "weight_decay" included (they are always the first two).
+ * @param kind A built-in kind's name ("adam").
+ * @return The count; 0 for NULL or an unknown kind.
+ * @since 0.2
+ */
+SGD_API size_t sgd_optim_kind_hparam_count(const char *kind);
+
+/**
+ * @brief Describes hyperparameter @p index of a built-in kind: its name,
+ *        the default a spec gets, its bounds and flags, before any optimizer
+ *        exists (for a search or a user interface that builds specs).
+ * @param kind  A built-in kind's name.
+ * @param index 0 to sgd_optim_kind_hparam_count() - 1.
+ * @param out   Receives the description; its @c struct_size must be set
+ *              (sgd_optim_hparam_init()). Its name is a static string.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or an unknown
+ *         @c struct_size; ::SGD_ENOTFOUND for an unknown kind or an index
+ *         past the last.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_kind_hparam(const char *kind, size_t index, sgd_optim_hparam *out);
+
+/**
+ * @brief How many hyperparameters an optimizer lists: "lr" and
+ *        "weight_decay", then those its ::sgd_optim_vtable_ext describes (a built-in's
+ *        kind's, with the flags of this configuration: sgd made with
+ *        momentum=0 lists momentum as ::SGD_OPTIM_HPARAM_FIXED).
+ * @param o The optimizer.
+ * @return The count (at least 2); 0 if @p o is NULL.
+ * @since 0.2
+ */
+SGD_API size_t sgd_optim_hparam_count(const sgd_optim *o);
+
+/**
+ * @brief Describes an optimizer's hyperparameter @p index (see
+ *        sgd_optim_hparam_count()); the current value is sgd_optim_get()'s.
+ * @param o     The optimizer.
+ * @param index 0 to sgd_optim_hparam_count() - 1.
+ * @param out   Receives the description; its @c struct_size must be set.
+ *              Its name is owned by @p o.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or an unknown
+ *         @c struct_size; ::SGD_ENOTFOUND for an index past the last.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_hparam_describe(const sgd_optim *o, size_t index, sgd_optim_hparam *out);
+
+/**
+ * @brief The bounds of an optimizer's hyperparameter by name (zstd's
+ *        ZSTD_cParam_getBounds()).
+ * @param o    The optimizer.
+ * @param name The hyperparameter's name.
+ * @param out  Receives the description; its @c struct_size must be set.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or an unknown
+ *         @c struct_size; ::SGD_ENOTFOUND if the optimizer lists no such name.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_hparam_bounds(const sgd_optim *o, const char *name, sgd_optim_hparam *out);
+
+/**
+ * @brief The name of the optimizer's momentum coefficient: its listed
+ *        hyperparameter with ::SGD_OPTIM_HPARAM_MOMENTUM that can change at
+ *        run time (not ::SGD_OPTIM_HPARAM_FIXED).
+ * @param o The optimizer.
+ * @return The name ("momentum", "beta1"), owned by @p o; NULL if it has
+ *         none (or @p o is NULL).
+ * @since 0.2
+ */
+SGD_API const char *sgd_optim_momentum_name(const sgd_optim *o);
+
+/* ------------------------------------------------------- evaluation point */
+
+/**
+ * @brief Moves the parameters to the point where the model should be
+ *        evaluated (@p eval = 1) or back to where gradients are taken
+ *        (@p eval = 0).
+ *
+ * For most optimizers the two are the same and this does nothing.
+ * Schedule-free methods (`sgd_sf`, `adamw_sf`) take gradients at an
+ * interpolation y of their iterate z and their average x, and the model to
+ * evaluate, checkpoint for use or ship is x: call this with 1 before a
+ * validation pass and with 0 before the next sgd_optim_step() (the
+ * reference implementation's optimizer.eval() and optimizer.train()).
+ * Calling it twice with the same value does nothing the second time;
+ * sgd_optim_step() refuses to run at the evaluation point (::SGD_ESTATE).
+ * sgd_optim_reset() returns to the training point without touching @p params.
+ * @param o      The optimizer.
+ * @param params The parameter arena (sgd_optim_size() floats), changed in place.
+ * @param eval   1: to the evaluation point; 0: to the training point.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or @p eval not 0 or 1;
+ *         a host @c swap's status or ::SGD_ECALLBACK.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_eval_point(sgd_optim *o, float *params, int32_t eval);
+
+/**
+ * @brief Whether the optimizer's parameters are at the evaluation point
+ *        (sgd_optim_eval_point()).
+ * @param o The optimizer.
+ * @return 1 if they are, 0 if not (or @p o is NULL).
+ * @since 0.2
+ */
+SGD_API int32_t sgd_optim_at_eval_point(const sgd_optim *o);
+
+/**
+ * @brief Whether the optimizer has an evaluation point distinct from its
+ *        training point (an ::sgd_optim_vtable_ext::swap: the schedule-free kinds).
+ * @param o The optimizer.
+ * @return 1 or 0 (0 if @p o is NULL).
+ * @since 0.2
+ */
+SGD_API int32_t sgd_optim_has_eval_point(const sgd_optim *o);
+
+/* ------------------------------------------------------------- tensors */
+
+/**
+ * @brief Tells the optimizer where the arena's tensors begin and end, so that
+ *        no step call spans two tensors.
+ *
+ * Layer-wise methods (`lamb`, `lars`) compute one trust ratio per call of
+ * the step callback: per tensor once this is set (as torch, where each
+ * parameter tensor is its own), per group range otherwise. The model's
+ * parameter listing (sgd_model_num_param_tensors(), sgd_model_param_info()) gives
+ * the sizes in arena order; the trainer passes them itself. Splitting the
+ * calls changes nothing for the element-wise kinds (bit for bit).
+ * Configuration call: allocates; never between the steps of a timing-critical loop.
+ * @param o     The optimizer.
+ * @param sizes The tensors' sizes in arena order, each > 0, adding up to
+ *              sgd_optim_size(); NULL with @p count 0 removes the boundaries.
+ * @param count How many.
+ * @return ::SGD_OK; ::SGD_EINVAL for a NULL optimizer, NULL sizes with
+ *         count > 0, or a zero size; ::SGD_ERANGE if the sizes do not add up
+ *         to the arena; ::SGD_ENOMEM (nothing changed).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_optim_set_tensors(sgd_optim *o, const size_t *sizes, size_t count);
+
+/* ------------------------------------------------------------- SIMD level */
+
+/**
+ * @brief The SIMD level of the optimizer kernels this process runs:
+ *        "generic" (x86-64's SSE2, or the compiler's baseline elsewhere),
+ *        "avx2" or "avx512".
+ *
+ * Chosen once, at the first call of any optimizer function that needs it,
+ * from what the CPU supports; the environment variable SGDLAB_SIMD
+ * (generic, avx2, avx512) caps it, for measurements. Every level computes the
+ * same bits (the same C source, no FMA contraction).
+ * @return A static string.
+ * @since 0.2
+ */
+SGD_API const char *sgd_optim_simd_level(void);
 
 /* ------------------------------------------------------------------ step */
 

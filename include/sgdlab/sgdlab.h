@@ -20,5 +20,6 @@
 #include "sgdlab/optim.h"
 #include "sgdlab/trainer.h"
 #include "sgdlab/tune.h"
+#include "sgdlab/text.h"
 
 #endif /* SGDLAB_SGDLAB_H */

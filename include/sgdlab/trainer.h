@@ -290,6 +290,17 @@ typedef struct sgd_trainer_progress {
     int64_t rescues;
     /** The guard's scale of the learning rate (1 until a rescue). */
     double guard_scale;
+    /**
+     * With cross-entropy: @c train_loss in bits per position (bits per
+     * character for a character model), train_loss / ln 2; else NaN. @since 0.2
+     */
+    double train_bpc;
+    /** With cross-entropy: @c val_loss in bits per position; else NaN. @since 0.2 */
+    double val_bpc;
+    /** With cross-entropy: the perplexity of @c train_loss, exp(train_loss); else NaN. @since 0.2 */
+    double train_perplexity;
+    /** With cross-entropy: the perplexity of @c val_loss; else NaN. @since 0.2 */
+    double val_perplexity;
 } sgd_trainer_progress;
 
 /**
@@ -537,6 +548,14 @@ typedef struct sgd_trainer_epoch {
     int64_t rescues;
     /** Seconds the epoch took, validation included (0 for an epoch restored from a state). */
     double seconds;
+    /** With cross-entropy: @c train_loss in bits per position (bits per character), train_loss / ln 2; else NaN. @since 0.2 */
+    double train_bpc;
+    /** With cross-entropy: @c val_loss in bits per position; else NaN. @since 0.2 */
+    double val_bpc;
+    /** With cross-entropy: the perplexity exp(train_loss); else NaN. @since 0.2 */
+    double train_perplexity;
+    /** With cross-entropy: the perplexity exp(val_loss); else NaN. @since 0.2 */
+    double val_perplexity;
 } sgd_trainer_epoch;
 
 /**
@@ -591,6 +610,138 @@ SGD_API sgd_sched *sgd_trainer_sched(const sgd_trainer *t);
  * @since 0.1
  */
 SGD_API sgd_monitor *sgd_trainer_monitor(const sgd_trainer *t);
+
+/* ------------------------------------------------------------------ data parallelism */
+
+/**
+ * @brief Sums arrays elementwise over every process of a data-parallel run,
+ *        in place (an allreduce with a sum).
+ *
+ * Every process of the run calls it at the same points of training, with the
+ * same @p nf and @p nd; on return @p f and @p d hold the sums over all
+ * processes, and the sums must be bit-identical on every process (the same
+ * updates then keep the parameters identical). Either array may be empty
+ * (NULL with a count of 0). The trainer calls it on the thread that runs
+ * sgd_trainer_fit(), and never from a callback.
+ *
+ * @param f    nf floats (the gradient arena, the model's float buffers, or nothing).
+ * @param nf   Their number.
+ * @param d    nd doubles (losses, counts, flags, decisions).
+ * @param nd   Their number.
+ * @param user sgd_trainer_comm::user.
+ * @return ::SGD_OK, or an error status, with a message (sgd_error_last()):
+ *         the trainer stops with it. An implementation should fail on every
+ *         process together (or end the job): a process that returns while
+ *         the others wait leaves them waiting.
+ * @since 0.2
+ */
+typedef sgd_status (*sgd_trainer_allreduce_fn)(float *f, size_t nf, double *d, size_t nd, void *user);
+
+/**
+ * @brief How a trainer takes part in data-parallel training: its process's
+ *        place and the collective operation it uses. Initialise with
+ *        sgd_trainer_comm_init(); set with sgd_trainer_set_comm().
+ *
+ * The library's optional MPI part (sgdlab/dist.h, libsgdlab-mpi) fills one
+ * over an MPI communicator; any other transport (threads of one program,
+ * another message-passing library) can fill one too: the trainer knows only
+ * this struct.
+ * @since 0.2
+ */
+typedef struct sgd_trainer_comm {
+    /** Size of this struct as the caller knows it; set by sgd_trainer_comm_init(). */
+    uint32_t struct_size;
+    /** This process's rank, 0 to size - 1 (default 0). Process 0's decisions are everyone's (see sgd_trainer_set_comm()). */
+    int32_t rank;
+    /** Number of processes, 1 (default: training alone) to ::SGD_LOADER_MAX_SHARDS. */
+    int32_t size;
+    /** Reserved; keep 0. */
+    int32_t reserved;
+    /** The sum over processes; required when size > 1. */
+    sgd_trainer_allreduce_fn allreduce;
+    /** Passed unchanged as the last argument of @c allreduce. */
+    void *user;
+} sgd_trainer_comm;
+
+/**
+ * @brief Sets @p c to one process alone (rank 0 of 1, no operation).
+ * @param c The struct to initialise; NULL does nothing.
+ * @since 0.2
+ */
+SGD_API void sgd_trainer_comm_init(sgd_trainer_comm *c);
+
+/**
+ * @brief Makes the trainer one of sgd_trainer_comm::size processes that
+ *        train the same model data-parallel, with the semantics of torch's
+ *        `DistributedDataParallel`; NULL (or a size of 1) makes it train
+ *        alone again.
+ *
+ * Every process builds the same trainer (same model spec, optimizer,
+ * schedule, monitor options, datasets and trainer options) and calls
+ * sgd_trainer_fit() with the same budget. Then, at every step:
+ *
+ * - the batch is the global batch of sgd_trainer_options::batch_size rows,
+ *   in the order one process alone would take them; process r computes the
+ *   loss and the gradients of its share only (rows r, r + size, ... of the
+ *   batch, as a loader with sgd_loader_options::shard_index = r takes them);
+ * - the gradients are averaged by one sum over the gradient arena, each
+ *   share weighted by its rows (rows/batch), together with the loss: every
+ *   process then holds the gradient and the mean loss of the whole batch,
+ *   what one process would have computed for it, within float rounding;
+ * - from there everything is computed from the same numbers on every
+ *   process: the gradient norm, the monitor's observation and events, the
+ *   guard's snapshots, rollbacks, skips and learning-rate cuts, the
+ *   non-finite policy and clipping of the optimizer, the update itself. The
+ *   decision of each step (the action taken on the monitor's events) is
+ *   process 0's, shared with the others in a second, small sum, so that host
+ *   callbacks that answer differently on different processes (or exist only
+ *   on process 0) cannot split the run;
+ * - the model's buffers (batchnorm's running statistics, computed by each
+ *   process from its share) become process 0's after every step, as torch's
+ *   `broadcast_buffers`, in a third sum that only models with buffers make;
+ * - dropout draws its masks from process 0's generator, process r > 0 from
+ *   a stream derived from it and r; after the step every process takes
+ *   process 0's generator state, so the generator, like all the training
+ *   state, is the same everywhere and a checkpoint of process 0 restores
+ *   every process exactly;
+ * - the validation set is split in contiguous shares, each process
+ *   evaluates its share and the loss and accuracy are summed, so every
+ *   process sees the same validation metric (early stopping, plateau
+ *   reduction agree);
+ * - every progress_interval steps and at every epoch end, a progress
+ *   callback on any process that asks to stop stops all of them;
+ * - a step that fails on one process (the model's forward or backward pass,
+ *   a monitor or event callback) makes every process stop at that step:
+ *   that process returns its error, the others ::SGD_ECANCELED naming the
+ *   step.
+ *
+ * So the training state (parameters, optimizer, schedule, monitor and
+ * trainer state) does not depend on the number of processes (batch
+ * normalisation excepted: its batch statistics are a share's, as without
+ * SyncBatchNorm in torch): a checkpoint
+ * written by one process of a run resumes on any number of them (within
+ * float rounding of one another; bit for bit for the same number of
+ * processes when the sum is computed in a fixed order). Each call of
+ * sgd_trainer_fit() first checks that every process is at the same step with
+ * the same budget (::SGD_ESTATE otherwise, on every process).
+ *
+ * Callbacks (progress, events) are called on every process with the same
+ * values; a host prints from process 0 only. A host optimizer or schedule
+ * must compute the same on every process.
+ *
+ * Allocates a sharded loader, a view of the validation share and, for a
+ * model with buffers, their staging arrays (nothing during training: the
+ * sums work in place, on the stack or in those arrays).
+ *
+ * @param t The trainer (not running: not from a callback).
+ * @param c The communicator (copied), or NULL to train alone.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL trainer, a size or rank out of range,
+ *         no allreduce for a size above 1, a struct not initialised);
+ *         ::SGD_ESTATE (called from a callback); ::SGD_ENOMEM (the trainer
+ *         is then unchanged).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_trainer_set_comm(sgd_trainer *t, const sgd_trainer_comm *c);
 
 /* ------------------------------------------------------------------ state */
 

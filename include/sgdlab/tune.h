@@ -189,6 +189,37 @@ SGD_API sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim 
                                   const sgd_lrfind_options *opts, const sgd_allocator *alloc);
 
 /**
+ * @brief Analyses a range test measured elsewhere (another framework's, a
+ *        log): the same curve, stop rule and suggestions as sgd_lrfind_run().
+ *
+ * The points are recorded in order exactly as sgd_lrfind_run() records its
+ * steps: the debiased moving average (sgd_lrfind_options::beta), the stop rule
+ * (sgd_lrfind_options::stop_factor: the points after the one where the
+ * average passes stop_factor times its best are not recorded) and the first
+ * non-finite loss (recorded, not used) end the curve; then the suggestions
+ * are computed. sgd_lrfind_options::steps is the number of steps the test
+ * planned, if at least @p n (fastai's valley leaves out their first tenth);
+ * else @p n is taken. The other options (ramp, lr_min, lr_max, batch_size,
+ * seed, shuffle, progress) are not used. The result is queried and freed like
+ * that of sgd_lrfind_run(). Allocates the curve (five arrays of @p n doubles)
+ * and the analysis's scratch.
+ *
+ * @param out   Receives the result; set to NULL on failure.
+ * @param lr    The learning rates, finite, > 0 and increasing; not copied.
+ * @param loss  The loss at each; any double (a NaN or infinity ends the curve).
+ * @param n     Number of points, 1 to 2^24.
+ * @param opts  Options, or NULL for the defaults.
+ * @param alloc Allocator; NULL for malloc/free.
+ * @return ::SGD_OK (also when the curve allows no suggestion: ask
+ *         sgd_lrfind_suggestion() why); ::SGD_EINVAL (NULL, a count out of
+ *         range, a learning rate not positive or not increasing, options not
+ *         initialised); ::SGD_ERANGE (beta or stop_factor); ::SGD_ENOMEM.
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_lrfind_analyze(sgd_lrfind **out, const double *lr, const double *loss, size_t n,
+                                      const sgd_lrfind_options *opts, const sgd_allocator *alloc);
+
+/**
  * @brief Frees a range-test result.
  * @param r The result; NULL does nothing.
  * @since 0.1
@@ -315,7 +346,7 @@ typedef enum sgd_search_method {
 typedef struct sgd_search_trial {
     /** sizeof(sgd_search_trial) as the library knows it. */
     uint32_t struct_size;
-    /** The trial's outcome: ::SGD_OK, or ::SGD_EDIVERGED for a run that diverged (and stopped). */
+    /** The trial's outcome: ::SGD_OK, or ::SGD_EDIVERGED for a run that diverged (and stopped); ::SGD_ENOTFOUND for a trial another shard runs (sgd_search_options::shard_count, @since 0.2) until sgd_search_set_trial() fills it in. */
     int32_t status;
     /** Index of the trial, from 0, in the order of the grid or of the draws. */
     int64_t index;
@@ -384,7 +415,7 @@ typedef void (*sgd_search_event_fn)(int64_t trial, const sgd_trainer_event *ev, 
  * @brief Called when a trial has finished.
  * @param trial The trial with its outputs (valid during the call).
  * @param done  Trials finished so far, this one included.
- * @param total Trials in the search.
+ * @param total Trials in the search (in a distributed search: those this process runs).
  * @param user  sgd_search_options::user.
  * @since 0.1
  */
@@ -412,7 +443,12 @@ typedef struct sgd_search_options {
     const double *lrs;
     /** Length of @c lrs. */
     size_t n_lrs;
-    /** Optimizer specs without "lr" (e.g. "sgd:momentum=0.9", "adam"), or NULL for {"sgd:momentum=0.9"}. */
+    /**
+     * Optimizer specs without "lr" (e.g. "sgd:momentum=0.9", "adam"), or NULL for {"sgd:momentum=0.9"}.
+     * A spec that names its lr (e.g. "prodigy:lr=1") is not swept: it runs at that lr only, one trial
+     * per momentum and batch size, next to the grid (how a learning-rate-free method, whose lr is a
+     * multiplier of its own estimate, goes next to a grid of rates; since 0.2).
+     */
     const char *const *optimizers;
     /** Length of @c optimizers. */
     size_t n_optimizers;
@@ -455,6 +491,23 @@ typedef struct sgd_search_options {
     sgd_search_trial_fn on_trial;
     /** Passed to the three callbacks. */
     void *user;
+    /**
+     * Distributed search: this process's share of the trials, 0 to
+     * shard_count - 1 (default 0).
+     * @since 0.2
+     */
+    int32_t shard_index;
+    /**
+     * Distributed search: how many processes share the trials, 1 (default:
+     * all trials here) to 2^20. This one runs trials i with
+     * i % shard_count == shard_index (each on its own, exactly as a search
+     * alone would run it: trials are seeded by sgd_search_options::seed, not
+     * by where they run) and marks the others not run (status
+     * ::SGD_ENOTFOUND); sgd_search_set_trial() fills those in with the
+     * outcomes the other processes found (sgdlab/dist.h does that over MPI).
+     * @since 0.2
+     */
+    int32_t shard_count;
 } sgd_search_options;
 
 /**
@@ -516,6 +569,30 @@ SGD_API sgd_status sgd_search_run(sgd_search **out, const char *model_spec, cons
  */
 SGD_API sgd_status sgd_search_run_objective(sgd_search **out, sgd_search_objective fn, void *user,
                                             const sgd_search_options *opts, const sgd_allocator *alloc);
+
+/**
+ * @brief Fills in the outcome of trial @p i with one found elsewhere: by
+ *        another process of a distributed search (sgd_search_options::shard_count),
+ *        or by an earlier run.
+ *
+ * The inputs of @p trial (index, learning rate, optimizer spec, momentum,
+ * batch size, seed) must be those of trial @p i of @p s, so that an outcome
+ * can only be put where it belongs; the outputs (status, max_steps,
+ * final_loss, val_loss, val_accuracy, verdict, stop_reason, steps,
+ * first_alarm, seconds) are copied. A search whose every trial is filled in
+ * this way is what one process alone would have produced, and
+ * sgd_search_best() chooses among all of them.
+ *
+ * @param s     The result.
+ * @param i     0 to sgd_search_count() - 1.
+ * @param trial The trial (its @c struct_size set); read during the call.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, an index out of range, a bad
+ *         struct_size, inputs that are not trial @p i's, naming the first
+ *         that differs); ::SGD_ERANGE (a status other than ::SGD_OK or
+ *         ::SGD_EDIVERGED, negative steps, an accuracy outside [0, 1]).
+ * @since 0.2
+ */
+SGD_API sgd_status sgd_search_set_trial(sgd_search *s, size_t i, const sgd_search_trial *trial);
 
 /**
  * @brief Frees a search result.

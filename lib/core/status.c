@@ -43,6 +43,15 @@ void sgd_error_clear(void)
     sgd__errmsg[0] = '\0';
 }
 
+int sgd_error_set(int status, const char *message)
+{
+    if (message == NULL)
+        sgd__errmsg[0] = '\0';
+    else
+        snprintf(sgd__errmsg, sizeof sgd__errmsg, "%s", message);
+    return status;
+}
+
 sgd_status sgd__err(sgd_status status, const char *fmt, ...)
 {
     va_list ap;

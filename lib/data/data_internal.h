@@ -38,6 +38,8 @@ struct sgd_dataset {
     const float *targets;   /* base targets (r * tdim), or NULL */
     const int64_t *index;   /* row i is base row index[i]; NULL: row i is base row i */
     int64_t n, dim, tdim;   /* tdim 0 for labels */
+    int64_t ldim;           /* labels per row (one per position of a sequence), 0 for targets */
+    int64_t streams;        /* rows are B parallel streams, B rows per step (0: independent rows) */
     int32_t n_classes;      /* 0 for targets */
     sgd__store *store;      /* referenced, or NULL for a pure view of host memory */
 };

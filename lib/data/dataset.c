@@ -102,10 +102,9 @@ static sgd_status new_dataset(sgd_dataset **out, const sgd_allocator *alloc, con
     return SGD_OK;
 }
 
-sgd_status sgd_dataset_from_labels(sgd_dataset **out, const float *x, const int32_t *labels, int64_t n,
-                                   int64_t dim, const sgd_allocator *alloc)
+static sgd_status from_labels(sgd_dataset **out, const float *x, const int32_t *labels, int64_t n, int64_t dim,
+                              int64_t ldim, const sgd_allocator *alloc, const char *fn)
 {
-    static const char fn[] = "sgd_dataset_from_labels";
     if (out == NULL)
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
@@ -115,11 +114,13 @@ sgd_status sgd_dataset_from_labels(sgd_dataset **out, const float *x, const int3
         return sgd__err(SGD_EINVAL, "%s: labels is NULL", fn);
     sgd_status st = check_sizes(fn, n, dim, "dim");
     if (st == SGD_OK)
+        st = check_sizes(fn, n, ldim, "labels_per_row");
+    if (st == SGD_OK)
         st = check_finite(fn, "x", x, n, dim);
     if (st != SGD_OK)
         return st;
     int32_t max = 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n * ldim; i++) {
         if (labels[i] < 0)
             return sgd__err(SGD_EINVAL, "%s: labels[%lld]=%d: class labels must be >= 0", fn, (long long)i,
                             (int)labels[i]);
@@ -135,8 +136,43 @@ sgd_status sgd_dataset_from_labels(sgd_dataset **out, const float *x, const int3
     d->labels = labels;
     d->n = n;
     d->dim = dim;
+    d->ldim = ldim;
     d->n_classes = max + 1;
     *out = d;
+    return SGD_OK;
+}
+
+sgd_status sgd_dataset_from_labels(sgd_dataset **out, const float *x, const int32_t *labels, int64_t n,
+                                   int64_t dim, const sgd_allocator *alloc)
+{
+    return from_labels(out, x, labels, n, dim, 1, alloc, "sgd_dataset_from_labels");
+}
+
+sgd_status sgd_dataset_from_sequence_labels(sgd_dataset **out, const float *x, const int32_t *labels, int64_t n,
+                                            int64_t dim, int64_t labels_per_row, const sgd_allocator *alloc)
+{
+    return from_labels(out, x, labels, n, dim, labels_per_row, alloc, "sgd_dataset_from_sequence_labels");
+}
+
+int64_t sgd_dataset_labels_per_row(const sgd_dataset *d)
+{
+    return d ? d->ldim : 0;
+}
+
+int64_t sgd_dataset_streams(const sgd_dataset *d)
+{
+    return d ? d->streams : 0;
+}
+
+sgd_status sgd_dataset_set_streams(sgd_dataset *d, int64_t streams)
+{
+    static const char fn[] = "sgd_dataset_set_streams";
+    if (d == NULL)
+        return sgd__err(SGD_EINVAL, "%s: dataset is NULL", fn);
+    if (streams < 0 || streams > SGD_DATASET_MAX_DIM || (streams > 0 && d->n % streams != 0))
+        return sgd__err(SGD_EINVAL, "%s: streams=%lld: must be 0 or divide the %lld rows (and be at most 2^24)", fn,
+                        (long long)streams, (long long)d->n);
+    d->streams = streams;
     return SGD_OK;
 }
 
@@ -217,7 +253,7 @@ sgd_status sgd_dataset_row(const sgd_dataset *d, int64_t i, const float **x, int
     if (x)
         *x = d->x + (size_t)r * (size_t)d->dim;
     if (label && d->labels)
-        *label = d->labels[r];
+        *label = d->labels[(size_t)r * (size_t)d->ldim];
     if (target && d->targets)
         *target = d->targets + (size_t)r * (size_t)d->tdim;
     return SGD_OK;
@@ -242,11 +278,14 @@ static void narrow(sgd_dataset *c, int64_t start, int64_t count)
     } else {
         c->x += (size_t)start * (size_t)c->dim;
         if (c->labels)
-            c->labels += start;
+            c->labels += (size_t)start * (size_t)c->ldim;
         if (c->targets)
             c->targets += (size_t)start * (size_t)c->tdim;
     }
     c->n = count;
+    /* A view keeps the streams only if it starts and ends at a step boundary. */
+    if (c->streams > 0 && (start % c->streams != 0 || count % c->streams != 0))
+        c->streams = 0;
 }
 
 sgd_status sgd_dataset_subset(sgd_dataset **out, const sgd_dataset *d, int64_t start, int64_t count)
@@ -323,6 +362,7 @@ sgd_status sgd_dataset_split(sgd_dataset **train, sgd_dataset **val, const sgd_d
     }
     sgd__store_unref(t->store);
     sgd__store_unref(v->store);
+    t->streams = v->streams = 0; /* rows drawn at random are no longer streams */
     t->store = s;
     v->store = s;
     sgd__store_ref(s);
@@ -344,10 +384,10 @@ void sgd__dataset_gather(const sgd_dataset *d, int64_t start, const int64_t *row
                          int32_t *lbuf, float *tbuf, const float **x, const int32_t **labels,
                          const float **targets)
 {
-    size_t dim = (size_t)d->dim, tdim = (size_t)d->tdim;
+    size_t dim = (size_t)d->dim, tdim = (size_t)d->tdim, ldim = (size_t)d->ldim;
     if (rows == NULL && d->index == NULL) {
         *x = d->x + (size_t)start * dim;
-        *labels = d->labels ? d->labels + start : NULL;
+        *labels = d->labels ? d->labels + (size_t)start * ldim : NULL;
         *targets = d->targets ? d->targets + (size_t)start * tdim : NULL;
         return;
     }
@@ -356,7 +396,7 @@ void sgd__dataset_gather(const sgd_dataset *d, int64_t start, const int64_t *row
         int64_t r = sgd__dataset_base_row(d, pos);
         memcpy(xbuf + (size_t)j * dim, d->x + (size_t)r * dim, dim * sizeof(float));
         if (d->labels)
-            lbuf[j] = d->labels[r];
+            memcpy(lbuf + (size_t)j * ldim, d->labels + (size_t)r * ldim, ldim * sizeof(int32_t));
         if (d->targets)
             memcpy(tbuf + (size_t)j * tdim, d->targets + (size_t)r * tdim, tdim * sizeof(float));
     }

@@ -523,6 +523,7 @@ static sgd_status from_idx(sgd_dataset **out, const sgd_idx *f, const sgd_idx *l
                 max = v;
         }
         d->labels = lab;
+        d->ldim = 1;
         d->n_classes = (int32_t)max + 1;
     }
     *out = d;

@@ -1,9 +1,12 @@
 /* Minibatch loaders: seeded shuffling, drop-last, epochs. SPDX-License-Identifier: MIT */
 #include "data/data_internal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define SGD__LOADER_MAX_BATCH ((int64_t)1 << 24)
+/* The options as 0.1 knew them (before the shard fields). */
+#define FIRST_OPTIONS_SIZE offsetof(sgd_loader_options, shard_index)
 
 struct sgd_loader {
     sgd_dataset d;     /* a copy of the view; holds a reference to its store */
@@ -15,7 +18,9 @@ struct sgd_loader {
     bool shuffle;
     bool drop_last;
     uint64_t seed;
+    int64_t shard, shards; /* this loader's share of every batch: positions shard, shard + shards, ... */
     int64_t *perm;     /* n positions, when shuffling */
+    int64_t *rows;     /* the share's dataset positions, when sharded */
     float *xbuf;       /* batch * dim */
     int32_t *lbuf;     /* batch */
     float *tbuf;       /* batch * tdim */
@@ -30,6 +35,8 @@ void sgd_loader_options_init(sgd_loader_options *o)
     o->shuffle = 1;
     o->drop_last = 0;
     o->seed = 0;
+    o->shard_index = 0;
+    o->shard_count = 1;
 }
 
 void sgd_loader_free(sgd_loader *l)
@@ -38,6 +45,7 @@ void sgd_loader_free(sgd_loader *l)
         return;
     sgd_allocator a = l->d.alloc;
     sgd__free_aligned(&a, l->perm);
+    sgd__free_aligned(&a, l->rows);
     sgd__free_aligned(&a, l->xbuf);
     sgd__free_aligned(&a, l->lbuf);
     sgd__free_aligned(&a, l->tbuf);
@@ -58,9 +66,21 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
         return sgd__err(SGD_EINVAL, "%s: batch_size=%lld: must be in [1, 2^24]", fn, (long long)batch_size);
     sgd_loader_options o;
     sgd_loader_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts");
     if (st != SGD_OK)
         return st;
+    if (o.shard_count < 1 || o.shard_count > SGD_LOADER_MAX_SHARDS)
+        return sgd__err(SGD_EINVAL, "%s: shard_count=%d: must be in [1, %d]", fn, (int)o.shard_count,
+                        (int)SGD_LOADER_MAX_SHARDS);
+    if (o.shard_index < 0 || o.shard_index >= o.shard_count)
+        return sgd__err(SGD_EINVAL, "%s: shard_index=%d: must be in [0, shard_count=%d)", fn, (int)o.shard_index,
+                        (int)o.shard_count);
+    if (d->streams > 0 && (o.shuffle || batch_size != d->streams))
+        return sgd__err(SGD_EINVAL,
+                        "%s: the dataset holds %lld parallel streams (text cut into sequences): it is read in order, "
+                        "one step of every stream per batch: shuffle=0 and batch_size=%lld (not %s, batch_size=%lld)",
+                        fn, (long long)d->streams, (long long)d->streams, o.shuffle ? "shuffle=1" : "shuffle=0",
+                        (long long)batch_size);
     if (o.drop_last && batch_size > d->n)
         return sgd__err(SGD_EINVAL, "%s: drop_last with batch_size=%lld > %lld rows leaves no batch", fn,
                         (long long)batch_size, (long long)d->n);
@@ -76,17 +96,22 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
     l->drop_last = o.drop_last != 0;
     l->seed = o.seed;
     l->perm_epoch = -1;
+    l->shard = o.shard_index;
+    l->shards = o.shard_count;
     const sgd_allocator *a = &d->alloc;
-    bool gathers = l->shuffle || d->index != NULL;
+    bool gathers = l->shuffle || d->index != NULL || l->shards > 1;
+    /* A share holds at most ceil(batch / shards) rows. */
+    size_t rows = (size_t)((l->batch + l->shards - 1) / l->shards);
     if (l->shuffle && (l->perm = sgd__alloc_aligned(a, (size_t)d->n, sizeof(int64_t))) == NULL)
         goto nomem;
+    if (l->shards > 1 && (l->rows = sgd__alloc_aligned(a, rows, sizeof(int64_t))) == NULL)
+        goto nomem;
     if (gathers) {
-        if ((l->xbuf = sgd__alloc_aligned(a, (size_t)l->batch * (size_t)d->dim, sizeof(float))) == NULL)
+        if ((l->xbuf = sgd__alloc_aligned(a, rows * (size_t)d->dim, sizeof(float))) == NULL)
             goto nomem;
-        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, (size_t)l->batch, sizeof(int32_t))) == NULL)
+        if (d->labels && (l->lbuf = sgd__alloc_aligned(a, rows * (size_t)d->ldim, sizeof(int32_t))) == NULL)
             goto nomem;
-        if (d->targets &&
-            (l->tbuf = sgd__alloc_aligned(a, (size_t)l->batch * (size_t)d->tdim, sizeof(float))) == NULL)
+        if (d->targets && (l->tbuf = sgd__alloc_aligned(a, rows * (size_t)d->tdim, sizeof(float))) == NULL)
             goto nomem;
     }
     *out = l;
@@ -133,6 +158,20 @@ sgd_status sgd_loader_next(sgd_loader *l, sgd_batch *b)
         if (l->perm_epoch != l->epoch)
             draw_perm(l, l->epoch);
         rows = l->perm + start;
+    }
+    if (l->shards > 1) {
+        /* This shard's positions of the batch: shard, shard + shards, ... */
+        int64_t share = count > l->shard ? (count - l->shard + l->shards - 1) / l->shards : 0;
+        for (int64_t j = 0; j < share; j++) {
+            int64_t at = l->shard + j * l->shards;
+            l->rows[j] = rows != NULL ? rows[at] : start + at;
+        }
+        rows = l->rows;
+        count = share;
+        if (count == 0) {
+            l->pos++;
+            return SGD_OK; /* an empty share: size 0, index < num_batches */
+        }
     }
     sgd__dataset_gather(&l->d, start, rows, count, l->xbuf, l->lbuf, l->tbuf, &b->x, &b->labels, &b->targets);
     b->size = count;

@@ -221,6 +221,96 @@ sgd_status sgd_checkpoint_add(sgd_ckpt_writer *w, const sgd_checkpoint_parts *in
     return SGD_OK;
 }
 
+sgd_status sgd_checkpoint_add_vocab(sgd_ckpt_writer *w, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_add_vocab";
+    if (w == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "vocabulary");
+    const sgd_allocator *a = sgd__ckpt_writer_alloc(w);
+    int64_t n = sgd_vocab_size(v);
+    const uint32_t *sym = sgd_vocab_symbols(v);
+    int32_t *ids = sgd__malloc(a, (size_t)n * sizeof *ids);
+    if (ids == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = (int32_t)sym[i]; /* code points fit: at most 0x10FFFF */
+    sgd_status st;
+    if ((st = sgd_ckpt_writer_begin_section(w, "vocab", 0)) == SGD_OK &&
+        (st = sgd_ckpt_writer_add_i64(w, "unit", sgd_vocab_unit(v))) == SGD_OK)
+        st = sgd_ckpt_writer_add_tensor_copy(w, "symbols", SGD_CKPT_I32, 1, &n, ids);
+    sgd__free(a, ids);
+    return st;
+}
+
+/* The vocabulary of the "vocab" section. */
+static sgd_status read_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc, const char *fn)
+{
+    *out = NULL;
+    int64_t unit;
+    sgd_ckpt_tensor_info info = {.struct_size = sizeof info};
+    sgd_status st = sgd_ckpt_reader_find_tensor(r, "vocab", "symbols", &info);
+    if (st != SGD_OK)
+        return st;
+    if ((st = sgd_ckpt_reader_read_i64(r, "vocab", "unit", &unit)) != SGD_OK)
+        return st == SGD_ENOTFOUND ? st : sgd__err(SGD_EFORMAT, "%s: section 'vocab': tensor 'unit' is not an i64", fn);
+    if (info.dtype != SGD_CKPT_I32 || info.rank != 1 || info.dims[0] < 1 || info.dims[0] > SGD_VOCAB_MAX_SIZE)
+        return sgd__err(SGD_EFORMAT, "%s: section 'vocab': tensor 'symbols' must be i32 [1 to %lld]", fn,
+                        (long long)SGD_VOCAB_MAX_SIZE);
+    if (unit != SGD_TEXT_UTF8 && unit != SGD_TEXT_BYTES)
+        return sgd__err(SGD_EFORMAT, "%s: section 'vocab': unit=%lld: not a text unit", fn, (long long)unit);
+    sgd_allocator a;
+    if ((st = sgd__allocator_init(&a, alloc, fn)) != SGD_OK)
+        return st;
+    int64_t n = info.dims[0];
+    uint32_t *sym = sgd__malloc(&a, (size_t)n * sizeof *sym);
+    if (sym == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+    if ((st = sgd_ckpt_reader_read_tensor(r, "vocab", "symbols", SGD_CKPT_I32, 1, &n, sym, (size_t)n * sizeof *sym)) ==
+        SGD_OK) {
+        st = sgd_vocab_new(out, (int32_t)unit, sym, n, alloc);
+        if (st == SGD_EINVAL) {
+            sgd__err_prefix("%s: section 'vocab'", fn);
+            st = SGD_EFORMAT;
+        }
+    }
+    sgd__free(&a, sym);
+    return st;
+}
+
+sgd_status sgd_checkpoint_check_vocab(const sgd_ckpt_reader *r, const sgd_vocab *v)
+{
+    static const char fn[] = "sgd_checkpoint_check_vocab";
+    if (r == NULL || v == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "reader" : "vocabulary");
+    if (sgd_ckpt_reader_find_section(r, "vocab", NULL) != SGD_OK)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint holds no vocabulary (no 'vocab' section)", fn);
+    sgd_vocab *fv;
+    sgd_status st = read_vocab(&fv, r, sgd__ckpt_reader_alloc(r), fn);
+    if (st != SGD_OK)
+        return st;
+    bool same = sgd_vocab_equal(fv, v) != 0;
+    int64_t file_size = sgd_vocab_size(fv);
+    sgd_vocab_free(fv);
+    if (!same)
+        return sgd__err(SGD_EFORMAT,
+                        "%s: the checkpoint's vocabulary (%lld symbols) is not this data's (%lld symbols): its model "
+                        "reads other token ids",
+                        fn, (long long)file_size, (long long)sgd_vocab_size(v));
+    return SGD_OK;
+}
+
+sgd_status sgd_checkpoint_load_vocab(sgd_vocab **out, const sgd_ckpt_reader *r, const sgd_allocator *alloc)
+{
+    static const char fn[] = "sgd_checkpoint_load_vocab";
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || r == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, out == NULL ? "out" : "reader");
+    if (sgd_ckpt_reader_find_section(r, "vocab", NULL) != SGD_OK)
+        return sgd__err(SGD_ENOTFOUND, "%s: the checkpoint holds no vocabulary (no 'vocab' section)", fn);
+    return read_vocab(out, r, alloc, fn);
+}
+
 sgd_status sgd_checkpoint_save(const char *path, const sgd_checkpoint_parts *parts, const sgd_allocator *alloc)
 {
     sgd_ckpt_writer *w;
@@ -620,6 +710,21 @@ sgd_status sgd_checkpoint_load_model(sgd_model **out, const sgd_ckpt_reader *r, 
     if (st != SGD_OK) {
         sgd__err_prefix("%s: the checkpoint's model spec", fn);
         return st == SGD_ENOMEM ? st : SGD_EFORMAT;
+    }
+    /* Per-sample state is [max_batch, ...]: take the checkpoint's max_batch, to restore the state with it. */
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        sgd_ckpt_tensor_info fi = {.struct_size = sizeof fi};
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_STATE ||
+            sgd_ckpt_reader_find_tensor(r, "model", ti.name, &fi) != SGD_OK)
+            continue;
+        if (fi.rank == (uint32_t)ti.rank && fi.dims[0] != ti.shape[0] && fi.dims[0] >= 1 &&
+            fi.dims[0] <= SGD_MODEL_MAX_BATCH && (st = sgd_model_reserve(m, fi.dims[0])) != SGD_OK) {
+            sgd_model_free(m);
+            return st;
+        }
+        break;
     }
     sgd_checkpoint_parts parts;
     sgd_checkpoint_parts_init(&parts);

@@ -71,7 +71,8 @@ enum {
     SGD__ROLE_STATE = 3
 };
 
-#define SGD__LAYER_MAX_TENSORS 8
+/* 34: a recurrent layer of 8 stacked layers has 4 parameters each and 2 state tensors. */
+#define SGD__LAYER_MAX_TENSORS 34
 
 typedef struct sgd__tdesc {
     const char *name;   /* torch's attribute name: "weight", "running_mean" (static storage) */
@@ -120,6 +121,8 @@ typedef struct sgd__layer {
     struct sgd__layer *fuse_pool;      /* a producer: that window layer, or NULL (then it writes no output
                                           of its own: its buf is NULL, and its backward is handed the
                                           gradient of the window layer's output) */
+    struct sgd__layer *lookup_from;    /* a consumer of a lookup (op->lookup) before it, which it does itself */
+    struct sgd__layer *lookup_into;    /* a lookup: the consumer that does its work, or NULL */
     float *buf;                        /* own output [max_batch x numel(out)], or NULL */
     void *ws;                          /* op->workspace bytes, or NULL */
     /* Set by each forward pass: */
@@ -160,6 +163,7 @@ typedef struct sgd__lspec {
     const sgd_allocator *alloc;
     int depth;             /* nesting of sequences (residual blocks) */
     size_t index0;         /* layers before the first token (messages number from index0 + 1) */
+    int64_t vocab;         /* the vocabulary size an argument written `vocab` stands for; 0: not known */
 } sgd__lspec;
 
 /* An error about the token: "<fn>: spec '<spec>': <where> '<tok>': <detail>". */
@@ -171,9 +175,14 @@ typedef struct sgd__largs {
     sgd__str key[SGD__LARGS_MAX], val[SGD__LARGS_MAX];
     bool used[SGD__LARGS_MAX];
     size_t n, n_pos;
+    char vocab[24];        /* the decimal value of `vocab`, which values written `vocab` point to */
 } sgd__largs;
 
-/* At most max_pos positional arguments (the 0.1 layers take one). */
+/*
+ * At most max_pos positional arguments (the 0.1 layers take one). A value
+ * written `vocab` ("dense(vocab)") stands for c->vocab, the vocabulary size
+ * of the data (an error when it is not known).
+ */
 sgd_status sgd__largs_split(const sgd__lspec *c, sgd__largs *a, size_t max_pos);
 /* The positional argument `pos` (-1: none) or the first of `keys` given by name; {NULL,0} if absent. */
 sgd__str sgd__largs_take(sgd__largs *a, int pos, const char *const *keys);
@@ -255,11 +264,19 @@ enum {
     /* With SGD__OP_FUSES_NEXT: its backward also applies the fused activation's derivative (op->derive). */
     SGD__OP_FUSED_BACKWARD = 1u << 2,
     /*
+     * Takes over a lookup before it (a layer with op->lookup, the
+     * embedding): it reads the token ids itself, so that the table and its
+     * first matrix product combine (recurrent layers: the input projections
+     * of a vocabulary instead of every position). The lookup's forward then
+     * only checks the ids and passes them on, its backward does nothing.
+     */
+    SGD__OP_TAKES_LOOKUP = 1u << 3,
+    /*
      * Runs a window layer that follows it (or follows its fused activation) plane by plane
      * (op->plane_forward, op->plane_backward) while each output plane is in cache; requires
      * SGD__OP_FUSES_NEXT and SGD__OP_FUSED_BACKWARD.
      */
-    SGD__OP_FUSES_PLANES = 1u << 3,
+    SGD__OP_FUSES_PLANES = 1u << 4,
 };
 
 typedef struct sgd__layer_op {
@@ -322,6 +339,12 @@ typedef struct sgd__layer_op {
     const char *sub_names[SGD__LAYER_MAX_SUBS];
     /* Optional: checks the model's input when the layer is first (an embedding's token ids). */
     sgd_status (*check_input)(const sgd__layer *l, const float *x, int64_t batch, const char *fn);
+    /*
+     * Optional, a lookup: its output row r is row id(x_r) of a table of
+     * *rows x *width floats; gives the table and its gradient (for a
+     * SGD__OP_TAKES_LOOKUP consumer after it).
+     */
+    void (*lookup)(sgd__layer *l, float **table, float **grad, int64_t *rows, int64_t *width);
 } sgd__layer_op;
 
 /* The table (layers.c). */
@@ -344,6 +367,8 @@ extern const sgd__layer_op sgd__op_maxpool2d, sgd__op_avgpool2d, sgd__op_global_
 extern const sgd__layer_op sgd__op_flatten;
 extern const sgd__layer_op sgd__op_batchnorm1d, sgd__op_batchnorm2d, sgd__op_layernorm;
 extern const sgd__layer_op sgd__op_residual;
+extern const sgd__layer_op sgd__op_embedding;
+extern const sgd__layer_op sgd__op_rnn, sgd__op_lstm, sgd__op_gru;
 
 /* "CxHxW" of a per-sample shape for messages (a static-free helper: writes into buf). */
 #define SGD__SHAPE_BUF 64

@@ -33,6 +33,12 @@ const sgd__layer_op *const sgd__layer_ops[] = {
     &sgd__op_layernorm,
     /* layer_residual.c */
     &sgd__op_residual,
+    /* layer_embedding.c */
+    &sgd__op_embedding,
+    /* layer_rnn.c */
+    &sgd__op_rnn,
+    &sgd__op_lstm,
+    &sgd__op_gru,
 };
 
 const size_t sgd__layer_n_ops = sizeof sgd__layer_ops / sizeof sgd__layer_ops[0];

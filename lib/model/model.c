@@ -286,6 +286,7 @@ static bool layout_work(sgd_model *m, int64_t batch, unsigned char *base, size_t
     SGD__TAKE(m->lstage, int32_t, lcells);
     SGD__TAKE(m->tstage, float, tcells);
     SGD__TAKE(m->state, unsigned char, scells);
+    SGD__TAKE(m->state_save, unsigned char, scells);
 #undef SGD__TAKE
     if (base != NULL) {
         for (size_t i = m->n_dict; i < m->n_tensors; i++) {
@@ -298,7 +299,10 @@ static bool layout_work(sgd_model *m, int64_t batch, unsigned char *base, size_t
     return true;
 }
 
-/* Allocates and lays out a work block for `batch`; on failure nothing changes. */
+/*
+ * Allocates and lays out a work block for `batch`; on failure nothing
+ * changes. The carried state of the rows both blocks have is kept.
+ */
 static sgd_status alloc_work(sgd_model *m, int64_t batch, const char *fn)
 {
     size_t total;
@@ -308,10 +312,43 @@ static sgd_status alloc_work(sgd_model *m, int64_t batch, const char *fn)
     if (w == NULL)
         return sgd__err(SGD_ENOMEM, "%s: out of memory for %zu bytes of buffers (max_batch=%lld)", fn, total,
                         (long long)batch);
-    sgd__free_aligned(&m->alloc, m->work);
-    m->work = w;
+    unsigned char *old_state = m->state;
+    size_t old_b = (size_t)m->max_batch, new_b = (size_t)batch, rows = old_b < new_b ? old_b : new_b;
+    void *old = m->work;
     layout_work(m, batch, w, &total);
+    if (old != NULL && old_state != NULL) {
+        for (size_t i = m->n_dict; i < m->n_tensors; i++) {
+            const sgd__tinfo *t = &m->tinfo[i];
+            size_t per = sgd__tdesc_numel(t->d) * sizeof(float);
+            memcpy(m->state + t->offset * new_b, old_state + t->offset * old_b, rows * per);
+        }
+    }
+    sgd__free_aligned(&m->alloc, old);
+    m->work = w;
+    m->work_bytes = total;
     m->max_batch = batch;
+    m->phase = SGD__PHASE_NONE;
+    return SGD_OK;
+}
+
+/*
+ * Lays the work block out again for the layers' current shapes (same
+ * max_batch): in place when it fits in the block (the carried state moves
+ * with it), else in a new block. So a shorter sequence length, and going
+ * back to the original one, allocate nothing.
+ */
+static sgd_status relayout_work(sgd_model *m, const char *fn)
+{
+    size_t total;
+    if (!layout_work(m, m->max_batch, NULL, &total))
+        return sgd__err(SGD_EOVERFLOW, "%s: buffers for max_batch=%lld overflow", fn, (long long)m->max_batch);
+    if (m->work == NULL || total > m->work_bytes)
+        return alloc_work(m, m->max_batch, fn);
+    unsigned char *old_state = m->state;
+    size_t sbytes = (size_t)m->max_batch * m->state_bytes;
+    layout_work(m, m->max_batch, m->work, &total);
+    if (sbytes > 0)
+        memmove(m->state, old_state, sbytes);
     m->phase = SGD__PHASE_NONE;
     return SGD_OK;
 }
@@ -639,7 +676,10 @@ void sgd_model_free(sgd_model *m)
 static size_t write_spec(const sgd_model *m, char *buf, size_t n)
 {
     char in[64];
-    sgd__shape_str(&m->seq.in, in, sizeof in);
+    if (m->tokens)
+        snprintf(in, sizeof in, "tokens(%lld)", (long long)m->seq.in.d[0]);
+    else
+        sgd__shape_str(&m->seq.in, in, sizeof in);
     size_t at = (size_t)snprintf(buf, n, "%s", in);
     if (m->seq.n > 0) {
         if (at + 1 < n)
@@ -854,11 +894,19 @@ sgd_status sgd_model_get_params(const sgd_model *m, float *dst, size_t n)
     return SGD_OK;
 }
 
-/* Names element k of tensor t ("2.weight[3][17]", "0.weight[1][0][2][2]"). */
+/* Names element k of tensor t ("2.weight[3][17]", "0.weight[1][0][2][2]"; state: "1.h_n[row][0][2]"). */
 static void describe_in(const sgd__tinfo *t, size_t k, char *buf, size_t len)
 {
     int w = snprintf(buf, len, "%s", t->name);
     size_t at = w > 0 ? (size_t)w : 0;
+    if (t->d->role == SGD__ROLE_STATE) {
+        size_t per = sgd__tdesc_numel(t->d);
+        w = snprintf(buf + at, at < len ? len - at : 0, "[%zu]", k / per);
+        at += w > 0 ? (size_t)w : 0;
+        k %= per;
+        if (at >= len)
+            return;
+    }
     size_t idx[4] = {0, 0, 0, 0};
     for (int32_t d = t->d->rank; d-- > 0;) {
         idx[d] = k % (size_t)t->d->shape[d];
@@ -1144,7 +1192,163 @@ sgd_status sgd_model_reset_state(sgd_model *m)
     sgd_status st = check_built(m, "sgd_model_reset_state");
     if (st != SGD_OK)
         return st;
-    if (m->state != NULL)
-        memset(m->state, 0, (size_t)m->max_batch * m->state_bytes);
+    sgd__model_state_zero(m);
     return SGD_OK;
+}
+
+void sgd__model_state_zero(sgd_model *m)
+{
+    if (m->state != NULL && m->state_bytes > 0)
+        memset(m->state, 0, (size_t)m->max_batch * m->state_bytes);
+}
+
+void sgd__model_state_stash(sgd_model *m)
+{
+    if (m->state != NULL && m->state_bytes > 0)
+        memcpy(m->state_save, m->state, (size_t)m->max_batch * m->state_bytes);
+}
+
+void sgd__model_state_unstash(sgd_model *m)
+{
+    if (m->state != NULL && m->state_bytes > 0)
+        memcpy(m->state, m->state_save, (size_t)m->max_batch * m->state_bytes);
+}
+
+size_t sgd_model_state_size(const sgd_model *m)
+{
+    if (m == NULL || !m->built)
+        return 0;
+    size_t n = 0;
+    for (size_t i = m->n_dict; i < m->n_tensors; i++)
+        n += m->tinfo[i].numel * sizeof(float);
+    return n;
+}
+
+sgd_status sgd_model_get_state(const sgd_model *m, void *dst, size_t bytes)
+{
+    static const char fn[] = "sgd_model_get_state";
+    sgd_status st = check_built(m, fn);
+    if (st != SGD_OK)
+        return st;
+    if (dst == NULL && bytes > 0)
+        return sgd__err(SGD_EINVAL, "%s: dst is NULL", fn);
+    if (bytes != sgd_model_state_size(m))
+        return sgd__err(SGD_ESHAPE, "%s: bytes=%zu: the state is %zu bytes (sgd_model_state_size)", fn, bytes,
+                        sgd_model_state_size(m));
+    unsigned char *p = dst;
+    for (size_t i = m->n_dict; i < m->n_tensors; i++) {
+        size_t b = m->tinfo[i].numel * sizeof(float);
+        memcpy(p, tensor_data(m, &m->tinfo[i]), b);
+        p += b;
+    }
+    return SGD_OK;
+}
+
+sgd_status sgd_model_set_state(sgd_model *m, const void *src, size_t bytes)
+{
+    static const char fn[] = "sgd_model_set_state";
+    sgd_status st = check_built(m, fn);
+    if (st != SGD_OK)
+        return st;
+    if (src == NULL && bytes > 0)
+        return sgd__err(SGD_EINVAL, "%s: src is NULL", fn);
+    if (bytes != sgd_model_state_size(m))
+        return sgd__err(SGD_ESHAPE, "%s: bytes=%zu: the state is %zu bytes (sgd_model_state_size)", fn, bytes,
+                        sgd_model_state_size(m));
+    const unsigned char *p = src;
+    for (size_t i = m->n_dict; i < m->n_tensors; i++) {
+        const sgd__tinfo *t = &m->tinfo[i];
+        for (size_t k = 0; k < t->numel; k++) {
+            float v;
+            memcpy(&v, p + 4 * k, 4);
+            if (!isfinite(v)) {
+                char where[96];
+                describe_in(t, k, where, sizeof where);
+                return sgd__err(SGD_ENONFINITE, "%s: %s (of the state) is %g: values must be finite", fn, where,
+                                (double)v);
+            }
+        }
+        p += t->numel * sizeof(float);
+    }
+    p = src;
+    for (size_t i = m->n_dict; i < m->n_tensors; i++) {
+        size_t b = m->tinfo[i].numel * sizeof(float);
+        memmove(tensor_data(m, &m->tinfo[i]), p, b);
+        p += b;
+    }
+    return SGD_OK;
+}
+
+/* ---------------------------------------------------------------- sequence length */
+
+int64_t sgd_model_seq_len(const sgd_model *m)
+{
+    return m != NULL && m->seq.in.rank <= 2 ? m->seq.in.d[0] : 0;
+}
+
+/* Recomputes every layer's shapes for an input of T steps; on failure leaves them half done (run again with the old T). */
+static sgd_status reshape_for(sgd_model *m, int64_t T, const char *fn)
+{
+    sgd__shape in = m->seq.in;
+    in.d[0] = T;
+    if (sgd__shape_numel(&in) > SGD__SAMPLE_MAX_NUMEL)
+        return sgd__err(SGD_EINVAL, "%s: seq_len=%lld: more than 2^26 input values per sample", fn, (long long)T);
+    m->seq.in = in;
+    for (size_t i = 0; i < m->seq.n; i++) {
+        sgd__layer *l = &m->seq.layers[i];
+        l->in = i == 0 ? in : m->seq.layers[i - 1].out;
+        sgd_status st = l->op->shape(l, fn);
+        if (st != SGD_OK)
+            return st;
+        if (sgd__shape_numel(&l->out) > SGD__SAMPLE_MAX_NUMEL)
+            return sgd__err(SGD_EINVAL, "%s: seq_len=%lld: layer %zu (%s) would have more than 2^26 values per sample",
+                            fn, (long long)T, i, l->op->name);
+        sgd__tdesc td[SGD__LAYER_MAX_TENSORS];
+        size_t n = l->op->tensors != NULL ? l->op->tensors(l, td) : 0;
+        bool same = n == l->n_t;
+        for (size_t k = 0; same && k < n; k++)
+            same = td[k].rank == l->td[k].rank && memcmp(td[k].shape, l->td[k].shape, sizeof td[k].shape) == 0;
+        if (!same)
+            return sgd__err(SGD_EINVAL,
+                            "%s: seq_len=%lld: layer %zu (%s) has parameters whose shape depends on the sequence "
+                            "length: the model takes only sequences of %lld steps",
+                            fn, (long long)T, i, l->op->name, (long long)sgd_model_seq_len(m));
+    }
+    return SGD_OK;
+}
+
+sgd_status sgd_model_set_seq_len(sgd_model *m, int64_t seq_len)
+{
+    static const char fn[] = "sgd_model_set_seq_len";
+    sgd_status st = check_built(m, fn);
+    if (st != SGD_OK)
+        return st;
+    if (m->seq.in.rank > 2)
+        return sgd__err(SGD_EINVAL, "%s: the model's samples are images, not sequences", fn);
+    if (seq_len < 1 || seq_len > SGD_MODEL_MAX_UNITS)
+        return sgd__err(SGD_EINVAL, "%s: seq_len=%lld: must be in [1, 2^24]", fn, (long long)seq_len);
+    int64_t old = m->seq.in.d[0];
+    if (seq_len == old)
+        return SGD_OK;
+    for (size_t i = 0; i < m->seq.n; i++)
+        for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
+            if (m->seq.layers[i].sub[k] != NULL)
+                return sgd__err(SGD_EINVAL, "%s: layer %zu (%s) holds layers of its own: the sequence length is fixed",
+                                fn, i, m->seq.layers[i].op->name);
+    /* The new shapes, then the spec (which may grow its buffer), then the buffers: undone in reverse. */
+    if ((st = reshape_for(m, seq_len, fn)) == SGD_OK) {
+        m->n_in = sgd__shape_numel(&m->seq.in);
+        m->spec_valid = false;
+        if (prepare_spec(m) != SGD_OK)
+            st = sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+        else if ((st = relayout_work(m, fn)) == SGD_OK)
+            return SGD_OK;
+    }
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", sgd_error_last());
+    (void)reshape_for(m, old, fn); /* it held before */
+    m->n_in = sgd__shape_numel(&m->seq.in);
+    m->spec_valid = false;
+    (void)prepare_spec(m); /* the buffer holds the old spec: no allocation */
+    return sgd__err(st, "%s", saved);
 }

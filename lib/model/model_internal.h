@@ -36,6 +36,7 @@ struct sgd_model {
     size_t spec_cap;
     bool spec_valid;
     bool built;
+    bool tokens;        /* the input is a sequence of token ids, printed tokens(T) */
     /* options */
     int32_t init;
     uint64_t seed;
@@ -55,11 +56,13 @@ struct sgd_model {
     size_t state_bytes; /* per max_batch */
     /* work block (one aligned allocation, resized by sgd_model_reserve) */
     void *work;
+    size_t work_bytes;  /* its size */
     float *gbuf[2];     /* gradient ping-pong, [max_batch x widest] */
     float *xstage;      /* evaluation: gathered rows [max_batch x n_in] */
     int32_t *lstage;    /* evaluation: gathered labels */
     float *tstage;      /* evaluation: gathered targets [max_batch x outputs] */
     unsigned char *state; /* per-sample state [max_batch x ...] */
+    unsigned char *state_save; /* evaluation and prediction keep the carried state here meanwhile */
     size_t first;       /* the first layer with parameters: backward stops there */
     /* state */
     bool training;
@@ -85,6 +88,15 @@ static inline int64_t sgd__model_positions(const sgd_model *m)
     const sgd__shape *o = sgd__seq_out(&m->seq);
     return sgd__shape_numel(o) / sgd__shape_last(o);
 }
+
+/*
+ * The carried per-sample state (recurrent layers) around evaluation and
+ * prediction: stash copies it aside, zero clears it, unstash puts it back.
+ * Nothing allocates (the stash is part of the work block).
+ */
+void sgd__model_state_stash(sgd_model *m);
+void sgd__model_state_zero(sgd_model *m);
+void sgd__model_state_unstash(sgd_model *m);
 
 /*
  * Runs exactly the cblas_sgemm calls of one forward and backward pass on a

@@ -196,17 +196,22 @@ static sgd_status loss_eval(const sgd_model *m, const float *y, int64_t rows, co
                     arg = j;
                 }
             double se = 0.0;
-            for (int64_t j = 0; j < c; j++)
-                se += expf(z[j] - mx);
-            s += (double)mx + log(se) - (double)z[lab];
-            ok += arg == lab;
-            if (grad != NULL) {
+            if (grad != NULL) { /* each exp once: kept in the gradient's row, then scaled (the same values) */
                 float *g = grad + (size_t)r * (size_t)c;
+                for (int64_t j = 0; j < c; j++) {
+                    g[j] = expf(z[j] - mx);
+                    se += g[j];
+                }
                 float inv_se = (float)(1.0 / se);
                 for (int64_t j = 0; j < c; j++)
-                    g[j] = expf(z[j] - mx) * inv_se * inv_b;
+                    g[j] = g[j] * inv_se * inv_b;
                 g[lab] -= inv_b;
+            } else {
+                for (int64_t j = 0; j < c; j++)
+                    se += expf(z[j] - mx);
             }
+            s += (double)mx + log(se) - (double)z[lab];
+            ok += arg == lab;
         }
     } else {
         size_t n = (size_t)rows * (size_t)c;
@@ -383,9 +388,11 @@ sgd_status sgd_model_predict(sgd_model *m, const float *x, int64_t n, float *out
     sgd_status st = SGD_OK;
     blas_guard g;
     blas_enter(m, &g);
+    sgd__model_state_stash(m);
     for (int64_t start = 0; start < n && st == SGD_OK; start += m->max_batch) {
         int64_t count = n - start < m->max_batch ? n - start : m->max_batch;
         const float *xb = x + (size_t)start * (size_t)m->n_in;
+        sgd__model_state_zero(m); /* each batch of rows from a zero state */
         st = check_batch(m, xb, count, fn);
         if (st == SGD_ENONFINITE) {
             int64_t bad = sgd__find_nonfinite(xb, (size_t)count * (size_t)m->n_in);
@@ -398,6 +405,7 @@ sgd_status sgd_model_predict(sgd_model *m, const float *x, int64_t n, float *out
             memcpy(out + (size_t)start * (size_t)n_values(m), model_output(m),
                    (size_t)count * (size_t)n_values(m) * sizeof(float));
     }
+    sgd__model_state_unstash(m);
     blas_leave(&g);
     m->phase = SGD__PHASE_NONE;
     return st;
@@ -416,18 +424,21 @@ sgd_status sgd_model_evaluate(sgd_model *m, const sgd_dataset *d, int64_t batch_
     if (!m->built)
         return sgd__err(SGD_ESTATE, "%s: the model is not built yet (call sgd_model_build)", fn);
     if (batch_size == 0)
-        batch_size = m->max_batch;
+        batch_size = d->streams > 0 ? d->streams : m->max_batch;
     if (batch_size < 1 || batch_size > m->max_batch)
-        return sgd__err(SGD_EINVAL, "%s: batch_size=%lld: must be in [1, max_batch=%lld] (or 0)", fn,
-                        (long long)batch_size, (long long)m->max_batch);
+        return sgd__err(SGD_EINVAL, "%s: batch_size=%lld: must be in [1, max_batch=%lld] (or 0)%s", fn,
+                        (long long)batch_size, (long long)m->max_batch,
+                        d->streams > 0 ? " (0 means the dataset's number of streams)" : "");
+    /* Over parallel streams read one step of each per batch, the state carries from batch to batch. */
+    bool carry = d->streams > 0 && batch_size == d->streams;
     if (d->dim != m->n_in)
         return sgd__err(SGD_ESHAPE, "%s: the dataset has %lld features per row, the model takes %lld", fn,
                         (long long)d->dim, (long long)m->n_in);
-    if (m->loss == SGD_LOSS_CROSS_ENTROPY && sgd__model_positions(m) != 1)
+    if (m->loss == SGD_LOSS_CROSS_ENTROPY && d->labels != NULL && sgd__model_positions(m) != d->ldim)
         return sgd__err(SGD_ESHAPE,
-                        "%s: the model has %lld positions per sample, a dataset one label per row (flatten before "
-                        "the last dense layer)",
-                        fn, (long long)sgd__model_positions(m));
+                        "%s: the model has %lld positions per sample, the dataset %lld label%s per row%s", fn,
+                        (long long)sgd__model_positions(m), (long long)d->ldim, d->ldim == 1 ? "" : "s",
+                        d->ldim == 1 ? " (flatten before the last dense layer)" : "");
     if (m->loss == SGD_LOSS_CROSS_ENTROPY && d->labels == NULL)
         return sgd__err(SGD_EINVAL, "%s: loss cross_entropy needs class labels; the dataset has float targets", fn);
     if (m->loss != SGD_LOSS_CROSS_ENTROPY) {
@@ -443,8 +454,12 @@ sgd_status sgd_model_evaluate(sgd_model *m, const sgd_dataset *d, int64_t batch_
     sgd_status st = SGD_OK;
     blas_guard g;
     blas_enter(m, &g);
+    sgd__model_state_stash(m);
+    sgd__model_state_zero(m);
     for (int64_t start = 0; start < d->n && st == SGD_OK; start += batch_size) {
         int64_t count = d->n - start < batch_size ? d->n - start : batch_size;
+        if (!carry)
+            sgd__model_state_zero(m);
         const float *x;
         const int32_t *labels;
         const float *targets;
@@ -458,8 +473,9 @@ sgd_status sgd_model_evaluate(sgd_model *m, const sgd_dataset *d, int64_t batch_
         st = forward_pass(m, x, count, false, fn);
         if (st == SGD_OK)
             st = loss_eval(m, model_output(m), count * sgd__model_positions(m), labels, targets, NULL, &sum,
-                           &correct, start, fn);
+                           &correct, start * sgd__model_positions(m), fn);
     }
+    sgd__model_state_unstash(m);
     blas_leave(&g);
     m->phase = SGD__PHASE_NONE;
     if (st != SGD_OK)
@@ -468,7 +484,7 @@ sgd_status sgd_model_evaluate(sgd_model *m, const sgd_dataset *d, int64_t batch_
         *loss = loss_mean(m, sum, d->n * sgd__model_positions(m));
     if (accuracy != NULL) {
         if (m->loss == SGD_LOSS_CROSS_ENTROPY)
-            *accuracy = (double)correct / (double)d->n;
+            *accuracy = (double)correct / ((double)d->n * (double)sgd__model_positions(m));
         else if (m->loss == SGD_LOSS_BCE_WITH_LOGITS)
             *accuracy = (double)correct / ((double)d->n * (double)n_values(m));
     }

@@ -79,6 +79,10 @@ void sgd__seq_mark_fused(sgd__seq *s)
         l->fuse_next = NULL;
         l->fuse_gbias = NULL;
         l->bwd_by_producer = false;
+        l->lookup_into = NULL;
+        l->lookup_from = prev != NULL && prev->op->lookup != NULL && (l->op->flags & SGD__OP_TAKES_LOOKUP) ? prev : NULL;
+        if (l->lookup_from != NULL)
+            prev->lookup_into = l;
         if (l->fused) {
             prev->fuse_next = l;
             l->fuse_gbias = prev->op->fused_bias_grad != NULL ? prev->op->fused_bias_grad(prev) : NULL;

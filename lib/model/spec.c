@@ -72,8 +72,23 @@ static const char *item_end(const char *p, const char *end, char sep)
     return p;
 }
 
+/* A value written `vocab` becomes the vocabulary size (kept in a->vocab). */
+static sgd_status resolve_vocab(const sgd__lspec *c, sgd__largs *a, sgd__str *v)
+{
+    if (!sgd__str_eq(*v, "vocab"))
+        return SGD_OK;
+    if (c->vocab < 1)
+        return sgd__lspec_err(c, SGD_EINVAL,
+                              "'vocab': the vocabulary size is not known here (give vocab=N among the spec's "
+                              "options)");
+    int w = snprintf(a->vocab, sizeof a->vocab, "%lld", (long long)c->vocab);
+    *v = (sgd__str){a->vocab, w > 0 ? (size_t)w : 0};
+    return SGD_OK;
+}
+
 sgd_status sgd__largs_split(const sgd__lspec *c, sgd__largs *a, size_t max_pos)
 {
+    sgd_status st;
     memset(a, 0, sizeof *a);
     sgd__str in = sgd__str_trim(c->args.p, c->args.n);
     if (!c->has_parens || in.n == 0)
@@ -102,11 +117,15 @@ sgd_status sgd__largs_split(const sgd__lspec *c, sgd__largs *a, size_t max_pos)
             a->key[a->n] = (sgd__str){NULL, 0};
             a->val[a->n] = item;
             a->n_pos++;
+            if ((st = resolve_vocab(c, a, &a->val[a->n])) != SGD_OK)
+                return st;
         } else {
             a->key[a->n] = sgd__str_trim(item.p, (size_t)(eq - item.p));
             a->val[a->n] = sgd__str_trim(eq + 1, (size_t)(item.p + item.n - eq - 1));
             if (a->key[a->n].n == 0 || a->val[a->n].n == 0)
                 return sgd__lspec_err(c, SGD_EINVAL, "argument '%.*s' is not key=value", (int)item.n, item.p);
+            if ((st = resolve_vocab(c, a, &a->val[a->n])) != SGD_OK)
+                return st;
             for (size_t k = 0; k < a->n; k++)
                 if (a->key[k].p && a->key[k].n == a->key[a->n].n &&
                     memcmp(a->key[k].p, a->key[a->n].p, a->key[k].n) == 0)
@@ -329,7 +348,12 @@ sgd_status sgd__seq_parse(sgd__seq *s, sgd__str text, const sgd__lspec *outer, i
 
 /* ---------------------------------------------------------------- parsing */
 
-static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char *fn)
+/* What `vocab` and a bare `tokens` stand for: the spec's options vocab= and seq_len= (0: not given). */
+typedef struct seq_opts {
+    int64_t vocab, seq_len;
+} seq_opts;
+
+static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, seq_opts *so, const char *fn)
 {
     sgd__str loss = sgd__spec_get_str(sp, "loss");
     if (loss.p != NULL) {
@@ -383,16 +407,51 @@ static sgd_status parse_options(sgd__spec *sp, sgd_model_options *o, const char 
     if (threads < 0 || threads > 1024)
         return sgd__err(SGD_EINVAL, "%s: blas_threads=%lld: must be in [0, 1024]", fn, (long long)threads);
     o->blas_threads = (int32_t)threads;
+    int64_t vocab = 0, seq_len = 0;
+    if ((st = sgd__spec_get_int64(sp, "vocab", &vocab, fn)) != SGD_OK)
+        return st;
+    if (vocab < 0 || vocab > SGD_MODEL_MAX_UNITS || (vocab == 0 && sgd__spec_get_str(sp, "vocab").p != NULL))
+        return sgd__err(SGD_EINVAL, "%s: vocab=%lld: must be in [1, 2^24]", fn, (long long)vocab);
+    so->vocab = vocab;
+    if ((st = sgd__spec_get_int64(sp, "seq_len", &seq_len, fn)) != SGD_OK)
+        return st;
+    if (seq_len < 0 || seq_len > SGD_MODEL_MAX_UNITS || (seq_len == 0 && sgd__spec_get_str(sp, "seq_len").p != NULL))
+        return sgd__err(SGD_EINVAL, "%s: seq_len=%lld: must be in [1, 2^24]", fn, (long long)seq_len);
+    so->seq_len = seq_len;
     return sgd__spec_check_unused(sp, fn);
 }
 
 /*
  * The input: "784" (a vector), "TxF" (a sequence) or "CxHxW" (an image),
- * each dimension 1 to 2^24, at most 2^26 values in all.
+ * each dimension 1 to 2^24, at most 2^26 values in all; or "tokens(T)" (a
+ * sequence of T token ids, [T]) and "tokens" (T from the seq_len option).
  */
-static sgd_status parse_input(const sgd__lspec *c, sgd__shape *s)
+static sgd_status parse_input(const sgd__lspec *c, sgd__shape *s, int64_t seq_len, bool *tokens)
 {
     memset(s, 0, sizeof *s);
+    *tokens = false;
+    if (c->tok.n >= 6 && memcmp(c->tok.p, "tokens", 6) == 0) {
+        sgd__str rest = sgd__str_trim(c->tok.p + 6, c->tok.n - 6);
+        int64_t T = seq_len;
+        if (rest.n > 0) {
+            sgd__str num = rest.n >= 2 && rest.p[0] == '(' && rest.p[rest.n - 1] == ')'
+                               ? sgd__str_trim(rest.p + 1, rest.n - 2)
+                               : (sgd__str){NULL, 0};
+            if (num.p == NULL || !all_digits(num) || sgd__parse_int64(num, &T) != SGD_OK || T < 1 ||
+                T > SGD_MODEL_MAX_UNITS)
+                return sgd__lspec_err(c, SGD_EINVAL,
+                                      "expected tokens(T), T a sequence length from 1 to 16777216, or tokens");
+        } else if (T < 1) {
+            return sgd__lspec_err(c, SGD_EINVAL,
+                                  "the sequence length is not known (write tokens(T), or give seq_len=N among the "
+                                  "spec's options)");
+        }
+        s->rank = 1;
+        s->d[0] = T;
+        s->d[1] = s->d[2] = 1;
+        *tokens = true;
+        return SGD_OK;
+    }
     const char *p = c->tok.p, *end = c->tok.p + c->tok.n;
     for (;;) {
         const char *q = memchr(p, 'x', (size_t)(end - p));
@@ -430,7 +489,8 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
     sgd_status st = sgd__spec_split(&sp, spec, len, ',', fn);
     if (st != SGD_OK)
         return st;
-    if ((st = parse_options(&sp, o, fn)) != SGD_OK) {
+    seq_opts so = {0, 0};
+    if ((st = parse_options(&sp, o, &so, fn)) != SGD_OK) {
         sgd__err_prefix("%s: spec '%.200s'", fn, spec);
         return st;
     }
@@ -446,7 +506,8 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
     if (c.tok.n == 0)
         return sgd__err(SGD_EINVAL, "%s: spec '%.200s': missing the number of inputs", fn, spec);
     sgd__shape in;
-    if ((st = parse_input(&c, &in)) != SGD_OK)
+    bool tokens;
+    if ((st = parse_input(&c, &in, so.seq_len, &tokens)) != SGD_OK)
         return st;
     if (q == end)
         return sgd__err(SGD_EINVAL, "%s: spec '%.200s': no layers after the number of inputs", fn, spec);
@@ -456,6 +517,8 @@ sgd_status sgd__model_parse_spec(sgd_model **out, const char *spec, sgd_model_op
         return st;
     }
     c.alloc = &m->alloc;
+    c.vocab = so.vocab;
+    m->tokens = tokens;
     st = sgd__seq_parse(&m->seq, (sgd__str){q + 1, (size_t)(end - q - 1)}, &c, 0);
     if (st != SGD_OK) {
         sgd_model_free(m);

@@ -2,9 +2,15 @@
  * The optimizers' hot loops: each one fused pass over n floats, written so
  * that the compiler vectorises it (restrict pointers, no calls, no branches
  * that depend on data other than selects). Never -ffast-math: the scan must
- * see NaN and infinity. SPDX-License-Identifier: MIT
+ * see NaN and infinity.
+ *
+ * This file is compiled once per SIMD level (lib/optim/meson.build): with
+ * SGD_KTAB naming the table it defines (sgd__ktab_generic, _avx2, _avx512)
+ * and SGD_KLEVEL its level's name; everything else is static. The build adds
+ * the level's -m flags and -ffp-contract=off, so every level rounds alike.
+ * SPDX-License-Identifier: MIT
  */
-#include "optim_internal.h"
+#include "kernels.h"
 
 /*
  * GCC 12 at -O2 uses the "very cheap" vectoriser cost model, which leaves
@@ -18,25 +24,29 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef SGD_KTAB
+#define SGD_KTAB sgd__ktab_generic
+#define SGD_KLEVEL "generic"
+#endif
+
 #if defined(__GNUC__)
 #define SGD__INLINE static inline __attribute__((always_inline))
 #else
 #define SGD__INLINE static inline
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SGD__KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SGD__KERNEL
-#endif
-
 /* clamp(g, -cv, cv) * gs; NaN passes through (both comparisons are false). */
-SGD__INLINE float clipg(float g, sgd__kgrad kg)
+SGD__INLINE float clipg(float g, float cv, float gs)
 {
-    g = g < -kg.cv ? -kg.cv : g;
-    g = g > kg.cv ? kg.cv : g;
-    return g * kg.gs;
+    g = g < -cv ? -cv : g;
+    g = g > cv ? cv : g;
+    return g * gs;
 }
+
+/* The locals every kernel starts from. */
+#define KLOCALS(k)                                                                                                     \
+    const float cv = (k)->cv, gs = (k)->gs, wd = (k)->wd, decay = (k)->decay, lr = (k)->lr;                         \
+    (void)cv, (void)gs, (void)wd, (void)decay, (void)lr
 
 /* ------------------------------------------------------------ gradient scan */
 
@@ -51,75 +61,78 @@ SGD__INLINE float clipg(float g, sgd__kgrad kg)
  */
 #define SCAN_BLOCK 4096
 
-#if defined(__GNUC__)
+#if defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__)
 /*
- * GNU vector extensions: 4 independent accumulators of 16 lanes for the sums
- * of squares (one chain of float adds would limit the scan to about 40 GB/s,
- * less than the caches deliver) and one for the maximum. Macros, not
- * functions: no vector crosses a call. The maximum is NaN-blind only in
- * part, which does not matter: a NaN sends the step to
- * sgd__grad_scan_exact(), which recomputes it.
+ * 4 independent accumulators of 16 lanes for the sums of squares (one chain
+ * of float adds would limit the scan to about 40 GB/s, less than the caches
+ * deliver) and 16 lanes of maximum. A group of 16 lanes is one AVX-512
+ * register, two AVX2 registers or four SSE2 registers: the same lanes, the
+ * same adds in the same order, so every level computes the same bits; only
+ * the register width differs, and the code for it is the macros below.
+ * (Plain loops over float arrays, and GNU vectors of 16 floats, were tried
+ * first: GCC 12 kept the accumulators in memory, or lowered the compares to
+ * scalar code, on levels narrower than 512 bits.) The maximum is NaN-blind,
+ * which does not matter: a NaN sends the step to sgd__grad_scan_exact(),
+ * which recomputes it.
  */
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
+#include "vreg.h"
 #define SCAN_STEP 64
-/* |x| */
-#define VABS(x) ((v16f)((v16i)(x) & 0x7fffffff))
-/* lane by lane a > b ? a : b (b where a is NaN); mask: a v16i temporary */
-#define VMAX(a, b, mask) ((mask) = (a) > (b), (v16f)(((mask) & (v16i)(a)) | (~(mask) & (v16i)(b))))
-/* lane by lane a > b ? b : a (a where a is NaN) */
-#define VMIN(a, b, mask) ((mask) = (a) > (b), (v16f)(((mask) & (v16i)(b)) | (~(mask) & (v16i)(a))))
 
-SGD__INLINE void scan_all(const float *g, size_t n, float cv, int clip, sgd__gradstat *out)
+SGD__INLINE void scan_all(const float *restrict g, size_t n, float cv, int clip, sgd__gradstat *out)
 {
     double tsq = 0.0, tsqc = 0.0;
-    const v16f vcv = (v16f){0} + cv;
-    v16f mx = {0};
-    v16i t0, t1, t2;
+    vreg mx[VW];
+    for (int w = 0; w < VW; w++)
+        mx[w] = VSET(0.0f);
+    const vreg vcv = VSET(cv);
     for (size_t off = 0; off < n; off += SCAN_BLOCK) {
         const size_t len = n - off < SCAN_BLOCK ? n - off : SCAN_BLOCK;
-        const float *p = g + off;
-        v16f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        const float *restrict p = g + off;
+        vreg sq[4][VW], sc[4][VW];
+        for (int q = 0; q < 4; q++)
+            for (int w = 0; w < VW; w++)
+                sq[q][w] = sc[q][w] = VSET(0.0f);
         size_t i = 0;
-        for (; i + SCAN_STEP <= len; i += SCAN_STEP) {
-            v16f x0, x1, x2, x3;
-            memcpy(&x0, p + i, sizeof x0);
-            memcpy(&x1, p + i + 16, sizeof x1);
-            memcpy(&x2, p + i + 32, sizeof x2);
-            memcpy(&x3, p + i + 48, sizeof x3);
-            s0 += x0 * x0, s1 += x1 * x1, s2 += x2 * x2, s3 += x3 * x3;
-            const v16f a0 = VABS(x0), a1 = VABS(x1), a2 = VABS(x2), a3 = VABS(x3);
-            for (int l = 0; l < 16; l++) { /* written as scalars: GCC maps these selects onto max instructions */
-                float m01 = a0[l] > a1[l] ? a0[l] : a1[l], m23 = a2[l] > a3[l] ? a2[l] : a3[l];
-                float m = m01 > m23 ? m01 : m23;
-                mx[l] = m > mx[l] ? m : mx[l];
-            }
-            if (clip) { /* min(|x|, cv), squared */
-                const v16f k0 = VMIN(a0, vcv, t0), k1 = VMIN(a1, vcv, t1), k2 = VMIN(a2, vcv, t2),
-                           k3 = VMIN(a3, vcv, t0);
-                c0 += k0 * k0, c1 += k1 * k1, c2 += k2 * k2, c3 += k3 * k3;
-            }
+        for (; i + SCAN_STEP <= len; i += SCAN_STEP)
+            for (int q = 0; q < 4; q++)
+                for (int w = 0; w < VW; w++) {
+                    const vreg x = VLOAD(p + i + 16 * (size_t)q + (size_t)(VL * w)), a = VABSR(x);
+                    sq[q][w] = VADD(sq[q][w], VMUL(x, x));
+                    mx[w] = VMAXR(a, mx[w]);
+                    if (clip) {
+                        const vreg k = VMINR(a, vcv);
+                        sc[q][w] = VADD(sc[q][w], VMUL(k, k));
+                    }
+                }
+        /* lane l of the block: (sq0 + sq1) + (sq2 + sq3), then the lanes in order */
+        float s = 0.0f, c = 0.0f, m = 0.0f;
+        for (int w = 0; w < VW; w++) {
+            float ls[VL], lc[VL];
+            VSTORE(ls, VADD(VADD(sq[0][w], sq[1][w]), VADD(sq[2][w], sq[3][w])));
+            VSTORE(lc, VADD(VADD(sc[0][w], sc[1][w]), VADD(sc[2][w], sc[3][w])));
+            for (int l = 0; l < VL; l++)
+                s += ls[l], c += lc[l];
         }
-        float s = 0.0f, sc = 0.0f, m = 0.0f;
-        const v16f ss = (s0 + s1) + (s2 + s3), cc = (c0 + c1) + (c2 + c3);
-        for (int l = 0; l < 16; l++)
-            s += ss[l], sc += cc[l];
         for (; i < len; i++) { /* the block's tail, one at a time */
             float x = p[i], a = fabsf(x);
             s += x * x;
             m = a > m ? a : m;
             if (clip) {
-                float c = a > cv ? cv : a;
-                sc += c * c;
+                float k = a > cv ? cv : a;
+                c += k * k;
             }
         }
-        mx = VMAX((v16f){0} + m, mx, t0);
+        mx[0] = VMAXR(VSET(m), mx[0]);
         tsq += s;
-        tsqc += sc;
+        tsqc += c;
     }
     float m = 0.0f;
-    for (int l = 0; l < 16; l++)
-        m = mx[l] > m ? mx[l] : m;
+    for (int w = 0; w < VW; w++) {
+        float lm[VL];
+        VSTORE(lm, mx[w]);
+        for (int l = 0; l < VL; l++)
+            m = lm[l] > m ? lm[l] : m;
+    }
     out->sumsq = tsq;
     out->sumsq_clipped = clip ? tsqc : tsq;
     out->max_abs = m;
@@ -162,25 +175,15 @@ SGD__INLINE void scan_all(const float *g, size_t n, float cv, int clip, sgd__gra
 }
 #endif
 
-SGD__KERNEL static void scan_noclip(const float *g, size_t n, sgd__gradstat *out)
-{
-    scan_all(g, n, 0.0f, 0, out);
-}
-
-SGD__KERNEL static void scan_clip(const float *g, size_t n, float cv, sgd__gradstat *out)
-{
-    scan_all(g, n, cv, 1, out);
-}
-
-void sgd__grad_scan(const float *g, size_t n, float clip_value, sgd__gradstat *out)
+static void scan_fn(const float *g, size_t n, float clip_value, sgd__gradstat *out)
 {
     if (clip_value > 0.0f)
-        scan_clip(g, n, clip_value, out);
+        scan_all(g, n, clip_value, 1, out);
     else
-        scan_noclip(g, n, out);
+        scan_all(g, n, 0.0f, 0, out);
 }
 
-SGD__KERNEL size_t sgd__grad_scan_exact(const float *g, size_t n, float clip_value, sgd__gradstat *out)
+static size_t scan_exact_fn(const float *g, size_t n, float clip_value, sgd__gradstat *out)
 {
     size_t first = n;
     double sq = 0.0, sqc = 0.0;
@@ -204,14 +207,23 @@ SGD__KERNEL size_t sgd__grad_scan_exact(const float *g, size_t n, float clip_val
     return first;
 }
 
+static void clip_copy_fn(float *restrict out, const float *restrict g, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    for (size_t i = 0; i < n; i++)
+        out[i] = clipg(g[i], cv, gs);
+}
+
 /* ------------------------------------------------------------------- SGD */
 
-SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restrict g, float *restrict buf,
-                          size_t n, sgd__kgrad kg, float lr, float wd, float mom, float damp1)
+SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restrict g, float *restrict buf, size_t n,
+                          const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float mom = k->c[0], damp1 = k->c[1];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         if (mode == SGD__SGD_MOM_FIRST || mode == SGD__SGD_NEST_FIRST) {
             buf[i] = d;
             if (mode == SGD__SGD_NEST_FIRST)
@@ -225,51 +237,42 @@ SGD__INLINE void sgd_body(const int mode, float *restrict p, const float *restri
     }
 }
 
-SGD__KERNEL void sgd__k_sgd(int mode, float *p, const float *g, float *buf, size_t n, sgd__kgrad kg, float lr, float wd,
-                float momentum, float one_minus_dampening)
+static void sgd_fn(int mode, float *p, const float *g, float *buf, size_t n, const sgd__kargs *k)
 {
     switch (mode) {
-    case SGD__SGD_MOM_FIRST:
-        sgd_body(SGD__SGD_MOM_FIRST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_MOM:
-        sgd_body(SGD__SGD_MOM, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_NEST_FIRST:
-        sgd_body(SGD__SGD_NEST_FIRST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    case SGD__SGD_NEST:
-        sgd_body(SGD__SGD_NEST, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
-    default:
-        sgd_body(SGD__SGD_PLAIN, p, g, buf, n, kg, lr, wd, momentum, one_minus_dampening);
-        break;
+    case SGD__SGD_MOM_FIRST: sgd_body(SGD__SGD_MOM_FIRST, p, g, buf, n, k); break;
+    case SGD__SGD_MOM: sgd_body(SGD__SGD_MOM, p, g, buf, n, k); break;
+    case SGD__SGD_NEST_FIRST: sgd_body(SGD__SGD_NEST_FIRST, p, g, buf, n, k); break;
+    case SGD__SGD_NEST: sgd_body(SGD__SGD_NEST, p, g, buf, n, k); break;
+    default: sgd_body(SGD__SGD_PLAIN, p, g, buf, n, k); break;
     }
 }
 
 /* --------------------------------------------------------------- Adagrad */
 
-SGD__KERNEL void sgd__k_adagrad(float *restrict p, const float *restrict g, float *restrict sum, size_t n, sgd__kgrad kg,
-                    float clr, float wd, float eps)
+static void adagrad_fn(float *restrict p, const float *restrict g, float *restrict sum, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float eps = k->c[0];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float s = sum[i] + d * d;
         sum[i] = s;
-        p[i] = x - clr * (d / (sqrtf(s) + eps));
+        p[i] = x - lr * (d / (sqrtf(s) + eps));
     }
 }
 
 /* --------------------------------------------------------------- RMSprop */
 
 SGD__INLINE void rms_body(const int centered, const int use_mom, float *restrict p, const float *restrict g,
-                          float *restrict sq, float *restrict ga, float *restrict buf, size_t n, sgd__kgrad kg,
-                          float lr, float wd, float alpha, float one_m_alpha, float eps, float mom)
+                          float *restrict sq, float *restrict ga, float *restrict buf, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float alpha = k->c[0], one_m_alpha = k->c[1], eps = k->c[2], mom = k->c[3];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + wd * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float s = alpha * sq[i] + one_m_alpha * (d * d);
         sq[i] = s;
         float avg;
@@ -290,32 +293,32 @@ SGD__INLINE void rms_body(const int centered, const int use_mom, float *restrict
     }
 }
 
-SGD__KERNEL void sgd__k_rmsprop(float *p, const float *g, float *square_avg, float *grad_avg, float *buf, size_t n,
-                    sgd__kgrad kg, float lr, float wd, float alpha, float one_minus_alpha, float eps, float momentum)
+static void rmsprop_fn(float *p, const float *g, float *sq, float *ga, float *buf, size_t n, const sgd__kargs *k)
 {
-    if (grad_avg != NULL) {
+    if (ga != NULL) {
         if (buf != NULL)
-            rms_body(1, 1, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(1, 1, p, g, sq, ga, buf, n, k);
         else
-            rms_body(1, 0, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(1, 0, p, g, sq, ga, buf, n, k);
     } else {
         if (buf != NULL)
-            rms_body(0, 1, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(0, 1, p, g, sq, ga, buf, n, k);
         else
-            rms_body(0, 0, p, g, square_avg, grad_avg, buf, n, kg, lr, wd, alpha, one_minus_alpha, eps, momentum);
+            rms_body(0, 0, p, g, sq, ga, buf, n, k);
     }
 }
 
 /* ------------------------------------------------------------------ Adam */
 
 SGD__INLINE void adam_body(const int ams, float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, float *restrict vmax, size_t n, sgd__kgrad kg, float decay, float l2,
-                           float b1, float one_m_b1, float b2, float one_m_b2, float step_size, float inv_bc2s,
-                           float eps)
+                           float *restrict v, float *restrict vmax, size_t n, const sgd__kargs *k)
 {
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], step_size = k->c[4],
+                inv_bc2s = k->c[5], eps = k->c[6];
     for (size_t i = 0; i < n; i++) {
         float x = p[i];
-        float d = clipg(g[i], kg) + l2 * x;
+        float d = clipg(g[i], cv, gs) + wd * x;
         float mi = b1 * m[i] + one_m_b1 * d;
         float vi = b2 * v[i] + one_m_b2 * (d * d);
         m[i] = mi;
@@ -331,23 +334,480 @@ SGD__INLINE void adam_body(const int ams, float *restrict p, const float *restri
     }
 }
 
-SGD__KERNEL void sgd__k_adam(float *p, const float *g, float *m, float *v, float *max_sq, size_t n, sgd__kgrad kg,
-                 float decay, float l2, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
-                 float step_size, float inv_bc2_sqrt, float eps)
+static void adam_fn(float *p, const float *g, float *m, float *v, float *vmax, size_t n, const sgd__kargs *k)
 {
-    if (max_sq != NULL)
-        adam_body(1, p, g, m, v, max_sq, n, kg, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                  step_size, inv_bc2_sqrt, eps);
+    if (vmax != NULL)
+        adam_body(1, p, g, m, v, vmax, n, k);
     else
-        adam_body(0, p, g, m, v, max_sq, n, kg, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                  step_size, inv_bc2_sqrt, eps);
+        adam_body(0, p, g, m, v, vmax, n, k);
 }
 
-/* ------------------------------------------------------------- clip copy */
-
-SGD__KERNEL void sgd__k_clip_copy(float *restrict out, const float *restrict g, size_t n, float cv, float scale)
+static void adamax_fn(float *restrict p, const float *restrict g, float *restrict m, float *restrict u, size_t n,
+                      const sgd__kargs *k)
 {
-    sgd__kgrad kg = {cv, scale};
-    for (size_t i = 0; i < n; i++)
-        out[i] = clipg(g[i], kg);
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], eps = k->c[3], clr = k->c[4];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float a = fabsf(d) + eps, w = b2 * u[i];
+        w = a > w ? a : w;
+        m[i] = mi;
+        u[i] = w;
+        p[i] = x - clr * (mi / w);
+    }
 }
+
+static void nadam_fn(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                     const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], inv_bc2 = k->c[4], eps = k->c[5],
+                cg = k->c[6], cm = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi * inv_bc2) + eps;
+        x = x - cg * (d / denom);
+        p[i] = x - cm * (mi / denom);
+    }
+}
+
+SGD__INLINE void radam_body(const int rect, float *restrict p, const float *restrict g, float *restrict m,
+                            float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], eps = k->c[4], c = k->c[5];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float mi = b1 * m[i] + one_m_b1 * d;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = rect ? x - c * (mi / (sqrtf(vi) + eps)) : x - c * mi;
+    }
+}
+
+static void radam_fn(float *p, const float *g, float *m, float *v, size_t n, const sgd__kargs *k)
+{
+    if (k->c[6] != 0.0f)
+        radam_body(1, p, g, m, v, n, k);
+    else
+        radam_body(0, p, g, m, v, n, k);
+}
+
+/* -------------------------------------------------------------- Adadelta */
+
+static void adadelta_fn(float *restrict p, const float *restrict g, float *restrict sq, float *restrict acc, size_t n,
+                        const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float rho = k->c[0], one_m_rho = k->c[1], eps = k->c[2];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float s = rho * sq[i] + one_m_rho * (d * d);
+        sq[i] = s;
+        float a = acc[i];
+        float delta = sqrtf(a + eps) / sqrtf(s + eps) * d;
+        acc[i] = rho * a + one_m_rho * (delta * delta);
+        p[i] = x - lr * delta;
+    }
+}
+
+/* ----------------------------------------------------------------- Rprop */
+
+SGD__INLINE void rprop_body(const int first, float *restrict p, const float *restrict g, float *restrict prev,
+                            float *restrict size, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eminus = k->c[0], eplus = k->c[1], smin = k->c[2], smax = k->c[3];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float s = d * prev[i];
+        /* single selects, which the vectoriser if-converts (a nested ?: it left scalar) */
+        float f = s > 0.0f ? eplus : 1.0f;
+        f = s < 0.0f ? eminus : f;
+        float z = (first ? lr : size[i]) * f;
+        z = z < smin ? smin : z;
+        z = z > smax ? smax : z;
+        size[i] = z;
+        d = s < 0.0f ? 0.0f : d;
+        float sg = d > 0.0f ? 1.0f : 0.0f;
+        sg = d < 0.0f ? -1.0f : sg;
+        p[i] = x - sg * z;
+        prev[i] = d;
+    }
+}
+
+static void rprop_fn(float *p, const float *g, float *prev, float *size, size_t n, const sgd__kargs *k)
+{
+    if (k->c[4] != 0.0f)
+        rprop_body(1, p, g, prev, size, n, k);
+    else
+        rprop_body(0, p, g, prev, size, n, k);
+}
+
+/* ------------------------------------------------------------------ ASGD */
+
+SGD__INLINE void asgd_body(const int copy, float *restrict p, const float *restrict g, float *restrict ax, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eta = k->c[0], mu = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        x = x * decay;
+        x = x - eta * d;
+        p[i] = x;
+        ax[i] = copy ? x : ax[i] + (x - ax[i]) * mu;
+    }
+}
+
+static void asgd_fn(float *p, const float *g, float *ax, size_t n, const sgd__kargs *k)
+{
+    if (k->c[2] != 0.0f)
+        asgd_body(1, p, g, ax, n, k);
+    else
+        asgd_body(0, p, g, ax, n, k);
+}
+
+/* ------------------------------------------------------------------ Lion */
+
+static void lion_fn(float *restrict p, const float *restrict g, float *restrict m, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3];
+    for (size_t i = 0; i < n; i++) {
+        float d = clipg(g[i], cv, gs) + wd * p[i];
+        float mi = m[i];
+        float c = b1 * mi + one_m_b1 * d;
+        float sg = c > 0.0f ? 1.0f : 0.0f;
+        sg = c < 0.0f ? -1.0f : sg;
+        p[i] = p[i] * decay - lr * sg;
+        m[i] = b2 * mi + one_m_b2 * d;
+    }
+}
+
+/*
+ * Reductions over a range: `body` (using index j) defines the terms A (and B,
+ * C), summed in 16 float lanes per block of 4096 (as the scan: a vectorisable
+ * lane structure fixed by the source, so every level sums alike), each
+ * block's sum added to a double.
+ */
+#define REDUCE3(n, body, A, B, C, ta, tb, tc)                                                                  \
+    do {                                                                                                       \
+        for (size_t i_ = 0; i_ < (n);) {                                                                       \
+            const size_t end_ = (n) - i_ > 4096 ? i_ + 4096 : (n);                                             \
+            float la_[16] = {0}, lb_[16] = {0}, lc_[16] = {0};                                                 \
+            for (; i_ + 16 <= end_; i_ += 16)                                                                  \
+                for (int l_ = 0; l_ < 16; l_++) {                                                              \
+                    const size_t j = i_ + (size_t)l_;                                                          \
+                    body;                                                                                      \
+                    la_[l_] += (A);                                                                            \
+                    lb_[l_] += (B);                                                                            \
+                    lc_[l_] += (C);                                                                            \
+                }                                                                                              \
+            float sa_ = 0.0f, sb_ = 0.0f, sc_ = 0.0f;                                                          \
+            for (int l_ = 0; l_ < 16; l_++)                                                                    \
+                sa_ += la_[l_], sb_ += lb_[l_], sc_ += lc_[l_];                                                \
+            for (; i_ < end_; i_++) {                                                                          \
+                const size_t j = i_;                                                                           \
+                body;                                                                                          \
+                sa_ += (A);                                                                                    \
+                sb_ += (B);                                                                                    \
+                sc_ += (C);                                                                                    \
+            }                                                                                                  \
+            (ta) += sa_, (tb) += sb_, (tc) += sc_;                                                             \
+        }                                                                                                      \
+    } while (0)
+
+/* ------------------------------------------------------------- LAMB, LARS */
+
+static void lamb_moments_fn(const float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                            size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], ibc1 = k->c[4], ibc2s = k->c[5],
+                eps = k->c[6], dwd = k->c[7];
+    double tp = 0.0, tu = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float mi = b1 * m[j] + one_m_b1 * d;
+            float vi = b2 * v[j] + one_m_b2 * (d * d); m[j] = mi; v[j] = vi;
+            float u = (mi * ibc1) / (sqrtf(vi) * ibc2s + eps) + dwd * x,
+            x * x, u * u, 0.0f, tp, tu, unused);
+    out->a = tp;
+    out->b = tu;
+}
+
+static void lamb_apply_fn(float *restrict p, const float *restrict m, const float *restrict v, size_t n,
+                          const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float ibc1 = k->c[4], ibc2s = k->c[5], eps = k->c[6], dwd = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float u = (m[i] * ibc1) / (sqrtf(v[i]) * ibc2s + eps) + dwd * x;
+        p[i] = x - lr * u;
+    }
+}
+
+static void norms_pg_fn(const float *restrict p, const float *restrict g, size_t n, const sgd__kargs *k,
+                        sgd__knorms *out)
+{
+    KLOCALS(k);
+    double tp = 0.0, tg = 0.0, unused = 0.0;
+    REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs), x * x, d * d, 0.0f, tp, tg, unused);
+    out->a = tp;
+    out->b = tg;
+}
+
+SGD__INLINE void lars_body(const int first, float *restrict p, const float *restrict g, float *restrict buf, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float mom = k->c[0];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float d = clipg(g[i], cv, gs) + wd * x;
+        float b = first ? lr * d : mom * buf[i] + lr * d;
+        buf[i] = b;
+        p[i] = x - b;
+    }
+}
+
+static void lars_fn(int first, float *p, const float *g, float *buf, size_t n, const sgd__kargs *k)
+{
+    if (first)
+        lars_body(1, p, g, buf, n, k);
+    else
+        lars_body(0, p, g, buf, n, k);
+}
+
+/* ------------------------------------------------- learning-rate-free methods */
+
+static void dog_sums_fn(int first, const float *restrict p, const float *restrict g, float *restrict x0, size_t n,
+                        const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    double ta = 0.0, tb = 0.0, tc = 0.0;
+    if (first)
+        REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; x0[j] = x, x * x, 0.0f, d * d, ta, tb, tc);
+    else
+        REDUCE3(n, float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float e = x - x0[j], x * x, e * e, d * d,
+                ta, tb, tc);
+    out->a = ta, out->b = tb, out->c = tc;
+}
+
+SGD__INLINE void prodigy_acc_body(const int first, const int use_m, const float *restrict p, const float *restrict g,
+                                  float *restrict p0, float *restrict s, float *restrict m, float *restrict v,
+                                  size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], cv2 = k->c[3], b3 = k->c[4], cs = k->c[5];
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x; float x0 = first ? x : p0[j];
+            if (first) p0[j] = x;
+            if (use_m) m[j] = b1 * m[j] + cm * d;
+            v[j] = b2 * v[j] + cv2 * (d * d); float si = b3 * s[j] + cs * d; s[j] = si,
+            d * (x0 - x), fabsf(si), 0.0f, ta, tb, unused);
+    out->a = ta, out->b = tb;
+}
+
+static void prodigy_acc_fn(int first, const float *p, const float *g, float *p0, float *s, float *m, float *v,
+                           size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    if (first)
+        m ? prodigy_acc_body(1, 1, p, g, p0, s, m, v, n, k, out) : prodigy_acc_body(1, 0, p, g, p0, s, m, v, n, k, out);
+    else
+        m ? prodigy_acc_body(0, 1, p, g, p0, s, m, v, n, k, out) : prodigy_acc_body(0, 0, p, g, p0, s, m, v, n, k, out);
+}
+
+SGD__INLINE void prodigy_apply_body(const int use_m, float *restrict p, const float *restrict g,
+                                    const float *restrict m, const float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float deps = k->c[0], c = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i];
+        float denom = sqrtf(v[i]) + deps;
+        float num = use_m ? m[i] : clipg(g[i], cv, gs) + wd * x;
+        x = x * decay;
+        p[i] = x - c * (num / denom);
+    }
+}
+
+static void prodigy_apply_fn(float *p, const float *g, const float *m, const float *v, size_t n, const sgd__kargs *k)
+{
+    if (m != NULL)
+        prodigy_apply_body(1, p, g, m, v, n, k);
+    else
+        prodigy_apply_body(0, p, g, m, v, n, k);
+}
+
+static void dadam_acc_fn(const float *restrict p, const float *restrict g, float *restrict s, float *restrict m,
+                         float *restrict v, size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], sb2 = k->c[4], cs = k->c[5],
+                eps = k->c[6];
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float d = clipg(g[j], cv, gs) + wd * p[j]; float vi = v[j]; float si = s[j];
+            float term = d * (si / (sqrtf(vi) + eps)); m[j] = b1 * m[j] + cm * d;
+            v[j] = b2 * vi + one_m_b2 * (d * d); si = sb2 * si + cs * d; s[j] = si,
+            term, fabsf(si), 0.0f, ta, tb, unused);
+    out->a = ta, out->b = tb;
+}
+
+static void dadam_apply_fn(float *restrict p, const float *restrict m, const float *restrict v, size_t n,
+                           const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float eps = k->c[6];
+    for (size_t i = 0; i < n; i++) {
+        float x = p[i] * decay;
+        p[i] = x - m[i] / (sqrtf(v[i]) + eps);
+    }
+}
+
+SGD__INLINE void dsgd_acc_body(const int first, const float *restrict p, const float *restrict g, float *restrict s,
+                               float *restrict x0, size_t n, const sgd__kargs *k, sgd__knorms *out)
+{
+    KLOCALS(k);
+    const float dlr = k->c[0];
+    double ta = 0.0, tb = 0.0, unused = 0.0;
+    REDUCE3(n,
+            float x = p[j]; float d = clipg(g[j], cv, gs) + wd * x;
+            if (first) x0[j] = x;
+            float si = s[j]; float term = d * si; si = si + dlr * d; s[j] = si,
+            term, si * si, 0.0f, ta, tb, unused);
+    out->a = ta, out->b = tb;
+}
+
+static void dsgd_acc_fn(int first, const float *p, const float *g, float *s, float *x0, size_t n, const sgd__kargs *k,
+                        sgd__knorms *out)
+{
+    if (first)
+        dsgd_acc_body(1, p, g, s, x0, n, k, out);
+    else
+        dsgd_acc_body(0, p, g, s, x0, n, k, out);
+}
+
+static void dsgd_apply_fn(float *restrict p, const float *restrict s, const float *restrict x0, size_t n,
+                          const sgd__kargs *k)
+{
+    const float a = k->c[0], b = k->c[1];
+    for (size_t i = 0; i < n; i++)
+        p[i] = p[i] * a + (x0[i] - s[i]) * b;
+}
+
+/* torch's lerp: start + w (end - start) for |w| < 0.5, else end - (end - start) (1 - w). */
+SGD__INLINE float lerpf(const int small, float a, float b, float w)
+{
+    return small ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+SGD__INLINE void sf_sgd_body(const int first, const int small, float *restrict p, const float *restrict g,
+                             float *restrict z, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float w = k->c[0], c = k->c[1];
+    for (size_t i = 0; i < n; i++) {
+        float y = p[i];
+        float zi = first ? y : z[i];
+        float d = clipg(g[i], cv, gs) + wd * y;
+        y = lerpf(small, y, zi, w);
+        p[i] = y + c * d;
+        z[i] = zi - lr * d;
+    }
+}
+
+static void sf_sgd_fn(int first, float *p, const float *g, float *z, size_t n, const sgd__kargs *k)
+{
+    int small = k->c[2] != 0.0f;
+    if (first)
+        small ? sf_sgd_body(1, 1, p, g, z, n, k) : sf_sgd_body(1, 0, p, g, z, n, k);
+    else
+        small ? sf_sgd_body(0, 1, p, g, z, n, k) : sf_sgd_body(0, 0, p, g, z, n, k);
+}
+
+SGD__INLINE void sf_adamw_body(const int first, const int small, float *restrict p, const float *restrict g,
+                               float *restrict z, float *restrict v, size_t n, const sgd__kargs *k)
+{
+    KLOCALS(k);
+    const float w = k->c[0], c = k->c[1], b2 = k->c[3], one_m_b2 = k->c[4], ibc2 = k->c[5], eps = k->c[6],
+                dwd = k->c[7];
+    for (size_t i = 0; i < n; i++) {
+        float y = p[i];
+        float zi = first ? y : z[i];
+        float d = clipg(g[i], cv, gs) + wd * y;
+        float vi = b2 * v[i] + one_m_b2 * (d * d);
+        v[i] = vi;
+        float u = d / (sqrtf(vi * ibc2) + eps) + dwd * y;
+        y = lerpf(small, y, zi, w);
+        p[i] = y + c * u;
+        z[i] = zi - lr * u;
+    }
+}
+
+static void sf_adamw_fn(int first, float *p, const float *g, float *z, float *v, size_t n, const sgd__kargs *k)
+{
+    int small = k->c[2] != 0.0f;
+    if (first)
+        small ? sf_adamw_body(1, 1, p, g, z, v, n, k) : sf_adamw_body(1, 0, p, g, z, v, n, k);
+    else
+        small ? sf_adamw_body(0, 1, p, g, z, v, n, k) : sf_adamw_body(0, 0, p, g, z, v, n, k);
+}
+
+static void lerp_to_fn(float *restrict p, const float *restrict z, size_t n, const sgd__kargs *k)
+{
+    const float w = k->c[0];
+    if (k->c[2] != 0.0f)
+        for (size_t i = 0; i < n; i++)
+            p[i] = lerpf(1, p[i], z[i], w);
+    else
+        for (size_t i = 0; i < n; i++)
+            p[i] = lerpf(0, p[i], z[i], w);
+}
+
+const sgd__ktab SGD_KTAB = {
+    .level = SGD_KLEVEL,
+    .scan = scan_fn,
+    .scan_exact = scan_exact_fn,
+    .clip_copy = clip_copy_fn,
+    .sgd = sgd_fn,
+    .adagrad = adagrad_fn,
+    .rmsprop = rmsprop_fn,
+    .adam = adam_fn,
+    .adamax = adamax_fn,
+    .nadam = nadam_fn,
+    .radam = radam_fn,
+    .adadelta = adadelta_fn,
+    .rprop = rprop_fn,
+    .asgd = asgd_fn,
+    .lion = lion_fn,
+    .lamb_moments = lamb_moments_fn,
+    .lamb_apply = lamb_apply_fn,
+    .norms_pg = norms_pg_fn,
+    .lars = lars_fn,
+    .dog_sums = dog_sums_fn,
+    .prodigy_acc = prodigy_acc_fn,
+    .prodigy_apply = prodigy_apply_fn,
+    .dadam_acc = dadam_acc_fn,
+    .dadam_apply = dadam_apply_fn,
+    .dsgd_acc = dsgd_acc_fn,
+    .dsgd_apply = dsgd_apply_fn,
+    .sf_sgd = sf_sgd_fn,
+    .sf_adamw = sf_adamw_fn,
+    .lerp_to = lerp_to_fn,
+};

@@ -15,6 +15,7 @@
 #define VTABLE_MIN_SIZE (offsetof(sgd_optim_vtable, destroy) + sizeof(void (*)(void *)))
 #define HYGIENE_MIN_SIZE (offsetof(sgd_optim_hygiene, max_consecutive_skips) + sizeof(uint32_t))
 #define INFO_MIN_SIZE (offsetof(sgd_optim_step_info, consecutive_skips) + sizeof(int64_t))
+#define EXT_MIN_SIZE (offsetof(sgd_optim_vtable_ext, swap) + sizeof(void (*)(void)))
 #define STATS_MIN_SIZE (offsetof(sgd_optim_stats, clipped) + sizeof(int64_t))
 
 /* norm clipping as torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
@@ -34,6 +35,7 @@ typedef struct segment {
 struct sgd_optim {
     sgd_allocator alloc;
     sgd_optim_vtable vt; /* name and slot_names point into the arrays below */
+    sgd_optim_vtable_ext ext;
     void *user;
     char name[SGD_OPTIM_MAX_NAME + 1];
     char slot_name[SGD_OPTIM_MAX_SLOTS][SGD_OPTIM_MAX_NAME + 1];
@@ -52,7 +54,13 @@ struct sgd_optim {
     size_t n_segs;
     sgd_optim_hygiene hyg;
     sgd_optim_stats stats;
-    bool builtin; /* made by sgd_optim_new: its callbacks write their own error messages */
+    size_t *tensor_ends;  /* sorted ends of the tensors (sgd_optim_set_tensors), n_tensors of them */
+    size_t n_tensors;
+    /* the listing: "lr", "weight_decay", then the vtable's (names copied) */
+    uint32_t n_hp;
+    sgd_optim_hparam hp[2 + SGD_OPTIM_MAX_HPARAMS];
+    char hp_name[SGD_OPTIM_MAX_HPARAMS][SGD_OPTIM_MAX_NAME + 1];
+    bool at_eval; /* parameters at the evaluation point (sgd_optim_eval_point) */
 };
 
 void sgd_optim_vtable_init(sgd_optim_vtable *vt)
@@ -61,6 +69,25 @@ void sgd_optim_vtable_init(sgd_optim_vtable *vt)
         return;
     memset(vt, 0, sizeof *vt);
     vt->struct_size = (uint32_t)sizeof *vt;
+}
+
+void sgd_optim_vtable_ext_init(sgd_optim_vtable_ext *ext)
+{
+    if (ext == NULL)
+        return;
+    memset(ext, 0, sizeof *ext);
+    ext->struct_size = (uint32_t)sizeof *ext;
+}
+
+void sgd_optim_hparam_init(sgd_optim_hparam *h)
+{
+    if (h == NULL)
+        return;
+    memset(h, 0, sizeof *h);
+    h->struct_size = (uint32_t)sizeof *h;
+    h->default_value = NAN;
+    h->lower = -INFINITY;
+    h->upper = INFINITY;
 }
 
 void sgd_optim_step_info_init(sgd_optim_step_info *info)
@@ -93,7 +120,42 @@ static sgd_status cb_status(int rc)
     return SGD_ECALLBACK;
 }
 
-/* Records a message for a failed callback unless the built-in already set one. */
+/*
+ * A callback may leave a message of its own (a built-in, or a host callback
+ * that called a libsgdlab function which failed): the library clears the
+ * thread's message before calling it (saving the caller's), keeps what the
+ * callback wrote when it fails, and restores the caller's when it succeeds.
+ */
+typedef struct msg_save {
+    char text[1024];
+} msg_save;
+
+static void msg_begin(msg_save *m)
+{
+    snprintf(m->text, sizeof m->text, "%s", sgd_error_last());
+    sgd_error_clear();
+}
+
+static void msg_restore(const msg_save *m)
+{
+    if (m->text[0] != '\0')
+        sgd__err(SGD_OK, "%s", m->text);
+    else
+        sgd_error_clear();
+}
+
+/* A failed callback's status, with its own message if it left one, else the library's. */
+static sgd_status cb_fail_msg(const sgd_optim *o, const char *fn, const char *cb, int rc)
+{
+    if (sgd_error_last()[0] != '\0') {
+        sgd__err_prefix("%s: optimizer '%s': %s", fn, o->name, cb);
+        return cb_status(rc);
+    }
+    return sgd__err(cb_status(rc), "%s: optimizer '%s': %s callback returned %d (%s)", fn, o->name, cb, rc,
+                    sgd_status_str(rc));
+}
+
+/* Records a message for a failed callback. */
 static sgd_status cb_fail(const sgd_optim *o, const char *fn, const char *cb, int rc)
 {
     return sgd__err(cb_status(rc), "%s: optimizer '%s': %s callback returned %d (%s)", fn, o->name, cb, rc,
@@ -117,6 +179,33 @@ static void free_slots(sgd_optim *o)
         sgd__free_aligned(&o->alloc, o->slots[i]);
         o->slots[i] = NULL;
     }
+}
+
+/*
+ * The segments of the groups split at the tensors' ends: `segs` has room for
+ * 2 * (2k + 1 + nt) segments; the first half receives the result.
+ */
+static size_t build_segments(const group *groups, size_t k, size_t n, segment *segs);
+static size_t build_split_segments(const group *groups, size_t k, size_t n, const size_t *ends, size_t nt,
+                                   segment *segs)
+{
+    size_t cap = 2 * k + 1 + nt;
+    segment *tmp = segs + cap;
+    size_t ng = build_segments(groups, k, n, tmp);
+    size_t ns = 0, t = 0;
+    for (size_t i = 0; i < ng; i++) {
+        size_t off = tmp[i].offset, end = off + tmp[i].count;
+        while (t < nt && ends[t] <= off)
+            t++;
+        while (off < end) {
+            size_t cut = (t < nt && ends[t] < end) ? ends[t] : end;
+            segs[ns++] = (segment){off, cut - off, tmp[i].group};
+            off = cut;
+            if (t < nt && ends[t] == cut)
+                t++;
+        }
+    }
+    return ns;
 }
 
 /* Rebuilds the sorted segments covering [0, n) from the groups into `segs` (capacity 2*k+1). */
@@ -143,8 +232,83 @@ static size_t build_segments(const group *groups, size_t k, size_t n, segment *s
     return ns;
 }
 
-sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, void *user, size_t n,
-                             const sgd_allocator *alloc_in, const char *fn)
+/* The listing: "lr" and "weight_decay" first, then what the vtable describes (copied). */
+static sgd_status collect_hparams(sgd_optim *o, void *user, const char *fn)
+{
+    sgd_optim_hparam *h = o->hp;
+    sgd_optim_hparam_init(&h[0]);
+    h[0].name = "lr", h[0].default_value = 0.0, h[0].lower = 0.0;
+    sgd_optim_hparam_init(&h[1]);
+    h[1].name = "weight_decay", h[1].default_value = 0.0, h[1].lower = 0.0;
+    o->n_hp = 2;
+    for (uint32_t i = 0; i < o->ext.n_hparams; i++) {
+        sgd_optim_hparam d;
+        sgd_optim_hparam_init(&d);
+        msg_save ms;
+        msg_begin(&ms);
+        int rc = o->ext.describe_hparam(i, &d, user);
+        if (rc != 0)
+            return cb_fail_msg(o, fn, "describe_hparam", rc);
+        msg_restore(&ms);
+        if (d.name == NULL || !name_ok(d.name))
+            return sgd__err(SGD_EINVAL, "%s: vtable '%s': describe_hparam(%u) gave %s name", fn, o->name,
+                            (unsigned)i, d.name == NULL ? "a NULL" : "an invalid");
+        if (isnan(d.lower) || isnan(d.upper) || d.lower > d.upper)
+            return sgd__err(SGD_EINVAL, "%s: vtable '%s': hyperparameter '%s': bounds [%g, %g] are not a range", fn,
+                            o->name, d.name, d.lower, d.upper);
+        uint32_t slot;
+        if (strcmp(d.name, "lr") == 0 || strcmp(d.name, "weight_decay") == 0) {
+            /* The library's own: the vtable may give its default and flags, not its bounds. */
+            slot = d.name[0] == 'l' ? 0 : 1;
+            h[slot].default_value = d.default_value;
+            h[slot].flags = d.flags & SGD_OPTIM_HPARAM_REQUIRED;
+            continue;
+        }
+        for (uint32_t j = 2; j < o->n_hp; j++)
+            if (strcmp(h[j].name, d.name) == 0)
+                return sgd__err(SGD_EINVAL, "%s: vtable '%s': hyperparameter '%s' is described twice", fn, o->name,
+                                d.name);
+        slot = o->n_hp++;
+        memcpy(o->hp_name[slot - 2], d.name, strlen(d.name) + 1);
+        d.name = o->hp_name[slot - 2];
+        d.struct_size = (uint32_t)sizeof d;
+        h[slot] = d;
+    }
+    return SGD_OK;
+}
+
+/* The message of a value outside a listed hyperparameter's bounds, or SGD_OK. */
+static sgd_status check_listed(const sgd_optim_hparam *h, double value, const char *fn)
+{
+    if (h->flags & SGD_OPTIM_HPARAM_BOOL) {
+        if (value != 0.0 && value != 1.0)
+            return sgd__err(SGD_ERANGE, "%s: %s=%g: must be 0 or 1", fn, h->name, value);
+        return SGD_OK;
+    }
+    bool lo_open = (h->flags & SGD_OPTIM_HPARAM_LOWER_OPEN) != 0, hi_open = (h->flags & SGD_OPTIM_HPARAM_UPPER_OPEN) != 0;
+    bool lo_ok = lo_open ? value > h->lower : value >= h->lower;
+    bool hi_ok = hi_open ? value < h->upper : value <= h->upper;
+    if (!isfinite(value) || !lo_ok || !hi_ok) {
+        if (isinf(h->upper) && isinf(h->lower))
+            return sgd__err(SGD_ERANGE, "%s: %s=%g: must be a finite number", fn, h->name, value);
+        if (isinf(h->upper))
+            return sgd__err(SGD_ERANGE, "%s: %s=%g: must be a finite number %s %g", fn, h->name, value,
+                            lo_open ? ">" : ">=", h->lower);
+        return sgd__err(SGD_ERANGE, "%s: %s=%g: must be in %c%g, %g%c", fn, h->name, value, lo_open ? '(' : '[',
+                        h->lower, h->upper, hi_open ? ')' : ']');
+    }
+    if ((h->flags & SGD_OPTIM_HPARAM_INTEGER) && value != floor(value))
+        return sgd__err(SGD_ERANGE, "%s: %s=%g: must be a whole number", fn, h->name, value);
+    return SGD_OK;
+}
+
+sgd_status sgd__hparam_check(const sgd_optim_hparam *h, double value, const char *fn)
+{
+    return check_listed(h, value, fn);
+}
+
+sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, const sgd_optim_vtable_ext *ext_in,
+                             void *user, size_t n, const sgd_allocator *alloc_in, const char *fn)
 {
     if (out == NULL)
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
@@ -185,6 +349,25 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
     if (vt.n_scalars > 0 && (vt.export_scalars == NULL || vt.import_scalars == NULL))
         return sgd__err(SGD_EINVAL, "%s: vtable '%s': n_scalars=%u needs export_scalars and import_scalars", fn,
                         vt.name, (unsigned)vt.n_scalars);
+    sgd_optim_vtable_ext ext;
+    sgd_optim_vtable_ext_init(&ext);
+    if (ext_in != NULL) {
+        uint32_t esize;
+        memcpy(&esize, ext_in, sizeof esize);
+        if (esize < EXT_MIN_SIZE || esize > sizeof ext)
+            return sgd__err(SGD_EINVAL,
+                            "%s: ext: struct_size=%u is not a size this library knows (%zu..%zu); initialise it with "
+                            "sgd_optim_vtable_ext_init()",
+                            fn, (unsigned)esize, (size_t)EXT_MIN_SIZE, sizeof ext);
+        memcpy(&ext, ext_in, esize);
+        ext.struct_size = (uint32_t)sizeof ext;
+    }
+    if (ext.n_hparams > SGD_OPTIM_MAX_HPARAMS)
+        return sgd__err(SGD_EINVAL, "%s: vtable '%s': ext.n_hparams=%u: at most %d", fn, vt.name,
+                        (unsigned)ext.n_hparams, SGD_OPTIM_MAX_HPARAMS);
+    if (ext.n_hparams > 0 && ext.describe_hparam == NULL)
+        return sgd__err(SGD_EINVAL, "%s: vtable '%s': ext.n_hparams=%u needs describe_hparam", fn, vt.name,
+                        (unsigned)ext.n_hparams);
     size_t bytes;
     if (!sgd__mul_size(n, sizeof(float), &bytes) || bytes > (SIZE_MAX >> 2))
         return sgd__err(SGD_EOVERFLOW, "%s: n=%zu parameters: the state arrays would not fit in memory", fn, n);
@@ -224,6 +407,9 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
     vt.name = o->name;
     vt.slot_names = vt.n_slots ? o->slot_name_ptr : NULL;
     o->vt = vt;
+    o->ext = ext;
+    if ((st = collect_hparams(o, user, fn)) != SGD_OK)
+        goto fail;
     o->g0 = (group){0, n, 1.0, 0.0};
     sgd_optim_hygiene_init(&o->hyg);
     o->stats.struct_size = (uint32_t)sizeof o->stats;
@@ -239,7 +425,7 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, voi
         st = sgd__err(SGD_ENOMEM, "%s: out of memory for the scalar state", fn);
         goto fail;
     }
-    if ((o->segs = sgd__malloc(&alloc, sizeof(segment))) == NULL) {
+    if ((o->segs = sgd__malloc(&alloc, 2 * sizeof(segment))) == NULL) {
         st = sgd__err(SGD_ENOMEM, "%s: out of memory for the parameter groups", fn);
         goto fail;
     }
@@ -266,36 +452,13 @@ fail:
 sgd_status sgd_optim_new_custom(sgd_optim **out, const sgd_optim_vtable *vt, void *user, size_t n,
                                 const sgd_allocator *alloc)
 {
-    return sgd__optim_create(out, vt, user, n, alloc, "sgd_optim_new_custom");
+    return sgd__optim_create(out, vt, NULL, user, n, alloc, "sgd_optim_new_custom");
 }
 
-sgd_status sgd_optim_new(sgd_optim **out, const char *spec, size_t n, const sgd_allocator *alloc_in)
+sgd_status sgd_optim_new_custom_ext(sgd_optim **out, const sgd_optim_vtable *vt, const sgd_optim_vtable_ext *ext,
+                                    void *user, size_t n, const sgd_allocator *alloc)
 {
-    static const char fn[] = "sgd_optim_new";
-    if (out == NULL)
-        return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
-    *out = NULL;
-    sgd_allocator alloc;
-    sgd_status st = sgd__allocator_init(&alloc, alloc_in, fn);
-    if (st != SGD_OK)
-        return st;
-    sgd__builtin_spec bs;
-    if ((st = sgd__builtin_parse(spec, &alloc, &bs)) != SGD_OK)
-        return st;
-    sgd_optim *o;
-    if ((st = sgd__optim_create(&o, &bs.vt, bs.user, n, &alloc, fn)) != SGD_OK) {
-        sgd__builtin_discard(bs.user);
-        return st;
-    }
-    o->builtin = true;
-    o->lr = bs.lr;
-    o->g0.weight_decay = bs.weight_decay;
-    if ((st = sgd_optim_set_hygiene(o, &bs.hygiene)) != SGD_OK) {
-        sgd_optim_free(o);
-        return st;
-    }
-    *out = o;
-    return SGD_OK;
+    return sgd__optim_create(out, vt, ext, user, n, alloc, "sgd_optim_new_custom_ext");
 }
 
 void sgd_optim_free(sgd_optim *o)
@@ -310,6 +473,7 @@ void sgd_optim_free(sgd_optim *o)
     sgd__free(&a, o->scalars);
     sgd__free(&a, o->groups);
     sgd__free(&a, o->segs);
+    sgd__free(&a, o->tensor_ends);
     sgd__free(&a, o);
 }
 
@@ -345,6 +509,11 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
                         fn, (unsigned)info->struct_size, (size_t)INFO_MIN_SIZE);
     if (!(lr >= 0.0) || !isfinite(lr))
         return sgd__err(SGD_ERANGE, "%s: lr=%g: must be a finite number >= 0", fn, lr);
+    if (o->at_eval)
+        return sgd__err(SGD_ESTATE,
+                        "%s: optimizer '%s': the parameters are at the evaluation point; call "
+                        "sgd_optim_eval_point(o, params, 0) before the next step",
+                        fn, o->name);
 
     sgd_optim_step_info r;
     memset(&r, 0, sizeof r);
@@ -361,7 +530,9 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
     sgd__gradstat gs;
     memset(&gs, 0, sizeof gs);
     size_t bad = o->n;
+    bool scanned = false;
     if (info != NULL || o->hyg.nonfinite != SGD_NONFINITE_APPLY || o->hyg.clip_norm > 0.0 || cv > 0.0f) {
+        scanned = true;
         sgd__grad_scan(grads, o->n, cv, &gs);
         if (SGD__UNLIKELY(!isfinite(gs.sumsq) || !isfinite(gs.sumsq_clipped)))
             bad = sgd__grad_scan_exact(grads, o->n, cv, &gs); /* NaN/inf, or a float block sum overflowed */
@@ -418,27 +589,41 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
         args.grad_scale = scale;
         args.clip_value = cv > 0.0f ? o->hyg.clip_value : 0.0;
     } else if (o->clip_buf != NULL && (scale != 1.0 || cv > 0.0f)) {
-        sgd__k_clip_copy(o->clip_buf, grads, o->n, cv > 0.0f ? cv : INFINITY, (float)scale);
+        sgd__kargs ka;
+        memset(&ka, 0, sizeof ka);
+        ka.cv = cv > 0.0f ? cv : INFINITY;
+        ka.gs = (float)scale;
+        sgd__kern()->clip_copy(o->clip_buf, grads, o->n, &ka);
         g_use = o->clip_buf;
     }
 
-    /* 4. The update, one call per group range. */
+    /* 4. The update, one call per range (twice over all ranges for two-pass optimizers). */
     args.step = o->step + 1;
     args.calls = (uint32_t)o->n_segs;
-    for (size_t s = 0; s < o->n_segs; s++) {
-        const segment *sg = &o->segs[s];
-        const group *gr = sg->group == 0 ? &o->g0 : &o->groups[sg->group - 1];
-        for (uint32_t k = 0; k < o->vt.n_slots; k++)
-            o->slot_at[k] = o->slots[k] + sg->offset;
-        args.group = sg->group;
-        args.call = (uint32_t)s;
-        args.offset = sg->offset;
-        args.weight_decay = gr->weight_decay;
-        int rc = o->vt.step(params + sg->offset, g_use + sg->offset, o->slot_at, sg->count, lr * gr->lr_scale, &args,
-                            o->user);
-        if (rc != 0)
-            return cb_fail(o, fn, "step", rc);
+    args.base_lr = lr;
+    args.grad_sumsq = scanned && bad == o->n ? gs.sumsq_clipped * scale * scale : NAN;
+    const uint32_t passes = (o->vt.flags & SGD_OPTIM_TWO_PASS) ? 2 : 1;
+    msg_save ms;
+    msg_begin(&ms);
+    for (uint32_t pass = 0; pass < passes; pass++) {
+        args.pass = pass;
+        for (size_t s = 0; s < o->n_segs; s++) {
+            const segment *sg = &o->segs[s];
+            const group *gr = sg->group == 0 ? &o->g0 : &o->groups[sg->group - 1];
+            for (uint32_t k = 0; k < o->vt.n_slots; k++)
+                o->slot_at[k] = o->slots[k] + sg->offset;
+            args.group = sg->group;
+            args.call = (uint32_t)s;
+            args.offset = sg->offset;
+            args.weight_decay = gr->weight_decay;
+            args.lr_scale = gr->lr_scale;
+            int rc = o->vt.step(params + sg->offset, g_use + sg->offset, o->slot_at, sg->count, lr * gr->lr_scale,
+                                &args, o->user);
+            if (rc != 0)
+                return cb_fail_msg(o, fn, "step", rc);
+        }
     }
+    msg_restore(&ms);
     o->step++;
     o->stats.applied++;
     o->stats.consecutive_skips = 0;
@@ -453,6 +638,14 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
 
 /* -------------------------------------------------------- hyperparameters */
 
+static const sgd_optim_hparam *find_hp(const sgd_optim *o, const char *name)
+{
+    for (uint32_t i = 0; i < o->n_hp; i++)
+        if (strcmp(o->hp[i].name, name) == 0)
+            return &o->hp[i];
+    return NULL;
+}
+
 sgd_status sgd_optim_set(sgd_optim *o, const char *name, double value)
 {
     static const char fn[] = "sgd_optim_set";
@@ -460,24 +653,43 @@ sgd_status sgd_optim_set(sgd_optim *o, const char *name, double value)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "name");
     if (isnan(value))
         return sgd__err(SGD_ERANGE, "%s: %s=nan: must be a number", fn, name);
+    const sgd_optim_hparam *h = find_hp(o, name);
+    if (h != NULL) {
+        sgd_status st = check_listed(h, value, fn);
+        if (st != SGD_OK)
+            return st;
+    }
     if (strcmp(name, "lr") == 0 || strcmp(name, "weight_decay") == 0) {
-        if (!(value >= 0.0) || !isfinite(value))
-            return sgd__err(SGD_ERANGE, "%s: %s=%g: must be a finite number >= 0", fn, name, value);
         if (name[0] == 'l')
             o->lr = value;
         else
             o->g0.weight_decay = value;
         return SGD_OK;
     }
+    if (h != NULL && (h->flags & SGD_OPTIM_HPARAM_FIXED)) {
+        double now = NAN;
+        if (o->vt.get_hparam != NULL && o->vt.get_hparam(name, &now, o->user) == 0 && now == value)
+            return SGD_OK;
+        return sgd__err(SGD_ESTATE,
+                        "%s: optimizer '%s': %s=%g: %s is fixed when the optimizer is created (it is %g; it decides "
+                        "which state arrays exist); create a new optimizer",
+                        fn, o->name, name, value, name, now);
+    }
     if (o->vt.set_hparam == NULL)
         return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s' has no hyperparameter '%s'", fn, o->name, name);
+    msg_save ms;
+    msg_begin(&ms);
     int rc = o->vt.set_hparam(name, value, o->user);
-    if (rc == 0)
+    if (rc == 0) {
+        msg_restore(&ms);
         return SGD_OK;
+    }
     if (rc == SGD_ENOTFOUND)
         return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s' has no hyperparameter '%s'", fn, o->name, name);
-    if (o->builtin)
-        return cb_status(rc); /* the built-in's callback wrote the message */
+    if (sgd_error_last()[0] != '\0') {
+        sgd__err_prefix("%s: optimizer '%s'", fn, o->name);
+        return cb_status(rc);
+    }
     return sgd__err(cb_status(rc), "%s: optimizer '%s': %s=%g refused (set_hparam returned %d: %s)", fn, o->name,
                     name, value, rc, sgd_status_str(rc));
 }
@@ -563,7 +775,8 @@ sgd_status sgd_optim_add_group(sgd_optim *o, size_t offset, size_t count, double
     if (o->n_groups >= UINT32_MAX / 2 - 1)
         return sgd__err(SGD_EOVERFLOW, "%s: too many groups", fn);
     size_t k = o->n_groups + 1, gbytes, sbytes;
-    if (!sgd__mul_size(k, sizeof(group), &gbytes) || !sgd__mul_size(2 * k + 1, sizeof(segment), &sbytes))
+    if (!sgd__mul_size(k, sizeof(group), &gbytes) || o->n_tensors > SIZE_MAX / 4 - 2 * k - 1 ||
+        !sgd__mul_size(2 * (2 * k + 1 + o->n_tensors), sizeof(segment), &sbytes))
         return sgd__err(SGD_EOVERFLOW, "%s: too many groups", fn);
     group *ng = sgd__malloc(&o->alloc, gbytes);
     segment *ns = sgd__malloc(&o->alloc, sbytes);
@@ -580,7 +793,7 @@ sgd_status sgd_optim_add_group(sgd_optim *o, size_t offset, size_t count, double
     o->groups = ng;
     o->n_groups = k;
     o->segs = ns;
-    o->n_segs = build_segments(ng, k, o->n, ns);
+    o->n_segs = build_split_segments(ng, k, o->n, o->tensor_ends, o->n_tensors, ns);
     size_t covered = 0;
     for (size_t i = 0; i < k; i++)
         covered += ng[i].count;
@@ -694,10 +907,14 @@ sgd_status sgd_optim_reset(sgd_optim *o)
     for (uint32_t i = 0; i < o->vt.n_slots; i++)
         memset(o->slots[i], 0, o->n * sizeof(float));
     o->step = 0;
+    o->at_eval = false;
     if (o->vt.init != NULL) {
+        msg_save ms;
+        msg_begin(&ms);
         int rc = o->vt.init(o->slots, o->n, o->user);
         if (rc != 0)
-            return cb_fail(o, "sgd_optim_reset", "init", rc);
+            return cb_fail_msg(o, "sgd_optim_reset", "init", rc);
+        msg_restore(&ms);
     }
     return SGD_OK;
 }
@@ -789,10 +1006,13 @@ sgd_status sgd_optim_state_export(const sgd_optim *o, size_t index, void *out, s
         if (bytes > 0)
             memcpy(out, o->slots[index - 1], bytes);
     } else {
-        int rc = o->vt.export_scalars(o->scalars, o->vt.n_scalars, o->user);
+        /* A stack buffer, not o->scalars: an export reads a const optimizer, and
+         * several threads may export from the same one at once. */
+        double sc[SGD_OPTIM_MAX_SCALARS];
+        int rc = o->vt.export_scalars(sc, o->vt.n_scalars, o->user);
         if (rc != 0)
             return cb_fail(o, fn, "export_scalars", rc);
-        memcpy(out, o->scalars, bytes);
+        memcpy(out, sc, bytes);
     }
     return SGD_OK;
 }
@@ -833,9 +1053,137 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
             memcpy(o->slots[index - 1], in, bytes);
     } else {
         memcpy(o->scalars, in, bytes);
+        msg_save ms;
+        msg_begin(&ms);
         int rc = o->vt.import_scalars(o->scalars, o->vt.n_scalars, o->user);
         if (rc != 0)
-            return cb_fail(o, fn, "import_scalars", rc);
+            return cb_fail_msg(o, fn, "import_scalars", rc);
+        msg_restore(&ms);
     }
+    return SGD_OK;
+}
+
+/* -------------------------------------------------- hyperparameter listing */
+
+size_t sgd_optim_hparam_count(const sgd_optim *o)
+{
+    return o ? o->n_hp : 0;
+}
+
+sgd_status sgd__hparam_copy_out(sgd_optim_hparam *out, const sgd_optim_hparam *src, const char *fn)
+{
+    if (out->struct_size < sizeof(uint32_t) * 2 || out->struct_size > sizeof *src)
+        return sgd__err(SGD_EINVAL, "%s: out: struct_size=%u is not a size this library knows (8..%zu); initialise "
+                        "it with sgd_optim_hparam_init()",
+                        fn, (unsigned)out->struct_size, sizeof *src);
+    memcpy((char *)out + sizeof(uint32_t), (const char *)src + sizeof(uint32_t), out->struct_size - sizeof(uint32_t));
+    return SGD_OK;
+}
+
+sgd_status sgd_optim_hparam_describe(const sgd_optim *o, size_t index, sgd_optim_hparam *out)
+{
+    static const char fn[] = "sgd_optim_hparam_describe";
+    if (o == NULL || out == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "out");
+    if (index >= o->n_hp)
+        return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s': index=%zu: it lists %u hyperparameters", fn, o->name,
+                        index, (unsigned)o->n_hp);
+    return sgd__hparam_copy_out(out, &o->hp[index], fn);
+}
+
+sgd_status sgd_optim_hparam_bounds(const sgd_optim *o, const char *name, sgd_optim_hparam *out)
+{
+    static const char fn[] = "sgd_optim_hparam_bounds";
+    if (o == NULL || name == NULL || out == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : name == NULL ? "name" : "out");
+    const sgd_optim_hparam *h = find_hp(o, name);
+    if (h == NULL)
+        return sgd__err(SGD_ENOTFOUND, "%s: optimizer '%s' lists no hyperparameter '%s'", fn, o->name, name);
+    return sgd__hparam_copy_out(out, h, fn);
+}
+
+const char *sgd_optim_momentum_name(const sgd_optim *o)
+{
+    if (o == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < o->n_hp; i++)
+        if ((o->hp[i].flags & SGD_OPTIM_HPARAM_MOMENTUM) && !(o->hp[i].flags & SGD_OPTIM_HPARAM_FIXED))
+            return o->hp[i].name;
+    return NULL;
+}
+
+/* ------------------------------------------------------- evaluation point */
+
+sgd_status sgd_optim_eval_point(sgd_optim *o, float *params, int32_t eval)
+{
+    static const char fn[] = "sgd_optim_eval_point";
+    if (o == NULL || params == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "params");
+    if (eval != 0 && eval != 1)
+        return sgd__err(SGD_EINVAL, "%s: eval=%d: must be 0 or 1", fn, (int)eval);
+    if ((eval == 1) == o->at_eval)
+        return SGD_OK;
+    if (o->ext.swap != NULL) {
+        msg_save ms;
+        msg_begin(&ms);
+        int rc = o->ext.swap(params, o->slots, o->n, eval, o->user);
+        if (rc != 0)
+            return cb_fail_msg(o, fn, "swap", rc);
+        msg_restore(&ms);
+    }
+    o->at_eval = eval == 1;
+    return SGD_OK;
+}
+
+int32_t sgd_optim_at_eval_point(const sgd_optim *o)
+{
+    return o != NULL && o->at_eval ? 1 : 0;
+}
+
+int32_t sgd_optim_has_eval_point(const sgd_optim *o)
+{
+    return o != NULL && o->ext.swap != NULL ? 1 : 0;
+}
+
+/* ------------------------------------------------------------- tensors */
+
+sgd_status sgd_optim_set_tensors(sgd_optim *o, const size_t *sizes, size_t count)
+{
+    static const char fn[] = "sgd_optim_set_tensors";
+    if (o == NULL)
+        return sgd__err(SGD_EINVAL, "%s: optimizer is NULL", fn);
+    if (sizes == NULL && count > 0)
+        return sgd__err(SGD_EINVAL, "%s: sizes is NULL with count=%zu", fn, count);
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sizes[i] == 0)
+            return sgd__err(SGD_EINVAL, "%s: sizes[%zu]=0: a tensor has at least one element", fn, i);
+        if (!sgd__add_size(total, sizes[i], &total) || total > o->n)
+            return sgd__err(SGD_ERANGE, "%s: the sizes add up to more than the %zu parameters (at sizes[%zu])", fn,
+                            o->n, i);
+    }
+    if (count > 0 && total != o->n)
+        return sgd__err(SGD_ERANGE, "%s: the %zu sizes add up to %zu, not the %zu parameters", fn, count, total, o->n);
+    size_t k = o->n_groups, ebytes = 0, sbytes;
+    if (!sgd__mul_size(count, sizeof(size_t), &ebytes) || count > SIZE_MAX / 4 - 2 * k - 1 ||
+        !sgd__mul_size(2 * (2 * k + 1 + count), sizeof(segment), &sbytes))
+        return sgd__err(SGD_EOVERFLOW, "%s: too many tensors", fn);
+    size_t *ends = NULL;
+    if (count > 0 && (ends = sgd__malloc(&o->alloc, ebytes)) == NULL)
+        return sgd__err(SGD_ENOMEM, "%s: out of memory for %zu tensors", fn, count);
+    segment *ns = sgd__malloc(&o->alloc, sbytes);
+    if (ns == NULL) {
+        sgd__free(&o->alloc, ends);
+        return sgd__err(SGD_ENOMEM, "%s: out of memory for %zu tensors", fn, count);
+    }
+    total = 0;
+    for (size_t i = 0; i < count; i++)
+        ends[i] = (total += sizes[i]);
+    sgd__free(&o->alloc, o->tensor_ends);
+    sgd__free(&o->alloc, o->segs);
+    o->tensor_ends = ends;
+    o->n_tensors = count;
+    o->segs = ns;
+    o->n_segs = build_split_segments(o->groups, k, o->n, ends, count, ns);
     return SGD_OK;
 }

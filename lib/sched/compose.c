@@ -21,6 +21,8 @@ typedef struct seq {
     int64_t *milestones;   /* n - 1, strictly increasing, > 0 */
     size_t state_size;     /* sum of the children's */
     double *scratch;       /* state_size doubles: the state before an import, to undo it */
+    bool product;          /* a product (ChainedScheduler), not a sequence: no milestones */
+    double base_lr;        /* product: lr = base_lr * prod(child lr / base_lr) */
 } seq;
 
 /* The child in force at step t and the step it counts. */
@@ -95,12 +97,13 @@ static sgd_status seq_import(const double *state, size_t n, void *user)
                 size_t mj = sgd_sched_state_size(q->children[j]);
                 if (sgd_sched_state_import(q->children[j], q->scratch + back, mj) != SGD_OK)
                     return sgd__err(SGD_EINTERNAL,
-                                    "sgd_sched_state_import: sequential: children[%zu] refused its own state "
+                                    "sgd_sched_state_import: %s: children[%zu] refused its own state "
                                     "while undoing a failed import (%s)",
-                                    j, keep);
+                                    q->product ? "product" : "sequential", j, keep);
                 back += mj;
             }
-            return sgd__err(st, "sgd_sched_state_import: sequential: children[%zu]: %s", i, keep);
+            return sgd__err(st, "sgd_sched_state_import: %s: children[%zu]: %s", q->product ? "product" : "sequential",
+                            i, keep);
         }
         off += m;
     }
@@ -116,8 +119,69 @@ static void seq_destroy(void *user)
     sgd__free(&a, q);
 }
 
+/*
+ * The product of schedules (torch's ChainedScheduler): every child's factor
+ * lr_k(t) / base_lr multiplies base_lr. Momentum from the first child that
+ * sets it at t; metrics go to every child that watches one.
+ */
+static sgd_status prod_lr(int64_t t, double *lr, void *user)
+{
+    const seq *q = user;
+    double v = q->base_lr;
+    for (size_t i = 0; i < q->n; i++) {
+        double x;
+        sgd_status st = sgd_sched_lr(q->children[i], t, &x);
+        if (st != SGD_OK)
+            return st;
+        v = q->base_lr > 0.0 ? v * (x / q->base_lr) : 0.0;
+    }
+    *lr = v;
+    return SGD_OK;
+}
+
+static sgd_status prod_momentum(int64_t t, double *momentum, int32_t *set, void *user)
+{
+    const seq *q = user;
+    *set = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (!sgd_sched_cycles_momentum(q->children[i]))
+            continue;
+        sgd_status st = sgd_sched_momentum(q->children[i], t, momentum, set);
+        if (st != SGD_OK || *set)
+            return st;
+    }
+    return SGD_OK;
+}
+
+static sgd_status prod_observe(int64_t t, double metric, void *user)
+{
+    seq *q = user;
+    for (size_t i = 0; i < q->n; i++)
+        if (sgd_sched_watches_metric(q->children[i])) {
+            sgd_status st = sgd_sched_observe(q->children[i], t, metric);
+            if (st != SGD_OK)
+                return st;
+        }
+    return SGD_OK;
+}
+
+static sgd_status seq_or_product(sgd_sched **out, sgd_sched *const *children, size_t n, const int64_t *milestones,
+                                 bool product, double base_lr, const sgd_allocator *a, const char *fn);
+
+sgd_status sgd__sched_product(sgd_sched **out, sgd_sched *const *children, size_t n, double base_lr,
+                              const sgd_allocator *a, const char *fn)
+{
+    return seq_or_product(out, children, n, NULL, true, base_lr, a, fn);
+}
+
 sgd_status sgd__sched_sequential(sgd_sched **out, sgd_sched *const *children, size_t n, const int64_t *milestones,
                                  const sgd_allocator *a, const char *fn)
+{
+    return seq_or_product(out, children, n, milestones, false, 0.0, a, fn);
+}
+
+static sgd_status seq_or_product(sgd_sched **out, sgd_sched *const *children, size_t n, const int64_t *milestones,
+                                 bool product, double base_lr, const sgd_allocator *a, const char *fn)
 {
     *out = NULL;
     if (children == NULL)
@@ -126,12 +190,12 @@ sgd_status sgd__sched_sequential(sgd_sched **out, sgd_sched *const *children, si
         return sgd__err(SGD_EINVAL, "%s: no children", fn);
     if (n > SGD__SCHED_MAX_CHILDREN)
         return sgd__err(SGD_EOVERFLOW, "%s: %zu children: at most %d", fn, n, SGD__SCHED_MAX_CHILDREN);
-    if (n > 1 && milestones == NULL)
+    if (!product && n > 1 && milestones == NULL)
         return sgd__err(SGD_EINVAL, "%s: milestones is NULL (%zu children need %zu)", fn, n, n - 1);
     sgd_status st = sgd__sched_check_children(children, n, fn, "children");
     if (st != SGD_OK)
         return st;
-    for (size_t i = 0; i + 1 < n; i++) {
+    for (size_t i = 0; !product && i + 1 < n; i++) {
         if (milestones[i] <= 0)
             return sgd__err(SGD_ERANGE, "%s: milestones[%zu]=%" PRId64 ": must be > 0", fn, i, milestones[i]);
         if (i > 0 && milestones[i] <= milestones[i - 1])
@@ -163,15 +227,17 @@ sgd_status sgd__sched_sequential(sgd_sched **out, sgd_sched *const *children, si
     q->scratch = state > 0 ? (double *)(void *)(q->milestones + n) : NULL;
     q->state_size = state;
     memcpy(q->children, children, n * sizeof *children);
-    if (n > 1)
+    if (!product && n > 1)
         memcpy(q->milestones, milestones, (n - 1) * sizeof *milestones);
+    q->product = product;
+    q->base_lr = base_lr;
 
     sgd_sched_vtable vt;
     sgd_sched_vtable_init(&vt);
-    vt.name = "sequential";
-    vt.lr = seq_lr;
-    vt.momentum = momentum ? seq_momentum : NULL;
-    vt.observe = observe ? seq_observe : NULL;
+    vt.name = product ? "product" : "sequential";
+    vt.lr = product ? prod_lr : seq_lr;
+    vt.momentum = momentum ? (product ? prod_momentum : seq_momentum) : NULL;
+    vt.observe = observe ? (product ? prod_observe : seq_observe) : NULL;
     vt.state_size = state;
     vt.state_export = state > 0 ? seq_export : NULL;
     vt.state_import = state > 0 ? seq_import : NULL;

@@ -73,6 +73,12 @@ sgd_status sgd__sched_cyclic(sgd_sched **out, const sgd_sched_cyclic_options *o,
                              const char *fn);
 sgd_status sgd__sched_sequential(sgd_sched **out, sgd_sched *const *children, size_t n, const int64_t *milestones,
                                  const sgd_allocator *a, const char *fn);
+sgd_status sgd__sched_product(sgd_sched **out, sgd_sched *const *children, size_t n, double base_lr,
+                              const sgd_allocator *a, const char *fn);
+/* The spec-only kinds of modern.c: SGD_ENOTFOUND (no message) when `kind` is none of them. */
+sgd_status sgd__sched_modern(sgd_sched **out, sgd__str kind, sgd__spec *sp, double base_lr, const sgd_allocator *a,
+                             const char *fn);
+const char *sgd__sched_modern_name(size_t i);
 sgd_status sgd__sched_warmup(sgd_sched **out, sgd_sched *inner, const sgd_sched_warmup_options *o,
                              const sgd_allocator *a, const char *fn);
 sgd_status sgd__sched_plateau(sgd_sched **out, sgd_sched *inner, const sgd_sched_plateau_options *o,

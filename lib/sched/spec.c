@@ -404,11 +404,11 @@ static sgd_status k_cyclic(sgd_sched **out, sgd__spec *sp, const ctx *c, const c
     return sgd__sched_cyclic(out, &o, c->a, fn);
 }
 
-static sgd_status k_sequential(sgd_sched **out, sgd__spec *sp, const ctx *c, const char *fn)
+/* children=[(spec),(spec),...]: builds each child into a block of handles the caller frees (sgd__free). */
+static sgd_status children_list(sgd__str ch, const ctx *c, const char *fn, sgd_sched ***out, size_t *count)
 {
-    sgd__str ms = sgd__spec_get_str(sp, "milestones");
-    sgd__str ch = sgd__spec_get_str(sp, "children");
-    TRY(sgd__spec_check_unused(sp, fn));
+    *out = NULL;
+    *count = 0;
     if (ch.p == NULL)
         return sgd__err(SGD_EINVAL, "%s: children is required, e.g. children=[(linear:total_iters=5),(cosine:T_max=95)]",
                         fn);
@@ -420,25 +420,13 @@ static sgd_status k_sequential(sgd_sched **out, sgd__spec *sp, const ctx *c, con
     TRY(split_top(body, NULL, SGD__SCHED_MAX_CHILDREN, &n, fn, "children"));
     if (n == 0)
         return sgd__err(SGD_EINVAL, "%s: children=[]: at least one schedule", fn);
-    int64_t *m = NULL;
-    size_t nm = 0;
-    if (ms.p != NULL)
-        TRY(get_i64_list(ms, c, "milestones", &m, &nm, fn));
-    if (nm != n - 1) {
-        sgd__free(c->a, m);
-        return sgd__err(SGD_EINVAL, "%s: %zu children need %zu milestones, got %zu", fn, n, n - 1, nm);
-    }
     /* The children's texts and handles, in one block. */
     size_t bytes;
-    if (!sgd__mul_size(n, sizeof(sgd__str) + sizeof(sgd_sched *), &bytes)) {
-        sgd__free(c->a, m);
+    if (!sgd__mul_size(n, sizeof(sgd__str) + sizeof(sgd_sched *), &bytes))
         return sgd__err(SGD_EOVERFLOW, "%s: too many children", fn);
-    }
     sgd_sched **kids = sgd__malloc(c->a, bytes);
-    if (kids == NULL) {
-        sgd__free(c->a, m);
+    if (kids == NULL)
         return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
-    }
     memset(kids, 0, n * sizeof *kids);
     sgd__str *items = (sgd__str *)(void *)(kids + n);
     size_t n2;
@@ -449,13 +437,56 @@ static sgd_status k_sequential(sgd_sched **out, sgd__spec *sp, const ctx *c, con
         snprintf(key, sizeof key, "children[%zu]", i);
         st = nested(&kids[i], items[i], c, key, fn);
     }
-    if (st == SGD_OK)
-        st = sgd__sched_sequential(out, kids, n, m, c->a, fn);
+    if (st != SGD_OK) {
+        for (size_t i = 0; i < n; i++)
+            sgd__sched_destroy(kids[i]);
+        sgd__free(c->a, kids);
+        return st;
+    }
+    *out = kids;
+    *count = n;
+    return SGD_OK;
+}
+
+static sgd_status k_sequential(sgd_sched **out, sgd__spec *sp, const ctx *c, const char *fn)
+{
+    sgd__str ms = sgd__spec_get_str(sp, "milestones");
+    sgd__str ch = sgd__spec_get_str(sp, "children");
+    TRY(sgd__spec_check_unused(sp, fn));
+    int64_t *m = NULL;
+    size_t nm = 0;
+    if (ms.p != NULL)
+        TRY(get_i64_list(ms, c, "milestones", &m, &nm, fn));
+    sgd_sched **kids;
+    size_t n;
+    sgd_status st = children_list(ch, c, fn, &kids, &n);
+    if (st == SGD_OK) {
+        if (nm != n - 1)
+            st = sgd__err(SGD_EINVAL, "%s: %zu children need %zu milestones, got %zu", fn, n, n - 1, nm);
+        else
+            st = sgd__sched_sequential(out, kids, n, m, c->a, fn);
+        if (st != SGD_OK)
+            for (size_t i = 0; i < n; i++)
+                sgd__sched_destroy(kids[i]);
+        sgd__free(c->a, kids);
+    }
+    sgd__free(c->a, m);
+    return st;
+}
+
+/* product:children=[(a),(b),...] (torch's ChainedScheduler): lr = base_lr * prod(child lr / base_lr). */
+static sgd_status k_product(sgd_sched **out, sgd__spec *sp, const ctx *c, const char *fn)
+{
+    sgd__str ch = sgd__spec_get_str(sp, "children");
+    TRY(sgd__spec_check_unused(sp, fn));
+    sgd_sched **kids;
+    size_t n;
+    TRY(children_list(ch, c, fn, &kids, &n));
+    sgd_status st = sgd__sched_product(out, kids, n, c->base_lr, c->a, fn);
     if (st != SGD_OK)
         for (size_t i = 0; i < n; i++)
             sgd__sched_destroy(kids[i]);
     sgd__free(c->a, kids);
-    sgd__free(c->a, m);
     return st;
 }
 
@@ -525,6 +556,7 @@ static const struct {
     {"sequential", k_sequential},
     {"warmup", k_warmup},
     {"plateau", k_plateau},
+    {"product", k_product},
 };
 
 static sgd_status parse(sgd_sched **out, sgd__str text, const ctx *c, const char *where)
@@ -541,9 +573,16 @@ static sgd_status parse(sgd_sched **out, sgd__str text, const ctx *c, const char
             return kinds[i].make(out, &sp, c, fn);
         }
     }
+    for (size_t i = 0; sgd__sched_modern_name(i) != NULL; i++)
+        if (sgd__str_eq(sp.kind, sgd__sched_modern_name(i))) {
+            char fn[FN_MAX];
+            snprintf(fn, sizeof fn, "%s: %s", where, sgd__sched_modern_name(i));
+            return sgd__sched_modern(out, sp.kind, &sp, c->base_lr, c->a, fn);
+        }
     return sgd__err(SGD_ENOTFOUND,
                     "%s: unknown schedule kind '%.*s' (known: constant, step, multistep, exponential, polynomial, "
-                    "cosine, cosine_warm_restarts, linear, onecycle, cyclic, sequential, warmup, plateau)",
+                    "cosine, cosine_warm_restarts, linear, onecycle, cyclic, sequential, warmup, plateau, product, "
+                    "poly_decay, exp_decay, inverse_time, inv_sqrt, wsd, cosine_decay, cosine_restarts)",
                     where, (int)sp.kind.n, sp.kind.p);
 }
 

@@ -64,7 +64,7 @@ struct sgd_trainer {
     int64_t nb;   /* batches per epoch */
     int64_t lpos_epoch, lpos_batch; /* where the loader is */
     size_t n; /* parameters */
-    const char *mom_name; /* "momentum", "beta1" or NULL */
+    const char *mom_name; /* sgd_optim_momentum_name(): "momentum", "beta1"... or NULL */
 
     /* state layout */
     size_t n_ostate;
@@ -72,6 +72,7 @@ struct sgd_trainer {
     int32_t *ostate_type;
     size_t ostate_total; /* padded */
     size_t sched_n, mon_n;
+    size_t model_extra; /* the model's buffers and per-sample state in a snapshot, bytes (8-padded each) */
     size_t snap_bytes;
     size_t state_bytes;
 
@@ -110,6 +111,17 @@ struct sgd_trainer {
     double t_start, t_last_report, t_epoch_start;
     int64_t samples_since_report;
     double rate_ema;
+
+    /* data parallelism (sgd_trainer_set_comm; not part of the state) */
+    sgd_dataset *train;     /* a view of the training set, to rebuild the loader sharded */
+    sgd_trainer_comm comm;
+    bool dp;                /* comm.size > 1 */
+    sgd_dataset *val_share; /* this process's contiguous share of val, or NULL (none, or empty) */
+    int64_t n_train;        /* training rows */
+    int64_t full_batch;     /* rows of a full batch: min(batch_size, n_train) */
+    float *buf_f;           /* process 0's float buffers (running statistics) travel through these */
+    double *buf_d;          /* ...and its counters (num_batches_tracked) */
+    size_t buf_nf, buf_nd;
 };
 
 static size_t trainer_state_layout_size(const sgd_trainer *t);
@@ -388,6 +400,50 @@ static size_t snap_off_params(void)
     return COUNTERS_BYTES;
 }
 
+/*
+ * The model's tensors that are not parameters (running statistics, a
+ * recurrent layer's carried state) into a snapshot at p (to_snap) or back,
+ * each 8-byte padded, little-endian; returns the bytes they take. With p
+ * NULL only counts.
+ */
+static size_t model_extra_copy(sgd_model *m, unsigned char *p, bool to_snap)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t es = ti.dtype == SGD_DTYPE_I64 ? 8 : 4, bytes = ti.numel * es;
+        if (p != NULL) {
+            if (to_snap) {
+                memcpy(p + off, ti.data, bytes);
+                sgd__le_swap(p + off, ti.numel, es);
+            } else {
+                memcpy(ti.data, p + off, bytes);
+                sgd__le_swap(ti.data, ti.numel, es);
+            }
+        }
+        off += sgd__pad8(bytes);
+    }
+    return off;
+}
+
+/* What model_extra_copy() takes once the model holds batches of `batch` rows. */
+static size_t model_extra_size(const sgd_model *m, int64_t batch)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sgd_model_num_tensors(m); i++) {
+        sgd_tensor_info ti;
+        sgd_tensor_info_init(&ti);
+        if (sgd_model_tensor_info(m, i, &ti) != SGD_OK || ti.role == SGD_TENSOR_PARAM)
+            continue;
+        size_t numel = ti.role == SGD_TENSOR_STATE ? ti.numel / (size_t)ti.shape[0] * (size_t)batch : ti.numel;
+        off += sgd__pad8(numel * (ti.dtype == SGD_DTYPE_I64 ? 8 : 4));
+    }
+    return off;
+}
+
 /* Writes the whole training state into snapshot buffer s. */
 static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
 {
@@ -415,6 +471,8 @@ static sgd_status snapshot_take(sgd_trainer *t, unsigned char *s)
     if ((st = sgd_monitor_state_export(t->monitor, (double *)(void *)(s + off), t->mon_n)) != SGD_OK)
         return st;
     sgd__le_swap(s + off, t->mon_n, 8);
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, true);
     return SGD_OK;
 }
 
@@ -463,6 +521,8 @@ static sgd_status snapshot_restore(sgd_trainer *t, unsigned char *s, const char 
         sgd__err_prefix("%s: %s: monitor state", fn, where);
         return st;
     }
+    off += t->mon_n * 8;
+    model_extra_copy(t->model, s + off, false);
     if ((st = sgd_model_set_rng_state(t->model, c.rng)) != SGD_OK)
         return st;
     t->c = c;
@@ -494,9 +554,19 @@ sgd_status sgd__check_dataset_fits(const sgd_model *m, const sgd_dataset *d, con
         if (k == 0)
             return sgd__err(SGD_ESHAPE, "%s: %s has float targets but the model's loss (cross-entropy) needs class labels",
                             fn, what);
-        if (k > out)
+        int32_t rank;
+        int64_t shape[3];
+        sgd_model_output_shape(m, &rank, shape);
+        int64_t classes = shape[rank - 1], positions = out / classes;
+        if (k > classes)
             return sgd__err(SGD_ESHAPE, "%s: %s has labels up to %d but the model has %lld outputs (classes)", fn,
-                            what, (int)k - 1, (long long)out);
+                            what, (int)k - 1, (long long)classes);
+        if (sgd_dataset_labels_per_row(d) != positions)
+            return sgd__err(SGD_ESHAPE,
+                            "%s: %s has %lld label%s per row but the model's output has %lld position%s of %lld classes",
+                            fn, what, (long long)sgd_dataset_labels_per_row(d),
+                            sgd_dataset_labels_per_row(d) == 1 ? "" : "s", (long long)positions,
+                            positions == 1 ? "" : "s", (long long)classes);
     } else {
         if (sgd_dataset_target_dim(d) != out)
             return sgd__err(SGD_ESHAPE, "%s: %s has %lld targets per row (%s) but the model has %lld outputs", fn,
@@ -506,30 +576,43 @@ sgd_status sgd__check_dataset_fits(const sgd_model *m, const sgd_dataset *d, con
     return SGD_OK;
 }
 
-/* Which hyperparameter a momentum-cycling schedule drives: "beta1" or "momentum". */
+/* The optimizer's momentum coefficient, from its listing, when the schedule cycles momentum. */
 static sgd_status find_momentum(sgd_optim *o, const sgd_sched *s, const char **name, const char *fn)
 {
     *name = NULL;
     if (s == NULL || !sgd_sched_cycles_momentum(s))
         return SGD_OK;
-    double v;
-    if (sgd_optim_get(o, "beta1", &v) == SGD_OK) {
-        *name = "beta1";
+    if ((*name = sgd_optim_momentum_name(o)) != NULL)
         return SGD_OK;
-    }
-    if (sgd_optim_get(o, "momentum", &v) == SGD_OK) {
-        double probe = v == 0.5 ? 0.25 : 0.5;
-        if (sgd_optim_set(o, "momentum", probe) == SGD_OK) {
-            sgd_optim_set(o, "momentum", v);
-            *name = "momentum";
-            return SGD_OK;
-        }
-    }
-    sgd_error_clear();
     return sgd__err(SGD_EINVAL,
-                    "%s: the schedule '%s' cycles momentum but the optimizer '%s' has no momentum to cycle (create it "
-                    "with momentum > 0, use an Adam-family optimizer, or set cycle_momentum=0 on the schedule)",
+                    "%s: the schedule '%s' cycles momentum but the optimizer '%s' has no momentum to cycle (none of "
+                    "its hyperparameters is a momentum that can change: create it with momentum > 0, use an "
+                    "Adam-family optimizer, or set cycle_momentum=0 on the schedule)",
                     fn, sgd_sched_name(s), sgd_optim_name(o));
+}
+
+/* Tells the optimizer the model's tensors (layer-wise methods compute one trust ratio per tensor). */
+static sgd_status set_tensors(sgd_optim *o, const sgd_model *m, const sgd_allocator *al)
+{
+    size_t k = sgd_model_num_param_tensors(m);
+    size_t *sizes = sgd__calloc(al, k ? k : 1, sizeof *sizes);
+    if (sizes == NULL)
+        return sgd__err(SGD_ENOMEM, "sgd_trainer_new: out of memory");
+    sgd_status st = SGD_OK;
+    size_t next = 0;
+    for (size_t i = 0; i < k && st == SGD_OK; i++) {
+        sgd_param_info pi;
+        memset(&pi, 0, sizeof pi);
+        pi.struct_size = (uint32_t)sizeof pi;
+        if ((st = sgd_model_param_info(m, i, &pi)) == SGD_OK && pi.offset != next)
+            st = sgd__err(SGD_EINTERNAL, "sgd_trainer_new: parameter tensor %zu is not contiguous", i);
+        sizes[i] = pi.numel;
+        next += pi.numel;
+    }
+    if (st == SGD_OK)
+        st = sgd_optim_set_tensors(o, sizes, k);
+    sgd__free(al, sizes);
+    return st;
 }
 
 static void trainer_destroy(sgd_trainer *t)
@@ -541,6 +624,10 @@ static void trainer_destroy(sgd_trainer *t)
         sgd_monitor_remove_callback(t->monitor, t->mon_cb);
     sgd_monitor_free(t->own_monitor);
     sgd_loader_free(t->loader);
+    sgd_dataset_free(t->val_share);
+    sgd__free(a, t->buf_f);
+    sgd__free(a, t->buf_d);
+    sgd_dataset_free(t->train);
     sgd_dataset_free(t->val);
     sgd__free_aligned(a, t->snap[0]);
     sgd__free_aligned(a, t->snap[1]);
@@ -619,6 +706,11 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
 
     if (val != NULL && (st = sgd_dataset_subset(&t->val, val, 0, sgd_dataset_size(val))) != SGD_OK)
         goto fail;
+    if ((st = sgd_dataset_subset(&t->train, train, 0, sgd_dataset_size(train))) != SGD_OK)
+        goto fail;
+    sgd_trainer_comm_init(&t->comm);
+    t->n_train = sgd_dataset_size(train);
+    t->full_batch = o.batch_size < t->n_train ? o.batch_size : t->n_train;
     sgd_loader_options lo;
     sgd_loader_options_init(&lo);
     lo.shuffle = o.shuffle;
@@ -648,10 +740,16 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         t->ostate_type[i] = type;
     }
     t->ostate_total = total;
+    /* The carried state is [max_batch, ...]: size it for the batch the model is reserved for below. */
+    int64_t final_batch = o.batch_size > o.eval_batch_size ? o.batch_size : o.eval_batch_size;
+    if (final_batch < sgd_model_max_batch(model))
+        final_batch = sgd_model_max_batch(model);
+    t->model_extra = model_extra_size(model, final_batch);
     size_t snap = COUNTERS_BYTES, tmp;
     if (!sgd__mul_size(n, sizeof(float), &tmp) || tmp > SIZE_MAX / 2 || !sgd__add_size(snap, sgd__pad8(tmp), &snap) ||
         !sgd__add_size(snap, total, &snap) || !sgd__mul_size(t->sched_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
-        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap))
+        !sgd__mul_size(t->mon_n, 8, &tmp) || !sgd__add_size(snap, tmp, &snap) ||
+        t->model_extra > SIZE_MAX / 4 || !sgd__add_size(snap, t->model_extra, &snap))
         goto overflow;
     t->snap_bytes = snap;
     if (o.guard) {
@@ -691,7 +789,8 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         if ((st = sgd_optim_set_hygiene(optim, &h)) != SGD_OK)
             goto fail;
     }
-    if (need_batch > old_batch && (st = sgd_model_reserve(model, need_batch)) != SGD_OK) {
+    if ((need_batch > old_batch && (st = sgd_model_reserve(model, need_batch)) != SGD_OK) ||
+        (st = set_tensors(optim, model, &al)) != SGD_OK) {
         if (set_h)
             sgd_optim_set_hygiene(optim, &old_h);
         goto fail;
@@ -806,11 +905,21 @@ sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats)
     return SGD_OK;
 }
 
+/* Bits per position and perplexity of a cross-entropy loss in nats (NaN for the other losses). */
+static void ce_metrics(const sgd_trainer *t, double loss, double *bits, double *ppl)
+{
+    bool ce = sgd_model_loss_kind(t->model) == SGD_LOSS_CROSS_ENTROPY;
+    *bits = ce ? loss / log(2.0) : NAN;
+    *ppl = ce ? exp(loss) : NAN;
+}
+
 sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_trainer_epoch *out)
 {
     if (t == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: %s is NULL", t == NULL ? "trainer" : "out");
-    if (out->struct_size < sizeof(sgd_trainer_epoch) || out->struct_size > 65536)
+    /* The 0.1 layout ends after seconds; the bits-per-position fields came in 0.2. */
+    const size_t v1 = offsetof(sgd_trainer_epoch, seconds) + sizeof(double);
+    if (out->struct_size < v1 || out->struct_size > 65536)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: struct_size=%u: set it to sizeof(sgd_trainer_epoch)",
                         (unsigned)out->struct_size);
     if (epoch < 0 || epoch >= t->o.epochs)
@@ -828,7 +937,10 @@ sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_traine
     e.step = r->step;
     e.rescues = r->rescues;
     e.seconds = r->seconds;
-    memcpy(out, &e, sizeof e);
+    ce_metrics(t, e.train_loss, &e.train_bpc, &e.train_perplexity);
+    ce_metrics(t, e.val_loss, &e.val_bpc, &e.val_perplexity);
+    uint32_t size = out->struct_size < sizeof e ? out->struct_size : (uint32_t)sizeof e;
+    memcpy((unsigned char *)out + sizeof size, (const unsigned char *)&e + sizeof size, size - sizeof size);
     return SGD_OK;
 }
 
@@ -853,6 +965,13 @@ sgd_status sgd_trainer_next_lr(const sgd_trainer *t, double *lr)
 }
 
 /* ------------------------------------------------------------ reporting */
+
+/* Fills the cross-entropy metrics of a progress report from its losses. */
+static void progress_metrics(const sgd_trainer *t, sgd_trainer_progress *p)
+{
+    ce_metrics(t, p->train_loss, &p->train_bpc, &p->train_perplexity);
+    ce_metrics(t, p->val_loss, &p->val_bpc, &p->val_perplexity);
+}
 
 static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase)
 {
@@ -895,6 +1014,7 @@ static void fill_progress(sgd_trainer *t, sgd_trainer_progress *p, int32_t phase
     p->val_accuracy = NAN;
     p->rescues = t->rescues;
     p->guard_scale = t->guard_scale;
+    progress_metrics(t, p);
 }
 
 /* Calls the progress callback; true if it asked to stop. */
@@ -908,6 +1028,24 @@ static bool report(sgd_trainer *t, sgd_trainer_progress *p)
     return r != 0 && p->phase != SGD_TRAINER_PHASE_DONE;
 }
 
+/* An event of `kind` at `step`, with the trainer's guard scale and rescues; its message is t->msg. */
+static void event_fill(const sgd_trainer *t, sgd_trainer_event *e, int32_t kind, int64_t step, int32_t action,
+                       double factor, double lr, int64_t restored)
+{
+    memset(e, 0, sizeof *e);
+    e->struct_size = sizeof *e;
+    e->kind = kind;
+    e->step = step;
+    e->epoch = t->c.epoch;
+    e->action = action;
+    e->lr_scale = factor;
+    e->lr = lr;
+    e->guard_scale = t->guard_scale;
+    e->rescues = t->rescues;
+    e->restored_step = restored;
+    e->message = t->msg;
+}
+
 /* Notifies the host of an event (the answer is ignored). */
 static void notify(sgd_trainer *t, int32_t kind, int64_t step, int32_t action, double factor, double lr,
                    int64_t restored)
@@ -915,18 +1053,7 @@ static void notify(sgd_trainer *t, int32_t kind, int64_t step, int32_t action, d
     if (t->on_event == NULL)
         return;
     sgd_trainer_event e;
-    memset(&e, 0, sizeof e);
-    e.struct_size = sizeof e;
-    e.kind = kind;
-    e.step = step;
-    e.epoch = t->c.epoch;
-    e.action = action;
-    e.lr_scale = factor;
-    e.lr = lr;
-    e.guard_scale = t->guard_scale;
-    e.rescues = t->rescues;
-    e.restored_step = restored;
-    e.message = t->msg;
+    event_fill(t, &e, kind, step, action, factor, lr, restored);
     double s = factor;
     t->in_callback = true;
     t->on_event(&e, &s, t->event_user);
@@ -1050,6 +1177,385 @@ static sgd_status rollback(sgd_trainer *t, int64_t step, double factor, const ch
     return SGD_OK;
 }
 
+/* ------------------------------------------------------------ data parallelism */
+
+/*
+ * With a communicator of more than one process (sgd_trainer_set_comm), every
+ * process runs this same loop in lockstep and calls comm.allreduce at the
+ * same points, always with the same counts:
+ *
+ *   fit entry     two sums: process 0's step and budget, then the mismatches;
+ *   every step    the gradient arena with [weighted loss, failures] (dp_reduce),
+ *                 then [failures, process 0's action, factor, event kind and
+ *                 generator state] (dp_agree);
+ *   report points [stop requests] (dp_agree_stop), every progress_interval
+ *                 steps and at each epoch end;
+ *   epoch end     [failures, loss * rows, accuracy * rows, rows] of the
+ *                 validation shares (dp_evaluate).
+ *
+ * A sum that carries process 0's values only has the others contribute 0,
+ * so it is an exact broadcast. 64-bit words travel as two 32-bit halves
+ * (exact in a double).
+ */
+#define DP_DECISION 12
+
+static void dp_put_u64(double *d, uint64_t v)
+{
+    d[0] = (double)(uint32_t)(v >> 32);
+    d[1] = (double)(uint32_t)v;
+}
+
+static uint64_t dp_get_u64(const double *d)
+{
+    return ((uint64_t)d[0] << 32) | (uint64_t)d[1];
+}
+
+void sgd_trainer_comm_init(sgd_trainer_comm *c)
+{
+    if (c == NULL)
+        return;
+    memset(c, 0, sizeof *c);
+    c->struct_size = sizeof *c;
+    c->rank = 0;
+    c->size = 1;
+}
+
+sgd_status sgd_trainer_set_comm(sgd_trainer *t, const sgd_trainer_comm *c)
+{
+    static const char fn[] = "sgd_trainer_set_comm";
+    if (t == NULL)
+        return sgd__err(SGD_EINVAL, "%s: trainer is NULL", fn);
+    if (t->in_callback || t->in_fit)
+        return sgd__err(SGD_ESTATE, "%s: called from a trainer callback", fn);
+    sgd_trainer_comm cc;
+    sgd_trainer_comm_init(&cc);
+    sgd_status st = sgd__options_copy(&cc, sizeof cc, c, sizeof cc, fn, "comm");
+    if (st != SGD_OK)
+        return st;
+    if (cc.size < 1 || cc.size > SGD_LOADER_MAX_SHARDS)
+        return sgd__err(SGD_EINVAL, "%s: size=%d: must be in [1, %d]", fn, (int)cc.size, (int)SGD_LOADER_MAX_SHARDS);
+    if (cc.rank < 0 || cc.rank >= cc.size)
+        return sgd__err(SGD_EINVAL, "%s: rank=%d: must be in [0, size=%d)", fn, (int)cc.rank, (int)cc.size);
+    if (cc.size > 1 && cc.allreduce == NULL)
+        return sgd__err(SGD_EINVAL, "%s: allreduce is NULL: a size above 1 needs it", fn);
+    sgd_loader_options lo;
+    sgd_loader_options_init(&lo);
+    lo.shuffle = t->o.shuffle;
+    lo.drop_last = t->o.drop_last;
+    lo.seed = t->o.seed;
+    lo.shard_index = cc.rank;
+    lo.shard_count = cc.size;
+    sgd_loader *loader = NULL;
+    sgd_dataset *share = NULL;
+    float *bf = NULL;
+    double *bd = NULL;
+    size_t nf = 0, nd = 0;
+    if ((st = sgd_loader_new(&loader, t->train, t->o.batch_size, &lo)) != SGD_OK)
+        return st;
+    if (cc.size > 1 && t->val != NULL) {
+        /* Contiguous shares of the validation set: [n r / P, n (r + 1) / P). */
+        int64_t nv = sgd_dataset_size(t->val);
+        int64_t lo_row = nv * cc.rank / cc.size, hi_row = nv * (cc.rank + 1) / cc.size;
+        if (hi_row > lo_row && (st = sgd_dataset_subset(&share, t->val, lo_row, hi_row - lo_row)) != SGD_OK) {
+            sgd_loader_free(loader);
+            return st;
+        }
+    }
+    if (cc.size > 1) {
+        /* The model's buffers, which every step makes process 0's on every process. */
+        for (size_t i = 0; i < sgd_model_num_tensors(t->model); i++) {
+            sgd_tensor_info ti;
+            sgd_tensor_info_init(&ti);
+            if (sgd_model_tensor_info(t->model, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_BUFFER)
+                continue;
+            if (ti.dtype == SGD_DTYPE_F32)
+                nf += ti.numel;
+            else
+                nd += ti.numel;
+        }
+        if ((nf > 0 && (bf = sgd__calloc(&t->alloc, nf, sizeof *bf)) == NULL) ||
+            (nd > 0 && (bd = sgd__calloc(&t->alloc, nd, sizeof *bd)) == NULL)) {
+            sgd__free(&t->alloc, bf);
+            sgd_loader_free(loader);
+            sgd_dataset_free(share);
+            return sgd__err(SGD_ENOMEM, "%s: out of memory for the model's buffers", fn);
+        }
+    }
+    sgd_loader_free(t->loader);
+    sgd_dataset_free(t->val_share);
+    sgd__free(&t->alloc, t->buf_f);
+    sgd__free(&t->alloc, t->buf_d);
+    t->buf_f = bf;
+    t->buf_d = bd;
+    t->buf_nf = nf;
+    t->buf_nd = nd;
+    t->loader = loader;
+    t->val_share = share;
+    t->comm = cc;
+    t->dp = cc.size > 1;
+    t->lpos_epoch = t->lpos_batch = -1; /* seek the new loader before the next batch */
+    return SGD_OK;
+}
+
+/* Rows of global batch `index` (all processes' shares together). */
+static int64_t dp_batch_rows(const sgd_trainer *t, int64_t index)
+{
+    int64_t left = t->n_train - index * t->full_batch;
+    return left < t->full_batch ? left : t->full_batch;
+}
+
+/* comm.allreduce, with the step in the message of a failure. */
+static sgd_status dp_sum(sgd_trainer *t, float *f, size_t nf, double *d, size_t nd, int64_t step, const char *what)
+{
+    sgd_error_clear();
+    t->in_callback = true;
+    sgd_status st = t->comm.allreduce(f, nf, d, nd, t->comm.user);
+    t->in_callback = false;
+    if (st == SGD_OK)
+        return SGD_OK;
+    t->stop = SGD_TRAINER_FAILED;
+    if (sgd_error_last()[0] == '\0')
+        return sgd__err(st, "sgd_trainer_fit: step %lld: %s: the allreduce failed (%s)", (long long)step, what,
+                        sgd_status_str(st));
+    sgd__err_prefix("sgd_trainer_fit: step %lld: %s", (long long)step, what);
+    return st;
+}
+
+/*
+ * After a sum whose first double counts the processes that failed: the
+ * failing process returns its own status (its message restored from
+ * `saved`), the others SGD_ECANCELED.
+ */
+static sgd_status dp_failed(sgd_trainer *t, int64_t step, double failed, sgd_status mine, const char *saved,
+                            const char *what)
+{
+    t->stop = SGD_TRAINER_FAILED;
+    if (mine != SGD_OK)
+        return sgd__err(mine, "%s (process %d of %d; every process stops)", saved, (int)t->comm.rank,
+                        (int)t->comm.size);
+    return sgd__err(SGD_ECANCELED,
+                    "sgd_trainer_fit: step %lld: %.0f of %d processes failed %s (each says why in its own message); "
+                    "every process stops",
+                    (long long)step, failed, (int)t->comm.size, what);
+}
+
+/* Before a forward pass: process r > 0 draws its dropout masks from a stream derived from the shared one and r. */
+static void dp_share_rng(sgd_trainer *t)
+{
+    if (t->comm.rank == 0)
+        return;
+    uint64_t s[4];
+    if (sgd_model_get_rng_state(t->model, s) != SGD_OK)
+        return;
+    uint64_t x = s[0] ^ (s[1] << 17 | s[1] >> 47) ^ (s[2] << 31 | s[2] >> 33) ^ (s[3] << 47 | s[3] >> 17);
+    sgd__rng r;
+    sgd__rng_seed(&r, x ^ ((uint64_t)t->comm.rank * 0x9e3779b97f4a7c15ULL));
+    if ((r.s[0] | r.s[1] | r.s[2] | r.s[3]) != 0)
+        sgd_model_set_rng_state(t->model, r.s);
+}
+
+/*
+ * The gradient sum of a step: this process's share of batch b weighted by
+ * its rows (rows / batch rows), so that the sum is the whole batch's mean
+ * gradient; the loss likewise. `local` is this process's failure, if any.
+ */
+static sgd_status dp_reduce(sgd_trainer *t, const sgd_batch *b, int64_t step, sgd_status local, double *loss)
+{
+    char saved[512];
+    double d[2] = {0, 0};
+    float *g = sgd_model_grads(t->model);
+    if (local != SGD_OK) {
+        snprintf(saved, sizeof saved, "%s", sgd_error_last());
+        memset(g, 0, t->n * sizeof *g);
+        d[1] = 1;
+    } else if (b->size > 0) {
+        double w = (double)b->size / (double)dp_batch_rows(t, b->index);
+        float wf = (float)w;
+        for (size_t i = 0; i < t->n; i++)
+            g[i] *= wf;
+        d[0] = w * *loss;
+    }
+    sgd_status st = dp_sum(t, g, t->n, d, 2, step, "summing the gradients");
+    if (st != SGD_OK)
+        return st;
+    if (d[1] > 0)
+        return dp_failed(t, step, d[1], local, saved, "their forward or backward pass");
+    *loss = d[0];
+    return SGD_OK;
+}
+
+/*
+ * Makes process 0's decision of the step everyone's, and its dropout
+ * generator everyone's; turns a failure of any process (`st`, from the
+ * monitor or a callback) into a stop of all.
+ */
+static sgd_status dp_agree(sgd_trainer *t, int64_t step, sgd_status st, int32_t *act, double *fac, int32_t *why)
+{
+    char saved[512];
+    double d[DP_DECISION];
+    memset(d, 0, sizeof d);
+    if (st != SGD_OK) {
+        snprintf(saved, sizeof saved, "%s", sgd_error_last());
+        d[0] = 1;
+    }
+    if (t->comm.rank == 0) {
+        uint64_t rng[4] = {0, 0, 0, 0};
+        sgd_model_get_rng_state(t->model, rng);
+        if (st == SGD_OK) {
+            d[1] = (double)*act;
+            d[2] = *fac;
+            d[3] = (double)(*why + 1);
+        }
+        for (int i = 0; i < 4; i++)
+            dp_put_u64(d + 4 + 2 * i, rng[i]);
+    }
+    sgd_status sst = dp_sum(t, NULL, 0, d, DP_DECISION, step, "agreeing on the step's decision");
+    if (sst != SGD_OK)
+        return sst;
+    if (d[0] > 0)
+        return dp_failed(t, step, d[0], st, saved, "to observe or decide the step");
+    *act = (int32_t)d[1];
+    *fac = d[2];
+    *why = (int32_t)d[3] - 1;
+    uint64_t rng[4];
+    for (int i = 0; i < 4; i++)
+        rng[i] = dp_get_u64(d + 4 + 2 * i);
+    if (t->comm.rank != 0 && (rng[0] | rng[1] | rng[2] | rng[3]) != 0 &&
+        (sst = sgd_model_set_rng_state(t->model, rng)) != SGD_OK) {
+        t->stop = SGD_TRAINER_FAILED;
+        return sst;
+    }
+    return SGD_OK;
+}
+
+/*
+ * After a step's forward pass: the model's buffers (batchnorm's running
+ * statistics and counters) become process 0's on every process, as torch's
+ * DistributedDataParallel broadcasts them (broadcast_buffers): every process
+ * then evaluates with the same statistics and process 0's checkpoint holds
+ * them. Counters travel as doubles (exact below 2^53).
+ */
+static sgd_status dp_share_buffers(sgd_trainer *t, int64_t step)
+{
+    if (t->buf_nf == 0 && t->buf_nd == 0)
+        return SGD_OK;
+    bool root = t->comm.rank == 0;
+    size_t fi = 0, di = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            sgd_status st = dp_sum(t, t->buf_f, t->buf_nf, t->buf_d, t->buf_nd, step, "sharing the model's buffers");
+            if (st != SGD_OK)
+                return st;
+            fi = di = 0;
+        }
+        for (size_t i = 0; i < sgd_model_num_tensors(t->model); i++) {
+            sgd_tensor_info ti;
+            sgd_tensor_info_init(&ti);
+            if (sgd_model_tensor_info(t->model, i, &ti) != SGD_OK || ti.role != SGD_TENSOR_BUFFER)
+                continue;
+            if (ti.dtype == SGD_DTYPE_F32) {
+                if (fi + ti.numel > t->buf_nf)
+                    return sgd__err(SGD_EINTERNAL, "sgd_trainer_fit: the model's buffers changed size");
+                float *v = ti.data;
+                if (pass == 1)
+                    memcpy(v, t->buf_f + fi, ti.numel * sizeof *v);
+                else if (root)
+                    memcpy(t->buf_f + fi, v, ti.numel * sizeof *v);
+                else
+                    memset(t->buf_f + fi, 0, ti.numel * sizeof *v);
+                fi += ti.numel;
+            } else {
+                if (di + ti.numel > t->buf_nd)
+                    return sgd__err(SGD_EINTERNAL, "sgd_trainer_fit: the model's buffers changed size");
+                int64_t *v = ti.data;
+                for (size_t k = 0; k < ti.numel; k++) {
+                    if (pass == 1)
+                        v[k] = (int64_t)t->buf_d[di + k];
+                    else
+                        t->buf_d[di + k] = root ? (double)v[k] : 0.0;
+                }
+                di += ti.numel;
+            }
+        }
+    }
+    return SGD_OK;
+}
+
+/* A stop asked for by any process's progress callback stops all. */
+static sgd_status dp_agree_stop(sgd_trainer *t, int64_t step, bool *stop)
+{
+    double d[1] = {*stop ? 1.0 : 0.0};
+    sgd_status st = dp_sum(t, NULL, 0, d, 1, step, "agreeing on a stop");
+    if (st != SGD_OK)
+        return st;
+    *stop = d[0] > 0;
+    return SGD_OK;
+}
+
+/* The validation loss and accuracy over every process's share. */
+static sgd_status dp_evaluate(sgd_trainer *t, double *loss, double *acc)
+{
+    char saved[512];
+    double d[4] = {0, 0, 0, 0};
+    sgd_status st = SGD_OK;
+    if (t->val_share != NULL) {
+        double l, a;
+        if ((st = sgd_model_evaluate(t->model, t->val_share, t->o.eval_batch_size, &l, &a)) != SGD_OK) {
+            sgd__err_prefix("sgd_trainer_fit: validation after epoch %lld", (long long)t->c.epoch);
+            snprintf(saved, sizeof saved, "%s", sgd_error_last());
+            d[0] = 1;
+        } else {
+            double rows = (double)sgd_dataset_size(t->val_share);
+            d[1] = l * rows;
+            d[2] = a * rows;
+            d[3] = rows;
+        }
+    }
+    sgd_status sst = dp_sum(t, NULL, 0, d, 4, t->c.step - 1, "summing the validation shares");
+    if (sst != SGD_OK)
+        return sst;
+    if (d[0] > 0)
+        return dp_failed(t, t->c.step - 1, d[0], st, saved, "to validate");
+    *loss = d[1] / d[3];
+    *acc = d[2] / d[3];
+    return SGD_OK;
+}
+
+/* Every process must be at process 0's step, with its budget, when a fit begins. */
+static sgd_status dp_check_in_step(sgd_trainer *t, int64_t max_steps)
+{
+    double d[6];
+    memset(d, 0, sizeof d);
+    if (t->comm.rank == 0) {
+        dp_put_u64(d, (uint64_t)max_steps);
+        dp_put_u64(d + 2, (uint64_t)t->c.step);
+    }
+    /* The ranks' sum and sum of squares: those of 0 .. size - 1 when the ranks are right (a sanity check). */
+    d[4] = (double)t->comm.rank;
+    d[5] = (double)t->comm.rank * (double)t->comm.rank;
+    sgd_status st = dp_sum(t, NULL, 0, d, 6, t->c.step, "checking that the processes are in step");
+    if (st != SGD_OK)
+        return st;
+    int64_t b0 = (int64_t)dp_get_u64(d), s0 = (int64_t)dp_get_u64(d + 2);
+    double p = (double)t->comm.size;
+    bool ranks_ok = d[4] == p * (p - 1) / 2 && d[5] == (p - 1) * p * (2 * p - 1) / 6;
+    double bad[1] = {b0 != max_steps || s0 != t->c.step || !ranks_ok ? 1.0 : 0.0};
+    if ((st = dp_sum(t, NULL, 0, bad, 1, t->c.step, "checking that the processes are in step")) != SGD_OK)
+        return st;
+    if (bad[0] == 0)
+        return SGD_OK;
+    t->stop = SGD_TRAINER_FAILED;
+    if (!ranks_ok)
+        return sgd__err(SGD_ESTATE, "sgd_trainer_fit: the ranks of the %d processes are not 0 to %d, each once", (int)t->comm.size,
+                        (int)t->comm.size - 1);
+    return sgd__err(SGD_ESTATE,
+                    "sgd_trainer_fit: the processes are not in step: process 0 is at step %lld with a budget of %lld "
+                    "steps, process %d at step %lld with %lld (%.0f of %d differ); every process must call "
+                    "sgd_trainer_fit() at the same step with the same budget",
+                    (long long)s0, (long long)b0, (int)t->comm.rank, (long long)t->c.step, (long long)max_steps,
+                    bad[0], (int)t->comm.size);
+}
+
 /* ------------------------------------------------------------ one epoch end */
 
 static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
@@ -1062,10 +1568,19 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
     r->val_acc = NAN;
     sgd_status st;
     if (t->val != NULL) {
-        if ((st = sgd_model_evaluate(t->model, t->val, t->o.eval_batch_size, &r->val_loss, &r->val_acc)) != SGD_OK) {
-            sgd__err_prefix("sgd_trainer_fit: validation after epoch %lld", (long long)t->c.epoch);
+        /* At the optimizer's evaluation point (schedule-free: the average x, not y where gradients are taken). */
+        float *params = sgd_model_params(t->model);
+        if ((st = sgd_optim_eval_point(t->optim, params, 1)) != SGD_OK)
             return st;
-        }
+        if (t->dp)
+            st = dp_evaluate(t, &r->val_loss, &r->val_acc);
+        else if ((st = sgd_model_evaluate(t->model, t->val, t->o.eval_batch_size, &r->val_loss, &r->val_acc)) != SGD_OK)
+            sgd__err_prefix("sgd_trainer_fit: validation after epoch %lld", (long long)t->c.epoch);
+        sgd_status back = sgd_optim_eval_point(t->optim, params, 0);
+        if (st != SGD_OK)
+            return st;
+        if (back != SGD_OK)
+            return back;
     }
     double metric = t->val != NULL ? r->val_loss : r->train_loss;
     if (t->sched != NULL && sgd_sched_watches_metric(t->sched) && isfinite(metric) && t->c.step > 0) {
@@ -1095,12 +1610,16 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
     p.train_loss = r->train_loss;
     p.val_loss = r->val_loss;
     p.val_accuracy = r->val_acc;
+    progress_metrics(t, &p);
     t->c.epoch++;
     t->c.batch = 0;
     t->c.esum = 0;
     t->c.ecount = 0;
     p.fraction = (double)t->c.epoch / (double)t->o.epochs;
-    if (report(t, &p)) {
+    bool stop = report(t, &p);
+    if (t->dp && (st = dp_agree_stop(t, t->c.step - 1, &stop)) != SGD_OK)
+        return st;
+    if (stop) {
         t->stop = SGD_TRAINER_CANCELED;
         return sgd__err(SGD_ECANCELED, "sgd_trainer_fit: the progress callback asked to stop after epoch %lld",
                         (long long)(t->c.epoch - 1));
@@ -1115,6 +1634,74 @@ static sgd_status end_epoch(sgd_trainer *t, bool *stop_early)
 }
 
 /* ------------------------------------------------------------ fit */
+
+/*
+ * Gives (loss, gnorm, lr) of step `step` to the monitor and decides what to do
+ * about the events it raised: the strongest of the policy's (or the event
+ * callback's) actions and of the monitor callbacks' own.
+ */
+static sgd_status decide(sgd_trainer *t, int64_t step, double loss, double gnorm, double lr, int32_t *act_out,
+                         double *fac_out, int32_t *why_out)
+{
+    static const char fn[] = "sgd_trainer_fit";
+    sgd_status st;
+    t->nev = 0;
+    int32_t mon_action = SGD_MONITOR_CONTINUE;
+    double mon_scale = 1.0;
+    if ((st = sgd_monitor_observe(t->monitor, loss, gnorm, lr, &mon_action, &mon_scale)) != SGD_OK &&
+        st != SGD_ECALLBACK)
+        return st;
+    if (st == SGD_ECALLBACK) {
+        t->stop = SGD_TRAINER_FAILED;
+        return st;
+    }
+
+    int32_t act = SGD_MONITOR_CONTINUE;
+    double fac = 1.0;
+    int32_t why_kind = -1;
+    for (int i = 0; i < t->nev; i++) {
+        const sgd_monitor_event *ev = &t->ev[i];
+        if (ev->kind >= 0 && ev->kind < 8)
+            t->events[ev->kind]++;
+        if (alarm_kind(ev->kind))
+            t->alarm_seen = 1;
+        double f;
+        int32_t a = policy(t, ev, &f);
+        if (t->on_event != NULL) {
+            sgd_trainer_event e;
+            event_fill(t, &e, SGD_TRAINER_EVENT_MONITOR, step, a, f, lr, -1);
+            e.monitor = ev;
+            snprintf(t->msg, sizeof t->msg, "step %lld: %s (%s %.3g, threshold %.3g): proposed %s", (long long)step,
+                     sgd_monitor_kind_name(ev->kind), ev->detail, ev->statistic, ev->threshold,
+                     sgd_monitor_action_name(a));
+            t->in_callback = true;
+            int32_t r = t->on_event(&e, &f, t->event_user);
+            t->in_callback = false;
+            if (r < SGD_MONITOR_CONTINUE || r > SGD_MONITOR_STOP || !(f > 0) || !isfinite(f)) {
+                t->stop = SGD_TRAINER_FAILED;
+                return sgd__err(SGD_ECALLBACK,
+                                "%s: step %lld: the event callback answered action %d with factor %g for a %s "
+                                "event: expected an sgd_monitor_action and a finite factor > 0",
+                                fn, (long long)step, (int)r, f, sgd_monitor_kind_name(ev->kind));
+            }
+            a = r;
+        }
+        if (a > act) {
+            act = a;
+            fac = f;
+            why_kind = ev->kind;
+        }
+    }
+    if (mon_action > act) {
+        act = mon_action;
+        fac = mon_scale;
+    }
+    *act_out = act;
+    *fac_out = fac;
+    *why_out = why_kind;
+    return SGD_OK;
+}
+
 
 static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
 {
@@ -1143,7 +1730,7 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
         sgd_batch b;
         if ((st = sgd_loader_next(t->loader, &b)) != SGD_OK)
             return st;
-        if (b.size == 0) {
+        if (b.index >= t->nb) { /* the end-of-epoch marker (a sharded loader's empty share has size 0 too) */
             t->lpos_epoch++;
             t->lpos_batch = 0;
             bool early;
@@ -1166,7 +1753,7 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
         t->since++;
         taken++;
         t->batches_run++;
-        t->samples_since_report += b.size;
+        t->samples_since_report += t->dp ? dp_batch_rows(t, b.index) : b.size;
 
         double lr_base;
         if ((st = base_lr(t, step, &lr_base)) != SGD_OK)
@@ -1181,13 +1768,20 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
             continue;
         }
 
+        if (t->dp)
+            dp_share_rng(t);
         if ((st = sgd_model_zero_grad(t->model)) != SGD_OK)
             return st;
-        double loss;
-        if ((st = sgd_model_forward_backward(t->model, b.x, b.labels, b.targets, b.size, &loss)) != SGD_OK) {
+        double loss = 0;
+        sgd_status local = SGD_OK;
+        if (b.size > 0 && (st = sgd_model_forward_backward(t->model, b.x, b.labels, b.targets, b.size, &loss)) != SGD_OK) {
             sgd__err_prefix("%s: step %lld", fn, (long long)step);
-            return st;
+            if (!t->dp)
+                return st;
+            local = st;
         }
+        if (t->dp && (st = dp_reduce(t, &b, step, local, &loss)) != SGD_OK)
+            return st;
         sgd__gradstat gs;
         sgd__grad_scan(grads, t->n, 0.0f, &gs);
         double gnorm;
@@ -1198,69 +1792,16 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
             gnorm = bad < t->n ? (isnan(grads[bad]) ? NAN : INFINITY) : sqrt(gs.sumsq);
         }
 
-        t->nev = 0;
-        int32_t mon_action = SGD_MONITOR_CONTINUE;
-        double mon_scale = 1.0;
-        if ((st = sgd_monitor_observe(t->monitor, loss, gnorm, lr, &mon_action, &mon_scale)) != SGD_OK &&
-            st != SGD_ECALLBACK)
-            return st;
-        if (st == SGD_ECALLBACK) {
-            t->stop = SGD_TRAINER_FAILED;
-            return st;
-        }
-
-        /* Decide. */
         int32_t act = SGD_MONITOR_CONTINUE;
         double fac = 1.0;
         int32_t why_kind = -1;
-        for (int i = 0; i < t->nev; i++) {
-            const sgd_monitor_event *ev = &t->ev[i];
-            if (ev->kind >= 0 && ev->kind < 8)
-                t->events[ev->kind]++;
-            if (alarm_kind(ev->kind))
-                t->alarm_seen = 1;
-            double f;
-            int32_t a = policy(t, ev, &f);
-            if (t->on_event != NULL) {
-                sgd_trainer_event e;
-                memset(&e, 0, sizeof e);
-                e.struct_size = sizeof e;
-                e.kind = SGD_TRAINER_EVENT_MONITOR;
-                e.step = step;
-                e.epoch = t->c.epoch;
-                e.monitor = ev;
-                e.action = a;
-                e.lr_scale = f;
-                e.lr = lr;
-                e.guard_scale = t->guard_scale;
-                e.rescues = t->rescues;
-                e.restored_step = -1;
-                snprintf(t->msg, sizeof t->msg, "step %lld: %s (%s %.3g, threshold %.3g): proposed %s", (long long)step,
-                         sgd_monitor_kind_name(ev->kind), ev->detail, ev->statistic, ev->threshold,
-                         sgd_monitor_action_name(a));
-                e.message = t->msg;
-                t->in_callback = true;
-                int32_t r = t->on_event(&e, &f, t->event_user);
-                t->in_callback = false;
-                if (r < SGD_MONITOR_CONTINUE || r > SGD_MONITOR_STOP || !(f > 0) || !isfinite(f)) {
-                    t->stop = SGD_TRAINER_FAILED;
-                    return sgd__err(SGD_ECALLBACK,
-                                    "%s: step %lld: the event callback answered action %d with factor %g for a %s "
-                                    "event: expected an sgd_monitor_action and a finite factor > 0",
-                                    fn, (long long)step, (int)r, f, sgd_monitor_kind_name(ev->kind));
-                }
-                a = r;
-            }
-            if (a > act) {
-                act = a;
-                fac = f;
-                why_kind = ev->kind;
-            }
-        }
-        if (mon_action > act) {
-            act = mon_action;
-            fac = mon_scale;
-        }
+        st = decide(t, step, loss, gnorm, lr, &act, &fac, &why_kind);
+        if (t->dp)
+            st = dp_agree(t, step, st, &act, &fac, &why_kind);
+        if (st == SGD_OK && t->dp)
+            st = dp_share_buffers(t, step);
+        if (st != SGD_OK)
+            return st;
 
         char why[160];
         if (why_kind >= 0) {
@@ -1359,12 +1900,19 @@ static sgd_status fit_loop(sgd_trainer *t, int64_t max_steps)
             }
         }
 
-        if (t->progress != NULL && t->c.step % t->o.progress_interval == 0) {
+        if ((t->progress != NULL || t->dp) && t->c.step % t->o.progress_interval == 0) {
             sgd_trainer_progress p;
-            fill_progress(t, &p, SGD_TRAINER_PHASE_STEP);
-            if (report(t, &p)) {
+            bool stop = false;
+            if (t->progress != NULL) {
+                fill_progress(t, &p, SGD_TRAINER_PHASE_STEP);
+                stop = report(t, &p);
+            }
+            if (t->dp && (st = dp_agree_stop(t, step, &stop)) != SGD_OK)
+                return st;
+            if (stop) {
                 t->stop = SGD_TRAINER_CANCELED;
-                return sgd__err(SGD_ECANCELED, "%s: the progress callback asked to stop at step %lld", fn,
+                return sgd__err(SGD_ECANCELED, "%s: %s asked to stop at step %lld", fn,
+                                t->dp ? "a progress callback (of this process or another)" : "the progress callback",
                                 (long long)step);
             }
         }
@@ -1380,13 +1928,19 @@ sgd_status sgd_trainer_fit(sgd_trainer *t, int64_t max_steps)
         return sgd__err(SGD_ESTATE, "%s: called from a trainer callback", fn);
     if (max_steps < 0)
         return sgd__err(SGD_EINVAL, "%s: max_steps=%lld: must be >= 0 (0: no limit)", fn, (long long)max_steps);
+    /* Steps are taken at the training point (a host may have left a schedule-free optimizer at its evaluation point). */
+    sgd_status est = sgd_optim_eval_point(t->optim, sgd_model_params(t->model), 0);
+    if (est != SGD_OK)
+        return est;
     t->in_fit = true;
     t->stop = SGD_TRAINER_NOT_RUN;
     double now = sgd__now_seconds();
     t->t_start = t->t_last_report = t->t_epoch_start = now;
     t->samples_since_report = 0;
     t->rate_ema = 0;
-    sgd_status st = fit_loop(t, max_steps);
+    sgd_status st = t->dp ? dp_check_in_step(t, max_steps) : SGD_OK;
+    if (st == SGD_OK)
+        st = fit_loop(t, max_steps);
     if (st != SGD_OK && t->stop == SGD_TRAINER_NOT_RUN)
         t->stop = SGD_TRAINER_FAILED;
     if (t->progress != NULL) {

@@ -62,6 +62,17 @@ void sgd_lrfind_options_init(sgd_lrfind_options *o)
     o->shuffle = 1;
 }
 
+/* What the recording of a curve uses: the moving average and the stop rule. */
+static sgd_status check_curve_options(const sgd_lrfind_options *o, const char *fn)
+{
+    if (!(o->beta >= 0 && o->beta < 1))
+        return sgd__err(SGD_ERANGE, "%s: beta=%g: must be in [0, 1)", fn, o->beta);
+    if (!(o->stop_factor == 0 || (o->stop_factor > 1 && isfinite(o->stop_factor))))
+        return sgd__err(SGD_ERANGE, "%s: stop_factor=%g: must be 0 (never stop) or finite and > 1", fn,
+                        o->stop_factor);
+    return SGD_OK;
+}
+
 static sgd_status check_options(const sgd_lrfind_options *o, const char *fn)
 {
     if (o->ramp != SGD_LRFIND_EXPONENTIAL && o->ramp != SGD_LRFIND_LINEAR)
@@ -76,12 +87,20 @@ static sgd_status check_options(const sgd_lrfind_options *o, const char *fn)
     if (o->batch_size < 1 || o->batch_size > SGD_MODEL_MAX_BATCH)
         return sgd__err(SGD_ERANGE, "%s: batch_size=%lld: must be in [1, %lld]", fn, (long long)o->batch_size,
                         (long long)SGD_MODEL_MAX_BATCH);
-    if (!(o->beta >= 0 && o->beta < 1))
-        return sgd__err(SGD_ERANGE, "%s: beta=%g: must be in [0, 1)", fn, o->beta);
-    if (!(o->stop_factor == 0 || (o->stop_factor > 1 && isfinite(o->stop_factor))))
-        return sgd__err(SGD_ERANGE, "%s: stop_factor=%g: must be 0 (never stop) or finite and > 1", fn,
-                        o->stop_factor);
-    return SGD_OK;
+    return check_curve_options(o, fn);
+}
+
+/* The allocator and the options of a call: copied, checked (all of them, or those of a curve). */
+static sgd_status setup(const sgd_allocator *alloc, const sgd_lrfind_options *opts, bool whole, sgd_allocator *al,
+                        sgd_lrfind_options *o, const char *fn)
+{
+    sgd_status st = sgd__allocator_init(al, alloc, fn);
+    if (st != SGD_OK)
+        return st;
+    sgd_lrfind_options_init(o);
+    if ((st = sgd__options_copy(o, sizeof *o, opts, sizeof *o, fn, "opts")) != SGD_OK)
+        return st;
+    return whole ? check_options(o, fn) : check_curve_options(o, fn);
 }
 
 void sgd_lrfind_free(sgd_lrfind *r)
@@ -287,6 +306,84 @@ done:
     return SGD_OK;
 }
 
+/* ------------------------------------------------------------ recording */
+
+/* The moving average and the stop rule, shared by the test and by the analysis of a given curve. */
+typedef struct recorder {
+    double avg, best, bpow, beta, stop_factor;
+} recorder;
+
+static void recorder_init(recorder *rc, const sgd_lrfind_options *o)
+{
+    rc->avg = 0;
+    rc->best = INFINITY;
+    rc->bpow = 1;
+    rc->beta = o->beta;
+    rc->stop_factor = o->stop_factor;
+}
+
+/*
+ * Records point (lr, loss). Returns 1 to go on; 0 when the moving average is above stop_factor
+ * times its best (the test ends after this point); -1 for a non-finite loss (it ends here).
+ */
+static int record(sgd_lrfind *r, recorder *rc, double lr, double loss)
+{
+    size_t at = r->count++;
+    r->lr[at] = lr;
+    r->loss[at] = loss;
+    if (!isfinite(loss)) {
+        r->smoothed[at] = NAN;
+        return -1;
+    }
+    rc->avg = rc->beta * rc->avg + (1 - rc->beta) * loss;
+    rc->bpow *= rc->beta;
+    double sm = rc->avg / (1 - rc->bpow);
+    r->smoothed[at] = sm;
+    if (at > 0 && rc->stop_factor > 0 && sm > rc->stop_factor * rc->best)
+        return 0;
+    if (sm < rc->best)
+        rc->best = sm;
+    return 1;
+}
+
+static sgd_lrfind *result_new(const sgd_allocator *al, size_t cap, const char *fn, sgd_status *st)
+{
+    sgd_lrfind *r = sgd__malloc(al, sizeof *r);
+    if (r == NULL) {
+        *st = sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
+        return NULL;
+    }
+    memset(r, 0, sizeof *r);
+    r->alloc = *al;
+    if ((r->lr = sgd__calloc(al, cap, sizeof(double))) == NULL ||
+        (r->loss = sgd__calloc(al, cap, sizeof(double))) == NULL ||
+        (r->smoothed = sgd__calloc(al, cap, sizeof(double))) == NULL ||
+        (r->fit = sgd__calloc(al, cap, sizeof(double))) == NULL ||
+        (r->slope = sgd__calloc(al, cap, sizeof(double))) == NULL) {
+        sgd_lrfind_free(r);
+        *st = sgd__err(SGD_ENOMEM, "%s: out of memory for a curve of %zu points", fn, cap);
+        return NULL;
+    }
+    *st = SGD_OK;
+    return r;
+}
+
+/* The end of a test or of a given curve: the finite prefix is analysed; *out gets the result. */
+static sgd_status conclude(sgd_lrfind *r, size_t planned, sgd_lrfind **out, const char *fn)
+{
+    r->planned = planned;
+    r->used = 0;
+    while (r->used < r->count && isfinite(r->loss[r->used]))
+        r->used++;
+    sgd_status st = analyse(r, fn);
+    if (st != SGD_OK) {
+        sgd_lrfind_free(r);
+        return st;
+    }
+    *out = r;
+    return SGD_OK;
+}
+
 /* ------------------------------------------------------------ the test */
 
 typedef struct saved {
@@ -385,14 +482,9 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn,
                         out == NULL ? "out" : model == NULL ? "model" : optim == NULL ? "optim" : "train");
     sgd_allocator al;
-    sgd_status st = sgd__allocator_init(&al, alloc, fn);
-    if (st != SGD_OK)
-        return st;
     sgd_lrfind_options o;
-    sgd_lrfind_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
-        return st;
-    if ((st = check_options(&o, fn)) != SGD_OK)
+    sgd_status st = setup(alloc, opts, true, &al, &o, fn);
+    if (st != SGD_OK)
         return st;
     size_t n = sgd_model_num_params(model);
     if (n == 0)
@@ -403,20 +495,10 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
     if ((st = sgd__check_dataset_fits(model, train, fn, "train")) != SGD_OK)
         return st;
 
-    sgd_lrfind *r = sgd__malloc(&al, sizeof *r);
-    if (r == NULL)
-        return sgd__err(SGD_ENOMEM, "%s: out of memory", fn);
-    memset(r, 0, sizeof *r);
-    r->alloc = al;
     size_t cap = (size_t)o.steps;
-    if ((r->lr = sgd__calloc(&al, cap, sizeof(double))) == NULL ||
-        (r->loss = sgd__calloc(&al, cap, sizeof(double))) == NULL ||
-        (r->smoothed = sgd__calloc(&al, cap, sizeof(double))) == NULL ||
-        (r->fit = sgd__calloc(&al, cap, sizeof(double))) == NULL ||
-        (r->slope = sgd__calloc(&al, cap, sizeof(double))) == NULL) {
-        sgd_lrfind_free(r);
-        return sgd__err(SGD_ENOMEM, "%s: out of memory for a curve of %zu points", fn, cap);
-    }
+    sgd_lrfind *r = result_new(&al, cap, fn, &st);
+    if (r == NULL)
+        return st;
     sgd_loader_options lo;
     sgd_loader_options_init(&lo);
     lo.shuffle = o.shuffle;
@@ -440,7 +522,8 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
     }
 
     float *params = sgd_model_params(model), *grads = sgd_model_grads(model);
-    double avg = 0, best = INFINITY, bpow = 1;
+    recorder rc;
+    recorder_init(&rc, &o);
     r->end = SGD_LRFIND_COMPLETED;
     for (int64_t i = 0; i < o.steps; i++) {
         sgd_batch b;
@@ -448,24 +531,21 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
             break;
         if (b.size == 0 && (st = sgd_loader_next(loader, &b)) != SGD_OK) /* the end-of-epoch marker */
             break;
+        /* A recurrent model's carried state starts every pass over the streams from zero, as in the trainer. */
+        if (b.index == 0 && (st = sgd_model_reset_state(model)) != SGD_OK)
+            break;
         double lr = ramp_lr(&o, i), loss;
         if ((st = sgd_model_zero_grad(model)) != SGD_OK ||
             (st = sgd_model_forward_backward(model, b.x, b.labels, b.targets, b.size, &loss)) != SGD_OK) {
             sgd__err_prefix("%s: step %lld (lr %g)", fn, (long long)i, lr);
             break;
         }
-        size_t at = r->count++;
-        r->lr[at] = lr;
-        r->loss[at] = loss;
-        if (!isfinite(loss)) {
-            r->smoothed[at] = NAN;
+        /* The stop rule ends the test after this point's step. */
+        int go_on = record(r, &rc, lr, loss);
+        if (go_on < 0) {
             r->end = SGD_LRFIND_NONFINITE;
             break;
         }
-        avg = o.beta * avg + (1 - o.beta) * loss;
-        bpow *= o.beta;
-        double sm = avg / (1 - bpow);
-        r->smoothed[at] = sm;
         sgd_optim_step_info info;
         sgd_optim_step_info_init(&info);
         sgd_status ost = sgd_optim_step(optim, params, grads, lr, &info);
@@ -482,12 +562,10 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
             st = sgd__err(SGD_ECANCELED, "%s: the progress callback asked to stop at step %lld", fn, (long long)i);
             break;
         }
-        if (i > 0 && o.stop_factor > 0 && sm > o.stop_factor * best) {
+        if (go_on == 0) {
             r->end = SGD_LRFIND_DIVERGED;
             break;
         }
-        if (sm < best)
-            best = sm;
     }
     sgd_status rst = restore_state(model, optim, &sv);
     saved_free(&al, &sv);
@@ -498,16 +576,53 @@ sgd_status sgd_lrfind_run(sgd_lrfind **out, sgd_model *model, sgd_optim *optim, 
         sgd_lrfind_free(r);
         return st;
     }
-    r->planned = cap;
-    r->used = 0;
-    while (r->used < r->count && isfinite(r->loss[r->used]))
-        r->used++;
-    if ((st = analyse(r, fn)) != SGD_OK) {
-        sgd_lrfind_free(r);
+    return conclude(r, cap, out, fn);
+}
+
+/* ------------------------------------------------------------ a curve measured elsewhere */
+
+sgd_status sgd_lrfind_analyze(sgd_lrfind **out, const double *lr, const double *loss, size_t n,
+                              const sgd_lrfind_options *opts, const sgd_allocator *alloc)
+{
+    static const char fn[] = "sgd_lrfind_analyze";
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || lr == NULL || loss == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, out == NULL ? "out" : lr == NULL ? "lr" : "loss");
+    if (n == 0 || n > (size_t)MAX_STEPS)
+        return sgd__err(SGD_EINVAL, "%s: n=%zu: the curve must have 1 to %lld points", fn, n, (long long)MAX_STEPS);
+    sgd_allocator al;
+    sgd_lrfind_options o;
+    sgd_status st = setup(alloc, opts, false, &al, &o, fn);
+    if (st != SGD_OK)
         return st;
+    for (size_t i = 0; i < n; i++) {
+        if (!(lr[i] > 0 && isfinite(lr[i])))
+            return sgd__err(SGD_EINVAL, "%s: lr[%zu]=%g: learning rates must be finite and > 0", fn, i, lr[i]);
+        if (i > 0 && !(lr[i] > lr[i - 1]))
+            return sgd__err(SGD_EINVAL, "%s: lr[%zu]=%g after lr[%zu]=%g: a range test's learning rates increase", fn,
+                            i, lr[i], i - 1, lr[i - 1]);
     }
-    *out = r;
-    return SGD_OK;
+    sgd_lrfind *r = result_new(&al, n, fn, &st);
+    if (r == NULL)
+        return st;
+    recorder rc;
+    recorder_init(&rc, &o);
+    r->end = SGD_LRFIND_COMPLETED;
+    for (size_t i = 0; i < n; i++) {
+        int go_on = record(r, &rc, lr[i], loss[i]);
+        if (go_on < 0) {
+            r->end = SGD_LRFIND_NONFINITE;
+            break;
+        }
+        if (go_on == 0) {
+            r->end = SGD_LRFIND_DIVERGED;
+            break;
+        }
+    }
+    /* fastai's valley skips the first tenth of the steps the test planned: o.steps when the
+       caller says so (at least the points given), else the points given. */
+    return conclude(r, o.steps >= (int64_t)n ? (size_t)o.steps : n, out, fn);
 }
 
 /* ------------------------------------------------------------ queries */

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@
 #define MAX_TRIALS ((int64_t)1 << 20)
 #define MAX_THREADS 256
 #define MAX_SPEC 4096
+#define MAX_SHARDS ((int32_t)1 << 20)
+/* The options as 0.1 knew them (before the shard fields). */
+#define FIRST_OPTIONS_SIZE offsetof(sgd_search_options, shard_index)
 
 static const char default_optimizer[] = "sgd:momentum=0.9";
 
@@ -43,6 +47,8 @@ void sgd_search_options_init(sgd_search_options *o)
     o->max_steps = 0;
     o->schedule = NULL;
     o->threads = 1;
+    o->shard_index = 0;
+    o->shard_count = 1;
 }
 
 void sgd_search_free(sgd_search *s)
@@ -74,6 +80,54 @@ sgd_status sgd_search_get_trial(const sgd_search *s, size_t i, sgd_search_trial 
     if (i >= s->n)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
     memcpy(out, &s->trials[i], sizeof *out);
+    return SGD_OK;
+}
+
+sgd_status sgd_search_set_trial(sgd_search *s, size_t i, const sgd_search_trial *trial)
+{
+    static const char fn[] = "sgd_search_set_trial";
+    if (s == NULL || trial == NULL)
+        return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, s == NULL ? "search" : "trial");
+    if (trial->struct_size < sizeof(sgd_search_trial) || trial->struct_size > 65536)
+        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_search_trial)", fn,
+                        (unsigned)trial->struct_size);
+    if (i >= s->n)
+        return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
+    sgd_search_trial *t = &s->trials[i];
+    const char *differs = NULL;
+    if (trial->index != t->index)
+        differs = "index";
+    else if (!(trial->lr == t->lr))
+        differs = "lr";
+    else if (trial->optimizer == NULL || strcmp(trial->optimizer, t->optimizer) != 0)
+        differs = "optimizer";
+    else if (!(trial->momentum == t->momentum || (isnan(trial->momentum) && isnan(t->momentum))))
+        differs = "momentum";
+    else if (trial->batch_size != t->batch_size)
+        differs = "batch_size";
+    else if (trial->seed != t->seed)
+        differs = "seed";
+    if (differs != NULL)
+        return sgd__err(SGD_EINVAL, "%s: trial %zu: its %s is not this search's trial %zu's", fn, i, differs, i);
+    if (trial->status != SGD_OK && trial->status != SGD_EDIVERGED)
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: status=%d: must be SGD_OK or SGD_EDIVERGED", fn, i,
+                        (int)trial->status);
+    if (trial->steps < 0 || trial->max_steps < 0)
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: steps=%lld, max_steps=%lld: must be >= 0", fn, i,
+                        (long long)trial->steps, (long long)trial->max_steps);
+    if (!(isnan(trial->val_accuracy) || (trial->val_accuracy >= 0 && trial->val_accuracy <= 1)))
+        return sgd__err(SGD_ERANGE, "%s: trial %zu: val_accuracy=%g: must be NaN or in [0, 1]", fn, i,
+                        trial->val_accuracy);
+    t->status = trial->status;
+    t->max_steps = trial->max_steps;
+    t->final_loss = trial->final_loss;
+    t->val_loss = trial->val_loss;
+    t->val_accuracy = trial->val_accuracy;
+    t->verdict = trial->verdict;
+    t->stop_reason = trial->stop_reason;
+    t->steps = trial->steps;
+    t->first_alarm = trial->first_alarm;
+    t->seconds = trial->seconds;
     return SGD_OK;
 }
 
@@ -164,7 +218,29 @@ static sgd_status check_options(const sgd_search_options *o, const char *fn)
         return sgd__err(SGD_ERANGE, "%s: threads=%d: must be in [1, %d]", fn, (int)o->threads, MAX_THREADS);
     if (o->schedule != NULL && strlen(o->schedule) >= MAX_SPEC / 2)
         return sgd__err(SGD_EINVAL, "%s: schedule: longer than %d bytes", fn, MAX_SPEC / 2);
+    if (o->shard_count < 1 || o->shard_count > MAX_SHARDS)
+        return sgd__err(SGD_ERANGE, "%s: shard_count=%d: must be in [1, %d]", fn, (int)o->shard_count,
+                        (int)MAX_SHARDS);
+    if (o->shard_index < 0 || o->shard_index >= o->shard_count)
+        return sgd__err(SGD_ERANGE, "%s: shard_index=%d: must be in [0, shard_count=%d)", fn, (int)o->shard_index,
+                        (int)o->shard_count);
     return SGD_OK;
+}
+
+/* Whether an optimizer template names its own lr ("prodigy:lr=1"), and which. */
+static bool fixed_lr(const char *tmpl, double *lr)
+{
+    sgd__spec sp;
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", sgd_error_last());
+    if (sgd__spec_split(&sp, tmpl, strlen(tmpl), ',', "sgd_search") != SGD_OK) {
+        sgd__err(SGD_OK, "%s", keep); /* the caller's message stays; the template is refused when its trial is built */
+        return false;
+    }
+    for (size_t i = 0; i < sp.n; i++)
+        if (sgd__str_eq(sp.kv[i].key, "lr"))
+            return sgd__parse_double(sp.kv[i].val, false, lr) == SGD_OK && *lr >= 0.0;
+    return false;
 }
 
 /* Builds the result with its trials' inputs (outputs reset). */
@@ -187,41 +263,59 @@ static sgd_status make_trials(sgd_search **out, const sgd_search_options *o, con
     size_t n_mom = o->momenta != NULL ? o->n_momenta : 1;
     size_t n_bs = o->batch_sizes != NULL ? o->n_batch_sizes : 1;
     size_t n_lr = o->lrs != NULL ? o->n_lrs : (size_t)o->lr_count;
-    size_t total;
+    /* A template that names its lr runs at that lr only (a learning-rate-free method next to the grid). */
+    size_t total = 0;
     if (o->method == SGD_SEARCH_RANDOM) {
         total = (size_t)o->trials;
-    } else if (!sgd__mul_size(n_opt, n_mom, &total) || !sgd__mul_size(total, n_bs, &total) ||
-               !sgd__mul_size(total, n_lr, &total) || total > (size_t)MAX_TRIALS) {
-        sgd_search_free(s);
-        return sgd__err(SGD_EOVERFLOW, "%s: the grid has more than %lld trials", fn, (long long)MAX_TRIALS);
+    } else {
+        for (size_t io = 0; io < n_opt; io++) {
+            size_t per;
+            double fixed;
+            if (!sgd__mul_size(n_mom, n_bs, &per) || !sgd__mul_size(per, fixed_lr(s->opt[io], &fixed) ? 1 : n_lr, &per) ||
+                !sgd__add_size(total, per, &total) || total > (size_t)MAX_TRIALS) {
+                sgd_search_free(s);
+                return sgd__err(SGD_EOVERFLOW, "%s: the grid has more than %lld trials", fn, (long long)MAX_TRIALS);
+            }
+        }
     }
     if ((s->trials = sgd__calloc(al, total, sizeof *s->trials)) == NULL)
         goto nomem;
     s->n = total;
     sgd__rng rng;
     sgd__rng_seed(&rng, o->seed ^ 0x5ea2c4e17b9d3f01ULL);
+    size_t g_io = 0, g_im = 0, g_ib = 0, g_il = 0; /* the grid's position: the learning rate varies fastest */
     for (size_t i = 0; i < total; i++) {
         sgd_search_trial *t = &s->trials[i];
         size_t io, im, ib;
-        double lr;
+        double lr, fixed;
         if (o->method == SGD_SEARCH_RANDOM) {
             double u = sgd__rng_uniform(&rng);
             lr = exp(log(o->lr_min) + u * (log(o->lr_max) - log(o->lr_min)));
             io = (size_t)sgd__rng_below(&rng, n_opt);
             im = (size_t)sgd__rng_below(&rng, n_mom);
             ib = (size_t)sgd__rng_below(&rng, n_bs);
+            if (fixed_lr(s->opt[io], &fixed))
+                lr = fixed;
         } else {
-            size_t il = i % n_lr, rest = i / n_lr;
-            ib = rest % n_bs;
-            rest /= n_bs;
-            im = rest % n_mom;
-            io = rest / n_mom;
-            if (o->lrs != NULL)
+            io = g_io, im = g_im, ib = g_ib;
+            size_t il = g_il;
+            bool is_fixed = fixed_lr(s->opt[io], &fixed);
+            if (is_fixed)
+                lr = fixed;
+            else if (o->lrs != NULL)
                 lr = o->lrs[il];
             else if (n_lr == 1)
                 lr = o->lr_min;
             else
                 lr = exp(log(o->lr_min) + (double)il / (double)(n_lr - 1) * (log(o->lr_max) - log(o->lr_min)));
+            if (is_fixed || ++g_il == n_lr) {
+                g_il = 0;
+                if (++g_ib == n_bs) {
+                    g_ib = 0;
+                    if (++g_im == n_mom)
+                        g_im = 0, g_io++;
+                }
+            }
         }
         t->struct_size = sizeof *t;
         t->index = (int64_t)i;
@@ -235,6 +329,8 @@ static sgd_status make_trials(sgd_search **out, const sgd_search_options *o, con
         t->val_accuracy = NAN;
         t->verdict = -1;
         t->first_alarm = -1;
+        if ((int64_t)(i % (size_t)o->shard_count) != o->shard_index)
+            t->status = SGD_ENOTFOUND; /* another shard's: filled in by sgd_search_set_trial() */
     }
     *out = s;
     return SGD_OK;
@@ -257,13 +353,20 @@ static sgd_status optimizer_spec(char *buf, size_t cap, const char *tmpl, double
         return st;
     const char *mom_key = NULL;
     if (!isnan(momentum)) {
-        if (sgd__str_eq(sp.kind, "sgd") || sgd__str_eq(sp.kind, "rmsprop"))
-            mom_key = "momentum";
-        else if (sgd__str_eq(sp.kind, "adam") || sgd__str_eq(sp.kind, "adamw"))
-            mom_key = "beta1";
-        else
-            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%.*s' has no momentum or beta1", fn,
-                            tmpl, (int)sp.kind.n, sp.kind.p);
+        /* The kind's momentum coefficient, from its listing (SGD_OPTIM_HPARAM_MOMENTUM). */
+        char kind[SGD_OPTIM_MAX_NAME + 1];
+        snprintf(kind, sizeof kind, "%.*s", (int)(sp.kind.n < SGD_OPTIM_MAX_NAME ? sp.kind.n : SGD_OPTIM_MAX_NAME),
+                 sp.kind.p);
+        size_t count = sgd_optim_kind_hparam_count(kind);
+        for (size_t i = 0; i < count && mom_key == NULL; i++) {
+            sgd_optim_hparam h;
+            sgd_optim_hparam_init(&h);
+            if (sgd_optim_kind_hparam(kind, i, &h) == SGD_OK && (h.flags & SGD_OPTIM_HPARAM_MOMENTUM))
+                mom_key = h.name;
+        }
+        if (mom_key == NULL)
+            return sgd__err(SGD_EINVAL, "%s: optimizer '%s': momenta given but '%s' has no momentum coefficient", fn,
+                            tmpl, kind);
     }
     int w = snprintf(buf, cap, "%.*s:lr=%.17g", (int)sp.kind.n, sp.kind.p, lr);
     for (size_t i = 0; i < sp.n && w >= 0 && (size_t)w < cap; i++) {
@@ -290,7 +393,9 @@ typedef struct job {
     sgd_search *s;
     const sgd_allocator *alloc;
     pthread_mutex_t mu;
-    size_t next;
+    size_t next;   /* the next trial index to run (of this shard) */
+    size_t stride; /* shard_count */
+    int64_t total; /* trials this shard runs */
     int64_t done;
     sgd_status failed;
     char failmsg[512];
@@ -395,8 +500,10 @@ static sgd_status run_builtin(worker *w, sgd_search_trial *t)
     sgd_monitor_get_counters(mon, &mc);
     t->verdict = mc.verdict;
     t->first_alarm = mc.first_alarm;
-    if (w->val != NULL) {
-        sgd_status est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
+    if (w->val != NULL) { /* at the optimizer's evaluation point (schedule-free: the average) */
+        sgd_status est = sgd_optim_eval_point(opt, sgd_model_params(m), 1);
+        if (est == SGD_OK)
+            est = sgd_model_evaluate(m, w->val, 0, &t->val_loss, &t->val_accuracy);
         if (est != SGD_OK) {
             st = est;
             goto out;
@@ -424,7 +531,8 @@ static void *work(void *arg)
             pthread_mutex_unlock(&j->mu);
             break;
         }
-        size_t i = j->next++;
+        size_t i = j->next;
+        j->next += j->stride;
         pthread_mutex_unlock(&j->mu);
 
         sgd_search_trial t = j->s->trials[i];
@@ -468,7 +576,7 @@ static void *work(void *arg)
             j->s->trials[i] = t;
             j->done++;
             if (j->o->on_trial != NULL)
-                j->o->on_trial(&j->s->trials[i], j->done, (int64_t)j->s->n, j->o->user);
+                j->o->on_trial(&j->s->trials[i], j->done, j->total, j->o->user);
         }
         pthread_mutex_unlock(&j->mu);
     }
@@ -485,7 +593,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
         return st;
     sgd_search_options o;
     sgd_search_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts")) != SGD_OK)
         return st;
     if ((st = check_options(&o, fn)) != SGD_OK)
         return st;
@@ -514,6 +622,9 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
     if ((st = make_trials(&s, &o, &j.to, &al, fn)) != SGD_OK)
         return st;
     j.s = s;
+    j.next = (size_t)o.shard_index;
+    j.stride = (size_t)o.shard_count;
+    j.total = s->n > j.next ? (int64_t)((s->n - j.next + j.stride - 1) / j.stride) : 0;
     if (objective == NULL) {
         /* Check every optimizer template (and momentum) before training anything. */
         char spec[MAX_SPEC];
@@ -532,7 +643,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
             sgd_optim_free(probe);
         }
     }
-    size_t nw = (size_t)o.threads < s->n ? (size_t)o.threads : s->n;
+    size_t nw = (int64_t)o.threads < j.total ? (size_t)o.threads : (size_t)j.total;
     if (nw == 0)
         nw = 1;
     worker *ws = sgd__calloc(&al, nw, sizeof *ws);

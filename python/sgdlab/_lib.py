@@ -163,6 +163,7 @@ def ptr(cls: Any) -> Any:
 PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # core
     'sgd_status_str': (S, [I]), 'sgd_error_last': (S, []), 'sgd_error_clear': (V, []),
+    'sgd_error_set': (I, [I, S]),
     'sgd_version_number': (U32, []), 'sgd_version_string': (S, []),
     # data
     'sgd_dataset_from_labels': (I, [PP, P, P, I64, I64, P]),
@@ -172,6 +173,9 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_dataset_row': (I, [P, I64, PP, pI32, PP]),
     'sgd_dataset_subset': (I, [PP, P, I64, I64]),
     'sgd_dataset_split': (I, [PP, PP, P, I64, I32, U64]),
+    'sgd_dataset_from_sequence_labels': (I, [PP, P, P, I64, I64, I64, P]),
+    'sgd_dataset_labels_per_row': (I64, [P]), 'sgd_dataset_set_streams': (I, [P, I64]),
+    'sgd_dataset_streams': (I64, [P]),
     'sgd_loader_options_init': (V, [ptr(st.LoaderOptions)]),
     'sgd_loader_new': (I, [PP, P, I64, ptr(st.LoaderOptions)]),
     'sgd_loader_next': (I, [P, ptr(st.Batch)]), 'sgd_loader_num_batches': (I64, [P]),
@@ -210,6 +214,23 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_model_tensor_info': (I, [P, SZ, ptr(st.TensorInfo)]), 'sgd_model_find_tensor': (I, [P, S, pSZ]),
     'sgd_model_read_tensor': (I, [P, SZ, P, SZ]), 'sgd_model_write_tensor': (I, [P, SZ, P, SZ]),
     'sgd_model_buffer_bytes': (SZ, [P]), 'sgd_model_buffers': (P, [P]), 'sgd_model_reset_state': (I, [P]),
+    'sgd_model_state_size': (SZ, [P]), 'sgd_model_get_state': (I, [P, P, SZ]), 'sgd_model_set_state': (I, [P, P, SZ]),
+    'sgd_model_seq_len': (I64, [P]), 'sgd_model_set_seq_len': (I, [P, I64]),
+    # text
+    'sgd_text_options_init': (V, [ptr(st.TextOptions)]),
+    'sgd_text_from_memory': (I, [PP, P, SZ, ptr(st.TextOptions), P]),
+    'sgd_text_load': (I, [PP, pS, SZ, ptr(st.TextOptions), P]), 'sgd_text_free': (V, [P]),
+    'sgd_text_length': (I64, [P]), 'sgd_text_tokens': (pI32, [P]), 'sgd_text_vocab': (P, [P]),
+    'sgd_text_bytes': (I64, [P]), 'sgd_text_num_files': (I64, [P]),
+    'sgd_vocab_new': (I, [PP, I32, pU32, I64, P]), 'sgd_vocab_copy': (I, [PP, P, P]), 'sgd_vocab_free': (V, [P]),
+    'sgd_vocab_size': (I64, [P]), 'sgd_vocab_unit': (I32, [P]), 'sgd_vocab_symbols': (pU32, [P]),
+    'sgd_vocab_equal': (I32, [P, P]), 'sgd_vocab_encode': (I, [P, S, SZ, pI32, SZ, pSZ]),
+    'sgd_vocab_decode': (I, [P, pI32, SZ, P, SZ, pSZ]),
+    'sgd_text_split_options_init': (V, [ptr(st.TextSplitOptions)]),
+    'sgd_text_datasets': (I, [PP, PP, P, ptr(st.TextSplitOptions)]),
+    'sgd_generate_options_init': (V, [ptr(st.GenerateOptions)]),
+    'sgd_text_generate_bound': (SZ, [P, I64]),
+    'sgd_text_generate': (I, [P, P, ptr(st.GenerateOptions), P, SZ, pSZ]),
     # optim
     'sgd_optim_vtable_init': (V, [ptr(st.OptimVtable)]),
     'sgd_optim_new': (I, [PP, S, SZ, P]), 'sgd_optim_new_custom': (I, [PP, ptr(st.OptimVtable), P, SZ, P]),
@@ -227,6 +248,16 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_optim_state_count': (SZ, [P]), 'sgd_optim_state_describe': (I, [P, SZ, pS, pI32, pSZ]),
     'sgd_optim_state_find': (I, [P, S, pSZ]), 'sgd_optim_state_export': (I, [P, SZ, P, SZ]),
     'sgd_optim_state_data': (I, [P, SZ, PP]), 'sgd_optim_state_import': (I, [P, SZ, P, SZ]),
+    # optim, 0.2
+    'sgd_optim_vtable_ext_init': (V, [ptr(st.OptimVtableExt)]),
+    'sgd_optim_new_custom_ext': (I, [PP, ptr(st.OptimVtable), ptr(st.OptimVtableExt), P, SZ, P]),
+    'sgd_optim_hparam_init': (V, [ptr(st.OptimHparam)]),
+    'sgd_optim_kind_hparam_count': (SZ, [S]), 'sgd_optim_kind_hparam': (I, [S, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_count': (SZ, [P]), 'sgd_optim_hparam_describe': (I, [P, SZ, ptr(st.OptimHparam)]),
+    'sgd_optim_hparam_bounds': (I, [P, S, ptr(st.OptimHparam)]), 'sgd_optim_momentum_name': (S, [P]),
+    'sgd_optim_eval_point': (I, [P, P, I32]), 'sgd_optim_at_eval_point': (I32, [P]),
+    'sgd_optim_has_eval_point': (I32, [P]), 'sgd_optim_set_tensors': (I, [P, pSZ, SZ]),
+    'sgd_optim_simd_level': (S, []),
     # sched
     'sgd_sched_vtable_init': (V, [ptr(st.SchedVtable)]),
     'sgd_sched_new_custom': (I, [PP, ptr(st.SchedVtable), P]), 'sgd_sched_new': (I, [PP, S, D, P]),
@@ -248,6 +279,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_monitor_add_callback': (I, [P, pI32, U32, st.MONITOR_CALLBACK, P]),
     'sgd_monitor_remove_callback': (I, [P, I32]),
     'sgd_monitor_observe': (I, [P, D, D, D, pI32, pD]),
+    'sgd_monitor_observe_step': (I, [P, I64, D, D, D, pI32, pD]), 'sgd_monitor_finish': (I, [P, pI32]),
     'sgd_monitor_get_verdict': (I, [P, pI32]),
     'sgd_monitor_get_counters': (I, [P, ptr(st.MonitorCounters)]),
     'sgd_monitor_state_size': (I, [P, pSZ]), 'sgd_monitor_state_export': (I, [P, P, SZ]),
@@ -267,6 +299,8 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_trainer_model': (P, [P]), 'sgd_trainer_optim': (P, [P]), 'sgd_trainer_sched': (P, [P]),
     'sgd_trainer_monitor': (P, [P]), 'sgd_trainer_state_size': (SZ, [P]),
     'sgd_trainer_state_export': (I, [P, P, SZ]), 'sgd_trainer_state_import': (I, [P, P, SZ]),
+    'sgd_trainer_comm_init': (V, [ptr(st.TrainerComm)]),
+    'sgd_trainer_set_comm': (I, [P, ptr(st.TrainerComm)]),
     # tune
     'sgd_lrfind_options_init': (V, [ptr(st.LrfindOptions)]),
     'sgd_lrfind_run': (I, [PP, P, P, P, ptr(st.LrfindOptions), P]), 'sgd_lrfind_free': (V, [P]),
@@ -274,11 +308,13 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_lrfind_point': (I, [P, SZ, ptr(st.LrfindSample)]), 'sgd_lrfind_curve': (I, [P, P, P, P, SZ]),
     'sgd_lrfind_suggestion': (I, [P, I32, pD, pSZ]), 'sgd_lrfind_default_method': (I32, []),
     'sgd_lrfind_method_name': (S, [I32]),
+    'sgd_lrfind_analyze': (I, [PP, P, P, SZ, ptr(st.LrfindOptions), P]),
     'sgd_search_options_init': (V, [ptr(st.SearchOptions)]),
     'sgd_search_run': (I, [PP, S, P, P, ptr(st.SearchOptions), P]),
     'sgd_search_run_objective': (I, [PP, st.SEARCH_OBJECTIVE, P, ptr(st.SearchOptions), P]),
     'sgd_search_free': (V, [P]), 'sgd_search_count': (SZ, [P]),
     'sgd_search_get_trial': (I, [P, SZ, ptr(st.SearchTrial)]), 'sgd_search_best': (I, [P, pSZ]),
+    'sgd_search_set_trial': (I, [P, SZ, ptr(st.SearchTrial)]),
     # checkpoint
     'sgd_ckpt_dtype_size': (SZ, [I]), 'sgd_ckpt_dtype_name': (S, [I]),
     'sgd_ckpt_writer_new': (I, [PP, P]), 'sgd_ckpt_writer_free': (V, [P]),
@@ -306,6 +342,8 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_checkpoint_restore': (I, [P, ptr(st.CheckpointParts)]),
     'sgd_checkpoint_load': (I, [S, ptr(st.CheckpointParts), P]),
     'sgd_checkpoint_load_model': (I, [PP, P, ptr(st.ModelOptions), P]),
+    'sgd_checkpoint_add_vocab': (I, [P, P]), 'sgd_checkpoint_check_vocab': (I, [P, P]),
+    'sgd_checkpoint_load_vocab': (I, [PP, P, P]),
 }
 
 #: Functions declared through typed option structs that this package does not

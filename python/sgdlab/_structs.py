@@ -67,7 +67,8 @@ class Allocator(Struct):
 # ---------------------------------------------------------------- data
 class LoaderOptions(Struct):
     c_name = 'sgd_loader_options'
-    _fields_ = [('struct_size', u32), ('shuffle', i32), ('drop_last', i32), ('reserved', i32), ('seed', u64)]
+    _fields_ = [('struct_size', u32), ('shuffle', i32), ('drop_last', i32), ('reserved', i32), ('seed', u64),
+                ('shard_index', i32), ('shard_count', i32)]
 
 
 class Batch(Struct):
@@ -98,7 +99,15 @@ class TensorInfo(Struct):
 class OptimStepArgs(Struct):
     c_name = 'sgd_optim_step_args'
     _fields_ = [('struct_size', u32), ('group', u32), ('call', u32), ('calls', u32), ('step', i64),
-                ('offset', sz), ('weight_decay', f64), ('grad_scale', f64), ('clip_value', f64)]
+                ('offset', sz), ('weight_decay', f64), ('grad_scale', f64), ('clip_value', f64),
+                # 0.2
+                ('pass', u32), ('reserved', u32), ('base_lr', f64), ('lr_scale', f64), ('grad_sumsq', f64)]
+
+
+class OptimHparam(Struct):
+    c_name = 'sgd_optim_hparam'
+    _fields_ = [('struct_size', u32), ('flags', u32), ('name', cp), ('default_value', f64), ('lower', f64),
+                ('upper', f64)]
 
 
 OPTIM_INIT_FN = C.CFUNCTYPE(C.c_int, C.POINTER(pf32), sz, vp)
@@ -116,6 +125,16 @@ class OptimVtable(Struct):
                 ('slot_names', C.POINTER(cp)), ('init', OPTIM_INIT_FN), ('step', OPTIM_STEP_FN),
                 ('export_scalars', OPTIM_EXPORT_FN), ('import_scalars', OPTIM_IMPORT_FN),
                 ('set_hparam', OPTIM_SET_FN), ('get_hparam', OPTIM_GET_FN), ('destroy', DESTROY_FN)]
+
+
+OPTIM_DESCRIBE_FN = C.CFUNCTYPE(C.c_int, u32, C.POINTER(OptimHparam), vp)
+OPTIM_SWAP_FN = C.CFUNCTYPE(C.c_int, pf32, C.POINTER(pf32), sz, i32, vp)
+
+
+class OptimVtableExt(Struct):
+    c_name = 'sgd_optim_vtable_ext'
+    _fields_ = [('struct_size', u32), ('n_hparams', u32), ('describe_hparam', OPTIM_DESCRIBE_FN),
+                ('swap', OPTIM_SWAP_FN)]
 
 
 class OptimStepInfo(Struct):
@@ -228,14 +247,19 @@ class MonitorOptions(Struct):
                 ('oscillation_steps', i32), ('oscillation_spikes', i32), ('oscillation_window', i32),
                 ('plateau_steps', i32), ('stagnation_steps', i32), ('spike_recovery_steps', i32),
                 ('stagnation_min_drop', f64), ('stagnation_max_drop', f64), ('stagnation_z', f64),
-                ('stagnation_shape', f64), ('progress_fast_steps', f64), ('progress_slow_steps', f64)]
+                ('stagnation_shape', f64), ('progress_fast_steps', f64), ('progress_slow_steps', f64),
+                # 0.2
+                ('initial_loss', f64), ('min_steps', i32), ('reserved0', i32), ('drift_ratio', f64),
+                ('grad_spike_ratio', f64)]
 
 
 class MonitorEvent(Struct):
     c_name = 'sgd_monitor_event'
     _fields_ = [('struct_size', u32), ('kind', i32), ('step', i64), ('loss', f64), ('grad_norm', f64),
                 ('lr', f64), ('smoothed', f64), ('statistic', f64), ('threshold', f64), ('severity', i32),
-                ('suggested_action', i32), ('suggested_lr_scale', f64), ('remedy', cp), ('detail', cp)]
+                ('suggested_action', i32), ('suggested_lr_scale', f64), ('remedy', cp), ('detail', cp),
+                # 0.2
+                ('producer_step', i64), ('ref_step', i64), ('ref_producer_step', i64)]
 
 
 MONITOR_CALLBACK = C.CFUNCTYPE(i32, C.POINTER(MonitorEvent), pf64, vp)
@@ -245,7 +269,10 @@ class MonitorCounters(Struct):
     c_name = 'sgd_monitor_counters'
     _fields_ = [('struct_size', u32), ('verdict', i32), ('steps', i64), ('nonfinite_steps', i64),
                 ('first_alarm', i64), ('events', i64 * 8), ('first_event', i64 * 8), ('initial', f64),
-                ('smoothed', f64), ('best', f64), ('noise', f64), ('progress', f64)]
+                ('smoothed', f64), ('best', f64), ('noise', f64), ('progress', f64),
+                # 0.2
+                ('first_alarm_producer_step', i64), ('below_floor_steps', i64), ('grad_norm', f64),
+                ('finished', i32), ('reserved0', i32)]
 
 
 # ---------------------------------------------------------------- trainer
@@ -264,7 +291,8 @@ class TrainerProgress(Struct):
                 ('batch', i64), ('batches', i64), ('loss', f64), ('smoothed_loss', f64), ('lr', f64),
                 ('samples_per_sec', f64), ('elapsed', f64), ('eta', f64), ('fraction', f64),
                 ('train_loss', f64), ('val_loss', f64), ('val_accuracy', f64), ('rescues', i64),
-                ('guard_scale', f64)]
+                ('guard_scale', f64), ('train_bpc', f64), ('val_bpc', f64), ('train_perplexity', f64),
+                ('val_perplexity', f64)]
 
 
 TRAINER_PROGRESS_FN = C.CFUNCTYPE(i32, C.POINTER(TrainerProgress), vp)
@@ -279,6 +307,14 @@ class TrainerEvent(Struct):
 
 TRAINER_EVENT_FN = C.CFUNCTYPE(i32, C.POINTER(TrainerEvent), pf64, vp)
 
+TRAINER_ALLREDUCE_FN = C.CFUNCTYPE(C.c_int, pf32, sz, pf64, sz, vp)
+
+
+class TrainerComm(Struct):
+    c_name = 'sgd_trainer_comm'
+    _fields_ = [('struct_size', u32), ('rank', i32), ('size', i32), ('reserved', i32),
+                ('allreduce', TRAINER_ALLREDUCE_FN), ('user', vp)]
+
 
 class TrainerStats(Struct):
     c_name = 'sgd_trainer_stats'
@@ -291,7 +327,26 @@ class TrainerStats(Struct):
 class TrainerEpoch(Struct):
     c_name = 'sgd_trainer_epoch'
     _fields_ = [('struct_size', u32), ('done', i32), ('train_loss', f64), ('val_loss', f64),
-                ('val_accuracy', f64), ('lr', f64), ('step', i64), ('rescues', i64), ('seconds', f64)]
+                ('val_accuracy', f64), ('lr', f64), ('step', i64), ('rescues', i64), ('seconds', f64),
+                ('train_bpc', f64), ('val_bpc', f64), ('train_perplexity', f64), ('val_perplexity', f64)]
+
+
+# ---------------------------------------------------------------- text
+class TextOptions(Struct):
+    c_name = 'sgd_text_options'
+    _fields_ = [('struct_size', u32), ('unit', i32), ('max_bytes', i64)]
+
+
+class TextSplitOptions(Struct):
+    c_name = 'sgd_text_split_options'
+    _fields_ = [('struct_size', u32), ('reserved', i32), ('seq_len', i64), ('streams', i64), ('val_fraction', f64),
+                ('val_streams', i64)]
+
+
+class GenerateOptions(Struct):
+    c_name = 'sgd_generate_options'
+    _fields_ = [('struct_size', u32), ('reserved', i32), ('prime', cp), ('length', i64), ('temperature', f64),
+                ('seed', u64)]
 
 
 # ---------------------------------------------------------------- tune
@@ -333,7 +388,7 @@ class SearchOptions(Struct):
                 ('trials', i64), ('seed', u64), ('max_steps', i64), ('schedule', cp), ('threads', i32),
                 ('reserved', i32), ('trainer', C.POINTER(TrainerOptions)), ('monitor', C.POINTER(MonitorOptions)),
                 ('on_step', SEARCH_STEP_FN), ('on_event', SEARCH_EVENT_FN), ('on_trial', SEARCH_TRIAL_FN),
-                ('user', vp)]
+                ('user', vp), ('shard_index', i32), ('shard_count', i32)]
 
 
 # ---------------------------------------------------------------- checkpoint

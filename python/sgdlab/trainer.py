@@ -57,6 +57,10 @@ class TrainerProgress:
     val_accuracy: float
     rescues: int
     guard_scale: float
+    train_bpc: float = float('nan')
+    val_bpc: float = float('nan')
+    train_perplexity: float = float('nan')
+    val_perplexity: float = float('nan')
 
     @classmethod
     def from_c(cls, p: st.TrainerProgress) -> 'TrainerProgress':

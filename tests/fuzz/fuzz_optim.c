@@ -2,8 +2,10 @@
  * libFuzzer harness for the optimizers: the textual spec (sgd_optim_new), and
  * then whatever the rest of the input says to do with the optimizer: steps on
  * raw float bytes (NaN, infinities, subnormals, huge values), parameter
- * groups, hyperparameters set by name, gradient hygiene, state exported and
- * imported (also from raw bytes), the step counter, resets.
+ * groups, tensor boundaries, hyperparameters set by name (from a fixed list
+ * and from the optimizer's own listing), gradient hygiene, state exported
+ * and imported (also from raw bytes), the step counter, resets, and the
+ * evaluation point (a step there is refused and changes nothing).
  *
  * Input: the spec up to the first '\n' (or the whole input), then control
  * bytes. Invariants checked (a broken one traps): a refused spec leaves the
@@ -119,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         params[i] = (float)value(&r), grads[i] = raw_float(&r);
 
     for (int ops = 0; r.p < r.end && ops < 200; ops++) {
-        switch (byte(&r) % 9) {
+        switch (byte(&r) % 11) {
         case 0:
         case 1: { /* a step */
             double lr = value(&r);
@@ -149,8 +151,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_status(sgd_optim_add_group(o, off, cnt, value(&r), value(&r), &idx));
             break;
         }
-        case 3: { /* a hyperparameter */
+        case 3: { /* a hyperparameter, from the list above or the optimizer's own listing */
             const char *name = hparams[byte(&r) % (sizeof hparams / sizeof hparams[0])];
+            uint8_t pick = byte(&r);
+            sgd_optim_hparam hp;
+            sgd_optim_hparam_init(&hp);
+            if (pick & 1) {
+                CHECK(sgd_optim_hparam_describe(o, (size_t)(pick >> 1) % sgd_optim_hparam_count(o), &hp) == SGD_OK);
+                CHECK(hp.name != NULL && sgd_optim_hparam_bounds(o, hp.name, &hp) == SGD_OK);
+                name = hp.name;
+            }
             double v = value(&r), got;
             st = sgd_optim_set(o, name, v);
             check_status(st);
@@ -207,6 +217,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int64_t s = (int64_t)byte(&r) - 8, got;
             check_status(sgd_optim_set_step(o, s));
             CHECK(sgd_optim_get_step(o, &got) == SGD_OK && got >= 0);
+            break;
+        }
+        case 9: { /* tensor boundaries from the input (sizes adding up to n, or not) */
+            size_t sizes[8], k = byte(&r) % 9, total = 0;
+            for (size_t i = 0; i < k; i++)
+                total += (sizes[i] = byte(&r) % (MAX_N + 1));
+            if (byte(&r) & 1 && k > 0 && total <= n)
+                sizes[k - 1] += n - total;
+            check_status(sgd_optim_set_tensors(o, k ? sizes : NULL, k));
+            break;
+        }
+        case 10: { /* to the evaluation point and back; a step there changes nothing */
+            CHECK(sgd_optim_eval_point(o, params, 1) == SGD_OK);
+            CHECK(sgd_optim_at_eval_point(o) == 1);
+            memcpy(before, params, n * sizeof *params);
+            CHECK(sgd_optim_step(o, params, grads, 0.1, NULL) == SGD_ESTATE);
+            CHECK(memcmp(before, params, n * sizeof *params) == 0);
+            CHECK(sgd_optim_eval_point(o, params, 0) == SGD_OK);
+            CHECK(sgd_optim_at_eval_point(o) == 0);
             break;
         }
         default:

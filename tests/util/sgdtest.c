@@ -1,9 +1,11 @@
 /* Test utilities: counting/failing allocator and the failure walker. SPDX-License-Identifier: MIT */
 #include "sgdtest.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Each block carries a 16-byte header with its size, keeping malloc's alignment. */
 typedef union hdr {
@@ -144,4 +146,106 @@ const char *sgdt_data_path(const char *name)
     const char *dir = getenv("SGDT_DATA_DIR");
     snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "tests/data", name);
     return buf;
+}
+
+double sgdt_splitmix_u(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 40) / 16777216.0;
+}
+
+void sgdt_fixture_load(sgdt_fixture *f, const char *path)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (gz == NULL)
+        fail_msg("cannot open %s", path);
+    size_t cap = 1 << 21, n = 0;
+    f->text = malloc(cap);
+    assert_non_null(f->text);
+    int r;
+    while ((r = gzread(gz, f->text + n, (unsigned)(cap - n - 1))) > 0) {
+        n += (size_t)r;
+        if (n + 1 == cap) {
+            cap *= 2;
+            f->text = realloc(f->text, cap);
+            assert_non_null(f->text);
+        }
+    }
+    assert_true(r == 0);
+    gzclose(gz);
+    f->text[n] = '\0';
+    f->at = f->text;
+}
+
+double *sgdt_fixture_record(sgdt_fixture *f, const char *name, int64_t rows, int64_t cols)
+{
+    while (*f->at == '#') {
+        f->at = strchr(f->at, '\n');
+        assert_non_null(f->at);
+        f->at++;
+    }
+    char got[128];
+    long long r, c;
+    int used;
+    if (sscanf(f->at, "%127s %lld %lld%n", got, &r, &c, &used) != 3 || strcmp(got, name) != 0 || r != rows ||
+        c != cols)
+        fail_msg("fixture: expected record %s %lld %lld, found \"%.60s\"", name, (long long)rows, (long long)cols,
+                 f->at);
+    f->at += used;
+    double *v = malloc((size_t)(rows * cols) * sizeof *v + 1);
+    assert_non_null(v);
+    for (int64_t i = 0; i < rows * cols; i++) {
+        char *end;
+        v[i] = strtod(f->at, &end);
+        assert_true(end != f->at);
+        f->at = end;
+    }
+    while (*f->at == ' ' || *f->at == '\n')
+        f->at++;
+    return v;
+}
+
+void sgdt_fixture_free(sgdt_fixture *f)
+{
+    free(f->text);
+    f->text = f->at = NULL;
+}
+
+double sgdt_parity_error(const float *ours, const double *ref, size_t n)
+{
+    double err = 0, mag = 0;
+    for (size_t i = 0; i < n; i++) {
+        err = fabs(ours[i] - ref[i]) > err ? fabs(ours[i] - ref[i]) : err;
+        mag = fabs(ref[i]) > mag ? fabs(ref[i]) : mag;
+    }
+    return mag > 0 ? err / mag : err;
+}
+
+void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed)
+{
+    uint32_t r = seed * 2654435761u + 7u;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t k = (int32_t)(i % classes);
+        y[i] = k;
+        for (int j = 0; j < dim; j++) {
+            r = r * 1664525u + 1013904223u;
+            double noise = ((double)(r >> 8) / 16777216.0 - 0.5) * 2.2;
+            double centre = (j % classes == k) ? 1.0 : (j == (k + 2) % dim ? -0.5 : 0.0);
+            x[i * dim + j] = (float)(centre + noise);
+        }
+    }
+}
+
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m))
+            m = d;
+    }
+    return m;
 }

@@ -69,4 +69,38 @@ void sgdt__assert_error_contains(const char *needle, const char *file, int line)
  */
 const char *sgdt_data_path(const char *name);
 
+/*
+ * splitmix64 streams, as the torch fixture generators (tests/gen_*.py) draw
+ * them: each call returns the next uniform double in [0, 1) with 24 random
+ * bits of the stream whose state is *x (initially the seed).
+ */
+double sgdt_splitmix_u(uint64_t *x);
+
+/*
+ * A text fixture of the torch generators: '#' comment lines, then records
+ * "name rows cols" followed by rows * cols numbers, read in order.
+ */
+typedef struct sgdt_fixture {
+    char *text;
+    char *at;
+} sgdt_fixture;
+
+/* Reads a gzip-compressed fixture whole (fails the test if it cannot). */
+void sgdt_fixture_load(sgdt_fixture *f, const char *path);
+/* The record `name`, which must come next, of rows x cols values: a new array (free it). */
+double *sgdt_fixture_record(sgdt_fixture *f, const char *name, int64_t rows, int64_t cols);
+void sgdt_fixture_free(sgdt_fixture *f);
+
+/* Largest |ours - ref| over the largest |ref|: the tolerance rule of the torch parity tests. */
+double sgdt_parity_error(const float *ours, const double *ref, size_t n);
+
+/*
+ * A small seeded classification task: n rows of `dim` features in `classes`
+ * noisy blobs (row i has class i % classes), into x (n * dim) and y (n).
+ */
+void sgdt_blobs(float *x, int32_t *y, int64_t n, int dim, int classes, uint32_t seed);
+
+/* The largest |a[i] - b[i]| (NaN anywhere makes it NaN). */
+float sgdt_max_abs_diff(const float *a, const float *b, size_t n);
+
 #endif /* SGDLAB_TEST_UTIL_H */

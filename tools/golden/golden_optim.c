@@ -10,6 +10,12 @@
  *   g g_1 ... g_N
  *   x x_1 ... x_N
  *
+ * Two optional lines (tests/gen_beyond_fixtures.py writes them):
+ *
+ *   tensors S_1 ... S_k  after 'n': the arena's tensors (sgd_optim_set_tensors)
+ *   e e_1 ... e_N        after an 'x': the parameters at the evaluation point
+ *                        (sgd_optim_eval_point(1), compared, then back with 0)
+ *
  * error = |x - x_ref| / max(|x_ref|, 0.01), at most 5e-4 everywhere
  * (tests/data/golden/README.md). The lr column is used as given; when a
  * comment says "# the lr column follows the schedule KIND key=value ...",
@@ -70,13 +76,26 @@ static int read_vector(golden_lines *L, golden_result *r, const char *word, cons
     return 0;
 }
 
+/* Whether the next content line starts with `word` (consumes nothing). */
+static int next_is(const golden_lines *L, const char *word)
+{
+    golden_lines peek = *L;
+    const char *line, *tok;
+    size_t n, tn;
+    if (!golden_next_line(&peek, &line, &n))
+        return 0;
+    const char *p = line;
+    golden_next_token(&p, line + n, &tok, &tn);
+    return golden_token_is(tok, tn, word);
+}
+
 /* "optimizer KIND k=v k=v" -> "KIND:k=v,k=v" */
 static int build_spec(golden_lines *L, golden_result *r, const char *p, const char *end, char *spec, size_t cap)
 {
     const char *tok;
     size_t tn, len = 0;
     if (!golden_next_token(&p, end, &tok, &tn))
-        return golden_fail(r, -1, "line %zu: 'optimizer' needs a kind (sgd, adagrad, rmsprop, adam, adamw)",
+        return golden_fail(r, -1, "line %zu: 'optimizer' needs a kind (sgd, adam, ...: sgd_optim_builtin_name())",
                            L->lineno);
     int first = 1;
     do {
@@ -149,6 +168,7 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
 
     float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g);
     double *ref = malloc(n * sizeof *ref);
+    size_t *tensors = NULL, n_tensors = 0;
     sgd_optim *opt = NULL;
     sgd_sched *sched = NULL;
     char sched_spec[GOLDEN_MAX_SPEC];
@@ -160,12 +180,38 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
         golden_fail(r, -1, "out of memory for n=%zu", n);
         goto out;
     }
+    if (next_is(&L, "tensors")) {
+        if (expect_line(&L, r, "tensors", &p, &end) != 0)
+            goto out;
+        if ((tensors = malloc(n * sizeof *tensors)) == NULL) {
+            golden_fail(r, -1, "out of memory for n=%zu", n);
+            goto out;
+        }
+        size_t total = 0;
+        while (golden_next_token(&p, end, &tok, &tn)) {
+            size_t sz;
+            if (n_tensors == n || golden_parse_count(tok, tn, n, &sz) != 0 || sz == 0 || sz > n - total) {
+                golden_fail(r, -1, "line %zu: 'tensors' takes sizes > 0 adding up to n=%zu", L.lineno, n);
+                goto out;
+            }
+            tensors[n_tensors++] = sz;
+            total += sz;
+        }
+        if (total != n) {
+            golden_fail(r, -1, "line %zu: the tensor sizes add up to %zu, not n=%zu", L.lineno, total, n);
+            goto out;
+        }
+    }
     if (expect_line(&L, r, "x0", &p, &end) != 0 || read_vector(&L, r, "x0", p, end, n, x, NULL) != 0)
         goto out;
 
     if (sgd_optim_new(&opt, spec, n, NULL) != SGD_OK) {
         /* The fixture is well-formed; the library refuses it: a failure, not a malformed file. */
         rc = golden_fail(r, 0, "line %zu: the library refused '%s': %s", spec_line, spec, sgd_error_last());
+        goto out;
+    }
+    if (n_tensors > 0 && sgd_optim_set_tensors(opt, tensors, n_tensors) != SGD_OK) {
+        rc = golden_fail(r, 0, "the library refused the tensors: %s", sgd_error_last());
         goto out;
     }
     double base_lr = 0.0;
@@ -208,11 +254,27 @@ int golden_check_optim(const char *path, const char *text, size_t len, golden_re
                              sgd_error_last());
             goto out;
         }
-        for (size_t i = 0; i < n; i++) {
-            double err = fabs((double)x[i] - ref[i]) / fmax(fabs(ref[i]), GOLDEN_OPTIM_FLOOR);
-            if (!(err <= worst)) { /* NaN counts as worst */
-                worst = isnan(err) ? INFINITY : err;
-                worst_step = k, worst_i = i, worst_got = x[i], worst_ref = ref[i];
+        for (int pt = 0; pt < 2; pt++) {
+            if (pt == 1) { /* the evaluation point, when the file gives it */
+                if (!next_is(&L, "e"))
+                    break;
+                if (expect_line(&L, r, "e", &p, &end) != 0 || read_vector(&L, r, "e", p, end, n, NULL, ref) != 0)
+                    goto out;
+                if (sgd_optim_eval_point(opt, x, 1) != SGD_OK) {
+                    rc = golden_fail(r, 0, "step %zu: the evaluation point: %s", k, sgd_error_last());
+                    goto out;
+                }
+            }
+            for (size_t i = 0; i < n; i++) {
+                double err = fabs((double)x[i] - ref[i]) / fmax(fabs(ref[i]), GOLDEN_OPTIM_FLOOR);
+                if (!(err <= worst)) { /* NaN counts as worst */
+                    worst = isnan(err) ? INFINITY : err;
+                    worst_step = k, worst_i = i, worst_got = x[i], worst_ref = ref[i];
+                }
+            }
+            if (pt == 1 && sgd_optim_eval_point(opt, x, 0) != SGD_OK) {
+                rc = golden_fail(r, 0, "step %zu: back from the evaluation point: %s", k, sgd_error_last());
+                goto out;
             }
         }
     }
@@ -232,5 +294,6 @@ out:
     free(x);
     free(g);
     free(ref);
+    free(tensors);
     return rc;
 }

@@ -357,6 +357,8 @@ static bool load_pair(const char *cmd, const char *images, const char *labels, s
 
 bool cli_load_data(const char *cmd, const char *spec, int64_t val_split, uint64_t seed, cli_data *d)
 {
+    if (cli_is_text(spec))
+        return cli_load_text(cmd, spec, 100, 32, 0.05, SGD_TEXT_UTF8, d);
     memset(d, 0, sizeof *d);
     double t0 = cli_now();
     if (spec == NULL)
@@ -494,12 +496,15 @@ void cli_data_free(cli_data *d)
         sgd_dataset_free(d->val);
     sgd_dataset_free(d->test);
     sgd_dataset_free(d->train);
+    sgd_text_free(d->text);
     memset(d, 0, sizeof *d);
 }
 
 void cli_default_model(const cli_data *d, char *buf, size_t cap)
 {
-    if (strcmp(d->name, "spirals") == 0)
+    if (d->text != NULL)
+        snprintf(buf, cap, "tokens-embedding(64)-lstm(256)-dense(vocab)");
+    else if (strcmp(d->name, "spirals") == 0)
         snprintf(buf, cap, "2-64-relu-64-relu-3");
     else
         snprintf(buf, cap, "%lld-256-relu-128-relu-%lld", (long long)d->dim, (long long)d->classes);

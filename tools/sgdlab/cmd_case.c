@@ -66,7 +66,10 @@ void sgdlab_help_case(void)
            "\n"
            "Exit status: 0 when the story holds (the too-high trial is diverged or unstable and a\n"
            "rescued trial is healthy); 1 when it does not, or the plot asked for could not be\n"
-           "drawn; 2 for bad arguments or data.\n");
+           "drawn; 2 for bad arguments or data.\n"
+           "\n"
+           "sgdlab case text: the article's text case study, a character-level LSTM (sgdlab case\n"
+           "text --help).\n");
 }
 
 enum { T_HIGH = 0, T_LOW = 1, T_SCHED = 2, T_GUARD = 3, N_TRIALS = 4 };
@@ -366,6 +369,8 @@ int sgdlab_cmd_case(int argc, char **argv)
         argv++;
         argc--;
     }
+    if (which != NULL && strcmp(which, "text") == 0) /* cmd_case_text.c */
+        return sgdlab_case_text(argc, argv);
     cli_args a;
     cli_args_init(&a, "case", argc, argv);
     const char *name;
@@ -423,11 +428,11 @@ int sgdlab_cmd_case(int argc, char **argv)
     if (a.error)
         return SGDLAB_EXIT_USAGE;
     if (which == NULL) {
-        fprintf(stderr, "sgdlab case: which case? (the one there is: sgdlab case image; --help)\n");
+        fprintf(stderr, "sgdlab case: which case? (sgdlab case image, sgdlab case text; --help)\n");
         return SGDLAB_EXIT_USAGE;
     }
     if (strcmp(which, "image") != 0) {
-        fprintf(stderr, "sgdlab case: unknown case '%s' (the one there is: image)\n", which);
+        fprintf(stderr, "sgdlab case: unknown case '%s' (there are: image, text)\n", which);
         return SGDLAB_EXIT_USAGE;
     }
     if (threads == 0) {

@@ -1,15 +1,19 @@
 /*
- * sgdlab monitor: runs the health monitor over a loss log, from a file or a
- * pipe, as it is written. SPDX-License-Identifier: MIT
+ * sgdlab monitor: runs the health monitor over a training log, from a file or
+ * a pipe, as it is written. The reading rules are logread.c's; this file is
+ * the options, the input (never harming the producer of a pipe), runs, and
+ * the output. SPDX-License-Identifier: MIT
  */
 #include "cli.h"
 #include "commands.h"
+#include "logread.h"
 
 #include "core/internal.h" /* sgd__parse_double: strict, locale-independent numbers */
 #include "sgdlab/sgdlab.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,46 +24,70 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LINE (1 << 16)
+#define SCHEMA "sgdlab.monitor/1"
 #define MAX_COLUMNS 1024
+#define KEEP_SKIPPED 3
 
 void sgdlab_help_monitor(void)
 {
     printf(
         "usage: sgdlab monitor [options] [FILE|-]\n"
         "\n"
-        "Reads a loss log, one observation per line, from FILE or standard input (also\n"
-        "when '-' or no FILE is given) as it is written, runs the libsgdlab health monitor\n"
-        "over it and prints one JSON object per event, then a final verdict line:\n"
-        "  {\"event\":\"divergence\",\"step\":12,\"line\":14,...}\n"
-        "  {\"verdict\":\"diverged\",\"steps\":19,\"first_alarm\":12,...}\n"
-        "\"step\" is the 0-based index of the observation; \"verdict\" is one of healthy,\n"
-        "diverged, unstable, stagnant; \"first_alarm\" is the step of the first nonfinite,\n"
-        "divergence, oscillation or stagnation event, or null.\n"
+        "Reads a training log from FILE or standard input (also when '-' or no FILE is\n"
+        "given) as it is written, runs the libsgdlab health monitor over its training\n"
+        "loss and prints one JSON object per event, then a verdict line per run:\n"
+        "  {\"schema\":\"" SCHEMA "\",\"type\":\"event\",\"kind\":\"divergence\",\"run\":1,\"step\":12,...}\n"
+        "  {\"schema\":\"" SCHEMA "\",\"type\":\"verdict\",\"run\":1,\"verdict\":\"diverged\",...}\n"
+        "\"step\" is the 0-based index of the observation, \"producer_step\" the log's own\n"
+        "step (or null); \"verdict\" is one of healthy, diverged, unstable, stagnant.\n"
         "\n"
-        "Input: a line holds one number, or several separated by whitespace or commas;\n"
-        "blank lines, lines starting with '#' and header lines of words before the data\n"
-        "are skipped; nan, inf and -inf are read as such.\n"
+        "Reading: the training loss is found in each line by name (loss, train_loss,\n"
+        "training_loss, total_loss, llm.c's trl) in the forms 'key value', 'key: value',\n"
+        "'key=value', JSON objects and Python dicts, CSV/TSV with a header (empty fields\n"
+        "kept in place), Keras progress bars and lines redrawn with '\\r'; the step, the\n"
+        "learning rate and the gradient norm likewise (step, iter, s; lr, learning_rate;\n"
+        "norm, grad_norm). Validation and test values (val_loss, eval_loss, llm.c's tel,\n"
+        "lines that say val, eval or test) are reported apart, never read as training\n"
+        "losses. A plain column of numbers is read as the loss. Lines that cannot be\n"
+        "read are skipped and counted. A step that goes back, or a header that repeats,\n"
+        "starts a new run, judged on its own. docs/monitor.md has the rules.\n"
         "\n"
         "options:\n"
-        "  -c, --column N        1-based column holding the loss (default: the last)\n"
-        "  -g, --grad-column N   column holding the gradient norm (default: none)\n"
-        "  -l, --lr-column N     column holding the learning rate (default: none)\n"
-        "  -f, --follow          when FILE is a regular file, keep reading as it grows\n"
-        "                        (like tail -f) until interrupted (SIGINT/SIGTERM) or --idle;\n"
-        "                        pipes are always read until the writer closes them\n"
-        "      --idle SECONDS    with --follow, stop after SECONDS without new data\n"
-        "      --fail-on KINDS   exit with status 1 if any of KINDS happened: a comma-separated\n"
-        "                        list of events (nonfinite, divergence, spike, oscillation,\n"
-        "                        plateau, stagnation), final verdicts (diverged, unstable,\n"
-        "                        stagnant), 'alarm' (any alarm event) or 'any' (any event)\n"
-        "      --set SPEC        monitor options, e.g. divergence_ratio=5,plateau_steps=200\n"
-        "                        (field names of sgd_monitor_options; see docs/monitor.md)\n"
-        "      --human           print a readable report instead of JSON Lines\n"
-        "  -h, --help            show this help\n"
+        "  -k, --key NAME          the field holding the training loss\n"
+        "      --step-key NAME     the field holding the step\n"
+        "      --lr-key NAME       the field holding the learning rate\n"
+        "      --grad-norm-key NAME  the field holding the gradient norm\n"
+        "      --match REGEX       POSIX extended regex whose one capture group is the loss;\n"
+        "                          lines that do not match are skipped\n"
+        "  -c, --column N          plain columns: the 1-based column holding the loss\n"
+        "  -g, --grad-column N     with --column: the column of the gradient norm\n"
+        "  -l, --lr-column N       with --column: the column of the learning rate\n"
+        "      --initial-loss X    the untrained loss, for a log that starts mid-run\n"
+        "      --classes C         the same for a classifier: ln C\n"
+        "      --floor X           the lowest value the loss can take (default 0; set it\n"
+        "                          below the lowest loss for losses that can be negative)\n"
+        "      --set SPEC          monitor options, e.g. divergence_ratio=5,plateau_steps=200\n"
+        "                          (field names of sgd_monitor_options; docs/monitor.md)\n"
+        "  -f, --follow            when FILE is a regular file, keep reading as it grows\n"
+        "                          (like tail -f; a truncated file is read again from its\n"
+        "                          start, as a new run) until interrupted or --idle\n"
+        "      --idle SECONDS      with --follow, stop after SECONDS without new data\n"
+        "      --fail-on KINDS     exit with status 1 if any of KINDS happened in a run: a\n"
+        "                          comma-separated list of events (nonfinite, divergence, spike,\n"
+        "                          oscillation, plateau, stagnation, grad_spike), final verdicts\n"
+        "                          (diverged, unstable, stagnant), 'alarm' or 'any'\n"
+        "      --exit-early        stop reading as soon as --fail-on matched (by default the\n"
+        "                          input is read to its end whatever happens, so that the\n"
+        "                          program writing into a pipe is never killed)\n"
+        "      --human             a readable report instead of JSON Lines\n"
+        "  -q, --quiet             only the verdicts\n"
+        "  -h, --help              show this help\n"
+        "\n"
+        "In a pipe, make the producer flush its lines: python -u train.py | sgdlab monitor\n"
+        "(or PYTHONUNBUFFERED=1).\n"
         "\n"
         "Exit status: 0 whatever the verdict (unless --fail-on matched: 1); 2 for bad\n"
-        "arguments or unreadable input (the message names the file and line).\n");
+        "arguments, unreadable input, or input in which no training loss was found.\n");
 }
 
 /* ------------------------------------------------------------ signals */
@@ -81,222 +109,32 @@ static void install_signals(void)
     sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-}
-
-/* ------------------------------------------------------------ line reader */
-
-typedef struct reader {
-    int fd;
-    const char *name;
-    bool follow;  /* regular file + --follow */
-    double idle;  /* seconds; <= 0: wait forever */
-    char *buf;
-    size_t len;   /* bytes in buf */
-    size_t start; /* start of the next line */
-    int64_t lineno;
-} reader;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* 1: a line in *line (NUL-terminated, newline removed); 0: end of input; -1: error (message printed). */
-static int next_line(reader *r, char **line)
-{
-    double idle_since = now_seconds();
-    for (;;) {
-        char *nl = r->len > r->start ? memchr(r->buf + r->start, '\n', r->len - r->start) : NULL;
-        if (nl != NULL) {
-            *nl = '\0';
-            *line = r->buf + r->start;
-            r->start = (size_t)(nl - r->buf) + 1;
-            r->lineno++;
-            return 1;
-        }
-        if (r->start > 0) {
-            memmove(r->buf, r->buf + r->start, r->len - r->start);
-            r->len -= r->start;
-            r->start = 0;
-        }
-        if (r->len >= MAX_LINE) {
-            fprintf(stderr, "sgdlab monitor: %s:%lld: line longer than %d bytes\n", r->name,
-                    (long long)r->lineno + 1, MAX_LINE);
-            return -1;
-        }
-        if (stop_requested)
-            return 0;
-        ssize_t n = read(r->fd, r->buf + r->len, MAX_LINE - r->len);
-        if (n > 0) {
-            r->len += (size_t)n;
-            idle_since = now_seconds();
-            continue;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue; /* stop_requested is checked above */
-            fprintf(stderr, "sgdlab monitor: %s: read error: %s\n", r->name, strerror(errno));
-            return -1;
-        }
-        /* End of the data written so far. */
-        if (r->follow) {
-            if (r->idle > 0 && now_seconds() - idle_since >= r->idle)
-                return 0;
-            struct timespec ts = {0, 100 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (r->len > 0) { /* a last line without a newline */
-            r->buf[r->len] = '\0';
-            *line = r->buf;
-            r->start = r->len = 0;
-            r->lineno++;
-            return 1;
-        }
-        return 0;
-    }
-}
-
-/* ------------------------------------------------------------ output */
-
-typedef struct ctx {
-    const char *name;
-    int64_t lineno;
-    bool human;
-    uint32_t seen; /* kinds seen */
-} ctx;
-
-static void json_number(const char *key, double v)
-{
-    printf(",\"%s\":", key);
-    cli_json_num(stdout, v);
-}
-
-static void json_string(const char *key, const char *s)
-{
-    printf(",\"%s\":", key);
-    cli_json_str(stdout, s);
-}
-
-static const char *severity_name(int32_t s)
-{
-    return s == SGD_MONITOR_CRITICAL ? "critical" : s == SGD_MONITOR_WARNING ? "warning" : "info";
-}
-
-static const char *nonfinite_name(double v)
-{
-    return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
-}
-
-static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *user)
-{
-    (void)lr_scale;
-    ctx *c = user;
-    c->seen |= 1u << ev->kind;
-    if (c->human) {
-        printf("step %lld (line %lld): %s [%s]", (long long)ev->step, (long long)c->lineno,
-               sgd_monitor_kind_name(ev->kind), severity_name(ev->severity));
-        if (ev->kind == SGD_MONITOR_NONFINITE) {
-            if (!isfinite(ev->loss))
-                printf(" loss is %s", nonfinite_name(ev->loss));
-            else
-                printf(" gradient norm is %s", nonfinite_name(ev->grad_norm));
-        } else {
-            printf(" loss %.6g, smoothed %.6g; %s = %.4g (threshold %.4g)", ev->loss, ev->smoothed, ev->detail,
-                   ev->statistic, ev->threshold);
-        }
-        printf("\n    suggestion: %s\n", ev->remedy);
-    } else {
-        printf("{\"event\":\"%s\",\"step\":%lld,\"line\":%lld", sgd_monitor_kind_name(ev->kind), (long long)ev->step,
-               (long long)c->lineno);
-        json_number("loss", ev->loss);
-        if (!isfinite(ev->loss))
-            json_string("value", nonfinite_name(ev->loss));
-        if (!(isfinite(ev->grad_norm) && ev->grad_norm < 0))
-            json_number("grad_norm", ev->grad_norm);
-        if (ev->lr >= 0)
-            json_number("lr", ev->lr);
-        json_number("smoothed", ev->smoothed);
-        if (ev->kind != SGD_MONITOR_NONFINITE) {
-            json_number("statistic", ev->statistic);
-            json_number("threshold", ev->threshold);
-        }
-        json_string("severity", severity_name(ev->severity));
-        json_string("suggested_action", sgd_monitor_action_name(ev->suggested_action));
-        json_number("suggested_lr_scale", ev->suggested_lr_scale);
-        json_string("remedy", ev->remedy);
-        json_string("detail", ev->detail);
-        printf("}\n");
-    }
-    fflush(stdout);
-    return SGD_MONITOR_CONTINUE;
-}
-
-static void print_verdict(const sgd_monitor_counters *c, bool human)
-{
-    if (human) {
-        printf("\nverdict: %s after %lld observation(s)", sgd_monitor_verdict_name(c->verdict), (long long)c->steps);
-        if (c->first_alarm >= 0)
-            printf("; first alarm at step %lld", (long long)c->first_alarm);
-        printf("\n");
-        if (c->steps > c->nonfinite_steps && isfinite(c->initial))
-            printf("loss: initial %.6g, smoothed now %.6g, best %.6g (%.1f%% below the start); noise %.3g%%/step\n",
-                   c->initial, c->smoothed, c->best, 100.0 * c->progress, 100.0 * c->noise);
-        printf("events:");
-        for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
-            printf(" %s %lld%s", sgd_monitor_kind_name(k), (long long)c->events[k],
-                   k + 1 < SGD_MONITOR_KIND_COUNT ? "," : "\n");
-    } else {
-        printf("{\"verdict\":\"%s\",\"steps\":%lld,\"first_alarm\":", sgd_monitor_verdict_name(c->verdict),
-               (long long)c->steps);
-        if (c->first_alarm >= 0)
-            printf("%lld", (long long)c->first_alarm);
-        else
-            printf("null");
-        printf(",\"nonfinite_steps\":%lld,\"events\":{", (long long)c->nonfinite_steps);
-        for (int k = 0; k < SGD_MONITOR_KIND_COUNT; k++)
-            printf("%s\"%s\":%lld", k ? "," : "", sgd_monitor_kind_name(k), (long long)c->events[k]);
-        printf("}");
-        json_number("initial", c->initial);
-        json_number("smoothed", c->smoothed);
-        json_number("best", c->best);
-        json_number("progress", c->progress);
-        json_number("noise", c->noise);
-        printf("}\n");
-    }
-    fflush(stdout);
+    /* A reader of our output that goes away must not kill us: we go on draining our input. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* ------------------------------------------------------------ arguments */
 
 typedef struct args {
     const char *file;
-    long column, grad_column, lr_column; /* 0: last / none */
-    bool follow, human;
+    logread_opts ro;
+    bool follow, human, quiet, exit_early;
     double idle;
+    double initial_loss; /* NaN: none */
+    double floor;
+    bool have_floor;
     uint32_t fail_events;
     uint32_t fail_verdicts; /* bit per sgd_monitor_verdict */
     const char *set;
 } args;
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 static bool parse_fail_on(const char *list, args *a)
 {
     char buf[512];
-    if (strlen(list) >= sizeof buf)
+    if (strlen(list) >= sizeof buf) {
+        fprintf(stderr, "sgdlab monitor: --fail-on: list too long\n");
         return false;
+    }
     strcpy(buf, list);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
@@ -321,126 +159,635 @@ static bool parse_fail_on(const char *list, args *a)
     return true;
 }
 
-/* Returns -1 on success, else an exit status. */
+static bool num_arg(const char *opt, const char *val, double lo, double hi, bool lo_open, double *out)
+{
+    sgd__str s = {val, strlen(val)};
+    double v;
+    if (sgd__parse_double(s, false, &v) != SGD_OK || (lo_open ? !(v > lo) : !(v >= lo)) || !(v <= hi)) {
+        fprintf(stderr, "sgdlab monitor: --%s: '%s': must be a number in %s%g, %g]\n", opt, val, lo_open ? "(" : "[",
+                lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool int_arg(const char *opt, const char *val, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno != 0 || end == val || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "sgdlab monitor: --%s: '%s': must be an integer in [%ld, %ld]\n", opt, val, lo, hi);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* All of the command's options, in one place. Returns -1 when the command runs, else an exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
-    bool only_files = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (a->file != NULL) {
-                fprintf(stderr, "sgdlab monitor: more than one input given ('%s', '%s')\n", a->file, arg);
+    a->initial_loss = NAN;
+    enum {
+        O_STEP_KEY = 256,
+        O_LR_KEY,
+        O_GN_KEY,
+        O_MATCH,
+        O_INITIAL,
+        O_CLASSES,
+        O_FLOOR,
+        O_SET,
+        O_IDLE,
+        O_FAIL_ON,
+        O_EXIT_EARLY,
+        O_HUMAN,
+    };
+    static const struct option longopts[] = {
+        {"key", required_argument, NULL, 'k'},
+        {"step-key", required_argument, NULL, O_STEP_KEY},
+        {"lr-key", required_argument, NULL, O_LR_KEY},
+        {"grad-norm-key", required_argument, NULL, O_GN_KEY},
+        {"match", required_argument, NULL, O_MATCH},
+        {"column", required_argument, NULL, 'c'},
+        {"grad-column", required_argument, NULL, 'g'},
+        {"lr-column", required_argument, NULL, 'l'},
+        {"initial-loss", required_argument, NULL, O_INITIAL},
+        {"classes", required_argument, NULL, O_CLASSES},
+        {"floor", required_argument, NULL, O_FLOOR},
+        {"set", required_argument, NULL, O_SET},
+        {"follow", no_argument, NULL, 'f'},
+        {"idle", required_argument, NULL, O_IDLE},
+        {"fail-on", required_argument, NULL, O_FAIL_ON},
+        {"exit-early", no_argument, NULL, O_EXIT_EARLY},
+        {"human", no_argument, NULL, O_HUMAN},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    double classes = 0;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":k:c:g:l:fqh", longopts, NULL)) != -1) {
+        const char *v = optarg;
+        switch (ch) {
+        case 'k':
+            a->ro.key = v;
+            break;
+        case O_STEP_KEY:
+            a->ro.step_key = v;
+            break;
+        case O_LR_KEY:
+            a->ro.lr_key = v;
+            break;
+        case O_GN_KEY:
+            a->ro.gn_key = v;
+            break;
+        case O_MATCH:
+            a->ro.match = v;
+            break;
+        case 'c':
+            if (!int_arg("column", v, 1, MAX_COLUMNS, &a->ro.column))
                 return SGDLAB_EXIT_USAGE;
-            }
-            a->file = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            only_files = true;
-            continue;
-        }
-        /* --name=value or --name value */
-        char name[64];
-        const char *val = NULL;
-        const char *eq = strchr(arg, '=');
-        if (arg[1] == '-' && eq != NULL) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name)
-                n = sizeof name - 1;
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
-#define IS(s, l) (strcmp(name, s) == 0 || strcmp(name, l) == 0)
-#define NEEDVAL()                                                                                   \
-    do {                                                                                            \
-        if (val == NULL) {                                                                          \
-            if (i + 1 >= argc) {                                                                    \
-                fprintf(stderr, "sgdlab monitor: %s needs a value\n", name);                        \
-                return SGDLAB_EXIT_USAGE;                                                           \
-            }                                                                                       \
-            val = argv[++i];                                                                        \
-        }                                                                                           \
-    } while (0)
-        if (IS("-h", "--help")) {
+            break;
+        case 'g':
+            if (!int_arg("grad-column", v, 1, MAX_COLUMNS, &a->ro.grad_column))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case 'l':
+            if (!int_arg("lr-column", v, 1, MAX_COLUMNS, &a->ro.lr_column))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case O_INITIAL:
+            if (!num_arg("initial-loss", v, -1e300, 1e300, false, &a->initial_loss))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case O_CLASSES:
+            if (!num_arg("classes", v, 1, 1e12, true, &classes))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case O_FLOOR:
+            if (!num_arg("floor", v, -1e300, 1e300, false, &a->floor))
+                return SGDLAB_EXIT_USAGE;
+            a->have_floor = true;
+            break;
+        case O_SET:
+            a->set = v;
+            break;
+        case 'f':
+            a->follow = true;
+            break;
+        case O_IDLE:
+            if (!num_arg("idle", v, 0, 1e9, true, &a->idle))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case O_FAIL_ON:
+            if (!parse_fail_on(v, a))
+                return SGDLAB_EXIT_USAGE;
+            break;
+        case O_EXIT_EARLY:
+            a->exit_early = true;
+            break;
+        case O_HUMAN:
+            a->human = true;
+            break;
+        case 'q':
+            a->quiet = true;
+            break;
+        case 'h':
             sgdlab_help_monitor();
             return SGDLAB_EXIT_OK;
-        } else if (IS("-c", "--column") || IS("-g", "--grad-column") || IS("-l", "--lr-column")) {
-            NEEDVAL();
-            long *dst = IS("-c", "--column") ? &a->column : IS("-g", "--grad-column") ? &a->grad_column : &a->lr_column;
-            if (!parse_long(val, 1, MAX_COLUMNS, dst)) {
-                fprintf(stderr, "sgdlab monitor: %s %s: must be a column number in 1..%d\n", name, val, MAX_COLUMNS);
-                return SGDLAB_EXIT_USAGE;
-            }
-        } else if (IS("-f", "--follow")) {
-            a->follow = true;
-        } else if (IS("--human", "--human")) {
-            a->human = true;
-        } else if (IS("--idle", "--idle")) {
-            NEEDVAL();
-            sgd__str s = {val, strlen(val)};
-            if (sgd__parse_double(s, false, &a->idle) != SGD_OK || !(a->idle > 0)) {
-                fprintf(stderr, "sgdlab monitor: --idle %s: must be a number of seconds > 0\n", val);
-                return SGDLAB_EXIT_USAGE;
-            }
-        } else if (IS("--fail-on", "--fail-on")) {
-            NEEDVAL();
-            if (!parse_fail_on(val, a))
-                return SGDLAB_EXIT_USAGE;
-        } else if (IS("--set", "--set")) {
-            NEEDVAL();
-            a->set = val;
-        } else {
-            fprintf(stderr, "sgdlab monitor: unknown option '%s' (see sgdlab monitor --help)\n", arg);
+        case ':':
+            fprintf(stderr, "sgdlab monitor: %s needs a value\n", argv[optind - 1]);
+            return SGDLAB_EXIT_USAGE;
+        default:
+            fprintf(stderr, "sgdlab monitor: unknown option '%s' (see sgdlab monitor --help)\n", argv[optind - 1]);
             return SGDLAB_EXIT_USAGE;
         }
-#undef IS
-#undef NEEDVAL
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->file != NULL) {
+            fprintf(stderr, "sgdlab monitor: more than one input given ('%s', '%s')\n", a->file, argv[i]);
+            return SGDLAB_EXIT_USAGE;
+        }
+        a->file = argv[i];
+    }
+    int ways = (a->ro.key != NULL) + (a->ro.match != NULL) + (a->ro.column > 0);
+    if (ways > 1) {
+        fprintf(stderr, "sgdlab monitor: --key, --match and --column: choose one\n");
+        return SGDLAB_EXIT_USAGE;
+    }
+    if ((a->ro.grad_column > 0 || a->ro.lr_column > 0) && a->ro.column == 0) {
+        fprintf(stderr, "sgdlab monitor: --grad-column and --lr-column go with --column\n");
+        return SGDLAB_EXIT_USAGE;
+    }
+    if (classes > 0) {
+        if (!isnan(a->initial_loss)) {
+            fprintf(stderr, "sgdlab monitor: --initial-loss and --classes: choose one\n");
+            return SGDLAB_EXIT_USAGE;
+        }
+        a->initial_loss = log(classes);
+    }
+    if (a->exit_early && a->fail_events == 0 && a->fail_verdicts == 0) {
+        fprintf(stderr, "sgdlab monitor: --exit-early goes with --fail-on\n");
+        return SGDLAB_EXIT_USAGE;
     }
     return -1;
 }
 
-/* ------------------------------------------------------------ line parsing */
+/* ------------------------------------------------------------ output */
 
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
+typedef struct evalsum {
+    int64_t count;
+    double first, last, best;
+} evalsum;
 
-static bool is_sep(char ch)
+typedef struct run {
+    int number;
+    sgd_monitor *m;
+    int64_t lines;   /* lines of this run */
+    int64_t skipped; /* of which could not be used */
+    int64_t first_line;
+    evalsum eval;
+    uint32_t seen;   /* kinds seen */
+    int64_t first_pstep; /* the producer's step of the first observation, or -1 */
+    bool have_obs;
+} run;
+
+typedef struct ctx {
+    const args *a;
+    const char *name;
+    logread *rd;
+    logsplit sp;
+    run r;
+    int64_t lineno;       /* the line being read */
+    int64_t obs_total;    /* observations in every run */
+    int64_t lines_total, skipped_total, eval_total, headers_total;
+    int64_t kept_line[KEEP_SKIPPED];
+    char kept[KEEP_SKIPPED][100];
+    int nkept;
+    bool floor_warned;
+    bool out_dead;   /* standard output failed: we stop writing, never reading */
+    bool failed;     /* --fail-on matched in some run */
+    bool stop;       /* --exit-early */
+    sgd_monitor_options mo;
+    sgd_status err;  /* a monitor call that failed */
+} ctx;
+
+static bool out_ok(ctx *c)
 {
-    return ch == ' ' || ch == '\t' || ch == ',' || ch == '\r' || ch == '\v' || ch == '\f';
-}
-
-/* Splits into tokens; returns their number (capped at MAX_COLUMNS + 1). */
-static int tokenize(const char *line, span *tok)
-{
-    int n = 0;
-    const char *p = line;
-    while (*p) {
-        while (*p && is_sep(*p))
-            p++;
-        if (!*p)
-            break;
-        const char *b = p;
-        while (*p && !is_sep(*p))
-            p++;
-        if (n <= MAX_COLUMNS)
-            tok[n] = (span){b, (size_t)(p - b)};
-        n++;
-        if (n > MAX_COLUMNS)
-            return n;
+    if (c->out_dead)
+        return false;
+    if (ferror(stdout)) {
+        c->out_dead = true;
+        return false;
     }
-    return n;
+    return true;
 }
 
-static bool looks_like_word(span t)
+static void out_flush(ctx *c)
 {
-    unsigned char c = (unsigned char)t.p[0];
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '"' || c == '\'';
+    if (!c->out_dead && (fflush(stdout) != 0 || ferror(stdout)))
+        c->out_dead = true;
+}
+
+static void json_number(const char *key, double v)
+{
+    printf(",\"%s\":", key);
+    cli_json_num(stdout, v);
+}
+
+static void json_count(const char *key, int64_t v)
+{
+    if (v >= 0)
+        printf(",\"%s\":%lld", key, (long long)v);
+    else
+        printf(",\"%s\":null", key);
+}
+
+static void json_string(const char *key, const char *s)
+{
+    printf(",\"%s\":", key);
+    if (s != NULL)
+        cli_json_str(stdout, s);
+    else
+        printf("null");
+}
+
+static const char *severity_name(int32_t s)
+{
+    return s == SGD_MONITOR_CRITICAL ? "critical" : s == SGD_MONITOR_WARNING ? "warning" : "info";
+}
+
+static const char *nonfinite_name(double v)
+{
+    return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+static bool fail_matched(const ctx *c, uint32_t seen, int32_t verdict)
+{
+    return (seen & c->a->fail_events) || (verdict >= 0 && (c->a->fail_verdicts & (1u << verdict)));
+}
+
+static int32_t on_event(const sgd_monitor_event *ev, double *lr_scale, void *user)
+{
+    (void)lr_scale;
+    ctx *c = user;
+    c->r.seen |= 1u << ev->kind;
+    if (c->a->exit_early && fail_matched(c, 1u << ev->kind, -1))
+        c->stop = true;
+    if (c->a->quiet || !out_ok(c))
+        return SGD_MONITOR_CONTINUE;
+    if (c->a->human) {
+        if (c->r.number > 1)
+            printf("run %d, ", c->r.number);
+        printf("step %lld", (long long)ev->step);
+        if (ev->producer_step >= 0)
+            printf(" (log step %lld, line %lld)", (long long)ev->producer_step, (long long)c->lineno);
+        else
+            printf(" (line %lld)", (long long)c->lineno);
+        printf(": %s [%s]", sgd_monitor_kind_name(ev->kind), severity_name(ev->severity));
+        if (ev->kind == SGD_MONITOR_NONFINITE) {
+            if (!isfinite(ev->loss))
+                printf(" loss is %s", nonfinite_name(ev->loss));
+            else
+                printf(" gradient norm is %s", nonfinite_name(ev->grad_norm));
+        } else {
+            printf(" loss %.6g, smoothed %.6g; %s = %.4g (threshold %.4g)", ev->loss, ev->smoothed, ev->detail,
+                   ev->statistic, ev->threshold);
+        }
+        if (ev->ref_step >= 0) {
+            printf("; spike at step %lld", (long long)ev->ref_step);
+            if (ev->ref_producer_step >= 0)
+                printf(" (log step %lld)", (long long)ev->ref_producer_step);
+        }
+        printf("\n    suggestion: %s\n", ev->remedy);
+    } else {
+        printf("{\"schema\":\"" SCHEMA "\",\"type\":\"event\",\"kind\":\"%s\",\"run\":%d,\"step\":%lld",
+               sgd_monitor_kind_name(ev->kind), c->r.number, (long long)ev->step);
+        json_count("producer_step", ev->producer_step);
+        json_count("line", c->lineno);
+        /* Every field is always there: null when it does not apply or was not given. */
+        json_number("loss", ev->loss);
+        printf(",\"value\":"); /* a nonfinite event's value, of the loss or else of the gradient norm */
+        if (ev->kind == SGD_MONITOR_NONFINITE)
+            cli_json_str(stdout, nonfinite_name(!isfinite(ev->loss) ? ev->loss : ev->grad_norm));
+        else
+            printf("null");
+        json_number("grad_norm", isfinite(ev->grad_norm) && ev->grad_norm < 0 ? NAN : ev->grad_norm);
+        json_number("lr", ev->lr >= 0 ? ev->lr : NAN);
+        json_number("smoothed", ev->smoothed);
+        json_number("statistic", ev->kind != SGD_MONITOR_NONFINITE ? ev->statistic : NAN);
+        json_number("threshold", ev->kind != SGD_MONITOR_NONFINITE ? ev->threshold : NAN);
+        json_count("ref_step", ev->ref_step);
+        json_count("ref_producer_step", ev->ref_producer_step);
+        json_string("severity", severity_name(ev->severity));
+        json_string("suggested_action", sgd_monitor_action_name(ev->suggested_action));
+        json_number("suggested_lr_scale", ev->suggested_lr_scale);
+        json_string("remedy", ev->remedy);
+        json_string("detail", ev->detail);
+        printf("}\n");
+    }
+    out_flush(c);
+    return SGD_MONITOR_CONTINUE;
+}
+
+static void print_verdict(ctx *c, const sgd_monitor_counters *k)
+{
+    const run *r = &c->r;
+    if (!out_ok(c))
+        return;
+    const char *key = logread_key(c->rd);
+    if (c->a->human) {
+        printf("\n");
+        if (r->number > 1 || c->r.first_line > 1)
+            printf("run %d (from line %lld): ", r->number, (long long)r->first_line);
+        printf("verdict: %s after %lld observation(s)", sgd_monitor_verdict_name(k->verdict), (long long)k->steps);
+        if (k->first_alarm >= 0) {
+            printf("; first alarm at step %lld", (long long)k->first_alarm);
+            if (k->first_alarm_producer_step >= 0)
+                printf(" (log step %lld)", (long long)k->first_alarm_producer_step);
+        }
+        printf("\n");
+        printf("read: %lld line(s), %lld skipped; training loss: %s", (long long)r->lines, (long long)r->skipped,
+               key ? key : "none found");
+        if (r->first_pstep >= 0)
+            printf("; log steps from %lld", (long long)r->first_pstep);
+        printf("\n");
+        if (k->steps > k->nonfinite_steps && isfinite(k->initial))
+            printf("loss: initial %.6g, smoothed now %.6g, best %.6g (%.1f%% below the start); noise %.3g%%/step\n",
+                   k->initial, k->smoothed, k->best, 100.0 * k->progress, 100.0 * k->noise);
+        if (k->nonfinite_steps > 0)
+            printf("non-finite: %lld observation(s) in %lld event(s)\n", (long long)k->nonfinite_steps,
+                   (long long)k->events[SGD_MONITOR_NONFINITE]);
+        if (k->below_floor_steps > 0)
+            printf("below the floor (%g): %lld observation(s), read as a perfect fit; give --floor\n",
+                   c->mo.loss_floor, (long long)k->below_floor_steps);
+        if (r->eval.count > 0)
+            printf("validation: %lld value(s), first %.6g, last %.6g, best %.6g\n", (long long)r->eval.count,
+                   r->eval.first, r->eval.last, r->eval.best);
+        printf("events:");
+        for (int i = 0; i < SGD_MONITOR_KIND_COUNT; i++)
+            printf(" %s %lld%s", sgd_monitor_kind_name(i), (long long)k->events[i],
+                   i + 1 < SGD_MONITOR_KIND_COUNT ? "," : "\n");
+    } else {
+        printf("{\"schema\":\"" SCHEMA "\",\"type\":\"verdict\",\"run\":%d,\"verdict\":\"%s\",\"steps\":%lld",
+               r->number, sgd_monitor_verdict_name(k->verdict), (long long)k->steps);
+        json_count("first_alarm", k->first_alarm);
+        json_count("first_alarm_producer_step", k->first_alarm_producer_step);
+        printf(",\"nonfinite_steps\":%lld,\"events\":{", (long long)k->nonfinite_steps);
+        for (int i = 0; i < SGD_MONITOR_KIND_COUNT; i++)
+            printf("%s\"%s\":%lld", i ? "," : "", sgd_monitor_kind_name(i), (long long)k->events[i]);
+        printf("}");
+        json_number("initial", k->initial);
+        json_number("smoothed", k->smoothed);
+        json_number("best", k->best);
+        json_number("progress", k->progress);
+        json_number("noise", k->noise);
+        printf(",\"below_floor_steps\":%lld", (long long)k->below_floor_steps);
+        json_string("key", key);
+        printf(",\"first_line\":%lld,\"lines\":%lld,\"skipped\":%lld", (long long)r->first_line, (long long)r->lines,
+               (long long)r->skipped);
+        json_count("first_producer_step", r->first_pstep);
+        printf(",\"eval\":");
+        if (r->eval.count > 0) {
+            printf("{\"count\":%lld", (long long)r->eval.count);
+            json_number("first", r->eval.first);
+            json_number("last", r->eval.last);
+            json_number("best", r->eval.best);
+            printf("}");
+        } else {
+            printf("null");
+        }
+        printf("}\n");
+    }
+    out_flush(c);
+}
+
+/* ------------------------------------------------------------ runs */
+
+static bool run_start(ctx *c, int number, int64_t first_line)
+{
+    memset(&c->r, 0, sizeof c->r);
+    c->r.number = number;
+    c->r.first_line = first_line;
+    c->r.eval.best = INFINITY;
+    c->r.first_pstep = -1;
+    if (sgd_monitor_new(&c->r.m, &c->mo, NULL) != SGD_OK ||
+        sgd_monitor_add_callback(c->r.m, NULL, SGD_MONITOR_MASK_ALL, on_event, c) != SGD_OK) {
+        fprintf(stderr, "sgdlab monitor: %s\n", sgd_error_last());
+        sgd_monitor_free(c->r.m);
+        c->r.m = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Concludes the current run and prints its verdict (if it had observations, or it is the only run). */
+static void run_end(ctx *c)
+{
+    if (c->r.m == NULL)
+        return;
+    sgd_monitor_counters k;
+    memset(&k, 0, sizeof k);
+    k.struct_size = sizeof k;
+    sgd_monitor_get_counters(c->r.m, &k);
+    if (k.steps > 0) {
+        int32_t v;
+        sgd_monitor_finish(c->r.m, &v);
+        k.struct_size = sizeof k;
+        sgd_monitor_get_counters(c->r.m, &k);
+        print_verdict(c, &k);
+        if (fail_matched(c, c->r.seen, k.verdict))
+            c->failed = true;
+    }
+    sgd_monitor_free(c->r.m);
+    c->r.m = NULL;
+}
+
+static void keep_skipped(ctx *c, const char *line, size_t len)
+{
+    if (c->nkept >= KEEP_SKIPPED)
+        return;
+    size_t n = 0;
+    char *dst = c->kept[c->nkept];
+    for (size_t i = 0; i < len && n + 1 < sizeof c->kept[0]; i++) {
+        unsigned char ch = (unsigned char)line[i];
+        dst[n++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    dst[n] = '\0';
+    c->kept_line[c->nkept++] = c->lineno;
+}
+
+static void take(ctx *c, const logread_obs *ob, const char *line, size_t len)
+{
+    if (c->stop || c->err != SGD_OK)
+        return;
+    switch (ob->kind) {
+    case LOGREAD_TRAIN: {
+        if (ob->new_run && c->r.m != NULL) {
+            sgd_monitor_counters k;
+            k.struct_size = sizeof k;
+            sgd_monitor_get_counters(c->r.m, &k);
+            if (k.steps > 0) {
+                int next = c->r.number + 1;
+                run_end(c);
+                if (!run_start(c, next, ob->line)) {
+                    c->err = SGD_ENOMEM;
+                    return;
+                }
+            }
+        }
+        double loss = ob->loss;
+        if (isfinite(loss) && !(loss > c->mo.loss_floor) && !c->floor_warned) {
+            c->floor_warned = true;
+            fprintf(stderr,
+                    "sgdlab monitor: %s:%lld: the loss %g is at or below the floor %g: the monitor reads such losses "
+                    "as a perfect fit; for a loss that can be negative give --floor X, X below the lowest loss\n",
+                    c->name, (long long)ob->line, loss, c->mo.loss_floor);
+        }
+        int64_t save = c->lineno;
+        c->lineno = ob->line;
+        sgd_status st = sgd_monitor_observe_step(c->r.m, ob->step, loss, ob->grad_norm, ob->lr, NULL, NULL);
+        c->lineno = save;
+        if (st != SGD_OK && st != SGD_ECALLBACK) {
+            fprintf(stderr, "sgdlab monitor: %s:%lld: %s\n", c->name, (long long)ob->line, sgd_error_last());
+            c->err = st;
+            return;
+        }
+        c->obs_total++;
+        if (!c->r.have_obs) {
+            c->r.have_obs = true;
+            c->r.first_pstep = ob->step;
+            /* An excerpt: its first loss is not the untrained one, and only the host knows that one. */
+            if (ob->step > 0 && isnan(c->mo.initial_loss))
+                fprintf(stderr,
+                        "sgdlab monitor: %s:%lld: the log starts at step %lld: if it is an excerpt of a run, give "
+                        "--initial-loss X or --classes C so that a level already above the untrained loss is seen\n",
+                        c->name, (long long)ob->line, (long long)ob->step);
+        }
+        if (!isnan(ob->eval_loss)) {
+            evalsum *e = &c->r.eval;
+            if (e->count++ == 0)
+                e->first = ob->eval_loss;
+            e->last = ob->eval_loss;
+            if (ob->eval_loss < e->best)
+                e->best = ob->eval_loss;
+        }
+        break;
+    }
+    case LOGREAD_EVAL: {
+        evalsum *e = &c->r.eval;
+        if (!isnan(ob->eval_loss)) {
+            if (e->count++ == 0)
+                e->first = ob->eval_loss;
+            e->last = ob->eval_loss;
+            if (ob->eval_loss < e->best)
+                e->best = ob->eval_loss;
+        }
+        c->eval_total++;
+        break;
+    }
+    case LOGREAD_HEADER:
+        c->headers_total++;
+        if (line != NULL)
+            keep_skipped(c, line, len);
+        break;
+    case LOGREAD_SKIP:
+        c->r.skipped++;
+        c->skipped_total++;
+        if (line != NULL)
+            keep_skipped(c, line, len);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_line(const char *line, size_t len, void *user)
+{
+    ctx *c = user;
+    if (c->stop || c->err != SGD_OK)
+        return;
+    c->lineno++;
+    c->lines_total++;
+    c->r.lines++;
+    logread_obs ob[2];
+    int n = logread_line(c->rd, line, len, ob);
+    for (int i = 0; i < n; i++) {
+        bool this_line = ob[i].line == c->lineno;
+        take(c, &ob[i], this_line ? line : NULL, this_line ? len : 0);
+    }
+}
+
+/* ------------------------------------------------------------ input */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Reads fd to its end (or, with follow, until stopped). Returns 0, or -1 after a read error. */
+static int read_all(ctx *c, int fd, bool follow, double idle)
+{
+    static char buf[1 << 16];
+    double idle_since = now_seconds();
+    off_t offset = 0;
+    for (;;) {
+        if (stop_requested)
+            return 0;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0) {
+            offset += n;
+            idle_since = now_seconds();
+            /* After --exit-early or an error we stop reading; otherwise we drain the input even
+               when nothing more is printed, so that a producer is never killed by SIGPIPE. */
+            if (!c->stop && c->err == SGD_OK)
+                logsplit_feed(&c->sp, buf, (size_t)n, on_line, c);
+            if (c->stop)
+                return 0;
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "sgdlab monitor: %s: read error: %s\n", c->name, strerror(errno));
+            return -1;
+        }
+        if (!follow)
+            return 0;
+        /* --follow: a file that shrank was truncated (or replaced by a shorter one): read it again. */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size < offset) {
+            fprintf(stderr, "sgdlab monitor: %s: file truncated: reading it again from its start, as a new run\n",
+                    c->name);
+            if (lseek(fd, 0, SEEK_SET) == 0) {
+                offset = 0;
+                logsplit_restart(&c->sp);
+                logread_obs ob;
+                if (logread_end(c->rd, &ob) == 1)
+                    take(c, &ob, NULL, 0);
+                int next = c->r.number + 1;
+                sgd_monitor_counters k;
+                k.struct_size = sizeof k;
+                sgd_monitor_get_counters(c->r.m, &k);
+                if (k.steps > 0) {
+                    run_end(c);
+                    if (!run_start(c, next, c->lineno + 1))
+                        return -1;
+                }
+                continue;
+            }
+        }
+        if (idle > 0 && now_seconds() - idle_since >= idle)
+            return 0;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ------------------------------------------------------------ main */
@@ -452,134 +799,100 @@ int sgdlab_cmd_monitor(int argc, char **argv)
     if (rc >= 0)
         return rc;
 
-    sgd_monitor_options opts;
-    sgd_monitor_options_init(&opts);
-    if (a.set != NULL && sgd_monitor_options_parse(&opts, a.set) != SGD_OK) {
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.a = &a;
+    sgd_monitor_options_init(&c.mo);
+    if (a.set != NULL && sgd_monitor_options_parse(&c.mo, a.set) != SGD_OK) {
         fprintf(stderr, "sgdlab monitor: --set: %s\n", sgd_error_last());
         return SGDLAB_EXIT_USAGE;
     }
+    if (a.have_floor)
+        c.mo.loss_floor = a.floor;
+    if (!isnan(a.initial_loss))
+        c.mo.initial_loss = a.initial_loss;
+    sgd_monitor *probe = NULL;
+    if (sgd_monitor_new(&probe, &c.mo, NULL) != SGD_OK) {
+        fprintf(stderr, "sgdlab monitor: %s\n", sgd_error_last());
+        return SGDLAB_EXIT_USAGE;
+    }
+    sgd_monitor_free(probe);
+    char err[300];
+    if (logread_new(&c.rd, &a.ro, err, sizeof err) != 0) {
+        fprintf(stderr, "sgdlab monitor: %s\n", err);
+        return SGDLAB_EXIT_USAGE;
+    }
 
-    reader r;
-    memset(&r, 0, sizeof r);
-    r.idle = a.idle;
     bool from_stdin = a.file == NULL || strcmp(a.file, "-") == 0;
-    r.name = from_stdin ? "<stdin>" : a.file;
-    if (from_stdin) {
-        r.fd = STDIN_FILENO;
-    } else {
-        r.fd = open(a.file, O_RDONLY);
-        if (r.fd < 0) {
+    c.name = from_stdin ? "<stdin>" : a.file;
+    int fd = STDIN_FILENO;
+    if (!from_stdin) {
+        fd = open(a.file, O_RDONLY);
+        if (fd < 0) {
             fprintf(stderr, "sgdlab monitor: %s: %s\n", a.file, strerror(errno));
+            logread_free(c.rd);
             return SGDLAB_EXIT_USAGE;
         }
     }
     struct stat st;
-    if (fstat(r.fd, &st) == 0 && S_ISREG(st.st_mode))
-        r.follow = a.follow;
-    r.buf = malloc(MAX_LINE + 1);
-    span *tok = malloc(sizeof(span) * (MAX_COLUMNS + 1));
-    sgd_monitor *m = NULL;
-    ctx c = {r.name, 0, a.human, 0};
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sgdlab monitor: %s: is a directory\n", c.name);
+        close(fd);
+        logread_free(c.rd);
+        return SGDLAB_EXIT_USAGE;
+    }
     int exit_code = SGDLAB_EXIT_OK;
-    if (r.buf == NULL || tok == NULL) {
+    if (!logsplit_init(&c.sp) || !run_start(&c, 1, 1)) {
         fprintf(stderr, "sgdlab monitor: out of memory\n");
         exit_code = SGDLAB_EXIT_USAGE;
         goto done;
     }
-    if (sgd_monitor_new(&m, &opts, NULL) != SGD_OK ||
-        sgd_monitor_add_callback(m, NULL, SGD_MONITOR_MASK_ALL, on_event, &c) != SGD_OK) {
-        fprintf(stderr, "sgdlab monitor: %s\n", sgd_error_last());
-        exit_code = SGDLAB_EXIT_USAGE;
-        goto done;
-    }
     install_signals();
-
-    bool data_seen = false;
-    char *line;
-    int got;
-    while ((got = next_line(&r, &line)) == 1) {
-        c.lineno = r.lineno;
-        const char *p = line;
-        while (*p && is_sep(*p))
-            p++;
-        if (*p == '\0' || *p == '#')
-            continue;
-        int n = tokenize(p, tok);
-        if (n > MAX_COLUMNS) {
-            fprintf(stderr, "sgdlab monitor: %s:%lld: more than %d columns\n", r.name, (long long)r.lineno,
-                    MAX_COLUMNS);
-            exit_code = SGDLAB_EXIT_USAGE;
-            goto done;
-        }
-        long want[3] = {a.column ? a.column : n, a.grad_column, a.lr_column};
-        static const char *const what[3] = {"loss", "gradient norm", "learning rate"};
-        double val[3] = {NAN, -1.0, -1.0};
-        bool header = false, bad = false;
-        for (int k = 0; k < 3 && !bad && !header; k++) {
-            if (want[k] == 0)
-                continue;
-            if (want[k] > n) {
-                if (!data_seen && looks_like_word(tok[0])) {
-                    header = true;
-                    break;
-                }
-                fprintf(stderr, "sgdlab monitor: %s:%lld: %d column(s), but the %s is in column %ld\n", r.name,
-                        (long long)r.lineno, n, what[k], want[k]);
-                bad = true;
-                break;
-            }
-            span t = tok[want[k] - 1];
-            sgd__str s = {t.p, t.n};
-            if (sgd__parse_double(s, true, &val[k]) != SGD_OK) {
-                if (!data_seen && looks_like_word(t)) {
-                    header = true;
-                    break;
-                }
-                fprintf(stderr, "sgdlab monitor: %s:%lld: column %ld: cannot read '%.*s' as a number (%s)\n",
-                        r.name, (long long)r.lineno, want[k], (int)(t.n > 60 ? 60 : t.n), t.p, what[k]);
-                bad = true;
-            }
-        }
-        if (bad) {
-            exit_code = SGDLAB_EXIT_USAGE;
-            goto done;
-        }
-        if (header)
-            continue;
-        data_seen = true;
-        double lr = val[2];
-        if (isnan(lr) || lr < 0)
-            lr = -1.0;
-        double gn = val[1];
-        if (a.grad_column == 0)
-            gn = -1.0;
-        else if (isfinite(gn) && gn < 0) {
-            fprintf(stderr, "sgdlab monitor: %s:%lld: gradient norm %g is negative\n", r.name, (long long)r.lineno, gn);
-            exit_code = SGDLAB_EXIT_USAGE;
-            goto done;
-        }
-        if (sgd_monitor_observe(m, val[0], gn, lr, NULL, NULL) != SGD_OK) {
-            fprintf(stderr, "sgdlab monitor: %s:%lld: %s\n", r.name, (long long)r.lineno, sgd_error_last());
-            exit_code = SGDLAB_EXIT_USAGE;
-            goto done;
-        }
+    int got = read_all(&c, fd, regular && a.follow, a.idle);
+    if (!c.stop && c.err == SGD_OK) {
+        logsplit_end(&c.sp, on_line, &c);
+        logread_obs ob;
+        if (logread_end(c.rd, &ob) == 1)
+            take(&c, &ob, NULL, 0);
     }
-    if (got < 0) {
+    run_end(&c);
+    if (c.err != SGD_OK || got < 0) {
         exit_code = SGDLAB_EXIT_USAGE;
-        goto done;
-    }
-    sgd_monitor_counters cnt;
-    cnt.struct_size = sizeof cnt;
-    sgd_monitor_get_counters(m, &cnt);
-    print_verdict(&cnt, a.human);
-    if ((c.seen & a.fail_events) || (a.fail_verdicts & (1u << cnt.verdict)))
+    } else if (c.obs_total == 0) {
+        /* No silent verdicts: nothing was read, and that is an error, whatever --fail-on says. */
+        fprintf(stderr,
+                "sgdlab monitor: %s: no training loss found in %lld line(s) (%lld skipped, %lld header(s), %lld "
+                "evaluation)",
+                c.name, (long long)c.lines_total, (long long)c.skipped_total, (long long)c.headers_total,
+                (long long)c.eval_total);
+        if (c.sp.long_lines > 0)
+            fprintf(stderr, "; %lld line(s) longer than %d bytes dropped", (long long)c.sp.long_lines,
+                    LOGREAD_MAX_LINE);
+        fprintf(stderr, "\n");
+        for (int i = 0; i < c.nkept; i++)
+            fprintf(stderr, "  line %lld: %s\n", (long long)c.kept_line[i], c.kept[i]);
+        fprintf(stderr, "  name the field with --key NAME, or give --match REGEX or --column N\n");
+        exit_code = SGDLAB_EXIT_USAGE;
+    } else if (c.failed) {
         exit_code = SGDLAB_EXIT_FAIL;
-
+    }
+    if (c.sp.nul_lines > 0)
+        fprintf(stderr, "sgdlab monitor: %s: %lld line(s) had NUL bytes, dropped from them\n", c.name,
+                (long long)c.sp.nul_lines);
+    if (c.sp.long_lines > 0 && c.obs_total > 0)
+        fprintf(stderr, "sgdlab monitor: %s: %lld line(s) longer than %d bytes skipped\n", c.name,
+                (long long)c.sp.long_lines, LOGREAD_MAX_LINE);
+    if (c.out_dead) {
+        fprintf(stderr, "sgdlab monitor: standard output: write error (the input was still read to its end)\n");
+        if (exit_code == SGDLAB_EXIT_OK)
+            exit_code = SGDLAB_EXIT_FAIL;
+    }
 done:
-    sgd_monitor_free(m);
-    free(tok);
-    free(r.buf);
-    if (!from_stdin && r.fd >= 0)
-        close(r.fd);
+    run_end(&c);
+    logsplit_free(&c.sp);
+    logread_free(c.rd);
+    if (!from_stdin)
+        close(fd);
     return exit_code;
 }

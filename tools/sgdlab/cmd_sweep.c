@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "cli.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include <math.h>
@@ -39,8 +40,10 @@ void sgdlab_help_sweep(void)
         "  --random N             N random trials instead: lr log-uniform in the range, the\n"
         "                         other lists' entries uniformly (seeded by --seed)\n"
         "  --optim SPEC           an optimizer without lr, e.g. sgd, sgd:momentum=0.9 (default),\n"
-        "                         adam; repeat the option to compare optimizers\n"
-        "  --momenta LIST         momentum (SGD, RMSprop) or beta1 (Adam) values, e.g. 0,0.9\n"
+        "                         adam; repeat the option to compare optimizers. One that names\n"
+        "                         its lr runs once at that lr, next to the grid: a learning-rate-\n"
+        "                         free method, e.g. --optim prodigy:lr=1 or --optim dadapt_adam:lr=1\n"
+        "  --momenta LIST         values of the optimizer's momentum coefficient (SGD's momentum, Adam's beta1...), e.g. 0,0.9\n"
         "  --batch-sizes LIST     batch sizes, e.g. 32,128\n"
         "\n"
         "each trial:\n"
@@ -55,7 +58,13 @@ void sgdlab_help_sweep(void)
         "                         trial starts from the same weights\n"
         "  --guard                rescue diverging trials instead of stopping them\n"
         "  --monitor SPEC         monitor options, e.g. stagnation_steps=300\n"
-        "  --threads N            trials at once (default: the number of cores)\n"
+        "  --threads N            trials at once (default: the number of cores; with --dist,\n"
+        "                         per process: the cores shared among the machine's processes)\n"
+        "  --dist                 spread the trials over the MPI job's processes (mpirun -np N\n"
+        "                         sgdlab sweep --dist ...): trial i on rank i %% N, each trained\n"
+        "                         alone, results and curves gathered on rank 0, which reports:\n"
+        "                         the same table as one process (docs/dist.md)\n"
+        "  --dist-options SPEC    e.g. timeout=600 (seconds a process may wait for the others)\n"
         "\n"
         "output:\n"
         "  --plot FILE            the loss curves, to FILE.svg or FILE.png (default " DEFAULT_PLOT ";\n"
@@ -129,20 +138,27 @@ static void on_step(int64_t trial, int64_t step, double loss, double lr, void *u
         c->n = step + 1;
 }
 
+/* Appends a mark (dropped if memory runs out: the plot only loses it). */
+static bool add_mark(sweep *s, mark m)
+{
+    if (s->nmarks == s->capmarks) {
+        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
+        mark *grown = realloc(s->marks, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        s->marks = grown;
+        s->capmarks = cap;
+    }
+    s->marks[s->nmarks++] = m;
+    return true;
+}
+
 static void on_event(int64_t trial, const sgd_trainer_event *ev, void *user)
 {
     sweep *s = user;
     if (ev->kind != SGD_TRAINER_EVENT_MONITOR || ev->monitor->kind == SGD_MONITOR_PLATEAU)
         return;
-    if (s->nmarks == s->capmarks) {
-        size_t cap = s->capmarks ? 2 * s->capmarks : 64;
-        mark *m = realloc(s->marks, cap * sizeof *m);
-        if (m == NULL)
-            return;
-        s->marks = m;
-        s->capmarks = cap;
-    }
-    s->marks[s->nmarks++] = (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss};
+    add_mark(s, (mark){trial, ev->step, ev->monitor->kind, ev->monitor->loss});
 }
 
 static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, void *user)
@@ -158,6 +174,111 @@ static void on_trial(const sgd_search_trial *t, int64_t done, int64_t total, voi
              cli_now() - s->t0);
     double f = s->steps_planned > 0 ? (double)s->steps_seen / (double)s->steps_planned : (double)done / (double)total;
     cli_bar_draw(&s->bar, done == total ? 1.0 : (f < 0.99 ? f : 0.99), text, true);
+}
+
+/*
+ * --dist: every process recorded the curves and events of its own trials
+ * (i % size == rank); rank 0 gathers them for the plot. On the wire: u64
+ * count, then per curve i64 trial, i64 n, n doubles; u64 count, then per
+ * mark i64 trial, i64 step, i64 kind, double loss (the processes share one
+ * byte order).
+ */
+static bool gather_curves(sweep *sw, cli_dist *cd)
+{
+    size_t bytes = 16;
+    uint64_t ncurves = 0;
+    for (size_t i = (size_t)cd->rank; i < sw->ntrials; i += (size_t)cd->size) {
+        bytes += 16 + (size_t)sw->curves[i].n * 8;
+        ncurves++;
+    }
+    bytes += sw->nmarks * 32;
+    unsigned char *buf = malloc(bytes), *p = buf;
+    uint64_t *sizes = calloc((size_t)cd->size, sizeof *sizes);
+    bool ok = buf != NULL && sizes != NULL;
+    if (!ok)
+        fprintf(stderr, "sgdlab sweep: process %d: out of memory for the curves\n", cd->rank);
+    if (!cli_dist_all_ok(cd, ok)) {
+        free(buf);
+        free(sizes);
+        return false;
+    }
+#define PUT(v)                                                                                                    \
+    do {                                                                                                          \
+        memcpy(p, &(v), 8);                                                                                       \
+        p += 8;                                                                                                   \
+    } while (0)
+    PUT(ncurves);
+    for (size_t i = (size_t)cd->rank; i < sw->ntrials; i += (size_t)cd->size) {
+        int64_t trial = (int64_t)i, n = sw->curves[i].n;
+        PUT(trial);
+        PUT(n);
+        if (n > 0)
+            memcpy(p, sw->curves[i].loss, (size_t)n * 8);
+        p += (size_t)n * 8;
+    }
+    uint64_t nm = sw->nmarks;
+    PUT(nm);
+    for (size_t k = 0; k < sw->nmarks; k++) {
+        int64_t kind = sw->marks[k].kind;
+        PUT(sw->marks[k].trial);
+        PUT(sw->marks[k].step);
+        PUT(kind);
+        PUT(sw->marks[k].loss);
+    }
+#undef PUT
+    void *all = NULL;
+    ok = cli_dist_gather("sweep", cd, buf, bytes, &all, sizes);
+    free(buf);
+    if (ok && cli_dist_root(cd)) {
+        /* Rank 0 keeps its own; takes the others' (their trials only). */
+        const unsigned char *q = (const unsigned char *)all;
+        q += sizes[0];
+        for (int r = 1; r < cd->size && ok; r++) {
+            const unsigned char *end = q + sizes[r];
+            uint64_t nc, nmk;
+            memcpy(&nc, q, 8);
+            q += 8;
+            for (uint64_t c = 0; c < nc && ok; c++) {
+                int64_t trial, n;
+                memcpy(&trial, q, 8);
+                memcpy(&n, q + 8, 8);
+                q += 16;
+                if (trial < 0 || (size_t)trial >= sw->ntrials || n < 0 || (size_t)(end - q) < (size_t)n * 8) {
+                    ok = false;
+                    break;
+                }
+                curve *cv = &sw->curves[trial];
+                free(cv->loss);
+                cv->loss = n > 0 ? malloc((size_t)n * 8) : NULL;
+                cv->n = cv->cap = cv->loss != NULL ? n : 0;
+                if (cv->loss != NULL)
+                    memcpy(cv->loss, q, (size_t)n * 8);
+                q += (size_t)n * 8;
+            }
+            if (!ok || (size_t)(end - q) < 8)
+                break;
+            memcpy(&nmk, q, 8);
+            q += 8;
+            for (uint64_t k = 0; k < nmk && (size_t)(end - q) >= 32; k++) {
+                mark m;
+                int64_t kind;
+                memcpy(&m.trial, q, 8);
+                memcpy(&m.step, q + 8, 8);
+                memcpy(&kind, q + 16, 8);
+                memcpy(&m.loss, q + 24, 8);
+                q += 32;
+                m.kind = (int32_t)kind;
+                if (!add_mark(sw, m))
+                    break;
+            }
+            q = end;
+        }
+        if (!ok)
+            fprintf(stderr, "sgdlab sweep: --dist: a process sent curves that do not fit the trials\n");
+    }
+    cli_dist_free_all(cd, all);
+    free(sizes);
+    return ok;
 }
 
 static const char *verdict_text(const sgd_search_trial *t)
@@ -322,7 +443,13 @@ int sgdlab_cmd_sweep(int argc, char **argv)
     int64_t *batch_sizes = NULL;
     size_t n_lrs = 0, n_momenta = 0, n_bs = 0;
     int64_t points = 11, random_n = 0, epochs = 1, steps = 0, batch = 128, seed = 0, threads = 0;
+    bool batch_given = false;
     double lr_min = 1e-4, lr_max = 10;
+    bool dist = false;
+    const char *dist_spec = NULL;
+    cli_dist cd;
+    memset(&cd, 0, sizeof cd);
+    cd.size = 1;
     cli_args a;
     cli_args_init(&a, "sweep", argc, argv);
     const char *name;
@@ -366,6 +493,7 @@ int sgdlab_cmd_sweep(int argc, char **argv)
             cli_int(&a, 1, INT64_MAX, &steps);
         } else if (strcmp(name, "batch-size") == 0) {
             cli_int(&a, 1, SGD_MODEL_MAX_BATCH, &batch);
+            batch_given = true;
         } else if (strcmp(name, "schedule") == 0) {
             cli_string(&a, &schedule);
         } else if (strcmp(name, "seed") == 0) {
@@ -395,12 +523,21 @@ int sgdlab_cmd_sweep(int argc, char **argv)
         } else if (strcmp(name, "no-progress") == 0) {
             if (cli_flag(&a))
                 progress = false;
+        } else if (strcmp(name, "dist") == 0) {
+            if (cli_flag(&a))
+                dist = true;
+        } else if (strcmp(name, "dist-options") == 0) {
+            cli_string(&a, &dist_spec);
         } else {
             cli_unknown(&a, name);
         }
     }
     if (a.error || help)
         goto done_args;
+    if (dist_spec != NULL && !dist) {
+        fprintf(stderr, "sgdlab sweep: --dist-options: needs --dist\n");
+        goto done_args;
+    }
     if (json && csv) {
         fprintf(stderr, "sgdlab sweep: --json and --csv: choose one\n");
         goto done_args;
@@ -421,8 +558,14 @@ done_args:
         free(batch_sizes);
         return rc;
     }
+    if (!cli_dist_check_launch("sweep", dist, true) || (dist && !cli_dist_start("sweep", dist_spec, &cd))) {
+        free(lrs);
+        free(momenta);
+        free(batch_sizes);
+        return SGDLAB_EXIT_USAGE;
+    }
     if (threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        long nc = sysconf(_SC_NPROCESSORS_ONLN) / (cd.local_size > 1 ? cd.local_size : 1);
         threads = nc > 0 ? (nc > 8 ? 8 : nc) : 1;
     }
     bool have_gnuplot = plot == NULL || cli_have_gnuplot();
@@ -437,11 +580,37 @@ done_args:
     char model_spec[512];
     rc = SGDLAB_EXIT_USAGE;
     double t0 = cli_now();
-    if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d))
+    char text_spec[1024];
+    if (cli_is_text(data)) {
+        /* Parallel streams of text, read in order, --batch-size of them (32 by default). */
+        if (n_bs > 0) {
+            fprintf(stderr, "sgdlab sweep: --batch-sizes: text data is cut into --batch-size streams once\n");
+            goto out_nodata;
+        }
+        if (!cli_load_text("sweep", data, 100, batch_given ? batch : 32, 0.05, SGD_TEXT_UTF8, &d))
+            goto out_nodata;
+        batch = d.streams;
+    } else if (!cli_load_data("sweep", data, 0, (uint64_t)seed, &d)) {
         goto out_nodata;
+    }
     if (model == NULL) {
         cli_default_model(&d, model_spec, sizeof model_spec);
         model = model_spec;
+    }
+    if (d.text != NULL) {
+        /* The trials build the model from its spec: the vocabulary and the length written in. */
+        char full[1024];
+        const char *spec = cli_text_spec("sweep", &d, model, full, sizeof full);
+        sgd_model *probe;
+        if (spec == NULL)
+            goto out;
+        if (sgd_model_from_spec(&probe, spec, NULL, NULL) != SGD_OK) {
+            fprintf(stderr, "sgdlab sweep: --model: %s\n", sgd_error_last());
+            goto out;
+        }
+        snprintf(text_spec, sizeof text_spec, "%s", sgd_model_spec(probe));
+        sgd_model_free(probe);
+        model = text_spec;
     }
     static const char *const default_optim[1] = {"sgd:momentum=0.9"};
     sgd_search_options so;
@@ -468,6 +637,8 @@ done_args:
     to.guard = guard;
     to.epochs = epochs;
     to.batch_size = batch;
+    if (d.text != NULL)
+        to.shuffle = 0;
     so.trainer = &to;
     sgd_monitor_options mo;
     sgd_monitor_options_init(&mo);
@@ -492,7 +663,8 @@ done_args:
     {
         int64_t nb = (sgd_dataset_size(d.train) + batch - 1) / batch;
         int64_t per = steps > 0 && steps < nb * epochs ? steps : nb * epochs;
-        sw.steps_planned = per * (int64_t)ntrials; /* with --batch-sizes, an estimate */
+        /* with --batch-sizes, an estimate; with --dist, this process's share */
+        sw.steps_planned = per * (int64_t)((ntrials - (size_t)cd.rank + (size_t)cd.size - 1) / (size_t)cd.size);
     }
     so.on_step = sw.keep_curves || sw.bar.on ? on_step : NULL;
     so.on_event = on_event;
@@ -520,15 +692,23 @@ done_args:
         else
             snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps of %lld)", (long long)epochs,
                      epochs == 1 ? "" : "s", (long long)(nb * epochs), (long long)batch);
-        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s\n\n", budget,
+        printf("\neach trial: %s, %s, seed %lld, guard %s; %lld thread%s%s%s\n\n", budget,
                strcmp(schedule, "cosine") == 0 ? "learning rate annealed by a cosine to 0" : schedule,
-               (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s");
+               (long long)seed, guard ? "on" : "off", (long long)threads, threads == 1 ? "" : "s",
+               cli_dist_on(&cd) ? " per process; trials spread over " : "", cli_dist_on(&cd) ? cd.desc : "");
         fflush(stdout);
     }
+    if (!cli_dist_setup_done("sweep", &cd, true))
+        goto out;
     double t_search = cli_now();
-    sgd_status st = sgd_search_run(&s, model, d.train, d.val, &so, NULL);
+    sgd_status st = cli_dist_on(&cd) ? cli_dist_search(&cd, &s, model, d.train, d.val, &so)
+                                     : sgd_search_run(&s, model, d.train, d.val, &so, NULL);
     double search_seconds = cli_now() - t_search;
     cli_bar_clear(&sw.bar);
+    if (st == SGD_OK && cli_dist_on(&cd) && sw.keep_curves && !gather_curves(&sw, &cd)) {
+        rc = SGDLAB_EXIT_FAIL;
+        goto out;
+    }
     if (st != SGD_OK) {
         fprintf(stderr, "sgdlab sweep: %s\n", sgd_error_last());
         rc = st == SGD_EINVAL || st == SGD_ENOTFOUND || st == SGD_ERANGE || st == SGD_ESHAPE ? SGDLAB_EXIT_USAGE
@@ -540,6 +720,8 @@ done_args:
     rc = have_best ? SGDLAB_EXIT_OK : SGDLAB_EXIT_FAIL;
     bool show_opt = so.n_optimizers > 1 || random_n > 0, show_mom = n_momenta > 0, show_bs = n_bs > 0;
     bool plotted = false;
+    if (!cli_dist_root(&cd))
+        plot = NULL, plot_given = false; /* rank 0 draws */
     if (plot != NULL && have_gnuplot) {
         char title[800];
         sgd_search_trial bt;
@@ -635,8 +817,9 @@ done_args:
             printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
         else if (plot != NULL)
             printf("plot: not drawn (see the message above)\n");
-        printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %lld thread%s)\n", total_seconds, d.load_seconds, n,
-               search_seconds, (long long)threads, threads == 1 ? "" : "s");
+        printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %s%lld thread%s)\n", total_seconds, d.load_seconds,
+               n, search_seconds, cli_dist_on(&cd) ? (snprintf(b2, sizeof b2, "%d processes x ", cd.size), b2) : "",
+               (long long)threads, threads == 1 ? "" : "s");
     } else if (json) {
         printf("{\"command\":\"sweep\",\"model\":");
         cli_json_str(stdout, model);
@@ -644,8 +827,11 @@ done_args:
         cli_json_str(stdout, d.name);
         printf(",\"schedule\":");
         cli_json_str(stdout, schedule);
-        printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,\"trials\":[", (long long)epochs,
+        printf(",\"epochs\":%lld,\"batch_size\":%lld,\"seed\":%lld,\"threads\":%lld,", (long long)epochs,
                (long long)batch, (long long)seed, (long long)threads);
+        if (cli_dist_on(&cd))
+            printf("\"processes\":%d,", cd.size);
+        printf("\"trials\":[");
         for (size_t i = 0; i < n; i++) {
             sgd_search_trial t;
             t.struct_size = sizeof t;
@@ -705,5 +891,6 @@ out_nodata:
     free(lrs);
     free(momenta);
     free(batch_sizes);
+    cli_dist_stop(&cd);
     return rc;
 }

@@ -23,4 +23,10 @@ void sgdlab_help_sweep(void);
 int sgdlab_cmd_case(int argc, char **argv);
 void sgdlab_help_case(void);
 
+/* sgdlab case text (cmd_case_text.c), dispatched from sgdlab case. */
+int sgdlab_case_text(int argc, char **argv);
+void sgdlab_help_case_text(void);
+int sgdlab_cmd_generate(int argc, char **argv);
+void sgdlab_help_generate(void);
+
 #endif

@@ -3,6 +3,7 @@
  * source file (cmd_<name>.c); to add one, append a row to `commands`.
  * SPDX-License-Identifier: MIT
  */
+#include "cli_dist.h"
 #include "commands.h"
 
 #include "sgdlab/sgdlab.h"
@@ -29,7 +30,9 @@ static const command commands[] = {
     {"sweep", sgdlab_cmd_sweep, sgdlab_help_sweep,
      "train one short run per learning rate: verdicts, losses, accuracies, the best, a plot"},
     {"case", sgdlab_cmd_case, sgdlab_help_case,
-     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it"},
+     "case studies: 'case image', a CNN at a rate too high and three ways to rescue it; 'case text', an LSTM"},
+    {"generate", sgdlab_cmd_generate, sgdlab_help_generate,
+     "write text with a character model saved in a checkpoint (train --data text --save)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -85,5 +88,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return SGDLAB_EXIT_USAGE;
     }
+    /* Under mpirun, only train and sweep run distributed (--dist, which they check themselves). */
+    if (strcmp(c->name, "train") != 0 && strcmp(c->name, "sweep") != 0 && !cli_dist_check_launch(c->name, false, false))
+        return SGDLAB_EXIT_USAGE;
     return c->run(argc - 1, argv + 1);
 }
