@@ -938,9 +938,9 @@ static void test_hygiene_errors(void **state)
     h.struct_size = 8;
     sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_EINVAL);
     sgdt_assert_error_contains("struct_size=8");
-    h.struct_size = sizeof h + 8;
+    h.struct_size = sizeof h + 8; /* newer headers: an input struct with members this library would ignore */
     sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_EINVAL);
-    sgdt_assert_status(sgd_optim_get_hygiene(o, &h), SGD_EINVAL);
+    sgdt_assert_error_contains("larger");
     sgdt_assert_status(sgd_optim_set_hygiene(o, NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_optim_set_hygiene(NULL, &h), SGD_EINVAL);
     sgdt_assert_status(sgd_optim_get_hygiene(NULL, &h), SGD_EINVAL);
@@ -958,7 +958,7 @@ static void test_hygiene_errors(void **state)
     sgdt_assert_status(sgd_optim_step(o, x, NULL, 0.1, NULL), SGD_EINVAL);
     sgdt_assert_status(sgd_optim_step(NULL, x, g, 0.1, NULL), SGD_EINVAL);
     sgd_optim_step_info info = {0};
-    sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, &info), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 0.1, &info), SGD_EINVAL);
     sgdt_assert_error_contains("struct_size=0");
     int64_t step;
     sgdt_assert_status(sgd_optim_get_step(o, &step), SGD_OK);

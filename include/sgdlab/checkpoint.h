@@ -310,13 +310,13 @@ typedef struct sgd_ckpt_reader sgd_ckpt_reader;
 /**
  * @brief Facts about one section, filled by sgd_ckpt_reader_section_info().
  *
- * Set @c struct_size to `sizeof(sgd_ckpt_section_info)` before the call; the
- * library fills at most that many bytes and sets @c struct_size to the number of
- * bytes it filled, so fields may be appended in later versions.
+ * Initialise it with sgd_ckpt_section_info_init() (or set @c struct_size to its sizeof); the library
+ * fills the members both sides know and leaves @c struct_size as the caller
+ * set it (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_ckpt_section_info {
-    uint32_t struct_size;  /**< In: size of the caller's struct. Out: bytes filled. */
+    uint32_t struct_size;  /**< Size of the caller's struct; set by the caller, never changed. */
     uint32_t flags;        /**< 0 or ::SGD_CKPT_SECTION_REQUIRED. */
     const char *name;      /**< NUL-terminated; valid until the reader is freed. */
     uint64_t tensor_count; /**< Number of tensors in the section. */
@@ -327,16 +327,29 @@ typedef struct sgd_ckpt_section_info {
 } sgd_ckpt_section_info;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_ckpt_reader_section_info().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_ckpt_section_info_init(sgd_ckpt_section_info *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Facts about one tensor, filled by sgd_ckpt_reader_tensor_info() and
  *        sgd_ckpt_reader_find_tensor().
  *
- * Set @c struct_size to `sizeof(sgd_ckpt_tensor_info)` before the call; the
- * library fills at most that many bytes and sets @c struct_size to the number of
- * bytes it filled.
+ * Initialise it with sgd_ckpt_tensor_info_init() (or set @c struct_size to its sizeof); the library
+ * fills the members both sides know and leaves @c struct_size as the caller
+ * set it (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_ckpt_tensor_info {
-    uint32_t struct_size;          /**< In: size of the caller's struct. Out: bytes filled. */
+    uint32_t struct_size;          /**< Size of the caller's struct; set by the caller, never changed. */
     int32_t dtype;                 /**< An ::sgd_ckpt_dtype, or an unknown code in a file of a newer minor version. */
     const char *name;              /**< NUL-terminated; valid until the reader is freed. */
     const char *section;           /**< Name of the section holding it; valid until the reader is freed. */
@@ -347,6 +360,19 @@ typedef struct sgd_ckpt_tensor_info {
     uint64_t nbytes;               /**< Size of the data in bytes. */
     uint64_t offset;               /**< Byte offset of the data in the file (a multiple of ::SGD_CKPT_ALIGN). */
 } sgd_ckpt_tensor_info;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_ckpt_reader_tensor_info() or sgd_ckpt_reader_find_tensor().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_ckpt_tensor_info_init(sgd_ckpt_tensor_info *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
 
 /**
  * @brief Opens and validates the checkpoint file at @p path.
@@ -436,7 +462,7 @@ SGD_API uint64_t sgd_ckpt_reader_file_size(const sgd_ckpt_reader *r);
  * @param r          The reader.
  * @param index      0 to sgd_ckpt_reader_section_count() - 1.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ERANGE (@p index out of range).
  * @since 0.1
  */
@@ -460,7 +486,7 @@ SGD_API sgd_status sgd_ckpt_reader_find_section(const sgd_ckpt_reader *r, const 
  * @param section    Section index.
  * @param index      Tensor index within the section.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ERANGE (an index out of range).
  * @since 0.1
  */
@@ -474,7 +500,7 @@ SGD_API sgd_status sgd_ckpt_reader_tensor_info(const sgd_ckpt_reader *r, size_t 
  * @param name       Tensor name.
  * @param[in,out] info  Its @c struct_size set by the caller; filled on success.
  *                   May be NULL to test whether the tensor exists.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, struct_size too small);
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, a struct_size smaller than the struct's first release);
  *         ::SGD_ENOTFOUND (naming the missing section or tensor).
  * @since 0.1
  */
@@ -641,8 +667,8 @@ SGD_API void sgd_checkpoint_parts_init(sgd_checkpoint_parts *parts);
  * @param w     A writer (sgd_ckpt_writer_new()); sections are appended to it.
  * @param parts The objects; at least one must be set.
  * @return ::SGD_OK; ::SGD_EINVAL (NULL argument, no part set, a model that is
- *         not built, a part that is not the trainer's own, a struct_size this
- *         library does not know, a section of the same name already in the
+ *         not built, a part that is not the trainer's own, a struct_size smaller
+ *         than the struct's first release or larger than this library's, a section of the same name already in the
  *         writer); ::SGD_ENOMEM; a status from an object's state export. On
  *         failure the writer may hold some of the sections: free it.
  * @since 0.1

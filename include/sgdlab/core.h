@@ -15,7 +15,13 @@
  *   the C library's malloc/realloc/free); objects made from another inherit its
  *   allocator; there is no process-global allocator;
  * - the version of the headers (::SGD_VERSION_NUMBER) and of the library that was
- *   loaded (sgd_version_number()) can be compared at run time.
+ *   loaded (sgd_version_number()) can be compared at run time;
+ * - public structs that may grow begin with @c uint32_t @c struct_size, set by
+ *   their @c _init function: structs a caller passes in are read as far as their
+ *   @c struct_size goes (a larger options struct, from newer headers, is refused),
+ *   structs the library fills are filled as far as it goes and their
+ *   @c struct_size is left alone, and a @c struct_size smaller than the struct's
+ *   first release is ::SGD_EINVAL everywhere (see @ref versioned_structs).
  *
  * Thread rules: a handle is used by one thread at a time; distinct handles are
  * independent; the library keeps no mutable global state other than each thread's
@@ -26,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /**
  * @def SGD_API
@@ -41,6 +48,25 @@
 #else
 #define SGD_API
 #endif
+
+/**
+ * @def SGD_OUTPUT_INIT
+ * @brief The body of every output struct's `_init` (a struct a getter fills):
+ *        zeroes @p s and sets its @c struct_size to sizeof as these headers
+ *        know it; nothing for NULL.
+ *
+ * Those `_init` functions are `static inline` in the headers, so that the
+ * size they write is always the one the program was compiled with, whatever
+ * library it runs against (see @ref versioned_structs).
+ * @since 0.2
+ */
+#define SGD_OUTPUT_INIT(s)                                                                                   \
+    do {                                                                                                     \
+        if ((s) != NULL) {                                                                                   \
+            memset((s), 0, sizeof *(s));                                                                     \
+            (s)->struct_size = (uint32_t)sizeof *(s);                                                        \
+        }                                                                                                    \
+    } while (0)
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,14 +94,14 @@ extern "C" {
  */
 typedef enum sgd_status {
     SGD_OK = 0,            /**< Success. */
-    SGD_EINVAL = -1,       /**< An argument is invalid: NULL, malformed or out of its domain. */
+    SGD_EINVAL = -1,       /**< An argument is invalid: NULL, malformed or out of its domain; also a struct whose @c struct_size this library cannot take (see @ref versioned_structs). */
     SGD_ENOMEM = -2,       /**< An allocation failed; nothing was changed. */
     SGD_ESHAPE = -3,       /**< Shapes or sizes of the arguments do not match. */
     SGD_ERANGE = -4,       /**< A value is outside its allowed range (a negative learning rate, a beta of 1...). */
     SGD_ENONFINITE = -5,   /**< A NaN or infinity where a finite number is required. */
     SGD_EIO = -6,          /**< Reading or writing a file failed. */
     SGD_EFORMAT = -7,      /**< A file or buffer is malformed, truncated or corrupt. */
-    SGD_EVERSION = -8,     /**< A file or structure has a version this library does not support. */
+    SGD_EVERSION = -8,     /**< A file or structure has a version this library does not support (a struct's @c struct_size is ::SGD_EINVAL). */
     SGD_ESTATE = -9,       /**< The call is not valid in the object's current state. */
     SGD_EOVERFLOW = -10,   /**< A size computation overflows or exceeds a documented cap. */
     SGD_ENOTFOUND = -11,   /**< A name (key, parameter, kind, file) is unknown. */

@@ -375,10 +375,22 @@ typedef struct sgd_dist_stats {
 } sgd_dist_stats;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_dist_get_stats()
+ *        (inline: the size is this header's; see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_dist_stats_init(sgd_dist_stats *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Reads the communicator's counters. Not collective.
  * @param d     The communicator.
- * @param stats Receives them; its @c struct_size must be set.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, a struct_size smaller than this version's).
+ * @param stats Receives them as far as its @c struct_size goes (set by sgd_dist_stats_init());
+ *              its @c struct_size is left as it is.
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, or a struct_size smaller than the struct's first release).
  * @since 0.2
  */
 SGD_API sgd_status sgd_dist_get_stats(const sgd_dist *d, sgd_dist_stats *stats);

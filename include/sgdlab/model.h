@@ -473,9 +473,10 @@ typedef enum sgd_param_kind {
 /**
  * @brief A parameter tensor: a view (offset and shape) into the arenas.
  *
- * The caller sets @c struct_size (to sizeof(sgd_param_info)) before calling
- * sgd_model_param_info(), which fills in the fields that fit, so programs built
- * against older headers keep working when fields are appended.
+ * Initialise it with sgd_param_info_init() (or set @c struct_size to its
+ * sizeof) before calling sgd_model_param_info(), which fills in the fields
+ * that fit and leaves @c struct_size as it is, so programs built against older
+ * headers keep working when fields are appended (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_param_info {
@@ -496,6 +497,19 @@ typedef struct sgd_param_info {
     /** Number of elements. */
     size_t numel;
 } sgd_param_info;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_model_param_info().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_param_info_init(sgd_param_info *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
 
 /**
  * @brief Number of floats in the parameter arena (and in the gradient arena).
@@ -524,9 +538,9 @@ SGD_API size_t sgd_model_num_param_tensors(const sgd_model *m);
  *
  * @param m     A built model.
  * @param index 0 to sgd_model_num_param_tensors() - 1.
- * @param info  Filled in; its @c struct_size must be set.
+ * @param info  Filled in as far as its @c struct_size goes; that must be set.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, an index out of range or a
- *         struct_size smaller than version 0.1's; ::SGD_ESTATE before
+ *         struct_size smaller than the struct's first release; ::SGD_ESTATE before
  *         sgd_model_build().
  * @since 0.1
  */
@@ -688,10 +702,16 @@ typedef struct sgd_tensor_info {
 
 /**
  * @brief Sets @p info to zero with its @c struct_size.
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
  * @param info The struct; NULL does nothing.
  * @since 0.2
  */
-SGD_API void sgd_tensor_info_init(sgd_tensor_info *info);
+static inline void sgd_tensor_info_init(sgd_tensor_info *info)
+{
+    SGD_OUTPUT_INIT(info);
+}
 
 /**
  * @brief Number of tensors of the model: its state_dict entries (parameters

@@ -328,8 +328,9 @@ typedef int32_t (*sgd_monitor_callback)(const sgd_monitor_event *event, double *
 /**
  * @brief Counters and current statistics of a monitor.
  *
- * Set @c struct_size to @c sizeof(sgd_monitor_counters) before calling
- * sgd_monitor_get_counters(); the library fills what both sides know.
+ * Initialise it with sgd_monitor_counters_init() (or set @c struct_size to
+ * its sizeof) before calling sgd_monitor_get_counters(); the library fills what
+ * both sides know and leaves @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_monitor_counters {
@@ -372,6 +373,19 @@ typedef struct sgd_monitor_counters {
 } sgd_monitor_counters;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_monitor_get_counters().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_monitor_counters_init(sgd_monitor_counters *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Fills @p opts with the defaults and sets its struct_size.
  * @param opts The options to initialise; not NULL.
  * @return ::SGD_OK, or ::SGD_EINVAL if @p opts is NULL.
@@ -386,12 +400,14 @@ SGD_API sgd_status sgd_monitor_options_init(sgd_monitor_options *opts);
  * Keys are the field names of ::sgd_monitor_options; the spec may start with
  * "monitor:". Numbers are read independently of the C locale. Unknown keys,
  * malformed numbers and out-of-range values are errors naming the key and
- * value; on error @p opts is unchanged.
+ * value; on error @p opts is unchanged. @p opts is read and written back as far
+ * as its @c struct_size goes (see @ref versioned_structs).
  *
  * @param opts Options initialised with sgd_monitor_options_init(); not NULL.
  * @param spec The spec, NUL-terminated; not NULL ("" changes nothing).
- * @return ::SGD_OK, ::SGD_EINVAL (malformed), ::SGD_ENOTFOUND (unknown key) or
- *         ::SGD_ERANGE (value out of range).
+ * @return ::SGD_OK, ::SGD_EINVAL (malformed, or a @c struct_size smaller than the
+ *         struct's first release or larger than this library's), ::SGD_ENOTFOUND
+ *         (unknown key) or ::SGD_ERANGE (value out of range).
  * @since 0.1
  */
 SGD_API sgd_status sgd_monitor_options_parse(sgd_monitor_options *opts, const char *spec);
@@ -533,8 +549,8 @@ SGD_API sgd_status sgd_monitor_get_verdict(const sgd_monitor *monitor, int32_t *
 /**
  * @brief Counters and current statistics.
  * @param monitor The monitor; not NULL.
- * @param out     Filled up to out->struct_size bytes (set it to sizeof first); not NULL.
- * @return ::SGD_OK or ::SGD_EINVAL (NULL, or a struct_size smaller than the first release's).
+ * @param out     Filled as far as out->struct_size goes (set by sgd_monitor_counters_init()); not NULL.
+ * @return ::SGD_OK or ::SGD_EINVAL (NULL, or a struct_size smaller than the struct's first release).
  * @since 0.1
  */
 SGD_API sgd_status sgd_monitor_get_counters(const sgd_monitor *monitor, sgd_monitor_counters *out);

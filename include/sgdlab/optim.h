@@ -407,7 +407,7 @@ SGD_API sgd_status sgd_optim_new(sgd_optim **out, const char *spec, size_t n, co
  * @param alloc The allocator for all its memory, copied; NULL for malloc/free.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL or incomplete vtable (no name, no
  *         step, a bad name, too many slots, missing scalar callbacks, a
- *         struct_size smaller than the first released vtable);
+ *         struct_size smaller than the struct's first release);
  *         ::SGD_ECALLBACK or the callback's status if @c init fails;
  *         ::SGD_EOVERFLOW; ::SGD_ENOMEM.
  * @since 0.1
@@ -684,8 +684,9 @@ SGD_API const char *sgd_optim_simd_level(void);
  * @brief What one sgd_optim_step() did. Optional output.
  *
  * Initialise it with sgd_optim_step_info_init() (which sets @c struct_size);
- * the library fills only the first @c struct_size bytes, so fields can be
- * appended without breaking older callers.
+ * the library fills only the first @c struct_size bytes and leaves
+ * @c struct_size as it is, so fields can be appended without breaking older
+ * callers (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_optim_step_info {
@@ -747,9 +748,10 @@ SGD_API void sgd_optim_step_info_init(sgd_optim_step_info *info);
  * @param info   Optional (NULL ok): filled with what happened when the call
  *               returns ::SGD_OK, ::SGD_ENONFINITE or ::SGD_EDIVERGED.
  * @return ::SGD_OK whether the update was applied or skipped (see
- *         @c info->applied); ::SGD_EINVAL for NULL arguments; ::SGD_ERANGE
- *         for a negative or non-finite @p lr or a @c struct_size of @p info
- *         this library cannot fill; ::SGD_ENONFINITE (policy error);
+ *         @c info->applied); ::SGD_EINVAL for NULL arguments or a
+ *         @c struct_size of @p info smaller than the struct's first release
+ *         (::SGD_ERANGE in 0.1); ::SGD_ERANGE for a negative or non-finite
+ *         @p lr; ::SGD_ENONFINITE (policy error);
  *         ::SGD_EDIVERGED (too many consecutive skips); the callback's status
  *         or ::SGD_ECALLBACK if a host step fails (the parameters may then be
  *         partly updated and the counter is not incremented).
@@ -946,8 +948,9 @@ SGD_API void sgd_optim_hygiene_init(sgd_optim_hygiene *h);
  * allocates a gradient buffer of sgd_optim_size() floats (once).
  * @param o The optimizer.
  * @param h The settings; the first @c h->struct_size bytes are read.
- * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments, an unknown
- *         @c struct_size or policy; ::SGD_ERANGE for a negative or
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments, a @c struct_size smaller
+ *         than the struct's first release or larger than this library's, an unknown
+ *         policy; ::SGD_ERANGE for a negative or
  *         non-finite clip bound; ::SGD_ENOMEM (nothing changed).
  * @since 0.1
  */
@@ -956,9 +959,10 @@ SGD_API sgd_status sgd_optim_set_hygiene(sgd_optim *o, const sgd_optim_hygiene *
 /**
  * @brief Reads the gradient hygiene of an optimizer.
  * @param o The optimizer.
- * @param h Receives the settings; its @c struct_size must be set (by
- *          sgd_optim_hygiene_init()), and that many bytes are written.
- * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or an unknown @c struct_size.
+ * @param h Receives the settings as far as its @c struct_size goes (set by
+ *          sgd_optim_hygiene_init()), which is left as it is.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or a @c struct_size smaller
+ *         than the struct's first release.
  * @since 0.1
  */
 SGD_API sgd_status sgd_optim_get_hygiene(const sgd_optim *o, sgd_optim_hygiene *h);
@@ -966,6 +970,10 @@ SGD_API sgd_status sgd_optim_get_hygiene(const sgd_optim *o, sgd_optim_hygiene *
 /**
  * @brief Counters of what the optimizer's steps did since creation (not reset
  *        by sgd_optim_reset(), not part of the exported state).
+ *
+ * Initialise it with sgd_optim_stats_init() (or set @c struct_size to its
+ * sizeof); sgd_optim_get_stats() fills what both sides know and leaves
+ * @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_optim_stats {
@@ -986,11 +994,25 @@ typedef struct sgd_optim_stats {
 } sgd_optim_stats;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_optim_get_stats().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_optim_stats_init(sgd_optim_stats *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Reads the step counters of an optimizer.
  * @param o     The optimizer.
- * @param stats Receives them; its @c struct_size must be set, and that many
- *              bytes are written.
- * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or an unknown @c struct_size.
+ * @param stats Receives them as far as its @c struct_size goes (set by
+ *              sgd_optim_stats_init()), which is left as it is.
+ * @return ::SGD_OK; ::SGD_EINVAL for NULL arguments or a @c struct_size smaller
+ *         than the struct's first release.
  * @since 0.1
  */
 SGD_API sgd_status sgd_optim_get_stats(const sgd_optim *o, sgd_optim_stats *stats);

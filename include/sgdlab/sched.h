@@ -68,7 +68,9 @@ typedef struct sgd_sched sgd_sched;
  * sgd_sched_new_custom(), which copies it (the host's struct need not outlive the
  * call). Fields are only ever appended; the library reads @c struct_size bytes of
  * the host's struct and zero-fills the rest, so a host built against older headers
- * keeps working.
+ * keeps working; a larger @c struct_size (a host built against newer headers) is
+ * accepted since 0.2 and the members this library does not know are ignored, as
+ * for ::sgd_optim_vtable (see @ref versioned_structs).
  *
  * Every callback receives @c user as its last argument and returns ::SGD_OK on
  * success. Any other return value is reported to the library's caller as
@@ -138,7 +140,8 @@ SGD_API void sgd_sched_vtable_init(sgd_sched_vtable *vt);
  *              @c state_size > 0.
  * @param alloc Allocator for the schedule, or NULL for malloc/realloc/free.
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL argument, a missing callback, a bad
- *         name or an unknown @c struct_size; ::SGD_ENOMEM.
+ *         name or a @c struct_size smaller than the struct's first release;
+ *         ::SGD_ENOMEM.
  * @since 0.1
  */
 SGD_API sgd_status sgd_sched_new_custom(sgd_sched **out, const sgd_sched_vtable *vt, const sgd_allocator *alloc);

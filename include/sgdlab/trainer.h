@@ -176,12 +176,14 @@ SGD_API void sgd_trainer_options_init(sgd_trainer_options *o);
  * Keys are the field names of ::sgd_trainer_options (without struct_size);
  * the spec may start with "trainer:". Numbers are read independently of the
  * C locale; booleans may be 0/1, true/false, yes/no. Values are range-checked
- * as sgd_trainer_new() does. On error @p o is unchanged.
+ * as sgd_trainer_new() does. On error @p o is unchanged. @p o is read and
+ * written back as far as its @c struct_size goes (see @ref versioned_structs).
  *
  * @param o    Options initialised with sgd_trainer_options_init().
  * @param spec The spec, NUL-terminated ("" changes nothing).
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, malformed); ::SGD_ENOTFOUND (unknown
- *         key); ::SGD_ERANGE (value out of range).
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, malformed, a @c struct_size smaller than
+ *         the struct's first release or larger than this library's); ::SGD_ENOTFOUND
+ *         (unknown key); ::SGD_ERANGE (value out of range).
  * @since 0.1
  */
 SGD_API sgd_status sgd_trainer_options_parse(sgd_trainer_options *o, const char *spec);
@@ -475,8 +477,9 @@ SGD_API const char *sgd_trainer_event_name(int32_t kind);
 /**
  * @brief Counters of a trainer.
  *
- * Set @c struct_size to sizeof(sgd_trainer_stats) before calling
- * sgd_trainer_get_stats(); the library fills what both sides know.
+ * Initialise it with sgd_trainer_stats_init() (or set @c struct_size to its
+ * sizeof) before calling sgd_trainer_get_stats(); the library fills what both
+ * sides know and leaves @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_trainer_stats {
@@ -517,16 +520,33 @@ typedef struct sgd_trainer_stats {
 } sgd_trainer_stats;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_trainer_get_stats().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_trainer_stats_init(sgd_trainer_stats *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Reads a trainer's counters.
  * @param t     The trainer.
- * @param stats Receives them; its @c struct_size must be set.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, or a struct_size smaller than the first release's).
+ * @param stats Receives them as far as its @c struct_size goes (set by sgd_trainer_stats_init()).
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, or a struct_size smaller than the struct's first release).
  * @since 0.1
  */
 SGD_API sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats);
 
 /**
  * @brief The record of one epoch.
+ *
+ * Initialise it with sgd_trainer_epoch_init() (or set @c struct_size to its
+ * sizeof); sgd_trainer_get_epoch() fills what both sides know and leaves
+ * @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_trainer_epoch {
@@ -559,11 +579,25 @@ typedef struct sgd_trainer_epoch {
 } sgd_trainer_epoch;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_trainer_get_epoch().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_trainer_epoch_init(sgd_trainer_epoch *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Reads the record of epoch @p epoch.
  * @param t     The trainer.
  * @param epoch 0 to sgd_trainer_options::epochs - 1.
- * @param out   Receives the record; its @c struct_size must be set.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, an epoch out of range, a bad struct_size).
+ * @param out   Receives the record as far as its @c struct_size goes (set by sgd_trainer_epoch_init()).
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, an epoch out of range, a struct_size smaller than the
+ *         struct's first release).
  * @since 0.1
  */
 SGD_API sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_trainer_epoch *out);

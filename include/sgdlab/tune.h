@@ -245,8 +245,9 @@ SGD_API int32_t sgd_lrfind_end_reason(const sgd_lrfind *r);
 /**
  * @brief One point of the curve.
  *
- * Set @c struct_size before sgd_lrfind_point(); the library fills what both
- * sides know.
+ * Initialise it with sgd_lrfind_sample_init() (or set @c struct_size to its
+ * sizeof) before sgd_lrfind_point(); the library fills what both sides know and
+ * leaves @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_lrfind_sample {
@@ -267,11 +268,25 @@ typedef struct sgd_lrfind_sample {
 } sgd_lrfind_sample;
 
 /**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_lrfind_point().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_lrfind_sample_init(sgd_lrfind_sample *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
+
+/**
  * @brief Reads point @p i of the curve.
  * @param r   The result.
  * @param i   0 to sgd_lrfind_count() - 1.
- * @param out Receives the point; its @c struct_size must be set.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, an index out of range, a bad struct_size).
+ * @param out Receives the point as far as its @c struct_size goes (set by sgd_lrfind_sample_init()).
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, an index out of range, a struct_size smaller than the
+ *         struct's first release).
  * @since 0.1
  */
 SGD_API sgd_status sgd_lrfind_point(const sgd_lrfind *r, size_t i, sgd_lrfind_sample *out);
@@ -341,10 +356,14 @@ typedef enum sgd_search_method {
  *
  * For a host objective the library fills the inputs, sets the outputs to
  * NaN, -1 or 0 as documented, and the objective fills the outputs it knows.
+ * To read one with sgd_search_get_trial(), initialise it with
+ * sgd_search_trial_init(); the library fills what both sides know and leaves
+ * @c struct_size as it is (see @ref versioned_structs).
  * @since 0.1
  */
 typedef struct sgd_search_trial {
-    /** sizeof(sgd_search_trial) as the library knows it. */
+    /** As an objective receives it: sizeof(sgd_search_trial) as the library knows it. For
+        sgd_search_get_trial(): the caller's, set by sgd_search_trial_init(). */
     uint32_t struct_size;
     /** The trial's outcome: ::SGD_OK, or ::SGD_EDIVERGED for a run that diverged (and stopped); ::SGD_ENOTFOUND for a trial another shard runs (sgd_search_options::shard_count, @since 0.2) until sgd_search_set_trial() fills it in. */
     int32_t status;
@@ -379,6 +398,19 @@ typedef struct sgd_search_trial {
     /** Output: seconds the trial took (measured by the library). */
     double seconds;
 } sgd_search_trial;
+
+/**
+ * @brief Zeroes @p s and sets its @c struct_size, ready for sgd_search_get_trial().
+ *
+ * Inline, so that the size it writes is that of the headers the program is
+ * built with (see @ref versioned_structs).
+ * @param s The struct to initialise; NULL is ignored.
+ * @since 0.2
+ */
+static inline void sgd_search_trial_init(sgd_search_trial *s)
+{
+    SGD_OUTPUT_INIT(s);
+}
 
 /**
  * @brief A host objective: trains (or evaluates) one trial and fills its outputs.
@@ -614,8 +646,10 @@ SGD_API size_t sgd_search_count(const sgd_search *s);
  * @param s   The result.
  * @param i   0 to sgd_search_count() - 1.
  * @param out Receives the trial (its @c optimizer string stays valid while
- *            @p s lives); its @c struct_size must be set.
- * @return ::SGD_OK; ::SGD_EINVAL (NULL, an index out of range, a bad struct_size).
+ *            @p s lives), as far as its @c struct_size goes (set by
+ *            sgd_search_trial_init()).
+ * @return ::SGD_OK; ::SGD_EINVAL (NULL, an index out of range, a struct_size smaller than the
+ *         struct's first release).
  * @since 0.1
  */
 SGD_API sgd_status sgd_search_get_trial(const sgd_search *s, size_t i, sgd_search_trial *out);

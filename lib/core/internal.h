@@ -73,15 +73,45 @@ static inline bool sgd__add_size(size_t a, size_t b, size_t *out)
 /* ---------------------------------------------------------------- options */
 
 /*
- * ABI-extensible option structs begin with `uint32_t struct_size`. Copies the
- * caller's `src` (NULL: keep `dst` as is) over `dst`, which holds the
- * defaults and is `dst_size` bytes: exactly src->struct_size bytes are read.
- * A struct_size below `min_size` (the first released layout) or above
- * `dst_size` is refused with SGD_EINVAL naming `fn` and `what`. dst's own
- * struct_size stays dst_size.
+ * struct_size-versioned public structs (core/abi.h has their first released
+ * sizes, SGD__FIRST(type)). One rule everywhere: a struct_size smaller than
+ * the first release is SGD_EINVAL with a message naming `fn` and `what`.
+ */
+
+/*
+ * Input structs (options): copies the caller's `src` (NULL: keep `dst` as
+ * is) over `dst`, which holds the defaults and is `dst_size` bytes: exactly
+ * src->struct_size bytes are read. A struct_size below `min_size` (the first
+ * released layout, SGD__FIRST(type)) or above `dst_size` (a program built
+ * against newer headers, whose new members this library would ignore) is
+ * refused with SGD_EINVAL. dst's own struct_size stays dst_size.
  */
 sgd_status sgd__options_copy(void *dst, size_t dst_size, const void *src, size_t min_size, const char *fn,
                              const char *what);
+
+/*
+ * Input structs that are tables of functions (sgd_optim_vtable,
+ * sgd_sched_vtable): as sgd__options_copy, except that a larger struct_size
+ * is accepted and only `dst_size` bytes are read: the callbacks this library
+ * does not know are not called (what sgd_optim_vtable promised in 0.1).
+ * `src` must not be NULL.
+ */
+sgd_status sgd__vtable_copy(void *dst, size_t dst_size, const void *src, size_t min_size, const char *fn,
+                            const char *what);
+
+/*
+ * Output structs (what a getter fills for its caller): checks the caller's
+ * dst->struct_size against `min_size` (SGD__FIRST(type)), then copies the
+ * first min(dst->struct_size, src_size) bytes of the library's complete
+ * struct `src` into `dst`, except struct_size itself, which stays as the
+ * caller set it. Bytes past src_size (members of a newer release) are not
+ * touched. Nothing is written on failure.
+ */
+sgd_status sgd__struct_fill(void *dst, const void *src, size_t src_size, size_t min_size, const char *fn,
+                            const char *what);
+
+/* The check of sgd__struct_fill alone, for a getter that checks its arguments before its work. */
+sgd_status sgd__struct_check(const void *dst, size_t min_size, const char *fn, const char *what);
 
 /* ---------------------------------------------------------------- random */
 

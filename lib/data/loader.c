@@ -1,12 +1,11 @@
 /* Minibatch loaders: seeded shuffling, drop-last, epochs. SPDX-License-Identifier: MIT */
 #include "data/data_internal.h"
 
-#include <stddef.h>
+#include "core/abi.h"
+
 #include <string.h>
 
 #define SGD__LOADER_MAX_BATCH ((int64_t)1 << 24)
-/* The options as 0.1 knew them (before the shard fields). */
-#define FIRST_OPTIONS_SIZE offsetof(sgd_loader_options, shard_index)
 
 struct sgd_loader {
     sgd_dataset d;     /* a copy of the view; holds a reference to its store */
@@ -26,7 +25,9 @@ struct sgd_loader {
     float *tbuf;       /* batch * tdim */
 };
 
-void sgd_loader_options_init(sgd_loader_options *o)
+/* 0.2 appended the shard fields: 0.1's programs keep an init that writes 0.1's 24 bytes (core/abi.h). */
+SGD__COMPAT_INIT(void, sgd_loader_options_init, sgd_loader_options, v0_1, "SGDLAB_0.1")
+void sgd_loader_options_init__v0_2(sgd_loader_options *o)
 {
     if (o == NULL)
         return;
@@ -66,7 +67,7 @@ sgd_status sgd_loader_new(sgd_loader **out, const sgd_dataset *d, int64_t batch_
         return sgd__err(SGD_EINVAL, "%s: batch_size=%lld: must be in [1, 2^24]", fn, (long long)batch_size);
     sgd_loader_options o;
     sgd_loader_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_loader_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if (o.shard_count < 1 || o.shard_count > SGD_LOADER_MAX_SHARDS)

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "dist/dist_internal.h"
+#include "core/abi.h"
 
 #include <limits.h>
 #include <locale.h>
@@ -241,23 +242,14 @@ static sgd_status options_check(const sgd_dist_options *o, const char *fn)
     return SGD_OK;
 }
 
-/* The options as 0.2 released them: later fields are appended, and a struct of this size or more is taken. */
-#define FIRST_OPTIONS_SIZE 32
-_Static_assert(sizeof(sgd_dist_options) >= FIRST_OPTIONS_SIZE, "sgd_dist_options only grows");
-
 static sgd_status options_copy(sgd_dist_options *dst, const sgd_dist_options *src, const char *fn)
 {
     sgd_dist_options_init(dst);
     if (src == NULL)
         return SGD_OK;
-    if (src->struct_size < FIRST_OPTIONS_SIZE || src->struct_size > sizeof *dst)
-        return sgd__dist_err(SGD_EINVAL,
-                             "%s: opts: struct_size=%u is not a size this library knows (%d..%zu); initialise the "
-                             "struct with sgd_dist_options_init()",
-                             fn, (unsigned)src->struct_size, FIRST_OPTIONS_SIZE, sizeof *dst);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return options_check(dst, fn);
+    sgd_status st = sgd__struct_in_with(sgd__dist_err, dst, sizeof *dst, src, SGD__FIRST(sgd_dist_options), false,
+                                        fn, "opts");
+    return st != SGD_OK ? st : options_check(dst, fn);
 }
 
 /* A number, read in the C locale whatever the program's. */
@@ -303,9 +295,12 @@ sgd_status sgd_dist_options_parse(sgd_dist_options *o, const char *spec)
     static const char fn[] = "sgd_dist_options_parse";
     if (o == NULL || spec == NULL)
         return sgd__dist_err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "options" : "spec");
-    if (o->struct_size != sizeof *o)
-        return sgd__dist_err(SGD_EINVAL, "%s: options not initialised with sgd_dist_options_init()", fn);
-    sgd_dist_options t = *o;
+    sgd_dist_options t;
+    sgd_dist_options_init(&t);
+    sgd_status st = sgd__struct_in_with(sgd__dist_err, &t, sizeof t, o, SGD__FIRST(sgd_dist_options), false, fn,
+                                        "options");
+    if (st != SGD_OK)
+        return st;
     const char *p = spec;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -352,11 +347,11 @@ sgd_status sgd_dist_options_parse(sgd_dist_options *o, const char *spec)
         if (*p == ',')
             p++;
     }
-    sgd_status st = options_check(&t, fn);
+    st = options_check(&t, fn);
     if (st != SGD_OK)
         return st;
-    *o = t;
-    return SGD_OK;
+    /* Back as far as the caller's struct goes. */
+    return sgd__struct_out_with(sgd__dist_err, o, &t, sizeof t, SGD__FIRST(sgd_dist_options), fn, "options");
 }
 
 /* ------------------------------------------------------------ communicators */
@@ -567,12 +562,8 @@ sgd_status sgd_dist_get_stats(const sgd_dist *d, sgd_dist_stats *stats)
 {
     if (d == NULL || stats == NULL)
         return sgd__dist_err(SGD_EINVAL, "sgd_dist_get_stats: %s is NULL", d == NULL ? "dist" : "stats");
-    if (stats->struct_size < sizeof *stats || stats->struct_size > 65536)
-        return sgd__dist_err(SGD_EINVAL, "sgd_dist_get_stats: struct_size=%u: set it to sizeof(sgd_dist_stats)",
-                             (unsigned)stats->struct_size);
-    *stats = d->stats;
-    stats->struct_size = sizeof *stats;
-    return SGD_OK;
+    return sgd__struct_out_with(sgd__dist_err, stats, &d->stats, sizeof d->stats, SGD__FIRST(sgd_dist_stats),
+                                "sgd_dist_get_stats", "stats");
 }
 
 void sgd_dist_abort(sgd_dist *d, int32_t code, const char *message)

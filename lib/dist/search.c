@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "dist/dist_internal.h"
+#include "core/abi.h"
 
 #include <limits.h>
 #include <string.h>
@@ -48,19 +49,10 @@ sgd_status sgd_dist_search_run(sgd_dist *d, sgd_search **out, const char *model_
         return sgd__dist_err(SGD_EINVAL, "%s: %s is NULL", fn, d == NULL ? "dist" : "out");
     sgd_search_options o;
     sgd_search_options_init(&o);
-    sgd_status st = SGD_OK;
-    if (opts != NULL) {
-        /* The caller's struct as far as it goes (an older one has no shard fields: they are ours anyway). */
-        size_t first = offsetof(sgd_search_options, shard_index);
-        if (opts->struct_size < first || opts->struct_size > sizeof o)
-            st = sgd__dist_err(SGD_EINVAL,
-                               "%s: opts: struct_size=%u is not a size this library knows; initialise it with "
-                               "sgd_search_options_init()",
-                               fn, (unsigned)opts->struct_size);
-        else
-            memcpy(&o, opts, opts->struct_size);
-        o.struct_size = sizeof o;
-    }
+    /* The caller's struct as far as it goes (an older one has no shard fields: they are ours anyway). */
+    sgd_status st = opts == NULL ? SGD_OK
+                                 : sgd__struct_in_with(sgd__dist_err, &o, sizeof o, opts,
+                                                       SGD__FIRST(sgd_search_options), false, fn, "opts");
     o.shard_index = d->rank;
     o.shard_count = d->size;
     sgd_search *s = NULL;

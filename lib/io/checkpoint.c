@@ -5,6 +5,8 @@
  */
 #include "ckpt_internal.h"
 
+#include "core/abi.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +27,7 @@ static sgd_status get_parts(sgd_checkpoint_parts *out, const sgd_checkpoint_part
     sgd_checkpoint_parts_init(out);
     if (in == NULL)
         return sgd__err(SGD_EINVAL, "%s: parts is NULL", fn);
-    sgd_status st = sgd__options_copy(out, sizeof *out, in, sizeof *out, fn, "parts");
+    sgd_status st = sgd__options_copy(out, sizeof *out, in, SGD__FIRST(sgd_checkpoint_parts), fn, "parts");
     if (st != SGD_OK)
         return st;
     if (out->trainer != NULL) {

@@ -16,6 +16,8 @@
  */
 #include "io/ckpt_internal.h"
 
+#include "core/abi.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -700,23 +702,12 @@ uint64_t sgd_ckpt_reader_file_size(const sgd_ckpt_reader *r)
     return r ? r->size : 0;
 }
 
-/* The 0.1 layouts: the smallest struct_size accepted. */
-#define SECTION_INFO_V1 sizeof(sgd_ckpt_section_info)
-#define TENSOR_INFO_V1 sizeof(sgd_ckpt_tensor_info)
-
-static sgd_status info_size(uint32_t have, size_t v1, const char *fn, const char *what)
-{
-    if (have < v1)
-        return sgd__err(SGD_EINVAL, "%s: %s.struct_size = %u: set it to sizeof(%s) (%zu)", fn, what, have, what, v1);
-    return SGD_OK;
-}
-
 sgd_status sgd_ckpt_reader_section_info(const sgd_ckpt_reader *r, size_t index, sgd_ckpt_section_info *info)
 {
     static const char fn[] = "sgd_ckpt_reader_section_info";
     if (r == NULL || info == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "reader" : "info");
-    sgd_status st = info_size(info->struct_size, SECTION_INFO_V1, fn, "sgd_ckpt_section_info");
+    sgd_status st = sgd__struct_check(info, SGD__FIRST(sgd_ckpt_section_info), fn, "info");
     if (st != SGD_OK)
         return st;
     if (index >= r->nsec)
@@ -724,8 +715,7 @@ sgd_status sgd_ckpt_reader_section_info(const sgd_ckpt_reader *r, size_t index, 
     const rsec *s = &r->secs[index];
     sgd_ckpt_section_info v = {.struct_size = (uint32_t)sizeof v, .flags = s->flags, .name = r->names + s->name,
                                .tensor_count = s->count, .offset = s->offset, .size = s->size, .crc32c = s->crc};
-    memcpy(info, &v, sizeof v); /* struct_size >= sizeof v: the caller's struct may be newer and larger */
-    return SGD_OK;
+    return SGD__FILL(info, &v, sgd_ckpt_section_info, fn, "info");
 }
 
 static bool find_sec(const sgd_ckpt_reader *r, const char *name, uint32_t *out)
@@ -762,7 +752,7 @@ sgd_status sgd_ckpt_reader_find_section(const sgd_ckpt_reader *r, const char *na
     return SGD_OK;
 }
 
-static void fill_tensor(const sgd_ckpt_reader *r, uint32_t i, sgd_ckpt_tensor_info *info)
+static sgd_status fill_tensor(const sgd_ckpt_reader *r, uint32_t i, sgd_ckpt_tensor_info *info, const char *fn)
 {
     const rten *t = &r->tens[i];
     sgd_ckpt_tensor_info v = {.struct_size = (uint32_t)sizeof v, .dtype = t->dtype, .name = r->names + t->name,
@@ -772,7 +762,7 @@ static void fill_tensor(const sgd_ckpt_reader *r, uint32_t i, sgd_ckpt_tensor_in
         v.dims[d] = (int64_t)r->dims[t->dims + d];
         v.count *= r->dims[t->dims + d]; /* validated: no overflow */
     }
-    memcpy(info, &v, sizeof v);
+    return SGD__FILL(info, &v, sgd_ckpt_tensor_info, fn, "info");
 }
 
 sgd_status sgd_ckpt_reader_tensor_info(const sgd_ckpt_reader *r, size_t section, size_t index,
@@ -781,7 +771,7 @@ sgd_status sgd_ckpt_reader_tensor_info(const sgd_ckpt_reader *r, size_t section,
     static const char fn[] = "sgd_ckpt_reader_tensor_info";
     if (r == NULL || info == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "reader" : "info");
-    sgd_status st = info_size(info->struct_size, TENSOR_INFO_V1, fn, "sgd_ckpt_tensor_info");
+    sgd_status st = sgd__struct_check(info, SGD__FIRST(sgd_ckpt_tensor_info), fn, "info");
     if (st != SGD_OK)
         return st;
     if (section >= r->nsec)
@@ -790,8 +780,7 @@ sgd_status sgd_ckpt_reader_tensor_info(const sgd_ckpt_reader *r, size_t section,
     if (index >= s->count)
         return sgd__err(SGD_ERANGE, "%s: tensor index %zu: section '%s' has %u tensors", fn, index,
                         r->names + s->name, s->count);
-    fill_tensor(r, s->first + (uint32_t)index, info);
-    return SGD_OK;
+    return fill_tensor(r, s->first + (uint32_t)index, info, fn);
 }
 
 /* Looks up (section, name); on failure sets the message (naming `fn`). */
@@ -827,14 +816,14 @@ sgd_status sgd_ckpt_reader_find_tensor(const sgd_ckpt_reader *r, const char *sec
 {
     static const char fn[] = "sgd_ckpt_reader_find_tensor";
     if (info != NULL) {
-        sgd_status st = info_size(info->struct_size, TENSOR_INFO_V1, fn, "sgd_ckpt_tensor_info");
+        sgd_status st = sgd__struct_check(info, SGD__FIRST(sgd_ckpt_tensor_info), fn, "info");
         if (st != SGD_OK)
             return st;
     }
     uint32_t i;
     sgd_status st = lookup(r, section, name, fn, &i);
     if (st == SGD_OK && info != NULL)
-        fill_tensor(r, i, info);
+        st = fill_tensor(r, i, info, fn);
     return st;
 }
 

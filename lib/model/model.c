@@ -5,6 +5,8 @@
  */
 #include "model/model_internal.h"
 
+#include "core/abi.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -535,7 +537,7 @@ sgd_status sgd_model_build(sgd_model *m, const sgd_model_options *opts)
         return sgd__err(SGD_ESTATE, "%s: the model is already built", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_model_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if ((st = check_options(m, &o, fn)) != SGD_OK)
@@ -643,7 +645,7 @@ sgd_status sgd_model_from_spec(sgd_model **out, const char *spec, const sgd_mode
         return sgd__err(SGD_EINVAL, "%s: spec is NULL", fn);
     sgd_model_options o;
     sgd_model_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_model_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     sgd_model *m;
@@ -820,9 +822,6 @@ size_t sgd_model_num_param_tensors(const sgd_model *m)
     return m ? m->n_ptensors : 0;
 }
 
-/* The version 0.1 layout of sgd_param_info ends after numel. */
-#define SGD__PARAM_INFO_V1 (offsetof(sgd_param_info, numel) + sizeof(size_t))
-
 sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info *info)
 {
     static const char fn[] = "sgd_model_param_info";
@@ -831,16 +830,13 @@ sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info
         return st;
     if (info == NULL)
         return sgd__err(SGD_EINVAL, "%s: info is NULL", fn);
-    if (info->struct_size < SGD__PARAM_INFO_V1)
-        return sgd__err(SGD_EINVAL, "%s: info->struct_size=%u: set it to sizeof(sgd_param_info)", fn,
-                        (unsigned)info->struct_size);
     if (index >= m->n_ptensors)
         return sgd__err(SGD_EINVAL, "%s: index=%zu: the model has %zu parameter tensors", fn, index,
                         m->n_ptensors);
     const sgd__tinfo *p = &m->tinfo[m->pidx[index]];
     sgd_param_info full;
     memset(&full, 0, sizeof full);
-    full.struct_size = info->struct_size < sizeof full ? info->struct_size : (uint32_t)sizeof full;
+    full.struct_size = (uint32_t)sizeof full;
     full.kind = p->d->param_kind;
     full.name = p->name;
     full.layer = p->layer;
@@ -849,8 +845,7 @@ sgd_status sgd_model_param_info(const sgd_model *m, size_t index, sgd_param_info
         full.shape[k] = k < p->d->rank ? p->d->shape[k] : 1;
     full.offset = p->offset;
     full.numel = p->numel;
-    memcpy(info, &full, full.struct_size);
-    return SGD_OK;
+    return SGD__FILL(info, &full, sgd_param_info, fn, "info");
 }
 
 sgd_status sgd_model_find_param(const sgd_model *m, const char *name, size_t *index)
@@ -1036,14 +1031,6 @@ sgd_status sgd_model_set_blas_threads(sgd_model *m, int32_t threads)
 
 /* ---------------------------------------------------------------- every tensor (0.2) */
 
-void sgd_tensor_info_init(sgd_tensor_info *info)
-{
-    if (info == NULL)
-        return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
-}
-
 size_t sgd_model_num_tensors(const sgd_model *m)
 {
     return m ? m->n_tensors : 0;
@@ -1060,8 +1047,6 @@ static void *tensor_data(const sgd_model *m, const sgd__tinfo *t)
     return t->l->t[t->ti];
 }
 
-/* The first layout of sgd_tensor_info ends after data. */
-#define SGD__TENSOR_INFO_V1 (offsetof(sgd_tensor_info, data) + sizeof(void *))
 
 sgd_status sgd_model_tensor_info(const sgd_model *m, size_t index, sgd_tensor_info *info)
 {
@@ -1071,15 +1056,14 @@ sgd_status sgd_model_tensor_info(const sgd_model *m, size_t index, sgd_tensor_in
         return st;
     if (info == NULL)
         return sgd__err(SGD_EINVAL, "%s: info is NULL", fn);
-    if (info->struct_size < SGD__TENSOR_INFO_V1)
-        return sgd__err(SGD_EINVAL, "%s: info->struct_size=%u: initialise it with sgd_tensor_info_init", fn,
-                        (unsigned)info->struct_size);
+    if ((st = sgd__struct_check(info, SGD__FIRST(sgd_tensor_info), fn, "info")) != SGD_OK)
+        return st;
     if (index >= m->n_tensors)
         return sgd__err(SGD_EINVAL, "%s: index=%zu: the model has %zu tensors", fn, index, m->n_tensors);
     const sgd__tinfo *t = &m->tinfo[index];
     sgd_tensor_info full;
     memset(&full, 0, sizeof full);
-    full.struct_size = info->struct_size < sizeof full ? info->struct_size : (uint32_t)sizeof full;
+    full.struct_size = (uint32_t)sizeof full;
     full.role = t->d->role;
     full.name = t->name;
     full.layer = t->layer;
@@ -1100,8 +1084,7 @@ sgd_status sgd_model_tensor_info(const sgd_model *m, size_t index, sgd_tensor_in
     full.numel = t->numel;
     full.offset = t->offset;
     full.data = tensor_data(m, t);
-    memcpy(info, &full, full.struct_size);
-    return SGD_OK;
+    return SGD__FILL(info, &full, sgd_tensor_info, fn, "info");
 }
 
 sgd_status sgd_model_find_tensor(const sgd_model *m, const char *name, size_t *index)

@@ -7,6 +7,7 @@
  */
 #include "sgdlab/monitor.h"
 
+#include "core/abi.h"
 #include "core/internal.h"
 
 #include <float.h>
@@ -137,51 +138,22 @@ struct sgd_monitor {
 
 /* ------------------------------------------------------------ options */
 
-/* The 0.1 struct ends at progress_slow_steps. */
-#define FIRST_OPTIONS_SIZE (offsetof(sgd_monitor_options, progress_slow_steps) + sizeof(double))
-/* The 0.1 counters end at progress. */
-#define FIRST_COUNTERS_SIZE (offsetof(sgd_monitor_counters, progress) + sizeof(double))
+#define FIRST_OPTIONS_SIZE SGD__FIRST(sgd_monitor_options)
 
 /*
- * Two versions of the symbol (glibc's way): a program built against 0.1's headers has a 168-byte
- * struct and links sgd_monitor_options_init@SGDLAB_0.1, which writes no more than that; programs
- * built since link sgd_monitor_options_init@@SGDLAB_0.2 (the default), which fills the whole struct.
- * Writing 0.2's struct into 0.1's would overrun the caller's memory.
+ * 0.2 appended options: a program built against 0.1's headers has a 168-byte struct and links
+ * sgd_monitor_options_init@SGDLAB_0.1, which writes no more than that (core/abi.h); programs built
+ * since link sgd_monitor_options_init@@SGDLAB_0.2 (the default), which fills the whole struct.
  */
 static sgd_status options_init_full(sgd_monitor_options *o);
 
-static sgd_status options_init(sgd_monitor_options *o, size_t size)
+SGD__COMPAT_INIT(sgd_status, sgd_monitor_options_init, sgd_monitor_options, v0_1, "SGDLAB_0.1")
+sgd_status sgd_monitor_options_init__v0_2(sgd_monitor_options *o)
 {
     if (o == NULL)
         return sgd__err(SGD_EINVAL, "sgd_monitor_options_init: opts is NULL");
-    sgd_monitor_options full;
-    sgd_status st = options_init_full(&full);
-    memcpy(o, &full, size);
-    o->struct_size = (uint32_t)size;
-    return st;
+    return options_init_full(o);
 }
-
-#if defined(__ELF__) && defined(__GNUC__) && defined(SGD_BUILDING_LIBRARY)
-/* (The C names differ from the public one, so that a static link sees one sgd_monitor_options_init:
-   the default version's.) */
-SGD_API sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o);
-SGD_API sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o);
-sgd_status sgd_monitor_options_init_v0_1(sgd_monitor_options *o)
-{
-    return options_init(o, FIRST_OPTIONS_SIZE);
-}
-sgd_status sgd_monitor_options_init_v0_2(sgd_monitor_options *o)
-{
-    return options_init(o, sizeof *o);
-}
-__asm__(".symver sgd_monitor_options_init_v0_1, sgd_monitor_options_init@SGDLAB_0.1");
-__asm__(".symver sgd_monitor_options_init_v0_2, sgd_monitor_options_init@@SGDLAB_0.2");
-#else
-sgd_status sgd_monitor_options_init(sgd_monitor_options *o)
-{
-    return options_init(o, sizeof *o);
-}
-#endif
 
 static sgd_status options_init_full(sgd_monitor_options *o)
 {
@@ -355,10 +327,7 @@ sgd_status sgd_monitor_options_parse(sgd_monitor_options *opts, const char *spec
     if (st != SGD_OK)
         return st;
     /* Write back only what the caller's struct holds. */
-    uint32_t size;
-    memcpy(&size, opts, sizeof size);
-    memcpy((char *)opts + sizeof size, (const char *)&o + sizeof size, size - sizeof size);
-    return SGD_OK;
+    return SGD__FILL(opts, &o, sgd_monitor_options, fn, "opts");
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1251,10 +1220,6 @@ sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *
         return sgd__err(SGD_EINVAL, "%s: monitor is NULL", fn);
     if (out == NULL)
         return sgd__err(SGD_EINVAL, "%s: out is NULL", fn);
-    uint32_t size = out->struct_size;
-    if (size < FIRST_COUNTERS_SIZE)
-        return sgd__err(SGD_EINVAL, "%s: out->struct_size=%u: set it to sizeof(sgd_monitor_counters) (%zu)", fn,
-                        (unsigned)size, sizeof(sgd_monitor_counters));
     const mstate *s = &m->s;
     sgd_monitor_counters c;
     memset(&c, 0, sizeof c);
@@ -1284,11 +1249,7 @@ sgd_status sgd_monitor_get_counters(const sgd_monitor *m, sgd_monitor_counters *
     c.below_floor_steps = s->below_floor;
     c.grad_norm = s->gcount > 0 ? exp(s->glevel) : NAN;
     c.finished = (s->flags & F_FINISHED) ? 1 : 0;
-    /* Fill what both sides know; a caller built against newer headers gets the rest zeroed. */
-    memset(out, 0, size);
-    memcpy(out, &c, size < sizeof c ? size : sizeof c);
-    out->struct_size = size;
-    return SGD_OK;
+    return SGD__FILL(out, &c, sgd_monitor_counters, fn, "out");
 }
 
 /* ------------------------------------------------------------ state export/import */

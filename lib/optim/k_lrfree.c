@@ -22,6 +22,20 @@
  */
 #include "kind.h"
 
+/* Python's max(a, b) and min(a, b), as the reference implementations use them:
+ * a unless b compares greater (smaller). With a NaN they keep the first
+ * argument, so a NaN estimate never replaces d, and a NaN d stays NaN instead
+ * of taking a negative estimate (d would then be refused by its own import). */
+static double py_max(double a, double b)
+{
+    return b > a ? b : a;
+}
+
+static double py_min(double a, double b)
+{
+    return b < a ? b : a;
+}
+
 /* ------------------------------------------------------------ schedule-free */
 
 enum { SC_WEIGHT_SUM, SC_LR_MAX, SC_STARTED };
@@ -272,10 +286,10 @@ static int prodigy_step(sgd__bi *b, float *p, const float *g, float *const *slot
             double d_hat = b->hp[PR_DCOEF] * dn / b->work[PW_DEN];
             double dd = b->sc[PS_D], dmax = b->sc[PS_DMAX];
             if (dd == d0)
-                dd = dd > d_hat ? dd : d_hat;
-            dmax = dmax > d_hat ? dmax : d_hat;
+                dd = py_max(dd, d_hat);
+            dmax = py_max(dmax, d_hat);
             double grown = b->hp[PR_GROWTH] > 0.0 ? dd * b->hp[PR_GROWTH] : INFINITY;
-            dd = dmax < grown ? dmax : grown;
+            dd = py_min(dmax, grown);
             b->sc[PS_DNUM] = dn;
             b->sc[PS_D] = dd;
             b->sc[PS_DMAX] = dmax;
@@ -345,8 +359,7 @@ static int dadapt_check_scalars(const sgd__bi *b, const double *sc)
 static double grow(double d, double d_hat, double rate)
 {
     double cap = rate > 0.0 ? d * rate : INFINITY;
-    double v = d_hat < cap ? d_hat : cap;
-    return d > v ? d : v;
+    return py_max(d, py_min(d_hat, cap));
 }
 
 static int dadapt_adam_step(sgd__bi *b, float *p, const float *g, float *const *slots, size_t n, double lr,

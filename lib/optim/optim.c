@@ -5,6 +5,8 @@
  */
 #include "optim_internal.h"
 
+#include "core/abi.h"
+
 #include <ctype.h>
 #include <float.h>
 #include <math.h>
@@ -12,11 +14,10 @@
 #include <string.h>
 
 /* The first released layouts: anything smaller is refused. */
-#define VTABLE_MIN_SIZE (offsetof(sgd_optim_vtable, destroy) + sizeof(void (*)(void *)))
-#define HYGIENE_MIN_SIZE (offsetof(sgd_optim_hygiene, max_consecutive_skips) + sizeof(uint32_t))
-#define INFO_MIN_SIZE (offsetof(sgd_optim_step_info, consecutive_skips) + sizeof(int64_t))
-#define EXT_MIN_SIZE (offsetof(sgd_optim_vtable_ext, swap) + sizeof(void (*)(void)))
-#define STATS_MIN_SIZE (offsetof(sgd_optim_stats, clipped) + sizeof(int64_t))
+#define VTABLE_MIN_SIZE SGD__FIRST(sgd_optim_vtable)
+#define HYGIENE_MIN_SIZE SGD__FIRST(sgd_optim_hygiene)
+#define INFO_MIN_SIZE SGD__FIRST(sgd_optim_step_info)
+#define EXT_MIN_SIZE SGD__FIRST(sgd_optim_vtable_ext)
 
 /* norm clipping as torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
 #define CLIP_NORM_EPS 1e-6
@@ -323,15 +324,9 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, con
     /* Copy what fits of the host's vtable into a zeroed one. */
     sgd_optim_vtable vt;
     memset(&vt, 0, sizeof vt);
-    uint32_t vsize;
-    memcpy(&vsize, vt_in, sizeof vsize);
-    if (vsize < VTABLE_MIN_SIZE)
-        return sgd__err(SGD_EINVAL,
-                        "%s: vtable: struct_size=%u is smaller than the first released sgd_optim_vtable (%zu); "
-                        "initialise it with sgd_optim_vtable_init()",
-                        fn, (unsigned)vsize, (size_t)VTABLE_MIN_SIZE);
-    memcpy(&vt, vt_in, vsize < sizeof vt ? vsize : sizeof vt);
-    vt.struct_size = (uint32_t)sizeof vt;
+    st = sgd__vtable_copy(&vt, sizeof vt, vt_in, SGD__FIRST(sgd_optim_vtable), fn, "vtable");
+    if (st != SGD_OK)
+        return st;
 
     if (vt.name == NULL)
         return sgd__err(SGD_EINVAL, "%s: vtable: name is NULL", fn);
@@ -351,17 +346,8 @@ sgd_status sgd__optim_create(sgd_optim **out, const sgd_optim_vtable *vt_in, con
                         vt.name, (unsigned)vt.n_scalars);
     sgd_optim_vtable_ext ext;
     sgd_optim_vtable_ext_init(&ext);
-    if (ext_in != NULL) {
-        uint32_t esize;
-        memcpy(&esize, ext_in, sizeof esize);
-        if (esize < EXT_MIN_SIZE || esize > sizeof ext)
-            return sgd__err(SGD_EINVAL,
-                            "%s: ext: struct_size=%u is not a size this library knows (%zu..%zu); initialise it with "
-                            "sgd_optim_vtable_ext_init()",
-                            fn, (unsigned)esize, (size_t)EXT_MIN_SIZE, sizeof ext);
-        memcpy(&ext, ext_in, esize);
-        ext.struct_size = (uint32_t)sizeof ext;
-    }
+    if (ext_in != NULL && (st = sgd__vtable_copy(&ext, sizeof ext, ext_in, EXT_MIN_SIZE, fn, "ext")) != SGD_OK)
+        return st;
     if (ext.n_hparams > SGD_OPTIM_MAX_HPARAMS)
         return sgd__err(SGD_EINVAL, "%s: vtable '%s': ext.n_hparams=%u: at most %d", fn, vt.name,
                         (unsigned)ext.n_hparams, SGD_OPTIM_MAX_HPARAMS);
@@ -491,10 +477,8 @@ size_t sgd_optim_size(const sgd_optim *o)
 
 static void fill_info(sgd_optim_step_info *info, const sgd_optim_step_info *src)
 {
-    if (info != NULL) {
-        uint32_t size = info->struct_size < sizeof *src ? info->struct_size : (uint32_t)sizeof *src;
-        memcpy((char *)info + sizeof(uint32_t), (const char *)src + sizeof(uint32_t), size - sizeof(uint32_t));
-    }
+    if (info != NULL) /* its struct_size was checked on entry */
+        (void)SGD__FILL(info, src, sgd_optim_step_info, "sgd_optim_step", "info");
 }
 
 sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, double lr, sgd_optim_step_info *info)
@@ -502,11 +486,11 @@ sgd_status sgd_optim_step(sgd_optim *o, float *params, const float *grads, doubl
     static const char fn[] = "sgd_optim_step";
     if (o == NULL || params == NULL || grads == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : params == NULL ? "params" : "grads");
-    if (info != NULL && info->struct_size < INFO_MIN_SIZE)
-        return sgd__err(SGD_ERANGE,
-                        "%s: info: struct_size=%u is not a size this library fills (>= %zu); initialise it with "
-                        "sgd_optim_step_info_init()",
-                        fn, (unsigned)info->struct_size, (size_t)INFO_MIN_SIZE);
+    if (info != NULL) {
+        sgd_status st = sgd__struct_check(info, INFO_MIN_SIZE, fn, "info");
+        if (st != SGD_OK)
+            return st;
+    }
     if (!(lr >= 0.0) || !isfinite(lr))
         return sgd__err(SGD_ERANGE, "%s: lr=%g: must be a finite number >= 0", fn, lr);
     if (o->at_eval)
@@ -877,12 +861,7 @@ sgd_status sgd_optim_get_hygiene(const sgd_optim *o, sgd_optim_hygiene *h)
     static const char fn[] = "sgd_optim_get_hygiene";
     if (o == NULL || h == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "hygiene");
-    if (h->struct_size < HYGIENE_MIN_SIZE || h->struct_size > sizeof *h)
-        return sgd__err(SGD_EINVAL, "%s: hygiene: struct_size=%u is not a size this library knows (%zu..%zu)", fn,
-                        (unsigned)h->struct_size, (size_t)HYGIENE_MIN_SIZE, sizeof *h);
-    uint32_t size = h->struct_size;
-    memcpy((char *)h + sizeof(uint32_t), (const char *)&o->hyg + sizeof(uint32_t), size - sizeof(uint32_t));
-    return SGD_OK;
+    return SGD__FILL(h, &o->hyg, sgd_optim_hygiene, fn, "hygiene");
 }
 
 sgd_status sgd_optim_get_stats(const sgd_optim *o, sgd_optim_stats *stats)
@@ -890,12 +869,7 @@ sgd_status sgd_optim_get_stats(const sgd_optim *o, sgd_optim_stats *stats)
     static const char fn[] = "sgd_optim_get_stats";
     if (o == NULL || stats == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "optimizer" : "stats");
-    if (stats->struct_size < STATS_MIN_SIZE || stats->struct_size > sizeof *stats)
-        return sgd__err(SGD_EINVAL, "%s: stats: struct_size=%u is not a size this library knows (%zu..%zu)", fn,
-                        (unsigned)stats->struct_size, (size_t)STATS_MIN_SIZE, sizeof *stats);
-    uint32_t size = stats->struct_size;
-    memcpy((char *)stats + sizeof(uint32_t), (const char *)&o->stats + sizeof(uint32_t), size - sizeof(uint32_t));
-    return SGD_OK;
+    return SGD__FILL(stats, &o->stats, sgd_optim_stats, fn, "stats");
 }
 
 /* ------------------------------------------------------------------ state */
@@ -1072,12 +1046,7 @@ size_t sgd_optim_hparam_count(const sgd_optim *o)
 
 sgd_status sgd__hparam_copy_out(sgd_optim_hparam *out, const sgd_optim_hparam *src, const char *fn)
 {
-    if (out->struct_size < sizeof(uint32_t) * 2 || out->struct_size > sizeof *src)
-        return sgd__err(SGD_EINVAL, "%s: out: struct_size=%u is not a size this library knows (8..%zu); initialise "
-                        "it with sgd_optim_hparam_init()",
-                        fn, (unsigned)out->struct_size, sizeof *src);
-    memcpy((char *)out + sizeof(uint32_t), (const char *)src + sizeof(uint32_t), out->struct_size - sizeof(uint32_t));
-    return SGD_OK;
+    return SGD__FILL(out, src, sgd_optim_hparam, fn, "out");
 }
 
 sgd_status sgd_optim_hparam_describe(const sgd_optim *o, size_t index, sgd_optim_hparam *out)

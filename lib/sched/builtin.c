@@ -7,6 +7,8 @@
  */
 #include "sched_internal.h"
 
+#include "core/abi.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -622,7 +624,7 @@ void sgd_sched_cyclic_options_init(sgd_sched_cyclic_options *o)
         return sgd__err(SGD_EINVAL, "%s: opts is NULL (this kind has required options)", fn);                  \
     sgd_sched_##kind##_options o;                                                                               \
     sgd_sched_##kind##_options_init(&o);                                                                        \
-    TRY(sgd__sched_opts(&o, sizeof o, opts, fn));                                                               \
+    TRY(sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_sched_##kind##_options), fn, "opts"));              \
     sgd_allocator a;                                                                                            \
     TRY(sgd__allocator_init(&a, alloc, fn));                                                                    \
     return call

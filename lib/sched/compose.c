@@ -7,6 +7,8 @@
  */
 #include "sched_internal.h"
 
+#include "core/abi.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -380,7 +382,7 @@ sgd_status sgd_sched_warmup_new(sgd_sched **out, sgd_sched *inner, const sgd_sch
     *out = NULL;
     sgd_sched_warmup_options o;
     sgd_sched_warmup_options_init(&o);
-    sgd_status st = sgd__sched_opts(&o, sizeof o, opts, fn);
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_sched_warmup_options), fn, "opts");
     sgd_allocator a;
     if (st == SGD_OK)
         st = sgd__allocator_init(&a, alloc, fn);
@@ -632,7 +634,7 @@ sgd_status sgd_sched_plateau_new(sgd_sched **out, sgd_sched *inner, const sgd_sc
     *out = NULL;
     sgd_sched_plateau_options o;
     sgd_sched_plateau_options_init(&o);
-    sgd_status st = sgd__sched_opts(&o, sizeof o, opts, fn);
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_sched_plateau_options), fn, "opts");
     sgd_allocator a;
     if (st == SGD_OK)
         st = sgd__allocator_init(&a, alloc, fn);

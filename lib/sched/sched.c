@@ -5,6 +5,8 @@
  */
 #include "sched_internal.h"
 
+#include "core/abi.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,12 +21,6 @@ void sgd_sched_vtable_init(sgd_sched_vtable *vt)
         return;
     memset(vt, 0, sizeof *vt);
     vt->struct_size = (uint32_t)sizeof *vt;
-}
-
-sgd_status sgd__sched_opts(void *dst, size_t dst_size, const void *src, const char *fn)
-{
-    /* Every option struct of 0.1 is its first released layout. */
-    return sgd__options_copy(dst, dst_size, src, dst_size, fn, "options");
 }
 
 sgd_status sgd__sched_check_base_lr(double base_lr, const char *fn)
@@ -76,7 +72,7 @@ sgd_status sgd_sched_new_custom(sgd_sched **out, const sgd_sched_vtable *vt, con
         return sgd__err(SGD_EINVAL, "%s: vt is NULL", fn);
     sgd_sched_vtable v;
     memset(&v, 0, sizeof v);
-    sgd_status st = sgd__options_copy(&v, sizeof v, vt, sizeof v, fn, "vt");
+    sgd_status st = sgd__vtable_copy(&v, sizeof v, vt, SGD__FIRST(sgd_sched_vtable), fn, "vt");
     if (st != SGD_OK)
         return st;
     sgd_allocator a;

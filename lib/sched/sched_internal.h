@@ -41,9 +41,6 @@ void sgd__sched_adopt(sgd_sched *const *children, size_t n);
 /* Checks a base lr: finite and >= 0. */
 sgd_status sgd__sched_check_base_lr(double base_lr, const char *fn);
 
-/* Copies a caller's option struct over `dst` (its defaults): struct_size must be the 0.1 layout's. */
-sgd_status sgd__sched_opts(void *dst, size_t dst_size, const void *src, const char *fn);
-
 /*
  * Built-in constructors behind the public ones and the spec parser: `fn` is
  * the name used in messages ("sgd_sched_cosine_new", or "sgd_sched_new: cosine"

@@ -9,7 +9,7 @@
  */
 #include "sgdlab/text.h"
 
-#include "core/internal.h"
+#include "core/abi.h"
 #include "data/data_internal.h"
 #include "model/model_internal.h"
 
@@ -82,7 +82,7 @@ void sgd_generate_options_init(sgd_generate_options *o)
 static sgd_status text_options(sgd_text_options *o, const sgd_text_options *in, const char *fn)
 {
     sgd_text_options_init(o);
-    sgd_status st = sgd__options_copy(o, sizeof *o, in, sizeof *o, fn, "opts");
+    sgd_status st = sgd__options_copy(o, sizeof *o, in, SGD__FIRST(sgd_text_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if (o->unit != SGD_TEXT_UTF8 && o->unit != SGD_TEXT_BYTES)
@@ -736,7 +736,7 @@ sgd_status sgd_text_datasets(sgd_dataset **train, sgd_dataset **val, const sgd_t
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, train == NULL ? "train" : "text");
     sgd_text_split_options o;
     sgd_text_split_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_text_split_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if (o.seq_len < 1 || o.seq_len > SGD_MODEL_MAX_UNITS)
@@ -815,7 +815,7 @@ sgd_status sgd_text_generate(sgd_model *m, const sgd_vocab *v, const sgd_generat
     out[0] = '\0';
     sgd_generate_options o;
     sgd_generate_options_init(&o);
-    sgd_status st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts");
+    sgd_status st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_generate_options), fn, "opts");
     if (st != SGD_OK)
         return st;
     if (o.length < 0 || o.length > SGD_MODEL_MAX_UNITS)

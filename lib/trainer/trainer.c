@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "trainer/trainer_internal.h"
+#include "core/abi.h"
 
 #include "optim/optim_internal.h" /* sgd__grad_scan */
 #include "trainer/wire.h"
@@ -228,8 +229,11 @@ sgd_status sgd_trainer_options_parse(sgd_trainer_options *o, const char *spec)
     static const char fn[] = "sgd_trainer_options_parse";
     if (o == NULL || spec == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, o == NULL ? "options" : "spec");
-    if (o->struct_size != sizeof *o)
-        return sgd__err(SGD_EINVAL, "%s: options not initialised with sgd_trainer_options_init()", fn);
+    sgd_trainer_options t;
+    sgd_trainer_options_init(&t);
+    sgd_status st = sgd__options_copy(&t, sizeof t, o, SGD__FIRST(sgd_trainer_options), fn, "options");
+    if (st != SGD_OK)
+        return st;
     /* Accept "key=value,..." with or without a "trainer:" kind. */
     const char *text = spec;
     while (*text == ' ' || *text == '\t')
@@ -245,12 +249,11 @@ sgd_status sgd_trainer_options_parse(sgd_trainer_options *o, const char *spec)
     if (w < 0 || (size_t)w >= sizeof buf)
         return sgd__err(SGD_EINVAL, "%s: spec longer than %zu bytes", fn, sizeof buf - 16);
     sgd__spec sp;
-    sgd_status st = sgd__spec_split(&sp, buf, strlen(buf), ',', fn);
+    st = sgd__spec_split(&sp, buf, strlen(buf), ',', fn);
     if (st != SGD_OK)
         return st;
     if (!sgd__str_eq(sp.kind, "trainer"))
         return sgd__err(SGD_EINVAL, "%s: '%.*s': expected key=value pairs", fn, (int)sp.kind.n, sp.kind.p);
-    sgd_trainer_options t = *o;
     bool b;
     int64_t v;
 #define GET_BOOL(field)                                                             \
@@ -320,8 +323,7 @@ sgd_status sgd_trainer_options_parse(sgd_trainer_options *o, const char *spec)
         return st;
     if ((st = sgd__trainer_options_check(&t, fn)) != SGD_OK)
         return st;
-    *o = t;
-    return SGD_OK;
+    return SGD__FILL(o, &t, sgd_trainer_options, fn, "options");
 }
 
 /* ------------------------------------------------------------ serialisation */
@@ -655,7 +657,7 @@ sgd_status sgd_trainer_new(sgd_trainer **out, sgd_model *model, sgd_optim *optim
         return st;
     sgd_trainer_options o;
     sgd_trainer_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, sizeof o, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_trainer_options), fn, "opts")) != SGD_OK)
         return st;
     if ((st = sgd__trainer_options_check(&o, fn)) != SGD_OK)
         return st;
@@ -877,10 +879,6 @@ sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats)
 {
     if (t == NULL || stats == NULL)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_stats: %s is NULL", t == NULL ? "trainer" : "stats");
-    uint32_t size = stats->struct_size;
-    if (size < sizeof(sgd_trainer_stats) || size > 65536)
-        return sgd__err(SGD_EINVAL, "sgd_trainer_get_stats: struct_size=%u: set it to sizeof(sgd_trainer_stats)",
-                        (unsigned)size);
     sgd_trainer_stats s;
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
@@ -901,8 +899,7 @@ sgd_status sgd_trainer_get_stats(const sgd_trainer *t, sgd_trainer_stats *stats)
     s.recent_loss = recent_loss(&t->c);
     s.best_val_loss = t->c.best;
     s.epochs_without_improvement = t->c.bad;
-    memcpy(stats, &s, sizeof s);
-    return SGD_OK;
+    return SGD__FILL(stats, &s, sgd_trainer_stats, "sgd_trainer_get_stats", "stats");
 }
 
 /* Bits per position and perplexity of a cross-entropy loss in nats (NaN for the other losses). */
@@ -917,11 +914,6 @@ sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_traine
 {
     if (t == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: %s is NULL", t == NULL ? "trainer" : "out");
-    /* The 0.1 layout ends after seconds; the bits-per-position fields came in 0.2. */
-    const size_t v1 = offsetof(sgd_trainer_epoch, seconds) + sizeof(double);
-    if (out->struct_size < v1 || out->struct_size > 65536)
-        return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: struct_size=%u: set it to sizeof(sgd_trainer_epoch)",
-                        (unsigned)out->struct_size);
     if (epoch < 0 || epoch >= t->o.epochs)
         return sgd__err(SGD_EINVAL, "sgd_trainer_get_epoch: epoch=%lld: must be in [0, %lld)", (long long)epoch,
                         (long long)t->o.epochs);
@@ -939,9 +931,7 @@ sgd_status sgd_trainer_get_epoch(const sgd_trainer *t, int64_t epoch, sgd_traine
     e.seconds = r->seconds;
     ce_metrics(t, e.train_loss, &e.train_bpc, &e.train_perplexity);
     ce_metrics(t, e.val_loss, &e.val_bpc, &e.val_perplexity);
-    uint32_t size = out->struct_size < sizeof e ? out->struct_size : (uint32_t)sizeof e;
-    memcpy((unsigned char *)out + sizeof size, (const unsigned char *)&e + sizeof size, size - sizeof size);
-    return SGD_OK;
+    return SGD__FILL(out, &e, sgd_trainer_epoch, "sgd_trainer_get_epoch", "out");
 }
 
 /* The schedule's (or the optimizer's constant) learning rate at step `step`. */
@@ -1229,7 +1219,7 @@ sgd_status sgd_trainer_set_comm(sgd_trainer *t, const sgd_trainer_comm *c)
         return sgd__err(SGD_ESTATE, "%s: called from a trainer callback", fn);
     sgd_trainer_comm cc;
     sgd_trainer_comm_init(&cc);
-    sgd_status st = sgd__options_copy(&cc, sizeof cc, c, sizeof cc, fn, "comm");
+    sgd_status st = sgd__options_copy(&cc, sizeof cc, c, SGD__FIRST(sgd_trainer_comm), fn, "comm");
     if (st != SGD_OK)
         return st;
     if (cc.size < 1 || cc.size > SGD_LOADER_MAX_SHARDS)

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "trainer/trainer_internal.h"
+#include "core/abi.h"
 
 #include "sgdlab/tune.h"
 
@@ -98,7 +99,7 @@ static sgd_status setup(const sgd_allocator *alloc, const sgd_lrfind_options *op
     if (st != SGD_OK)
         return st;
     sgd_lrfind_options_init(o);
-    if ((st = sgd__options_copy(o, sizeof *o, opts, sizeof *o, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(o, sizeof *o, opts, SGD__FIRST(sgd_lrfind_options), fn, "opts")) != SGD_OK)
         return st;
     return whole ? check_options(o, fn) : check_curve_options(o, fn);
 }
@@ -642,9 +643,6 @@ sgd_status sgd_lrfind_point(const sgd_lrfind *r, size_t i, sgd_lrfind_sample *ou
     static const char fn[] = "sgd_lrfind_point";
     if (r == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, r == NULL ? "result" : "out");
-    if (out->struct_size < sizeof(sgd_lrfind_sample) || out->struct_size > 65536)
-        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_lrfind_sample)", fn,
-                        (unsigned)out->struct_size);
     if (i >= r->count)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the curve has %zu points", fn, i, r->count);
     sgd_lrfind_sample s;
@@ -656,8 +654,7 @@ sgd_status sgd_lrfind_point(const sgd_lrfind *r, size_t i, sgd_lrfind_sample *ou
     s.smoothed = r->smoothed[i];
     s.fit = i < r->used ? r->fit[i] : NAN;
     s.slope = i < r->used ? r->slope[i] : NAN;
-    memcpy(out, &s, sizeof s);
-    return SGD_OK;
+    return SGD__FILL(out, &s, sgd_lrfind_sample, fn, "out");
 }
 
 sgd_status sgd_lrfind_curve(const sgd_lrfind *r, double *lr, double *loss, double *smoothed, size_t n)

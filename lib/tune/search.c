@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "trainer/trainer_internal.h"
+#include "core/abi.h"
 
 #include "sgdlab/tune.h"
 
@@ -19,8 +20,6 @@
 #define MAX_THREADS 256
 #define MAX_SPEC 4096
 #define MAX_SHARDS ((int32_t)1 << 20)
-/* The options as 0.1 knew them (before the shard fields). */
-#define FIRST_OPTIONS_SIZE offsetof(sgd_search_options, shard_index)
 
 static const char default_optimizer[] = "sgd:momentum=0.9";
 
@@ -32,7 +31,9 @@ struct sgd_search {
     char **opt; /* copies of the optimizer templates */
 };
 
-void sgd_search_options_init(sgd_search_options *o)
+/* 0.2 appended the shard fields: 0.1's programs keep an init that writes 0.1's 184 bytes (core/abi.h). */
+SGD__COMPAT_INIT(void, sgd_search_options_init, sgd_search_options, v0_1, "SGDLAB_0.1")
+void sgd_search_options_init__v0_2(sgd_search_options *o)
 {
     if (o == NULL)
         return;
@@ -74,13 +75,9 @@ sgd_status sgd_search_get_trial(const sgd_search *s, size_t i, sgd_search_trial 
     static const char fn[] = "sgd_search_get_trial";
     if (s == NULL || out == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, s == NULL ? "search" : "out");
-    if (out->struct_size < sizeof(sgd_search_trial) || out->struct_size > 65536)
-        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_search_trial)", fn,
-                        (unsigned)out->struct_size);
     if (i >= s->n)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
-    memcpy(out, &s->trials[i], sizeof *out);
-    return SGD_OK;
+    return SGD__FILL(out, &s->trials[i], sgd_search_trial, fn, "out");
 }
 
 sgd_status sgd_search_set_trial(sgd_search *s, size_t i, const sgd_search_trial *trial)
@@ -88,12 +85,15 @@ sgd_status sgd_search_set_trial(sgd_search *s, size_t i, const sgd_search_trial 
     static const char fn[] = "sgd_search_set_trial";
     if (s == NULL || trial == NULL)
         return sgd__err(SGD_EINVAL, "%s: %s is NULL", fn, s == NULL ? "search" : "trial");
-    if (trial->struct_size < sizeof(sgd_search_trial) || trial->struct_size > 65536)
-        return sgd__err(SGD_EINVAL, "%s: struct_size=%u: set it to sizeof(sgd_search_trial)", fn,
-                        (unsigned)trial->struct_size);
     if (i >= s->n)
         return sgd__err(SGD_EINVAL, "%s: i=%zu: the search has %zu trials", fn, i, s->n);
     sgd_search_trial *t = &s->trials[i];
+    /* What the caller's struct holds over this trial's record (so members past its struct_size keep theirs). */
+    sgd_search_trial in = *t;
+    sgd_status st = sgd__options_copy(&in, sizeof in, trial, SGD__FIRST(sgd_search_trial), fn, "trial");
+    if (st != SGD_OK)
+        return st;
+    trial = &in;
     const char *differs = NULL;
     if (trial->index != t->index)
         differs = "index";
@@ -593,7 +593,7 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
         return st;
     sgd_search_options o;
     sgd_search_options_init(&o);
-    if ((st = sgd__options_copy(&o, sizeof o, opts, FIRST_OPTIONS_SIZE, fn, "opts")) != SGD_OK)
+    if ((st = sgd__options_copy(&o, sizeof o, opts, SGD__FIRST(sgd_search_options), fn, "opts")) != SGD_OK)
         return st;
     if ((st = check_options(&o, fn)) != SGD_OK)
         return st;
@@ -603,7 +603,8 @@ static sgd_status run(sgd_search **out, const char *model_spec, const sgd_datase
     sgd_trainer_options_init(&j.to);
     j.to.guard = 0;
     if (o.trainer != NULL) {
-        if ((st = sgd__options_copy(&j.to, sizeof j.to, o.trainer, sizeof j.to, fn, "trainer")) != SGD_OK)
+        if ((st = sgd__options_copy(&j.to, sizeof j.to, o.trainer, SGD__FIRST(sgd_trainer_options), fn,
+                                    "trainer")) != SGD_OK)
             return st;
         if ((st = sgd__trainer_options_check(&j.to, fn)) != SGD_OK)
             return st;

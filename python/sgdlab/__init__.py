@@ -1,5 +1,6 @@
-"""libsgdlab from Python: schedules, optimizers, the loss-curve monitor, the
-trainer and its guard, the LR range test and search, over ctypes; and the same
+"""libsgdlab from Python: models (MLPs, CNNs, recurrent language models),
+datasets and text corpora, schedules, optimizers, the loss-curve monitor, the
+trainer and its guard, the LR range test and search, checkpoints, over ctypes; and the same
 machinery inside PyTorch training loops (:mod:`sgdlab.torch`).
 
     >>> import sgdlab
@@ -17,10 +18,11 @@ from .data import Batch, Dataset, Idx, Loader
 from .errors import (CallbackError, CanceledError, DivergedError, Error, FormatError, InternalError,
                      InvalidArgumentError, IOFailure, NonFiniteError, NotFoundError, OutOfMemoryError, RangeError,
                      ShapeError, SizeOverflowError, StateError, UnsupportedError, VersionError)
-from .model import Model, ModelBuilder, ParamInfo
+from .model import Model, ModelBuilder, ParamInfo, TensorInfo
 from .monitor import Monitor, MonitorEvent, Observation
-from .optim import HostOptimizer, Optimizer, StepArgs, StepInfo, builtin_names
+from .optim import Hparam, HostOptimizer, Optimizer, StepArgs, StepInfo, builtin_names, kind_hparams, simd_level
 from .sched import HostSchedule, Schedule
+from .text import Text, Vocab, generate
 from .trainer import Trainer, TrainerEvent, TrainerProgress
 from .tune import LRFinder, SearchResult, Trial, analyze_lr_curve, grid_search, lr_find, random_search
 
@@ -33,6 +35,8 @@ __all__ = [
     'StepArgs', 'StepInfo', 'Trainer', 'TrainerEvent', 'TrainerProgress', 'Trial', 'UnsupportedError',
     'VersionError', 'analyze_lr_curve', 'builtin_names', 'errors', 'grid_search', 'has', 'library_info',
     'lr_find', 'random_search', 'status_str', 'version', 'version_number',
+    # 0.2
+    'Hparam', 'TensorInfo', 'Text', 'Vocab', 'generate', 'kind_hparams', 'last_error', 'set_error', 'simd_level',
 ]
 
 
@@ -51,6 +55,19 @@ def library_info() -> LibraryInfo:
     """Which libsgdlab was loaded (path, how it was found: SGDLAB_LIBRARY,
     installed or build tree) and its version."""
     return _INFO
+
+
+def last_error() -> str:
+    """The calling thread's last error message of the library (sgd_error_last());
+    the exceptions carry it already."""
+    return str((lib.sgd_error_last() or b'').decode(errors='replace'))
+
+
+def set_error(status: int, message: str) -> int:
+    """Sets the calling thread's error message, as code that fails on the
+    library's behalf does (a host callback before it returns a failure:
+    sgd_error_set()); returns @p status."""
+    return int(lib.sgd_error_set(status, message.encode()))
 
 
 def status_str(status: int) -> str:

@@ -210,7 +210,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     'sgd_model_new_shaped': (I, [PP, I32, pI64, P]), 'sgd_model_add_layer': (I, [P, S]),
     'sgd_model_input_shape': (I, [P, pI32, pI64]), 'sgd_model_output_shape': (I, [P, pI32, pI64]),
     'sgd_model_layer_shape': (I, [P, SZ, pI32, pI64]),
-    'sgd_tensor_info_init': (V, [ptr(st.TensorInfo)]), 'sgd_model_num_tensors': (SZ, [P]),
+    'sgd_model_num_tensors': (SZ, [P]),
     'sgd_model_tensor_info': (I, [P, SZ, ptr(st.TensorInfo)]), 'sgd_model_find_tensor': (I, [P, S, pSZ]),
     'sgd_model_read_tensor': (I, [P, SZ, P, SZ]), 'sgd_model_write_tensor': (I, [P, SZ, P, SZ]),
     'sgd_model_buffer_bytes': (SZ, [P]), 'sgd_model_buffers': (P, [P]), 'sgd_model_reset_state': (I, [P]),

@@ -96,6 +96,11 @@ class CheckpointWriter(Object):
             if x is not None:
                 self._own().borrow(x._own())
 
+    def add_vocab(self, vocab: Any) -> None:
+        """Adds a text model's vocabulary, as the optional section "vocab" (copied;
+        sgd_checkpoint_add_vocab())."""
+        check(lib.sgd_checkpoint_add_vocab(self._h, vocab._h))
+
     @property
     def size(self) -> int:
         v = C.c_uint64()
@@ -223,6 +228,18 @@ class CheckpointReader(Object):
         p = _parts(model, optimizer, schedule, monitor, trainer)
         check(lib.sgd_checkpoint_restore(self._h, C.byref(p)))
 
+    def check_vocab(self, vocab: Any) -> None:
+        """Raises (NotFoundError without a vocabulary, InvalidArgumentError for another
+        one, saying how they differ) unless the checkpoint's vocabulary is @p vocab."""
+        check(lib.sgd_checkpoint_check_vocab(self._h, vocab._h))
+
+    def load_vocab(self) -> Any:
+        """The vocabulary the checkpoint holds (sgd_checkpoint_load_vocab()), a :class:`~sgdlab.Vocab`."""
+        from .text import Vocab
+        h = C.c_void_p()
+        check(lib.sgd_checkpoint_load_vocab(C.byref(h), self._h, None))
+        return Vocab._wrap(h.value or 0)
+
     def load_model(self, **model_options: Any) -> Any:
         """The model this checkpoint describes, with its parameters (sgd_checkpoint_load_model())."""
         from .model import Model, _options
@@ -238,10 +255,24 @@ class Checkpoint:
 
     @staticmethod
     def save(path: PathLike, model: Any = None, optimizer: Any = None, schedule: Any = None, monitor: Any = None,
-             trainer: Any = None) -> None:
-        """Saves the state of the objects given (a trainer brings its own), crash-safely."""
+             trainer: Any = None, vocab: Any = None) -> None:
+        """Saves the state of the objects given (a trainer brings its own), crash-safely;
+        with @p vocab (a Vocab or a Text) also a text model's vocabulary, which
+        ``sgdlab generate`` and :meth:`load_vocab` read back."""
+        if vocab is not None:
+            with CheckpointWriter() as w:
+                w.add_parts(model, optimizer, schedule, monitor, trainer)
+                w.add_vocab(getattr(vocab, 'vocab', vocab))
+                w.save(path)
+            return
         p = _parts(model, optimizer, schedule, monitor, trainer)
         check(lib.sgd_checkpoint_save(cstr(os.fspath(path)), C.byref(p), None))
+
+    @staticmethod
+    def load_vocab(path: PathLike) -> Any:
+        """The vocabulary saved in the checkpoint at @p path."""
+        with CheckpointReader(path) as r:
+            return r.load_vocab()
 
     @staticmethod
     def load(path: PathLike, model: Any = None, optimizer: Any = None, schedule: Any = None, monitor: Any = None,

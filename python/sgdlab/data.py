@@ -40,7 +40,14 @@ class Dataset(Object):
             raise ValueError('x must be [rows, features], got shape %s' % (xa.shape,))
         ya = np.asarray(y)
         h = C.c_void_p()
-        if ya.dtype.kind in 'iu':
+        if ya.dtype.kind in 'iu' and ya.ndim == 2:
+            la = i32(ya)
+            if la.shape[0] != xa.shape[0]:
+                raise ValueError('labels must be [%d, labels_per_row], got shape %s' % (xa.shape[0], la.shape))
+            check(lib.sgd_dataset_from_sequence_labels(C.byref(h), addr(xa), addr(la), xa.shape[0], xa.shape[1],
+                                                       la.shape[1], None))
+            keep = [xa, la]
+        elif ya.dtype.kind in 'iu':
             la = i32(ya)
             if la.ndim != 1 or la.shape[0] != xa.shape[0]:
                 raise ValueError('labels must be [%d], got shape %s' % (xa.shape[0], la.shape))
@@ -92,13 +99,29 @@ class Dataset(Object):
         return int(lib.sgd_dataset_target_dim(self._h))
 
     @property
+    def labels_per_row(self) -> int:
+        """Class labels per row: 1, T for sequences, 0 for float targets."""
+        return int(lib.sgd_dataset_labels_per_row(self._h))
+
+    @property
+    def streams(self) -> int:
+        """B when the rows are B parallel streams (row k * B + b is part k of stream
+        b: a loader then reads them in order, B rows per batch), 0 for independent
+        rows; settable (sgd_dataset_set_streams(): B must divide the rows)."""
+        return int(lib.sgd_dataset_streams(self._h))
+
+    @streams.setter
+    def streams(self, b: int) -> None:
+        check(lib.sgd_dataset_set_streams(self._h, b))
+
+    @property
     def num_classes(self) -> int:
         """Largest label plus one (kept by subsets and splits); 0 for targets."""
         return int(lib.sgd_dataset_num_classes(self._h))
 
-    def row(self, i: int) -> Tuple[F32, Union[int, F32]]:
-        """Row @p i: (a copy of its features, its label or a copy of its targets).
-        Negative indices count from the end."""
+    def row(self, i: int) -> Tuple[F32, Union[int, I32, F32]]:
+        """Row @p i: (a copy of its features, its label (its labels, a copy, for
+        sequences) or a copy of its targets). Negative indices count from the end."""
         n = len(self)
         if i < 0:
             i += n
@@ -107,6 +130,12 @@ class Dataset(Object):
         x = np.array(view(self._own(), xp.value or 0, (self.dim,)))
         if tp.value:
             return x, np.array(view(self._own(), tp.value, (self.target_dim,)))
+        lpr = self.labels_per_row
+        if lpr > 1:
+            b = Batch(np.empty(0, np.float32), None, None, 0, 0)
+            for bt in Loader(self.subset(i, 1), 1, shuffle=False):
+                b = bt
+            return x, b.labels.reshape(-1) if b.labels is not None else np.empty(0, np.int32)
         return x, int(lab.value)
 
     def subset(self, start: int, count: int) -> 'Dataset':
@@ -171,7 +200,7 @@ class Loader(Object):
         h = C.c_void_p()
         check(lib.sgd_loader_new(C.byref(h), dataset._h, batch_size, C.byref(o)))
         super().__init__(h.value or 0, free_fn('sgd_loader_free'), list(dataset._own().keep))
-        self._dim, self._tdim = dataset.dim, dataset.target_dim
+        self._dim, self._tdim, self._lpr = dataset.dim, dataset.target_dim, dataset.labels_per_row
 
     @property
     def num_batches(self) -> int:
@@ -192,7 +221,8 @@ class Loader(Object):
         x = np.array(view(own, C.cast(b.x, C.c_void_p).value or 0, (n, self._dim)))
         labels = targets = None
         if b.labels:
-            labels = np.array(view(own, C.cast(b.labels, C.c_void_p).value or 0, (n,), np.int32))
+            shape = (n,) if self._lpr <= 1 else (n, self._lpr)
+            labels = np.array(view(own, C.cast(b.labels, C.c_void_p).value or 0, shape, np.int32))
         if b.targets:
             targets = np.array(view(own, C.cast(b.targets, C.c_void_p).value or 0, (n, self._tdim)))
         return Batch(x, labels, targets, int(b.epoch), int(b.index))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ctypes as C
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -11,14 +11,26 @@ from . import _structs as st
 from ._base import F32, Object, addr, f32, free_fn, i32, view
 from ._lib import check, cstr, lib, pystr
 from .data import Dataset
-from .errors import InvalidArgumentError, NotFoundError, ShapeError
+from .errors import InvalidArgumentError, NonFiniteError, NotFoundError, RangeError, ShapeError
 
 LAYER_KINDS = {1: 'dense', 2: 'relu', 3: 'leaky_relu', 4: 'tanh', 5: 'sigmoid', 6: 'gelu', 7: 'gelu_tanh',
-               8: 'softmax', 9: 'dropout'}
+               8: 'softmax', 9: 'dropout', 10: 'conv2d', 11: 'maxpool2d', 12: 'avgpool2d', 13: 'global_avgpool2d',
+               14: 'flatten', 15: 'batchnorm1d', 16: 'batchnorm2d', 17: 'layernorm', 18: 'residual',
+               19: 'embedding', 20: 'rnn', 21: 'lstm', 22: 'gru'}
 LOSSES = {'cross_entropy': 1, 'mse': 2, 'bce_with_logits': 3}
 INITS = {'torch': 1, 'xavier_uniform': 2, 'xavier_normal': 3, 'he_uniform': 4, 'he_normal': 5}
 ACTIVATIONS = {'relu': 2, 'tanh': 4, 'sigmoid': 5, 'gelu': 6, 'gelu_tanh': 7, 'softmax': 8}
 PARAM_KINDS = {1: 'weight', 2: 'bias'}
+ROLES = {1: 'param', 2: 'buffer', 3: 'state'}
+TENSOR_DTYPES = {1: np.float32, 2: np.int64}
+Shape = Tuple[int, ...]
+
+
+def _shape(fn: Any, *args: Any) -> Shape:
+    rank = C.c_int32()
+    dims = (C.c_int64 * 3)()
+    check(fn(*args, C.byref(rank), dims))
+    return tuple(int(dims[i]) for i in range(rank.value))
 
 
 def _options(seed: Optional[int], max_batch: Optional[int], loss: Optional[str], init: Optional[str],
@@ -53,6 +65,22 @@ class ParamInfo:
     numel: int
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor of the model (sgd_tensor_info): a parameter, a buffer of torch's
+    state_dict (running statistics) or per-sample carried state (a recurrent
+    layer's hidden state, [max_batch, ...])."""
+    index: int
+    name: str
+    role: str            #: param, buffer or state
+    layer: int
+    param_kind: Optional[str]  #: weight or bias for parameters
+    dtype: Any           #: numpy.float32 or numpy.int64
+    shape: Tuple[int, ...]
+    numel: int
+    offset: int          #: floats into the parameter arena, bytes into the buffer arena, or per-sample bytes
+
+
 class Model(Object):
     """A sequential network with its loss (sgd_model), built from a spec such as
     ``"784-256-relu-128-relu-10"`` (grammar at sgd_model_from_spec(); options in
@@ -77,9 +105,12 @@ class Model(Object):
         self._x: Optional[F32] = None
 
     @classmethod
-    def builder(cls, n_inputs: int) -> 'ModelBuilder':
-        """Starts a model layer by layer (sgd_model_new() and sgd_model_add_*)."""
-        return ModelBuilder(n_inputs)
+    def builder(cls, inputs: Union[int, Sequence[int]]) -> 'ModelBuilder':
+        """Starts a model layer by layer (sgd_model_new() and sgd_model_add_*): @p inputs
+        is a width, or the shape of a sample, (F,), (T, F) or (C, H, W)
+        (sgd_model_new_shaped()); :meth:`ModelBuilder.layer` adds any layer kind
+        from its spec token."""
+        return ModelBuilder(inputs)
 
     @classmethod
     def _wrap(cls, ptr: int) -> 'Model':
@@ -155,35 +186,180 @@ class Model(Object):
         """The gradient arena, laid out as the parameters: a writable zero-copy view."""
         return view(self._own(), lib.sgd_model_grads(self._h) or 0, (self.num_params,))  # type: ignore[no-any-return]
 
-    def state_dict(self) -> Dict[str, F32]:
-        """Parameter tensors by torch's names ("0.weight" [out, in], "0.bias" [out]),
-        as zero-copy views of the arena (copy them to keep a snapshot)."""
-        p = self.params
-        return {i.name: p[i.offset:i.offset + i.numel].reshape(i.shape) for i in self.param_info()}
+    def state_dict(self) -> Dict[str, Any]:
+        """Parameters and buffers by torch's names, in the order of torch's
+        state_dict() of the equivalent nn.Sequential ("0.weight" [out, in],
+        "0.bias", "1.running_mean", "1.num_batches_tracked" (int64, rank 0)...),
+        as zero-copy writable views of the arenas (copy them to keep a snapshot).
+        The carried state of recurrent layers is not in it (:meth:`get_state`)."""
+        return {t.name: self._tensor_view(t) for t in self.tensors() if t.role != 'state'}
+
+    def _tensor_view(self, t: TensorInfo) -> Any:
+        if t.role == 'param':
+            return self.params[t.offset:t.offset + t.numel].reshape(t.shape)
+        ti = self._tensor_c(t.index)
+        return view(self._own(), ti.data or 0, t.shape, t.dtype)
 
     def named_parameters(self) -> Iterator[Tuple[str, F32]]:
-        return iter(self.state_dict().items())
+        """(name, view) of every parameter, in state_dict order."""
+        return iter([(t.name, self._tensor_view(t)) for t in self.tensors() if t.role == 'param'])
+
+    def named_buffers(self) -> Iterator[Tuple[str, Any]]:
+        """(name, view) of every buffer (running statistics), in state_dict order."""
+        return iter([(t.name, self._tensor_view(t)) for t in self.tensors() if t.role == 'buffer'])
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
-        """Copies tensors (numpy arrays, torch tensors...) into the parameters by name.
-        With @p strict, every parameter must be given and no other name; shapes must
-        match. All values are checked (finite) before anything is written."""
-        infos = {i.name: i for i in self.param_info()}
+        """Copies tensors (numpy arrays, torch tensors...) into the parameters and
+        buffers by name. With @p strict, every entry of :meth:`state_dict` must be
+        given and no other name; shapes must match. All values are checked (finite
+        floats, counters >= 0) before anything is written."""
+        infos = {t.name: t for t in self.tensors() if t.role != 'state'}
         if strict:
             missing = sorted(set(infos) - set(state))
             extra = sorted(set(state) - set(infos))
             if missing or extra:
                 raise NotFoundError('load_state_dict: missing %s, unexpected %s' % (missing, extra))
         new = self.get_params()
+        buffers: List[Tuple[TensorInfo, Any]] = []
         for name, value in state.items():
             if name not in infos:
                 continue
             info = infos[name]
-            a = np.asarray(value.detach().cpu().numpy() if hasattr(value, 'detach') else value, dtype=np.float32)
+            raw = value.detach().cpu().numpy() if hasattr(value, 'detach') else value
+            a = np.array(raw, dtype=info.dtype, order='C')  # 0-d stays 0-d (a counter)
             if a.shape != info.shape:
                 raise ShapeError('load_state_dict: %s: shape %s, the model has %s' % (name, a.shape, info.shape))
-            new[info.offset:info.offset + info.numel] = a.reshape(-1)
+            if info.dtype == np.int64 and a.size and int(a.min()) < 0:
+                raise RangeError('load_state_dict: %s: a counter must be >= 0, got %d' % (name, int(a.min())))
+            if info.dtype == np.float32 and not np.all(np.isfinite(a)):
+                raise NonFiniteError('load_state_dict: %s: not finite' % name)
+            if info.role == 'param':
+                new[info.offset:info.offset + info.numel] = a.reshape(-1)
+            else:
+                buffers.append((info, a))
         self.set_params(new)
+        for info, a in buffers:
+            check(lib.sgd_model_write_tensor(self._h, info.index, addr(a), a.nbytes))
+
+    # -- every tensor (0.2)
+    def _tensor_c(self, index: int) -> st.TensorInfo:
+        ti = st.TensorInfo()
+        ti.struct_size = C.sizeof(ti)  # sgd_tensor_info_init() is inline in the header
+        check(lib.sgd_model_tensor_info(self._h, index, C.byref(ti)))
+        return ti
+
+    def tensors(self) -> List[TensorInfo]:
+        """Every tensor (sgd_model_tensor_info()): the state_dict's entries in torch's
+        order, then the per-sample carried state."""
+        out = []
+        for i in range(int(lib.sgd_model_num_tensors(self._h))):
+            out.append(self._tinfo(i))
+        return out
+
+    def _tinfo(self, i: int) -> TensorInfo:
+        t = self._tensor_c(i)
+        return TensorInfo(i, pystr(t.name), ROLES.get(t.role, 'unknown'), int(t.layer),
+                          PARAM_KINDS.get(t.param_kind) if t.role == 1 else None,
+                          TENSOR_DTYPES.get(t.dtype, np.float32), tuple(int(d) for d in t.shape[:t.rank]),
+                          int(t.numel), int(t.offset))
+
+    def find_tensor(self, name: str) -> int:
+        """The index of the tensor named @p name in :meth:`tensors` (raises NotFoundError)."""
+        idx = C.c_size_t()
+        check(lib.sgd_model_find_tensor(self._h, cstr(name), C.byref(idx)))
+        return int(idx.value)
+
+    def tensor_info(self, key: Union[int, str]) -> TensorInfo:
+        """The :class:`TensorInfo` of a tensor by index or name."""
+        return self._tinfo(self.find_tensor(key) if isinstance(key, str) else int(key))
+
+    def read_tensor(self, key: Union[int, str]) -> Any:
+        """A copy of a tensor (parameter, buffer or state), shaped (sgd_model_read_tensor())."""
+        t = self.tensor_info(key)
+        out = np.empty(t.shape, dtype=t.dtype)
+        check(lib.sgd_model_read_tensor(self._h, t.index, addr(out), out.nbytes))
+        return out
+
+    def write_tensor(self, key: Union[int, str], value: Any) -> None:
+        """Overwrites a tensor (sgd_model_write_tensor()): finite floats, counters >= 0,
+        of its number of elements; nothing is changed on an error."""
+        t = self.tensor_info(key)
+        a = np.array(value, dtype=t.dtype, order='C')
+        check(lib.sgd_model_write_tensor(self._h, t.index, addr(a), a.nbytes))
+
+    @property
+    def buffers(self) -> Any:
+        """The buffer arena as raw bytes: a writable zero-copy uint8 view (each
+        buffer at the byte offset of its :class:`TensorInfo`); empty without buffers."""
+        n = int(lib.sgd_model_buffer_bytes(self._h))
+        return view(self._own(), lib.sgd_model_buffers(self._h) or 0, (n,), np.uint8)
+
+    # -- shapes (0.2)
+    @property
+    def input_shape(self) -> Shape:
+        """The shape of one input sample: (F,), (T, F), (T,) for token ids, or (C, H, W)."""
+        return _shape(lib.sgd_model_input_shape, self._h)
+
+    @property
+    def output_shape(self) -> Shape:
+        """The shape of one output sample: (classes,) or (T, vocab) for a sequence model."""
+        return _shape(lib.sgd_model_output_shape, self._h)
+
+    def layer_shape(self, i: int) -> Shape:
+        """The shape of one sample at the output of layer @p i."""
+        return _shape(lib.sgd_model_layer_shape, self._h, i)
+
+    @property
+    def positions(self) -> int:
+        """Class labels per sample for cross-entropy: 1, or T for a sequence model."""
+        out = self.output_shape
+        return int(np.prod(out[:-1])) if len(out) > 1 else 1
+
+    @property
+    def seq_len(self) -> int:
+        """The sequence length T of the samples (0 for images); settable, for
+        instance to 1 to run one step at a time and back (sgd_model_set_seq_len():
+        parameters, buffers and the carried state are kept)."""
+        return int(lib.sgd_model_seq_len(self._h))
+
+    @seq_len.setter
+    def seq_len(self, t: int) -> None:
+        check(lib.sgd_model_set_seq_len(self._h, t))
+        self._x = None
+
+    # -- carried state (0.2)
+    @property
+    def state_size(self) -> int:
+        """Bytes of per-sample carried state (0 for a model without recurrent layers)."""
+        return int(lib.sgd_model_state_size(self._h))
+
+    def get_state(self) -> F32:
+        """A copy of the whole carried state (every state tensor, [max_batch, ...]
+        float32 each, one after the other), as the next forward pass would start from it."""
+        out = np.empty(self.state_size // 4, dtype=np.float32)
+        check(lib.sgd_model_get_state(self._h, addr(out) if out.size else None, out.nbytes))
+        return out
+
+    def set_state(self, values: Any) -> None:
+        """Overwrites the carried state with what :meth:`get_state` gave (finite floats;
+        nothing is changed on an error)."""
+        a = f32(values).reshape(-1)
+        check(lib.sgd_model_set_state(self._h, addr(a) if a.size else None, a.nbytes))
+
+    def state_tensors(self) -> Dict[str, F32]:
+        """The carried state by tensor name, as copies shaped [max_batch, ...]."""
+        return {t.name: self.read_tensor(t.index) for t in self.tensors() if t.role == 'state'}
+
+    def reset_state(self) -> None:
+        """Zeroes the carried state, as at the start of an epoch (sgd_model_reset_state())."""
+        check(lib.sgd_model_reset_state(self._h))
+
+    def generate(self, vocab: Any, prime: Optional[Union[str, bytes]] = None, length: int = 200,
+                 temperature: float = 1.0, seed: int = 0) -> Union[str, bytes]:
+        """Samples text from this language model (see :func:`sgdlab.generate`); @p vocab
+        is a :class:`~sgdlab.Vocab` or a :class:`~sgdlab.Text`."""
+        from .text import generate
+        return generate(self, vocab, prime=prime, length=length, temperature=temperature, seed=seed)
 
     def get_params(self) -> F32:
         """A copy of the parameters."""
@@ -244,19 +420,29 @@ class Model(Object):
     # -- computing
     def _rows(self, x: Any) -> F32:
         a = f32(x)
+        n_in = self.num_inputs
         if a.ndim == 1:
             a = a.reshape(1, -1)
-        if a.ndim != 2 or a.shape[1] != self.num_inputs:
-            raise ShapeError('x: shape %s, the model takes [rows, %d]' % (a.shape, self.num_inputs))
+        elif a.ndim > 2 and a.shape[1:] == self.input_shape:
+            a = a.reshape(a.shape[0], -1)
+        if a.ndim != 2 or a.shape[1] != n_in:
+            raise ShapeError('x: shape %s, the model takes [rows, %s]' % (
+                a.shape, ', '.join(str(d) for d in self.input_shape)))
         return a
+
+    def _out(self, rows: int) -> Tuple[int, ...]:
+        out = self.output_shape
+        return (rows, self.num_outputs) if len(out) == 1 else (rows,) + out
 
     def _y(self, y: Any, rows: int) -> Tuple[Optional[Any], Optional[Any]]:
         if y is None:
             raise InvalidArgumentError('the loss needs labels or targets')
         if self.loss == 'cross_entropy':
             la = i32(y)
-            if la.shape != (rows,):
-                raise ShapeError('labels: shape %s, expected (%d,)' % (la.shape, rows))
+            pos = self.positions
+            want = (rows,) if pos == 1 else (rows, pos)
+            if la.shape != want and not (pos > 1 and la.shape == (rows * pos,)):
+                raise ShapeError('labels: shape %s, expected %s' % (la.shape, want))
             return la, None
         ta = f32(y).reshape(rows, -1) if np.size(y) == rows * self.num_outputs else f32(y)
         if ta.size != rows * self.num_outputs:
@@ -270,7 +456,7 @@ class Model(Object):
         out = C.c_void_p()
         check(lib.sgd_model_forward(self._h, addr(a), a.shape[0], C.byref(out)))
         self._x = a
-        return np.array(view(self._own(), out.value or 0, (a.shape[0], self.num_outputs)))
+        return np.array(view(self._own(), out.value or 0, self._out(a.shape[0])))
 
     def compute_loss(self, y: Any) -> float:
         """The loss of the last forward pass against labels (cross-entropy) or targets."""
@@ -304,7 +490,7 @@ class Model(Object):
     def predict(self, x: Any) -> F32:
         """Outputs for any number of rows, in evaluation mode, batch by batch."""
         a = self._rows(x)
-        out = np.empty((a.shape[0], self.num_outputs), dtype=np.float32)
+        out = np.empty(self._out(a.shape[0]), dtype=np.float32)
         check(lib.sgd_model_predict(self._h, addr(a), a.shape[0], addr(out), out.size))
         return out
 
@@ -324,9 +510,14 @@ class Model(Object):
 class ModelBuilder:
     """Builds a model layer by layer; :meth:`build` returns the :class:`Model`."""
 
-    def __init__(self, n_inputs: int) -> None:
+    def __init__(self, inputs: Union[int, Sequence[int]]) -> None:
         h = C.c_void_p()
-        check(lib.sgd_model_new(C.byref(h), n_inputs, None))
+        if isinstance(inputs, (int, np.integer)):
+            check(lib.sgd_model_new(C.byref(h), int(inputs), None))
+        else:
+            dims = [int(d) for d in inputs]
+            arr = (C.c_int64 * max(len(dims), 1))(*dims)
+            check(lib.sgd_model_new_shaped(C.byref(h), len(dims), arr, None))
         self._model: Optional[Model] = Model._wrap(h.value or 0)
 
     @property
@@ -334,6 +525,13 @@ class ModelBuilder:
         if self._model is None:
             raise InvalidArgumentError('this builder has built its model already')
         return self._model._h
+
+    def layer(self, token: str) -> 'ModelBuilder':
+        """Appends the layers of spec token(s), e.g. ``"conv2d(32,3,padding=1)"`` or
+        ``"batchnorm2d-relu"``: any layer kind (sgd_model_add_layer()); a layer that
+        does not fit its input is refused with both shapes in the message."""
+        check(lib.sgd_model_add_layer(self._h, cstr(token)))
+        return self
 
     def dense(self, units: int, bias: bool = True) -> 'ModelBuilder':
         check(lib.sgd_model_add_dense(self._h, units, int(bool(bias))))

@@ -15,7 +15,7 @@ from . import _lib
 from ._lib import check, cstr, guarded, lib, pystr
 from .errors import InvalidArgumentError
 
-KINDS = ['nonfinite', 'divergence', 'spike', 'oscillation', 'plateau', 'stagnation']
+KINDS = ['nonfinite', 'divergence', 'spike', 'oscillation', 'plateau', 'stagnation', 'grad_spike']
 ACTIONS = {'continue': 0, 'skip': 1, 'scale_lr': 2, 'rollback': 3, 'stop': 4}
 ALARMS = ('nonfinite', 'divergence', 'oscillation', 'stagnation')
 _ACTION_NAMES = list(ACTIONS)
@@ -23,6 +23,7 @@ _BAD_ACTION = 0x7fffffff  # returned by a callback that raised: the call then fa
 
 
 _observe = lib.sgd_monitor_observe
+_observe_step = lib.sgd_monitor_observe_step
 
 
 def _pending() -> bool:
@@ -78,6 +79,10 @@ def _opt(x: float) -> Optional[float]:
     return None if x == -1.0 else x
 
 
+def _step(x: int) -> Optional[int]:
+    return None if x < 0 else int(x)
+
+
 @dataclass(frozen=True)
 class MonitorEvent:
     """One event (sgd_monitor_event), copied out of the library."""
@@ -94,12 +99,16 @@ class MonitorEvent:
     suggested_lr_scale: float
     remedy: str
     detail: str
+    producer_step: Optional[int] = None      #: the step given to observe(step=), or None
+    ref_step: Optional[int] = None           #: an earlier observation the event is about (a spike), or None
+    ref_producer_step: Optional[int] = None  #: the producer's step of ref_step, or None
 
     @classmethod
     def from_c(cls, e: st.MonitorEvent) -> 'MonitorEvent':
         return cls(kind_name(e.kind), int(e.step), e.loss, _opt(e.grad_norm), _opt(e.lr), e.smoothed,
                    e.statistic, e.threshold, {0: 'info', 1: 'warning', 2: 'critical'}.get(e.severity, 'unknown'),
-                   action_name(e.suggested_action), e.suggested_lr_scale, pystr(e.remedy), pystr(e.detail))
+                   action_name(e.suggested_action), e.suggested_lr_scale, pystr(e.remedy), pystr(e.detail),
+                   _step(e.producer_step), _step(e.ref_step), _step(e.ref_producer_step))
 
     def __str__(self) -> str:
         return 'step %d: %s (%s): %s' % (self.step, self.kind, self.severity, self.remedy)
@@ -112,6 +121,7 @@ class Observation:
     events: List[MonitorEvent] = field(default_factory=list)
     action: str = 'continue'
     lr_scale: float = 1.0
+    verdict: Optional[str] = None  #: the final verdict, from :meth:`Monitor.finish` only
 
     def __iter__(self) -> Iterator[MonitorEvent]:
         return iter(self.events)
@@ -201,13 +211,21 @@ class Monitor(Object):
         check(lib.sgd_monitor_remove_callback(self._h, cid))
         self._callbacks.pop(cid, None)
 
-    def observe(self, loss: float, grad_norm: Optional[float] = None, lr: Optional[float] = None) -> Observation:
+    def observe(self, loss: float, grad_norm: Optional[float] = None, lr: Optional[float] = None,
+                step: Optional[int] = None) -> Observation:
         """Feeds one step's loss (any float: NaN raises a nonfinite event), and
-        optionally its gradient norm and learning rate."""
+        optionally its gradient norm (a jump far above its smoothed level raises a
+        grad_spike event) and learning rate. @p step is the producer's own step
+        number, which the events then carry (sgd_monitor_observe_step()): the
+        monitor's windows count observations whatever the spacing."""
         events: List[MonitorEvent] = []
         self._recorder.events = events
-        st_ = _observe(self._h, loss, -1.0 if grad_norm is None else grad_norm, -1.0 if lr is None else lr,
-                       self._out_action, self._out_scale)
+        if step is None:
+            st_ = _observe(self._h, loss, -1.0 if grad_norm is None else grad_norm, -1.0 if lr is None else lr,
+                           self._out_action, self._out_scale)
+        else:
+            st_ = _observe_step(self._h, step, loss, -1.0 if grad_norm is None else grad_norm,
+                                -1.0 if lr is None else lr, self._out_action, self._out_scale)
         if st_ or _pending():
             check(st_)
         a = self._action.value
@@ -220,6 +238,18 @@ class Monitor(Object):
         for x in losses:
             out += self.observe(x).events
         return out
+
+    def finish(self) -> Observation:
+        """Concludes a log that has ended (sgd_monitor_finish()): judges what the
+        running windows could not judge yet (stagnation and drift of a short log,
+        a spike before any progress) and returns the events raised then, with
+        the final :attr:`Observation.verdict`. The callbacks' actions are ignored.
+        Calling it again without new observations changes nothing."""
+        events: List[MonitorEvent] = []
+        self._recorder.events = events
+        v = C.c_int32()
+        check(lib.sgd_monitor_finish(self._h, C.byref(v)))
+        return Observation(events, 'continue', 1.0, verdict_name(v.value))
 
     def reset(self) -> None:
         """Forgets every observation (options and callbacks are kept)."""

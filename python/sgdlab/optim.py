@@ -19,6 +19,60 @@ FUSED_CLIP = 1
 STATE_DTYPES = {1: np.float32, 2: np.float64, 3: np.int64}
 
 
+HPARAM_FLAGS = {'bool': 1, 'integer': 2, 'fixed': 4, 'lower_open': 8, 'upper_open': 16, 'momentum': 32,
+                'required': 64}
+
+
+@dataclass(frozen=True)
+class Hparam:
+    """A hyperparameter of an optimizer (sgd_optim_hparam): its name, default
+    (NaN when a spec must give it) and bounds, and its flags by name (bool,
+    integer, fixed, lower_open, upper_open, momentum, required). A
+    :class:`HostOptimizer` lists its own in ``hparams``."""
+    name: str
+    default: float = float('nan')
+    lower: float = float('-inf')
+    upper: float = float('inf')
+    flags: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_c(cls, h: st.OptimHparam) -> 'Hparam':
+        return cls(pystr(h.name), h.default_value, h.lower, h.upper,
+                   tuple(k for k, b in HPARAM_FLAGS.items() if h.flags & b))
+
+    def flag_bits(self) -> int:
+        bits = 0
+        for f in self.flags:
+            if f not in HPARAM_FLAGS:
+                raise InvalidArgumentError('hparam %s: unknown flag %r (flags: %s)' % (self.name, f,
+                                                                                    ', '.join(HPARAM_FLAGS)))
+            bits |= HPARAM_FLAGS[f]
+        return bits
+
+
+def _hparam_c() -> st.OptimHparam:
+    h = st.OptimHparam()
+    lib.sgd_optim_hparam_init(C.byref(h))
+    return h
+
+
+def kind_hparams(kind: str) -> List[Hparam]:
+    """The hyperparameters of a built-in kind ("adam"), "lr" and "weight_decay" first
+    (sgd_optim_kind_hparam()); raises InvalidArgumentError for an unknown kind."""
+    n = int(lib.sgd_optim_kind_hparam_count(cstr(kind)))
+    out = []
+    for i in range(max(n, 1)):
+        h = _hparam_c()
+        check(lib.sgd_optim_kind_hparam(cstr(kind), i, C.byref(h)))
+        out.append(Hparam.from_c(h))
+    return out
+
+
+def simd_level() -> str:
+    """The SIMD level the built-in optimizers' kernels run at on this CPU (sgd_optim_simd_level())."""
+    return pystr(lib.sgd_optim_simd_level())
+
+
 def builtin_names() -> List[str]:
     """The built-in optimizers (sgd_optim_builtin_name())."""
     return names(lib.sgd_optim_builtin_name)
@@ -77,6 +131,10 @@ class HostOptimizer:
     n_scalars = 0
     #: Set to True if step() applies args.grad_scale / args.clip_value itself.
     fused_clip = False
+    #: Hyperparameters besides "lr" and "weight_decay" (set_hparam/get_hparam serve
+    #: them): described to the library (sgd_optim_new_custom_ext()), so that specs,
+    #: bounds and searches know them; one flagged "momentum" is what schedules cycle.
+    hparams: Sequence[Hparam] = ()
 
     def init(self, slots: List[F32]) -> None:
         """Sets the initial state (at creation and reset); the slots are zero."""
@@ -191,12 +249,30 @@ class Optimizer(Object):
         if host.n_scalars:
             vt.export_scalars, vt.import_scalars = cbs[2], cbs[3]
         vt.set_hparam, vt.get_hparam = cbs[4], cbs[5]
-        Object.__init__(self, 0, free_fn('sgd_optim_free'), [host, cbs, name, slot_names])
+        hps = list(host.hparams)
+        hp_names = [cstr(hp.name) for hp in hps]
+        hp_bits = [hp.flag_bits() for hp in hps]
+
+        def c_describe(index: int, info: Any, user: Any) -> int:
+            hp, o = hps[index], info.contents
+            o.name, o.flags = hp_names[index], hp_bits[index]
+            o.default_value, o.lower, o.upper = hp.default, hp.lower, hp.upper
+            return 0
+
+        ext = st.OptimVtableExt()
+        lib.sgd_optim_vtable_ext_init(C.byref(ext))
+        describe = st.OPTIM_DESCRIBE_FN(guarded(c_describe))
+        if hps:
+            ext.n_hparams, ext.describe_hparam = len(hps), describe
+        Object.__init__(self, 0, free_fn('sgd_optim_free'), [host, cbs, name, slot_names, describe, hp_names])
         owner_ref.append(weakref.ref(self._own_unchecked()))
         h = C.c_void_p()
         try:
             self._owner.ptr = -1  # type: ignore[union-attr]  # usable by init's views while it is created
-            check(lib.sgd_optim_new_custom(C.byref(h), C.byref(vt), None, n, None))
+            if hps:
+                check(lib.sgd_optim_new_custom_ext(C.byref(h), C.byref(vt), C.byref(ext), None, n, None))
+            else:
+                check(lib.sgd_optim_new_custom(C.byref(h), C.byref(vt), None, n, None))
         finally:
             self._owner.ptr = h.value or 0  # type: ignore[union-attr]
         if lr:
@@ -204,6 +280,60 @@ class Optimizer(Object):
         if weight_decay:
             self.weight_decay = weight_decay
         return self
+
+    # -- hyperparameters, evaluation point, tensors (0.2)
+    def hparams(self) -> List[Hparam]:
+        """Every hyperparameter this optimizer lists, "lr" and "weight_decay" first
+        (sgd_optim_hparam_describe())."""
+        out = []
+        for i in range(int(lib.sgd_optim_hparam_count(self._h))):
+            h = _hparam_c()
+            check(lib.sgd_optim_hparam_describe(self._h, i, C.byref(h)))
+            out.append(Hparam.from_c(h))
+        return out
+
+    def hparam_bounds(self, name: str) -> Hparam:
+        """The description of hyperparameter @p name (raises NotFoundError naming it)."""
+        h = _hparam_c()
+        check(lib.sgd_optim_hparam_bounds(self._h, cstr(name), C.byref(h)))
+        return Hparam.from_c(h)
+
+    @property
+    def momentum_name(self) -> Optional[str]:
+        """The name of the momentum coefficient (sgd's "momentum", Adam's "beta1"), or None."""
+        v = lib.sgd_optim_momentum_name(self._h)
+        return v.decode() if v else None
+
+    @property
+    def has_eval_point(self) -> bool:
+        """Whether the optimizer evaluates elsewhere than it trains (schedule-free methods)."""
+        return bool(lib.sgd_optim_has_eval_point(self._h))
+
+    @property
+    def at_eval_point(self) -> bool:
+        """Whether the parameters are at the evaluation point now."""
+        return bool(lib.sgd_optim_at_eval_point(self._h))
+
+    def eval_point(self, params: Any, to_eval: bool = True) -> None:
+        """Moves @p params (a float32 array or a Model) to the evaluation point, or
+        back to the training point with @p to_eval False (sgd_optim_eval_point())."""
+        arr = params.params if hasattr(params, 'params') else params
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or not arr.flags.c_contiguous \
+                or not arr.flags.writeable:
+            raise InvalidArgumentError('eval_point: params must be a writable C-contiguous float32 array')
+        if arr.size != self.size:
+            raise ShapeError('eval_point: %d parameters, the optimizer has %d' % (arr.size, self.size))
+        check(lib.sgd_optim_eval_point(self._h, addr(arr), int(bool(to_eval))))
+
+    def set_tensors(self, sizes: Any) -> None:
+        """Where the arena's tensors begin and end, for methods that work per tensor
+        (sgd_optim_set_tensors()): their sizes in arena order, or a Model (its
+        parameter tensors, weights then biases)."""
+        if hasattr(sizes, 'param_info'):
+            sizes = [p.numel for p in sorted(sizes.param_info(), key=lambda p: p.offset)]
+        vals = [int(x) for x in sizes]
+        arr = (C.c_size_t * max(len(vals), 1))(*vals)
+        check(lib.sgd_optim_set_tensors(self._h, arr, len(vals)))
 
     # -- facts
     @property

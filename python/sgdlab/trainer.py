@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import ctypes as C
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
 from . import _structs as st
-from ._base import Object, free_fn, query
+from ._base import Object, free_fn, query, view
 from ._lib import check, cstr, guarded, lib, pystr
 from .data import Dataset
 from .model import Model
@@ -171,6 +172,39 @@ class Trainer(Object):
         cb = st.TRAINER_EVENT_FN(guarded(c_fn, 0x7fffffff))
         check(lib.sgd_trainer_set_event_callback(self._h, cb, None))
         self._own().keep.append(cb)
+
+    def set_comm(self, rank: int = 0, size: int = 1,
+                 allreduce: Optional[Callable[[Any, Any], None]] = None) -> None:
+        """Makes this trainer process @p rank of @p size that train the same model
+        data-parallel, with DistributedDataParallel's semantics
+        (sgd_trainer_set_comm(); docs/dist.md): @p allreduce(f, d) must replace
+        the float32 array @p f and the float64 array @p d (zero-copy views, valid
+        during the call) by their sums over the @p size participants, every
+        participant calling it in the same order. Any transport fits: threads of
+        this program, an MPI binding of your own (libsgdlab-mpi's communicator is
+        not wrapped). ``set_comm()`` with no arguments trains alone again. An
+        exception in @p allreduce stops fit() with it; the others then wait, so
+        make them fail too (a barrier with a timeout)."""
+        c = st.TrainerComm()
+        lib.sgd_trainer_comm_init(C.byref(c))
+        c.rank, c.size = rank, size
+        if allreduce is not None:
+            own = self._own()
+            own_ref = weakref.ref(own)  # no cycle through the owner's keep list
+            fn = allreduce
+
+            def c_fn(f: Any, nf: int, d: Any, nd: int, user: Any) -> int:
+                o = own_ref()
+                assert o is not None
+                fv = view(o, C.cast(f, C.c_void_p).value or 0, (nf,))
+                dv = view(o, C.cast(d, C.c_void_p).value or 0, (nd,), np.float64)
+                fn(fv, dv)
+                return 0
+
+            cb = st.TRAINER_ALLREDUCE_FN(guarded(c_fn))
+            c.allreduce = cb
+            own.keep.append(cb)
+        check(lib.sgd_trainer_set_comm(self._h, C.byref(c)))
 
     def fit(self, max_steps: int = 0) -> str:
         """Trains until the planned epochs are done, or for at most @p max_steps more

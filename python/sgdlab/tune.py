@@ -13,7 +13,7 @@ from . import _structs as st
 from ._base import F64, Object, addr, free_fn, query
 from ._lib import check, cstr, guarded, has, lib, pystr
 from .data import Dataset
-from .errors import Error, NotFoundError, UnsupportedError
+from .errors import Error, InvalidArgumentError, NotFoundError, UnsupportedError
 from .model import Model
 from .monitor import monitor_options, verdict_name
 from .optim import Optimizer
@@ -209,6 +209,28 @@ class SearchResult(Object):
     def trials(self) -> List[Trial]:
         return list(self)
 
+    def set_trial(self, i: int, trial: Trial) -> None:
+        """Fills in the outcome of trial @p i with one found elsewhere (another
+        process of a sharded search, an earlier run; sgd_search_set_trial()): the
+        inputs of @p trial (index, lr, optimizer, momentum, batch size, seed) must
+        be trial @p i's, else InvalidArgumentError names the first that differs;
+        its outcome (status ... seconds) is copied."""
+        if i < 0:
+            i += len(self)
+        t = st.SearchTrial()
+        t.struct_size = C.sizeof(t)
+        check(lib.sgd_search_get_trial(self._h, i, C.byref(t)))
+        opt = cstr(trial.optimizer)
+        t.index, t.lr, t.optimizer, t.batch_size, t.seed = trial.index, trial.lr, opt, trial.batch_size, trial.seed
+        t.momentum = float('nan') if trial.momentum is None else trial.momentum
+        t.status = -14 if trial.status == 'diverged' else 0
+        t.max_steps, t.final_loss, t.val_loss = trial.max_steps, trial.final_loss, trial.val_loss
+        t.val_accuracy, t.steps, t.first_alarm, t.seconds = trial.val_accuracy, trial.steps, trial.first_alarm, \
+            trial.seconds
+        t.verdict = -1 if trial.verdict is None else _code(verdict_name, trial.verdict, 'verdict')
+        t.stop_reason = 0 if not trial.stop_reason else _code(stop_name, trial.stop_reason, 'stop_reason')
+        check(lib.sgd_search_set_trial(self._h, i, C.byref(t)))
+
     @property
     def best(self) -> Optional[Trial]:
         """The best trial (highest validation accuracy among those that did not
@@ -219,6 +241,13 @@ class SearchResult(Object):
         except NotFoundError:
             return None
         return self[int(i.value)]
+
+
+def _code(name_of: Callable[[int], str], name: str, what: str) -> int:
+    for c in range(64):
+        if name_of(c) == name:
+            return c
+    raise InvalidArgumentError('%s=%r: unknown' % (what, name))
 
 
 Objective = Callable[[Trial], Union[None, Dict[str, Any]]]

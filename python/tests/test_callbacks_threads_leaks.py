@@ -204,6 +204,16 @@ def cycle(x, y):
         p = m.params  # a view, dropped at the end of the cycle
         s.lr(0)
         del p
+    # 0.2: a corpus, its vocabulary (borrowed) and a copy, a view of its tokens,
+    # its datasets, a recurrent model's state and one generated symbol.
+    t = sgdlab.Text.from_str('abcab\ncab\n')
+    v, toks = t.vocab, t.tokens
+    w = v.copy()
+    tr, _ = t.datasets(seq_len=2, streams=2, val_fraction=0)
+    r = sgdlab.Model('tokens-embedding(2)-rnn(3)-dense(vocab):vocab=4,seq_len=2', max_batch=2)
+    r.set_state(r.get_state())
+    r.generate(w, length=1)
+    del t, v, toks, w, tr, r
 
 
 @pytest.mark.skipif(SANITIZED, reason='the sanitizers keep freed memory in quarantine')

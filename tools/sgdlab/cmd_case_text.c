@@ -34,10 +34,10 @@ void sgdlab_help_case_text(void)
            "the sequence (the health monitor calls the run diverged or unstable, and says\n"
            "when) and writes nonsense; lowering the rate, and a schedule that decays it (with\n"
            "gradient clipping), make it write words; the guard rescues the too-high rate by\n"
-           "itself (rollbacks that halve it). Prints one table (verdict, first alarm,\n"
-           "validation bits per character, steps, rescues, time), a sample of each trial's\n"
-           "text with the share of its words that are words of the corpus, and draws the\n"
-           "loss curves with the events marked.\n"
+           "itself (rollbacks that multiply it by --guard-factor). Prints one table (verdict,\n"
+           "first alarm, validation bits per character, steps, rescues, time), a sample of\n"
+           "each trial's text with the share of its words that are words of the corpus, and\n"
+           "draws the loss curves with the events marked.\n"
            "\n"
            "The network: " TEXT_MODEL " (Adam, truncated backpropagation\n"
            "through time over --batch-size parallel streams of --seq-len characters).\n"
@@ -495,7 +495,7 @@ static bool plot_curves(const ttrial *trials, const char *path, const char *form
     }
     static const char *const mk[4][3] = {{"7", "#000000", "monitor: divergence, NaN, oscillation, stagnation"},
                                          {"1", "#777777", "monitor: spike"},
-                                         {"5", "#000000", "guard: rollback, lr halved"},
+                                         {"5", "#000000", "guard: rollback, lr cut"},
                                          {"13", "#000000", "validation bits per character"}};
     for (int cls = 0; cls < 4; cls++)
         if (cls == 3 || counts[cls] > 0)
