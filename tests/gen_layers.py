@@ -178,6 +178,14 @@ CASES = [
     ('3x6x6-conv2d(3,1)-maxpool2d(2)-flatten-4', 3, 'cross_entropy'),
     ('3x7x7-conv2d(3,1)-maxpool2d(3,stride=2,padding=1)-flatten-4', 3, 'cross_entropy'),
     ('2x9x9-conv2d(2,1)-maxpool2d(4,stride=3,padding=2)-flatten-4', 2, 'cross_entropy'),
+    # Max pooling run by the convolution before it (through its activation), odd sizes, overlapping
+    # last four outputs of a row (7 wide), and after a batch normalisation (not fused).
+    ('3x11x11-conv2d(4,3)-relu-maxpool2d(2)-flatten-4', 3, 'cross_entropy'),
+    ('2x14x14-conv2d(3,3,padding=1)-tanh-maxpool2d(2)-flatten-4', 3, 'cross_entropy'),
+    ('2x10x10-conv2d(3,3)-sigmoid-maxpool2d(2)-conv2d(2,1)-flatten-3', 3, 'mse'),
+    ('2x9x9-conv2d(3,1)-leaky_relu(0.2)-maxpool2d(2)-conv2d(2,3,padding=1)-relu-maxpool2d(3,stride=1)-flatten-3',
+     3, 'cross_entropy'),
+    ('3x7x7-conv2d(3,1)-batchnorm2d-maxpool2d(2)-flatten-4', 3, 'cross_entropy'),
     ('3x6x6-conv2d(3,1)-avgpool2d(2)-flatten-4', 3, 'cross_entropy'),
     ('3x7x7-conv2d(3,1)-avgpool2d(3,stride=2,padding=1)-flatten-4', 3, 'cross_entropy'),
     ('3x5x5-conv2d(3,1)-global_avgpool2d-flatten-4', 3, 'cross_entropy'),

@@ -528,6 +528,9 @@ static void test_gradcheck(void **state)
     gradcheck("4x5x5-conv2d(4,1)-conv2d(4,3,padding=1,groups=2,bias=0)-flatten-3", 2, false);
     gradcheck("2x6x6-conv2d(2,1)-maxpool2d(2)-flatten-3", 2, true);
     gradcheck("2x7x7-conv2d(2,1)-maxpool2d(3,stride=2,padding=1)-flatten-3", 2, true);
+    /* A max pooling the convolution runs itself, through a fused tanh (derived at the pooled values). */
+    gradcheck("2x9x9-conv2d(2,3,padding=1)-tanh-maxpool2d(2)-flatten-3", 2, true);
+    gradcheck("2x9x9-conv2d(2,1)-conv2d(2,3,padding=1)-sigmoid-maxpool2d(2)-flatten-3", 2, true);
     gradcheck("2x6x6-conv2d(2,1)-avgpool2d(3,stride=2,padding=1)-flatten-3", 2, false);
     gradcheck("2x5x5-conv2d(3,1)-global_avgpool2d-flatten-3", 2, false);
     gradcheck("2x4x4-conv2d(3,1)-batchnorm2d-tanh-flatten-3", 3, false);

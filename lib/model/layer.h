@@ -116,6 +116,11 @@ typedef struct sgd__layer {
     float *fuse_gbias;                 /* a fused activation: the producer's bias gradient (over the last
                                           dimension) that its backward accumulates, or NULL */
     bool bwd_by_producer;              /* a fused activation whose derivative the producer applies */
+    bool plane_fused;                  /* a window layer (maxpool2d) that the producer before it (or before
+                                          its fused activation) runs plane by plane in its own output pass */
+    struct sgd__layer *fuse_pool;      /* a producer: that window layer, or NULL (then it writes no output
+                                          of its own: its buf is NULL, and its backward is handed the
+                                          gradient of the window layer's output) */
     struct sgd__layer *lookup_from;    /* a consumer of a lookup (op->lookup) before it, which it does itself */
     struct sgd__layer *lookup_into;    /* a lookup: the consumer that does its work, or NULL */
     float *buf;                        /* own output [max_batch x numel(out)], or NULL */
@@ -266,6 +271,12 @@ enum {
      * only checks the ids and passes them on, its backward does nothing.
      */
     SGD__OP_TAKES_LOOKUP = 1u << 3,
+    /*
+     * Runs a window layer that follows it (or follows its fused activation) plane by plane
+     * (op->plane_forward, op->plane_backward) while each output plane is in cache; requires
+     * SGD__OP_FUSES_NEXT and SGD__OP_FUSED_BACKWARD.
+     */
+    SGD__OP_FUSES_PLANES = 1u << 4,
 };
 
 typedef struct sgd__layer_op {
@@ -302,12 +313,26 @@ typedef struct sgd__layer_op {
      * when g is NULL, else of the backward pass as backward would run them.
      */
     void (*replay_gemms)(sgd__layer *l, const float *x, float *g, float *gx, bool need_gx, int64_t batch);
-    /* Activations: whether a producing layer may apply it in place (NULL: never). */
+    /*
+     * Activations: whether a producing layer may apply it in place (NULL: never). Every
+     * activation that says yes is monotone nondecreasing, so that it commutes with a
+     * maximum: maxpool(f(x)) = f(maxpool(x)), and f'(x) at a window's maximum is derive's
+     * value at the pooled output (what a plane-fused maxpool relies on).
+     */
     bool (*fusable)(const sgd__layer *l);
     /* Activations: y = f(y + bias) in place over rows x cols (bias over cols, may be NULL). */
     void (*apply)(const sgd__layer *l, float *y, const float *bias, int64_t rows, int64_t cols);
     /* Fusable activations: g *= f'(x) in place over n values, from the output y = f(x). */
     void (*derive)(const sgd__layer *l, const float *y, float *g, int64_t n);
+    /*
+     * Window layers over [C, H, W] (maxpool2d): one plane at a time, for a producer with
+     * SGD__OP_FUSES_PLANES. plane_forward reads plane `plane` (= sample * C + channel) of
+     * its input, src [H x W], writes that plane of its own output (l->buf) and keeps what
+     * its backward needs; plane_backward writes the whole input-gradient plane dst [H x W]
+     * from g, the gradient of that output plane. NULL: not fusable.
+     */
+    void (*plane_forward)(sgd__layer *l, const float *src, int64_t plane);
+    void (*plane_backward)(const sgd__layer *l, const float *g, float *dst, int64_t plane);
     /* Producers: the gradient of the bias that a fused activation's backward may accumulate (NULL: none). */
     float *(*fused_bias_grad)(sgd__layer *l);
     /* The names of its nested sequences in torch's state_dict ("body", "shortcut"); NULL for none. */

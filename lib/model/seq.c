@@ -88,6 +88,20 @@ void sgd__seq_mark_fused(sgd__seq *s)
             l->fuse_gbias = prev->op->fused_bias_grad != NULL ? prev->op->fused_bias_grad(prev) : NULL;
             l->bwd_by_producer = (prev->op->flags & SGD__OP_FUSED_BACKWARD) && l->op->derive != NULL;
         }
+        /*
+         * A window layer right after a producer that runs planes, or after the
+         * activation such a producer applies (and derives) itself: the producer
+         * pools each output plane while it is in cache, and keeps no output.
+         */
+        l->plane_fused = false;
+        l->fuse_pool = NULL;
+        if (prev != NULL && l->op->plane_forward != NULL && l->op->plane_backward != NULL) {
+            sgd__layer *p = prev->fused && prev->bwd_by_producer && i >= 2 ? &s->layers[i - 2] : prev;
+            if ((p == prev || p->fuse_next == prev) && (p->op->flags & SGD__OP_FUSES_PLANES)) {
+                l->plane_fused = true;
+                p->fuse_pool = l;
+            }
+        }
         for (int k = 0; k < SGD__LAYER_MAX_SUBS; k++)
             if (l->sub[k] != NULL)
                 sgd__seq_mark_fused(l->sub[k]);
@@ -116,7 +130,7 @@ bool sgd__seq_layout(sgd__seq *s, int64_t batch, unsigned char *base, size_t *at
         sgd__layer *l = &s->layers[i];
         void *buf = NULL, *ws = NULL;
         size_t cells, bytes;
-        if (!l->fused && !(l->op->flags & SGD__OP_NO_BUFFER)) {
+        if (!l->fused && !(l->op->flags & SGD__OP_NO_BUFFER) && l->fuse_pool == NULL) {
             if (!sgd__mul_size((size_t)batch, (size_t)sgd__shape_numel(&l->out), &cells) ||
                 !sgd__mul_size(cells, sizeof(float), &bytes) || !take(base, at, bytes, &buf))
                 return false;
@@ -178,7 +192,7 @@ static const float *train_output(const sgd__seq *s, size_t i, const float *x)
 {
     for (;;) {
         const sgd__layer *l = &s->layers[i];
-        if (!l->fused && !(l->op->flags & SGD__OP_NO_BUFFER))
+        if (!l->fused && !(l->op->flags & SGD__OP_NO_BUFFER) && l->fuse_pool == NULL)
             return l->buf;
         if (i == 0)
             return x;
