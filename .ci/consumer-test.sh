@@ -25,11 +25,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dest=$work/dest
 
-# The man pages and the bash completion come with issue 12's part 1 (the
-# CLI). Until they are in the tree, their absence is reported, not fatal; set
-# to 1 once they are. Whenever any man page is installed, the whole set is
-# checked either way.
-require_man=0
+# The man pages (sgdlab(1) and one per command) and the bash completion
+# must be installed with the tool.
+require_man=1
 
 DESTDIR=$dest meson install -C "$build" --quiet
 opt() { meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]==sys.argv[1]][0])' "$1"; }

@@ -142,7 +142,7 @@ static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *use
     trial *t = ((tuser *)user)->t;
     if (ev->kind == SGD_TRAINER_EVENT_MONITOR && ev->monitor != NULL && ev->monitor->kind != SGD_MONITOR_PLATEAU) {
         add_event(t, ev->step, ev->monitor->kind, ev->monitor->loss, ev->lr);
-        bool alarm = ev->monitor->kind != SGD_MONITOR_SPIKE;
+        bool alarm = ((1u << ev->monitor->kind) & SGD_MONITOR_MASK_ALARMS) != 0; /* not spikes, not grad_spike */
         if (alarm && t->first_alarm < 0) {
             t->first_alarm = ev->step;
             t->first_kind = ev->monitor->kind;
@@ -277,7 +277,7 @@ static bool draw_plot(const cli *c, const trial *trials, const char *path, const
             const event *e = &t->events[k];
             int cls = e->kind < 0                                                           ? 3
                       : e->kind == SGD_MONITOR_NONFINITE || e->kind == SGD_MONITOR_DIVERGENCE ? 0
-                      : e->kind == SGD_MONITOR_SPIKE                                          ? 2
+                      : e->kind == SGD_MONITOR_SPIKE || e->kind == SGD_MONITOR_GRAD_SPIKE     ? 2
                                                                                               : 1;
             double y = isfinite(e->loss) && e->loss < ymax ? e->loss : ymax * 0.9;
             if (e->kind < 0 && e->step >= 1 && e->step <= t->n_loss && isfinite(t->loss[e->step - 1]))
@@ -312,7 +312,7 @@ static bool draw_plot(const cli *c, const trial *trials, const char *path, const
     }
     static const char *const mk[4][3] = {{"7", "#000000", "divergence / NaN"},
                                          {"9", "#555555", "oscillation / stagnation"},
-                                         {"1", "#777777", "spike"},
+                                         {"1", "#777777", "spike, gradient spike"},
                                          {"5", "#000000", "guard: rollback, lr halved"}};
     for (int cls = 0; cls < 4; cls++)
         if (nm[cls] > 0)

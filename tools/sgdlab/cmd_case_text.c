@@ -276,7 +276,7 @@ static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *use
     ttrial *t = ((tuser *)user)->t;
     if (ev->kind == SGD_TRAINER_EVENT_MONITOR && ev->monitor != NULL && ev->monitor->kind != SGD_MONITOR_PLATEAU) {
         add_event(t, ev->step, ev->monitor->kind, ev->monitor->loss);
-        if (ev->monitor->kind != SGD_MONITOR_SPIKE && t->first_alarm < 0) {
+        if (((1u << ev->monitor->kind) & SGD_MONITOR_MASK_ALARMS) != 0 && t->first_alarm < 0) {
             t->first_alarm = ev->step;
             t->first_kind = ev->monitor->kind;
         }
@@ -434,7 +434,7 @@ static bool plot_curves(const cli *cl, const ttrial *trials, const char *path, c
         const ttrial *t = &trials[i];
         for (size_t k = 0; k < t->n_events; k++) {
             const tevent *e = &t->events[k];
-            int cls = e->kind < 0 ? 2 : e->kind == SGD_MONITOR_SPIKE ? 1 : 0;
+            int cls = e->kind < 0 ? 2 : e->kind == SGD_MONITOR_SPIKE || e->kind == SGD_MONITOR_GRAD_SPIKE ? 1 : 0;
             double y = isfinite(e->loss) ? e->loss / LN2 : NAN;
             if (!isfinite(y) && e->step >= 0 && e->step < t->n_loss)
                 y = t->loss[e->step] / LN2;
@@ -467,7 +467,7 @@ static bool plot_curves(const cli *cl, const ttrial *trials, const char *path, c
                       i ? ", \\\n     " : "", i, colors[i], cli_gp_str(lq, sizeof lq, label));
     }
     static const char *const mk[4][3] = {{"7", "#000000", "monitor: divergence, NaN, oscillation, stagnation"},
-                                         {"1", "#777777", "monitor: spike"},
+                                         {"1", "#777777", "monitor: spike, gradient spike"},
                                          {"5", "#000000", "guard: rollback, lr cut"},
                                          {"13", "#000000", "validation bits per character"}};
     for (int cls = 0; cls < 4; cls++)
