@@ -807,6 +807,16 @@ static void test_simd_levels(void **state)
         for (int k = 0; k < 4; k++)
             for (int j = 0; j < n; j++)
                 a[k][j] *= 8;
+        /* Beyond the clamps, infinities and NaNs of both signs: the same bits too (NaN's sign included). */
+        for (int k = 0; k < 4; k++) {
+            a[k][3 + k] = NAN;
+            a[k][11 + k] = -NAN;
+            a[k][19 + k] = INFINITY;
+            a[k][27 + k] = -INFINITY;
+            a[k][35 + k] = 1e30f;
+            a[k][43 + k] = -1e30f;
+            a[k][51 + k] = -0.0f;
+        }
         lv[v]->lstm_cell(a[0], a[1], a[2], a[3], in[4], out[v][0], out[v][1], out[v][2], n);
         memcpy(out[v][3], a[0], sizeof a[0]);
         float dc[n];

@@ -61,22 +61,51 @@ static inline float sgd__vclampf(float x, float lo, float hi)
     return r.f;
 }
 
+/*
+ * The constants of the functions below, named so that a SIMD level written
+ * with intrinsics (layer_rnn.c) uses the same ones.
+ */
+#define SGD__VEXP_LO (-87.3365478515625f)
+#define SGD__VEXP_HI 88.3762626647949f
+#define SGD__VEXP_LOG2E 1.44269504088896341f
+#define SGD__VEXP_SHIFT 12582912.0f
+#define SGD__VEXP_LN2_HI 0.693359375f
+#define SGD__VEXP_LN2_LO (-2.12194440e-4f)
+#define SGD__VEXP_C5 1.9875691500e-4f
+#define SGD__VEXP_C4 1.3981999507e-3f
+#define SGD__VEXP_C3 8.3334519073e-3f
+#define SGD__VEXP_C2 4.1665795894e-2f
+#define SGD__VEXP_C1 1.6666665459e-1f
+#define SGD__VEXP_C0 5.0000001201e-1f
+#define SGD__VTANH_MAX 7.99881172180175781f
+#define SGD__VTANH_P6 (-2.76076847742355e-16f)
+#define SGD__VTANH_P5 2.00018790482477e-13f
+#define SGD__VTANH_P4 (-8.60467152213735e-11f)
+#define SGD__VTANH_P3 5.12229709037114e-08f
+#define SGD__VTANH_P2 1.48572235717979e-05f
+#define SGD__VTANH_P1 6.37261928875436e-04f
+#define SGD__VTANH_P0 4.89352455891786e-03f
+#define SGD__VTANH_Q3 1.19825839466702e-06f
+#define SGD__VTANH_Q2 1.18534705686654e-04f
+#define SGD__VTANH_Q1 2.26843463243900e-03f
+#define SGD__VTANH_Q0 4.89352518554385e-03f
+
 static inline float sgd__vexpf(float x)
 {
-    x = sgd__vclampf(x, -87.3365478515625f, 88.3762626647949f);
+    x = sgd__vclampf(x, SGD__VEXP_LO, SGD__VEXP_HI);
     /* n = round(x / ln 2), read from the bits of x * log2(e) + 1.5 * 2^23. */
     sgd__fbits k;
-    k.f = x * 1.44269504088896341f + 12582912.0f;
-    float n = k.f - 12582912.0f;
+    k.f = x * SGD__VEXP_LOG2E + SGD__VEXP_SHIFT;
+    float n = k.f - SGD__VEXP_SHIFT;
     uint32_t e = (k.u - 0x4B400000u + 127u) << 23;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    float r = x - n * SGD__VEXP_LN2_HI;
+    r = r - n * SGD__VEXP_LN2_LO;
+    float p = SGD__VEXP_C5;
+    p = p * r + SGD__VEXP_C4;
+    p = p * r + SGD__VEXP_C3;
+    p = p * r + SGD__VEXP_C2;
+    p = p * r + SGD__VEXP_C1;
+    p = p * r + SGD__VEXP_C0;
     p = p * r * r + r + 1.0f;
     sgd__fbits s;
     s.u = e;
@@ -90,20 +119,20 @@ static inline float sgd__vsigmoidf(float x)
 
 static inline float sgd__vtanhf(float x)
 {
-    float c = sgd__vclampf(x, -7.99881172180175781f, 7.99881172180175781f);
+    float c = sgd__vclampf(x, -SGD__VTANH_MAX, SGD__VTANH_MAX);
     float x2 = c * c;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
+    float p = SGD__VTANH_P6;
+    p = p * x2 + SGD__VTANH_P5;
+    p = p * x2 + SGD__VTANH_P4;
+    p = p * x2 + SGD__VTANH_P3;
+    p = p * x2 + SGD__VTANH_P2;
+    p = p * x2 + SGD__VTANH_P1;
+    p = p * x2 + SGD__VTANH_P0;
     p = p * c;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
+    float q = SGD__VTANH_Q3;
+    q = q * x2 + SGD__VTANH_Q2;
+    q = q * x2 + SGD__VTANH_Q1;
+    q = q * x2 + SGD__VTANH_Q0;
     return p / q;
 }
 
