@@ -218,6 +218,14 @@ static void *worker(void *arg)
     }
 }
 
+bool case_can_plot(const cli *cl, const char *plot, bool plot_given)
+{
+    bool have_gnuplot = plot == NULL || cli_have_gnuplot();
+    if (!have_gnuplot && plot_given)
+        cli_no_gnuplot(cl, plot);
+    return have_gnuplot;
+}
+
 int64_t case_default_threads(void)
 {
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -379,16 +387,6 @@ void case_json_end(const char *plot, bool plotted, double seconds)
 
 static const char *const colors[CASE_TRIALS] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
 
-bool case_plot_begin(case_plot *cp, const cli *cl, const case_mark_class *classes, int n_classes, int digits)
-{
-    memset(cp, 0, sizeof *cp);
-    cp->cl = cl;
-    cp->classes = classes;
-    cp->n_classes = n_classes < CASE_MARK_CLASSES ? n_classes : CASE_MARK_CLASSES;
-    cp->digits = digits;
-    return cli_plot_begin(&cp->p, cl);
-}
-
 /* "d<k>.dat": the curves are d0..d3, the marks d4. */
 static FILE *data_file(case_plot *cp, int k)
 {
@@ -400,20 +398,27 @@ static FILE *data_file(case_plot *cp, int k)
     return f;
 }
 
-FILE *case_plot_curve(case_plot *cp, int i)
+bool case_plot_begin(case_plot *cp, const cli *cl, const case_plot_style *style, const case_trial *trials, void *user)
 {
-    return data_file(cp, i);
-}
-
-bool case_plot_marks(case_plot *cp)
-{
+    memset(cp, 0, sizeof *cp);
+    cp->cl = cl;
+    cp->style = style;
+    if (!cli_plot_begin(&cp->p, cl))
+        return false;
+    for (int i = 0; i < CASE_TRIALS; i++) {
+        FILE *f = data_file(cp, i);
+        if (f == NULL)
+            return false;
+        style->curve(f, &trials[i], user);
+        fclose(f);
+    }
     cp->marks = data_file(cp, CASE_TRIALS);
     return cp->marks != NULL;
 }
 
 void case_plot_mark(case_plot *cp, int i, int64_t x, double y, int cls)
 {
-    fprintf(cp->marks, "%lld %.*g %d %ld\n", (long long)x, cp->digits, y, cls, strtol(colors[i] + 1, NULL, 16));
+    fprintf(cp->marks, "%lld %.*g %d %ld\n", (long long)x, cp->style->digits, y, cls, strtol(colors[i] + 1, NULL, 16));
     if (cls >= 0 && cls < CASE_MARK_CLASSES)
         cp->count[cls]++;
 }
@@ -430,8 +435,8 @@ bool case_plot_finish(case_plot *cp, char *script, size_t cap, int w, const case
         w += snprintf(script + w, cap - (size_t)w, "%s'd%d.dat' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
                       i ? ", \\\n     " : "", i, colors[i], cli_gp_str(lq, sizeof lq, label));
     }
-    for (int cls = 0; cls < cp->n_classes; cls++) {
-        const case_mark_class *mk = &cp->classes[cls];
+    for (int cls = 0; cls < cp->style->n_marks && cls < CASE_MARK_CLASSES; cls++) {
+        const case_mark_class *mk = &cp->style->marks[cls];
         if (mk->always || cp->count[cls] > 0)
             w += snprintf(script + w, cap - (size_t)w,
                           ", \\\n     'd%d.dat' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb "

@@ -82,7 +82,23 @@ typedef struct case_run_options {
     void *user;
 } case_run_options;
 
-/* The default of --threads: the number of cores, at most the number of trials. */
+/*
+ * The end of a case's table of options: --plot FILE (default_file unless
+ * --no-plot), --no-plot, --json, -o, -q (quiet_help), --progress, CLI_END.
+ */
+#define CASE_OPTS_OUTPUT_END(cl, plot, plot_default, default_file, quiet_help)                                         \
+    {.name = "plot", .kind = CLI_CALL, .dest = (plot), .arg = "FILE", .takes_value = true, .call = cli_plot_option,   \
+     .help = "the loss curves, FILE.svg or FILE.png (default " default_file "; needs gnuplot: gnuplot-nox)"},          \
+        {.name = "no-plot", .kind = CLI_CALL, .dest = (plot_default), .call = cli_plot_option, .help = "no plot"},     \
+        CLI_OPT_JSON(cl, "one JSON object instead of the table (docs/cli.md)"), CLI_OPT_OUTPUT(cl),                   \
+        CLI_OPT_QUIET(cl, quiet_help), CLI_OPT_PROGRESS(cl), CLI_END
+
+/* Whether gnuplot is there to draw the plot (true without one); says so when the plot was asked for. */
+bool case_can_plot(const cli *cl, const char *plot, bool plot_given);
+/* --threads N, whose default is case_default_threads(): the number of cores, at most the number of trials. */
+#define CASE_OPT_THREADS(var)                                                                                          \
+    {.name = "threads", .kind = CLI_INT, .dest = (var), .ilo = 1, .ihi = 64, .arg = "N",                             \
+     .help = "trials at once (default: the number of cores, at most 4)"}
 int64_t case_default_threads(void);
 /* Runs the trials, the longest (the schedule's) first; returns when all have ended. */
 void case_run(const case_run_options *o, case_trial *trials);
@@ -103,7 +119,10 @@ typedef struct case_table {
     int name, sched, alarm;
 } case_table;
 
-/* The heading and the rows: trial, lr, schedule, guard, verdict, first alarm, `own` (the command's columns), steps, rescues, time. */
+/*
+ * The heading and the rows: trial, lr, schedule, guard, verdict, first
+ * alarm, `own` (the command's columns, formatted), steps, rescues, time.
+ */
 void case_table_head(const case_table *w, const char *own);
 void case_table_row(const case_table *w, const case_trial *t, const char *own);
 /* The too-high trial's line and the guard's ("the guard rescued the same rate N times<how>: ..."). */
@@ -136,27 +155,32 @@ typedef struct case_mark_class {
 
 #define CASE_MARK_CLASSES 4
 
+/* How a case draws its plot. */
+typedef struct case_plot_style {
+    case_mark_class marks[CASE_MARK_CLASSES];
+    int n_marks;
+    int digits; /* of the marks' values in their data file */
+    /* Writes a trial's curve ("step value" lines) into f; user: case_plot_begin's, for the scale. */
+    void (*curve)(FILE *f, const case_trial *t, void *user);
+} case_plot_style;
+
 /*
- * The plot of the trials' loss curves: the command writes each curve
- * (case_plot_curve) and its marks (case_plot_mark, after case_plot_marks),
- * then the start of the script (title, axes, "plot "); case_plot_finish adds
- * the curves, the legend of the marks, and draws.
+ * The plot of the trials' loss curves: case_plot_begin writes each curve
+ * (style->curve), the command its marks (case_plot_mark) and the start of
+ * the script (title, axes, "plot "); case_plot_finish adds the curves, the
+ * legend of the marks, and draws.
  */
 typedef struct case_plot {
     cli_plot p;
     const cli *cl;
+    const case_plot_style *style;
     FILE *marks;
-    const case_mark_class *classes;
-    int n_classes, digits; /* digits: of the marks' values in their data file */
     size_t count[CASE_MARK_CLASSES];
     char extra[CASE_TRIALS][32]; /* the end of each curve's label (the command's measure), "" by default */
 } case_plot;
 
-bool case_plot_begin(case_plot *cp, const cli *cl, const case_mark_class *classes, int n_classes, int digits);
-/* Trial i's curve data file; NULL when it cannot be written (said so, the plot ended). */
-FILE *case_plot_curve(case_plot *cp, int i);
-/* Opens the marks' data file; false when it cannot be written (said so, the plot ended). */
-bool case_plot_marks(case_plot *cp);
+/* Starts the plot, writes the curves and opens the marks' file; false when it cannot (said so). */
+bool case_plot_begin(case_plot *cp, const cli *cl, const case_plot_style *style, const case_trial *trials, void *user);
 /* A mark of class cls at (x, y) in trial i's colour. */
 void case_plot_mark(case_plot *cp, int i, int64_t x, double y, int cls);
 /*

@@ -9,8 +9,7 @@
  * on --threads threads, each with one BLAS thread.
  * SPDX-License-Identifier: MIT
  */
-#include "case_run.h"
-#include "cli.h"
+#include "case_run.h" /* and cli.h */
 #include "commands.h"
 
 #include <math.h>
@@ -73,29 +72,37 @@ static void on_done(case_trial *t, int i, void *user)
 
 /* ---------------------------------------------------------------- the plot */
 
+/* The curves: the training loss smoothed (cli_write_ema_curve), on a log scale from the first loss. */
+typedef struct ema_scale {
+    double ymin, y0;
+} ema_scale;
+
+static void write_curve(FILE *f, const case_trial *t, void *user)
+{
+    ema_scale *s = user;
+    cli_write_ema_curve(f, t->loss, t->n_loss, &s->ymin, &s->y0);
+}
+
+static const case_plot_style image_plot = {
+    .marks = {{"7", "#000000", "divergence / NaN", false},
+              {"9", "#555555", "oscillation / stagnation", false},
+              {"1", "#777777", "spike, gradient spike", false},
+              {"5", "#000000", "guard: rollback, lr halved", false}},
+    .n_marks = 4,
+    .digits = 9,
+    .curve = write_curve,
+};
+
 static bool draw_plot(const cli *c, const case_trial *trials, const image_result *res, const char *path,
                       const char *title)
 {
-    static const case_mark_class marks[4] = {{"7", "#000000", "divergence / NaN", false},
-                                             {"9", "#555555", "oscillation / stagnation", false},
-                                             {"1", "#777777", "spike, gradient spike", false},
-                                             {"5", "#000000", "guard: rollback, lr halved", false}};
+    ema_scale sc = {INFINITY, 0};
     case_plot cp;
-    if (!case_plot_begin(&cp, c, marks, 4, 9))
+    if (!case_plot_begin(&cp, c, &image_plot, trials, &sc))
         return false;
-    double ymin = INFINITY, y0 = 0;
-    for (int i = 0; i < CASE_TRIALS; i++) {
-        FILE *f = case_plot_curve(&cp, i);
-        if (f == NULL)
-            return false;
-        cli_write_ema_curve(f, trials[i].loss, trials[i].n_loss, &ymin, &y0);
-        fclose(f);
-    }
-    double ymax = y0 > 0 ? 6 * y0 : 10;
+    double ymin = sc.ymin, ymax = sc.y0 > 0 ? 6 * sc.y0 : 10;
     if (!(ymin < ymax))
         ymin = ymax / 100;
-    if (!case_plot_marks(&cp))
-        return false;
     for (int i = 0; i < CASE_TRIALS; i++) {
         const case_trial *t = &trials[i];
         for (size_t k = 0; k < t->n_events; k++) {
@@ -134,7 +141,8 @@ int sgdlab_cmd_case(int argc, char **argv)
 {
     const char *data = NULL, *model = CASE_MODEL, *plot = NULL, *plot_default = DEFAULT_PLOT;
     double high = 0.5, low = 0.05, peak = 0.1;
-    int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, threads = 0, train_rows = 0, test_rows = 0;
+    int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, train_rows = 0, test_rows = 0;
+    int64_t threads = case_default_threads();
     /* The case's name comes first: "sgdlab case text [options]" has options of its own (cmd_case_text.c). */
     if (argc >= 2 && strcmp(argv[1], "text") == 0)
         return sgdlab_case_text(argc - 1, argv + 1);
@@ -163,17 +171,10 @@ int sgdlab_cmd_case(int argc, char **argv)
          .help = "evaluate on the first N test rows only (default: all)"},
         {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
          .help = "initialisation and batch order, the same for every trial (default 0)"},
-        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
-         .help = "trials at once (default: the number of cores, at most 4)"},
+        CASE_OPT_THREADS(&threads),
         CLI_SECTION("output"),
-        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
-         .help = "the loss curves, FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
-        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
-        CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
-        CLI_OPT_OUTPUT(&cl),
-        CLI_OPT_QUIET(&cl, "no progress bar, no heading: the table and the story"),
-        CLI_OPT_PROGRESS(&cl),
-        CLI_END,
+        CASE_OPTS_OUTPUT_END(&cl, &plot, &plot_default, DEFAULT_PLOT,
+                             "no progress bar, no heading: the table and the story"),
     };
     int prc = cli_parse(&cl, &spec, opts, argc, argv);
     if (prc >= 0)
@@ -194,11 +195,7 @@ int sgdlab_cmd_case(int argc, char **argv)
     bool plot_given;
     if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
         return SGDLAB_EXIT_USAGE;
-    if (threads == 0)
-        threads = case_default_threads();
-    bool have_gnuplot = plot == NULL || cli_have_gnuplot();
-    if (!have_gnuplot && plot_given)
-        cli_no_gnuplot(&cl, plot);
+    bool have_gnuplot = case_can_plot(&cl, plot, plot_given);
     double t_all = cli_now();
     cli_data d;
     if (!cli_load_data("case", data, 0, (uint64_t)seed, &d))

@@ -10,8 +10,7 @@
  * side on --threads threads, each with one BLAS thread.
  * SPDX-License-Identifier: MIT
  */
-#include "case_run.h"
-#include "cli.h"
+#include "case_run.h" /* and cli.h */
 #include "commands.h"
 
 #include <ctype.h>
@@ -210,48 +209,52 @@ static void on_done(case_trial *t, int i, void *user)
 /* ---------------------------------------------------------------- the plot */
 
 /*
- * The training loss of every trial in bits per character (a moving average
- * over 20 steps), the monitor's alarms and the guard's rollbacks as points
- * on the curves, the validation of each trial as a dot after its last step.
+ * The curves: the training loss of every trial in bits per character (a
+ * moving average over 20 steps); *top: the highest point so far.
+ */
+static void write_curve(FILE *f, const case_trial *t, void *user)
+{
+    double *top = user, sum = 0;
+    int64_t in = 0;
+    for (int64_t k = 0; k < t->n_loss; k++) {
+        double b = t->loss[k] / LN2;
+        bool ok = isfinite(b);
+        sum += ok ? b : 0;
+        in += ok;
+        if (k >= 20) {
+            double old = t->loss[k - 20] / LN2;
+            if (isfinite(old)) {
+                sum -= old;
+                in--;
+            }
+        }
+        double avg = in > 0 ? sum / (double)in : NAN;
+        if (isfinite(avg) && avg > *top)
+            *top = avg;
+        fprintf(f, "%lld %.6g\n", (long long)(k + 1), ok ? avg : NAN);
+    }
+}
+
+static const case_plot_style text_plot = {
+    .marks = {{"7", "#000000", "monitor: divergence, NaN, oscillation, stagnation", false},
+              {"1", "#777777", "monitor: spike, gradient spike", false},
+              {"5", "#000000", "guard: rollback, lr cut", false},
+              {"13", "#000000", "validation bits per character", true}},
+    .n_marks = 4,
+    .digits = 6,
+    .curve = write_curve,
+};
+
+/*
+ * The curves, the monitor's alarms and the guard's rollbacks as points on
+ * them, the validation of each trial as a dot after its last step.
  */
 static bool plot_curves(const cli *cl, const case_trial *trials, const text_result *res, const char *path,
                         const char *title)
 {
-    static const case_mark_class marks[4] = {{"7", "#000000", "monitor: divergence, NaN, oscillation, stagnation", false},
-                                             {"1", "#777777", "monitor: spike, gradient spike", false},
-                                             {"5", "#000000", "guard: rollback, lr cut", false},
-                                             {"13", "#000000", "validation bits per character", true}};
-    case_plot cp;
-    if (!case_plot_begin(&cp, cl, marks, 4, 6))
-        return false;
     double top = 0;
-    for (int i = 0; i < CASE_TRIALS; i++) {
-        FILE *f = case_plot_curve(&cp, i);
-        if (f == NULL)
-            return false;
-        const case_trial *t = &trials[i];
-        double sum = 0;
-        int64_t in = 0;
-        for (int64_t k = 0; k < t->n_loss; k++) {
-            double b = t->loss[k] / LN2;
-            bool ok = isfinite(b);
-            sum += ok ? b : 0;
-            in += ok;
-            if (k >= 20) {
-                double old = t->loss[k - 20] / LN2;
-                if (isfinite(old)) {
-                    sum -= old;
-                    in--;
-                }
-            }
-            double avg = in > 0 ? sum / (double)in : NAN;
-            if (isfinite(avg) && avg > top)
-                top = avg;
-            fprintf(f, "%lld %.6g\n", (long long)(k + 1), ok ? avg : NAN);
-        }
-        fclose(f);
-    }
-    if (!case_plot_marks(&cp))
+    case_plot cp;
+    if (!case_plot_begin(&cp, cl, &text_plot, trials, &top))
         return false;
     double ymax = top > 0 ? 1.1 * top : 8;
     for (int i = 0; i < CASE_TRIALS; i++) {
@@ -330,7 +333,8 @@ int sgdlab_case_text(int argc, char **argv)
 {
     const char *data = "text", *model = TEXT_MODEL, *plot = TEXT_PLOT, *save = NULL;
     double high = 1.0, low = 0.005, peak = 0.01, clip = 1.0, temperature = 0.7, guard_factor = 0.1;
-    int64_t train_chars = 2000000, seq_len = 100, streams = 32, sample = 300, seed = 0, threads = 0;
+    int64_t train_chars = 2000000, seq_len = 100, streams = 32, sample = 300, seed = 0;
+    int64_t threads = case_default_threads();
     const char *plot_default = TEXT_PLOT;
     plot = NULL;
     cli cl;
@@ -363,20 +367,12 @@ int sgdlab_case_text(int argc, char **argv)
          .help = "of the samples (default 0.7)"},
         {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
          .help = "initialisation and sampling, the same for every trial (default 0)"},
-        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
-         .help = "trials at once (default: the number of cores, at most 4)"},
+        CASE_OPT_THREADS(&threads),
         CLI_SECTION("output"),
         {.name = "save", .kind = CLI_OUTFILE, .dest = &save, .arg = "FILE",
          .help = "the decay+clip trial's model, vocabulary and state, for sgdlab generate --resume FILE (checked "
                  "before training)"},
-        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
-         .help = "the loss curves, FILE.svg or FILE.png (default " TEXT_PLOT "; needs gnuplot: gnuplot-nox)"},
-        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
-        CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
-        CLI_OPT_OUTPUT(&cl),
-        CLI_OPT_QUIET(&cl, "no progress bar"),
-        CLI_OPT_PROGRESS(&cl),
-        CLI_END,
+        CASE_OPTS_OUTPUT_END(&cl, &plot, &plot_default, TEXT_PLOT, "no progress bar"),
     };
     int prc = cli_parse(&cl, &spec, opts, argc, argv);
     if (prc >= 0)
@@ -389,11 +385,7 @@ int sgdlab_case_text(int argc, char **argv)
         cli_fail(&cl, "--data", "'%s': expected text or text:PATH[,PATH...]", data);
         return SGDLAB_EXIT_USAGE;
     }
-    if (threads == 0)
-        threads = case_default_threads();
-    bool have_gnuplot = plot == NULL || cli_have_gnuplot();
-    if (!have_gnuplot && plot_given)
-        cli_no_gnuplot(&cl, plot);
+    bool have_gnuplot = case_can_plot(&cl, plot, plot_given);
     double t_all = cli_now();
     cli_data d;
     if (!cli_load_text("case text", data, seq_len, streams, 0.05, SGD_TEXT_UTF8, &d))
