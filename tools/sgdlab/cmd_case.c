@@ -9,15 +9,11 @@
  * on --threads threads, each with one BLAS thread.
  * SPDX-License-Identifier: MIT
  */
-#include "cli.h"
+#include "case_run.h" /* and cli.h */
 #include "commands.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DEFAULT_PLOT "sgdlab-case-image.svg"
 #define CASE_MODEL                                                                                                     \
@@ -53,228 +49,64 @@ static const cli_command spec = {
               "drawn; 2 for bad arguments or data.\n",
 };
 
-enum { T_HIGH = 0, T_LOW = 1, T_SCHED = 2, T_GUARD = 3, N_TRIALS = 4 };
+/* Each trial's own measures, beside its record (case_run.h). */
+typedef struct image_result {
+    double test_acc, test_loss;
+} image_result;
 
-typedef struct event {
-    int64_t step;
-    int32_t kind; /* a monitor kind, or -1 for a rescue of the guard */
-    double loss, lr;
-} event;
+typedef struct image_ctx {
+    const sgd_dataset *test;
+    image_result *res;
+} image_ctx;
 
-typedef struct trial {
-    const char *name;
-    char optim[128], sched[512], sched_text[64];
-    double lr;
-    bool guard;
-    int64_t epochs, steps_planned;
-    /* results */
-    double *loss;
-    int64_t n_loss;
-    event *events;
-    size_t n_events, cap_events;
-    int32_t verdict;
-    int64_t steps, rescues;
-    double test_acc, test_loss, seconds, final_lr;
-    sgd_status status;
-    char error[512];
-    int64_t first_alarm;
-    int32_t first_kind;
-} trial;
-
-typedef struct ctx {
-    const char *model;
-    uint64_t seed;
-    const sgd_dataset *train, *test;
-    trial *trials;
-    const int *order;
-    atomic_int next;
-    atomic_llong steps_seen;
-    int64_t steps_total;
-    cli_bar bar;
-    pthread_mutex_t bar_lock;
-    double t0;
-    atomic_int done;
-} ctx;
-
-typedef struct tuser {
-    ctx *c;
-    trial *t;
-} tuser;
-
-static void add_event(trial *t, int64_t step, int32_t kind, double loss, double lr)
+/* After a trial (in its thread): the test set's accuracy and loss. */
+static void on_done(case_trial *t, int i, void *user)
 {
-    if (t->n_events == t->cap_events) {
-        size_t cap = t->cap_events ? 2 * t->cap_events : 32;
-        event *e = realloc(t->events, cap * sizeof *e);
-        if (e == NULL)
-            return;
-        t->events = e;
-        t->cap_events = cap;
-    }
-    t->events[t->n_events++] = (event){step, kind, loss, lr};
-}
-
-static int32_t on_progress(const sgd_trainer_progress *p, void *user)
-{
-    tuser *u = user;
-    trial *t = u->t;
-    if (p->phase == SGD_TRAINER_PHASE_STEP && p->step >= 1 && p->step <= t->steps_planned) {
-        t->loss[p->step - 1] = p->loss;
-        if (p->step > t->n_loss)
-            t->n_loss = p->step;
-        long long seen = atomic_fetch_add(&u->c->steps_seen, 1) + 1;
-        if (u->c->bar.on && seen % 20 == 0) {
-            pthread_mutex_lock(&u->c->bar_lock);
-            char text[160];
-            snprintf(text, sizeof text, "%d of %d trials done, %.0f s", atomic_load(&u->c->done), N_TRIALS,
-                     cli_now() - u->c->t0);
-            double f = (double)seen / (double)u->c->steps_total;
-            cli_bar_draw(&u->c->bar, f < 0.99 ? f : 0.99, -1, text, false);
-            pthread_mutex_unlock(&u->c->bar_lock);
-        }
-    }
-    return 0;
-}
-
-static int32_t on_event(const sgd_trainer_event *ev, double *lr_scale, void *user)
-{
-    (void)lr_scale;
-    trial *t = ((tuser *)user)->t;
-    if (ev->kind == SGD_TRAINER_EVENT_MONITOR && ev->monitor != NULL && ev->monitor->kind != SGD_MONITOR_PLATEAU) {
-        add_event(t, ev->step, ev->monitor->kind, ev->monitor->loss, ev->lr);
-        bool alarm = ((1u << ev->monitor->kind) & SGD_MONITOR_MASK_ALARMS) != 0; /* not spikes, not grad_spike */
-        if (alarm && t->first_alarm < 0) {
-            t->first_alarm = ev->step;
-            t->first_kind = ev->monitor->kind;
-        }
-    } else if (ev->kind == SGD_TRAINER_EVENT_RESCUE) {
-        add_event(t, ev->step, -1, NAN, ev->lr);
-    }
-    return ev->action;
-}
-
-static void run_trial(ctx *c, trial *t)
-{
-    double t0 = cli_now();
-    tuser u = {c, t};
-    sgd_model_options mo;
-    sgd_model_options_init(&mo);
-    mo.seed = c->seed;
-    mo.max_batch = 128;
-    sgd_model *m = NULL;
-    sgd_optim *o = NULL;
-    sgd_sched *s = NULL;
-    sgd_monitor *mon = NULL;
-    sgd_trainer *tr = NULL;
-    sgd_status st = sgd_model_from_spec(&m, c->model, &mo, NULL);
-    if (st == SGD_OK)
-        st = sgd_optim_new(&o, t->optim, sgd_model_num_params(m), NULL);
-    if (st == SGD_OK)
-        st = sgd_sched_new(&s, t->sched, t->lr, NULL);
-    if (st == SGD_OK)
-        st = sgd_monitor_new(&mon, NULL, NULL);
-    sgd_trainer_options to;
-    sgd_trainer_options_init(&to);
-    to.batch_size = 128;
-    to.epochs = t->epochs;
-    to.seed = c->seed;
-    to.guard = t->guard;
-    to.progress_interval = 1;
-    if (st == SGD_OK)
-        st = sgd_trainer_new(&tr, m, o, s, mon, c->train, NULL, &to, NULL);
-    if (st == SGD_OK)
-        st = sgd_trainer_set_progress(tr, on_progress, &u);
-    if (st == SGD_OK)
-        st = sgd_trainer_set_event_callback(tr, on_event, &u);
-    if (st == SGD_OK) {
-        st = sgd_trainer_fit(tr, 0);
-        if (st != SGD_OK)
-            snprintf(t->error, sizeof t->error, "%s", sgd_error_last());
-        if (st == SGD_OK || st == SGD_EDIVERGED) {
-            sgd_trainer_stats ts;
-            memset(&ts, 0, sizeof ts);
-            ts.struct_size = sizeof ts;
-            sgd_trainer_get_stats(tr, &ts);
-            t->steps = ts.step;
-            t->rescues = ts.rescues;
-            t->final_lr = ts.lr;
-            sgd_monitor_get_verdict(mon, &t->verdict);
-            if (sgd_model_evaluate(m, c->test, 0, &t->test_loss, &t->test_acc) != SGD_OK)
-                t->test_acc = t->test_loss = NAN;
-            if (st == SGD_EDIVERGED)
-                t->test_acc = NAN; /* a diverged run has no meaningful accuracy */
-        }
-    } else {
-        snprintf(t->error, sizeof t->error, "%s", sgd_error_last());
-    }
-    t->status = st;
-    sgd_trainer_free(tr);
-    sgd_monitor_free(mon);
-    sgd_sched_free(s);
-    sgd_optim_free(o);
-    sgd_model_free(m);
-    t->seconds = cli_now() - t0;
-    atomic_fetch_add(&c->done, 1);
-    /* Steps a diverged trial did not take count as done for the progress bar. */
-    atomic_fetch_add(&c->steps_seen, (long long)(t->steps_planned - t->n_loss));
-}
-
-static void *worker(void *arg)
-{
-    ctx *c = arg;
-    for (;;) {
-        int k = atomic_fetch_add(&c->next, 1);
-        if (k >= N_TRIALS)
-            return NULL;
-        run_trial(c, &c->trials[c->order[k]]);
-    }
-}
-
-static const char *kind_text(int32_t kind)
-{
-    return kind < 0 ? "rescue" : sgd_monitor_kind_name(kind);
-}
-
-static const char *verdict_of(const trial *t)
-{
-    if (t->status != SGD_OK && t->status != SGD_EDIVERGED)
-        return "failed";
-    return sgd_monitor_verdict_name(t->verdict);
+    image_ctx *c = user;
+    image_result *r = &c->res[i];
+    if (sgd_model_evaluate(t->model, c->test, 0, &r->test_loss, &r->test_acc) != SGD_OK)
+        r->test_acc = r->test_loss = NAN;
+    if (t->status == SGD_EDIVERGED)
+        r->test_acc = NAN; /* a diverged run has no meaningful accuracy */
 }
 
 /* ---------------------------------------------------------------- the plot */
 
-static bool draw_plot(const cli *c, const trial *trials, const char *path, const char *title)
+/* The curves: the training loss smoothed (cli_write_ema_curve), on a log scale from the first loss. */
+typedef struct ema_scale {
+    double ymin, y0;
+} ema_scale;
+
+static void write_curve(FILE *f, const case_trial *t, void *user)
 {
-    cli_plot p;
-    if (!cli_plot_begin(&p, c))
+    ema_scale *s = user;
+    cli_write_ema_curve(f, t->loss, t->n_loss, &s->ymin, &s->y0);
+}
+
+static const case_plot_style image_plot = {
+    .marks = {{"7", "#000000", "divergence / NaN", false},
+              {"9", "#555555", "oscillation / stagnation", false},
+              {"1", "#777777", "spike, gradient spike", false},
+              {"5", "#000000", "guard: rollback, lr halved", false}},
+    .n_marks = 4,
+    .digits = 9,
+    .curve = write_curve,
+};
+
+static bool draw_plot(const cli *c, const case_trial *trials, const image_result *res, const char *path,
+                      const char *title)
+{
+    ema_scale sc = {INFINITY, 0};
+    case_plot cp;
+    if (!case_plot_begin(&cp, c, &image_plot, trials, &sc))
         return false;
-    static const char *const colors[N_TRIALS] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
-    double ymin = INFINITY, y0 = 0;
-    for (int i = 0; i < N_TRIALS; i++) {
-        FILE *f = cli_plot_file(&p, i); /* "d<i>.dat" */
-        if (f == NULL) {
-            cli_fail(c, "--plot", "cannot write the plot's data in %s", p.dir);
-            cli_plot_end(&p);
-            return false;
-        }
-        cli_write_ema_curve(f, trials[i].loss, trials[i].n_loss, &ymin, &y0);
-        fclose(f);
-    }
-    double ymax = y0 > 0 ? 6 * y0 : 10;
+    double ymin = sc.ymin, ymax = sc.y0 > 0 ? 6 * sc.y0 : 10;
     if (!(ymin < ymax))
         ymin = ymax / 100;
-    FILE *mf = cli_plot_file(&p, N_TRIALS); /* the marks: "d4.dat" */
-    if (mf == NULL) {
-        cli_fail(c, "--plot", "cannot write the plot's data in %s", p.dir);
-        cli_plot_end(&p);
-        return false;
-    }
-    size_t nm[4] = {0, 0, 0, 0};
-    for (int i = 0; i < N_TRIALS; i++) {
-        const trial *t = &trials[i];
+    for (int i = 0; i < CASE_TRIALS; i++) {
+        const case_trial *t = &trials[i];
         for (size_t k = 0; k < t->n_events; k++) {
-            const event *e = &t->events[k];
+            const case_event *e = &t->events[k];
             int cls = e->kind < 0                                                           ? 3
                       : e->kind == SGD_MONITOR_NONFINITE || e->kind == SGD_MONITOR_DIVERGENCE ? 0
                       : e->kind == SGD_MONITOR_SPIKE || e->kind == SGD_MONITOR_GRAD_SPIKE     ? 2
@@ -284,11 +116,9 @@ static bool draw_plot(const cli *c, const trial *trials, const char *path, const
                 y = t->loss[e->step - 1] < ymax ? t->loss[e->step - 1] : ymax * 0.9;
             if (y < ymin)
                 y = ymin;
-            fprintf(mf, "%lld %.9g %d %ld\n", (long long)(e->step + 1), y, cls, strtol(colors[i] + 1, NULL, 16));
-            nm[cls]++;
+            case_plot_mark(&cp, i, e->step + 1, y, cls);
         }
     }
-    fclose(mf);
     char script[16384], tq[1700], tics[1024];
     int w = snprintf(script, sizeof script,
                      "set title '%s' noenhanced\n"
@@ -299,49 +129,20 @@ static bool draw_plot(const cli *c, const trial *trials, const char *path, const
                      "plot ",
                      cli_gp_str(tq, sizeof tq, title),
                      ymin * 0.8, ymax, cli_log_tics(tics, sizeof tics, "y", ymin * 0.8, ymax));
-    for (int i = 0; i < N_TRIALS; i++) {
-        const trial *t = &trials[i];
-        char label[300], lq[620], a[32];
-        char acc[32] = "";
-        if (isfinite(t->test_acc))
-            snprintf(acc, sizeof acc, ", %.1f%%", 100 * t->test_acc);
-        snprintf(label, sizeof label, "%s (lr %s, %s%s): %s%s", t->name, cli_num(a, sizeof a, t->lr), t->sched_text,
-                 t->guard ? ", guard" : "", verdict_of(t), acc);
-        w += snprintf(script + w, sizeof script - (size_t)w, "%s'd%d.dat' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
-                      i ? ", \\\n     " : "", i, colors[i], cli_gp_str(lq, sizeof lq, label));
-    }
-    static const char *const mk[4][3] = {{"7", "#000000", "divergence / NaN"},
-                                         {"9", "#555555", "oscillation / stagnation"},
-                                         {"1", "#777777", "spike, gradient spike"},
-                                         {"5", "#000000", "guard: rollback, lr halved"}};
-    for (int cls = 0; cls < 4; cls++)
-        if (nm[cls] > 0)
-            w += snprintf(script + w, sizeof script - (size_t)w,
-                          ", \\\n     'd%d.dat' using 1:($3==%d ? $2 : 1/0):4 with points pt %s ps 1.6 lc rgb "
-                          "variable notitle, \\\n     NaN with points pt %s ps 1.6 lc rgb '%s' title '%s'",
-                          N_TRIALS, cls, mk[cls][0], mk[cls][0], mk[cls][1], mk[cls][2]);
-    snprintf(script + w, sizeof script - (size_t)w, "\n");
-    bool ok = cli_plot_run(&p, c, script, path);
-    cli_plot_end(&p);
-    return ok;
+    for (int i = 0; i < CASE_TRIALS; i++)
+        if (isfinite(res[i].test_acc))
+            snprintf(cp.extra[i], sizeof cp.extra[i], ", %.1f%%", 100 * res[i].test_acc);
+    return case_plot_finish(&cp, script, sizeof script, w, trials, path);
 }
 
 /* ---------------------------------------------------------------- the command */
-
-static void where_text(const trial *t, char *buf, size_t n)
-{
-    if (t->first_alarm < 0) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    snprintf(buf, n, "%s at step %lld", sgd_monitor_kind_name(t->first_kind), (long long)t->first_alarm);
-}
 
 int sgdlab_cmd_case(int argc, char **argv)
 {
     const char *data = NULL, *model = CASE_MODEL, *plot = NULL, *plot_default = DEFAULT_PLOT;
     double high = 0.5, low = 0.05, peak = 0.1;
-    int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, threads = 0, train_rows = 0, test_rows = 0;
+    int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, train_rows = 0, test_rows = 0;
+    int64_t threads = case_default_threads();
     /* The case's name comes first: "sgdlab case text [options]" has options of its own (cmd_case_text.c). */
     if (argc >= 2 && strcmp(argv[1], "text") == 0)
         return sgdlab_case_text(argc - 1, argv + 1);
@@ -370,17 +171,10 @@ int sgdlab_cmd_case(int argc, char **argv)
          .help = "evaluate on the first N test rows only (default: all)"},
         {.name = "seed", .kind = CLI_INT, .dest = &seed, .ilo = 0, .ihi = INT64_MAX, .arg = "N",
          .help = "initialisation and batch order, the same for every trial (default 0)"},
-        {.name = "threads", .kind = CLI_INT, .dest = &threads, .ilo = 1, .ihi = 64, .arg = "N",
-         .help = "trials at once (default: the number of cores, at most 4)"},
+        CASE_OPT_THREADS(&threads),
         CLI_SECTION("output"),
-        {.name = "plot", .kind = CLI_CALL, .dest = &plot, .arg = "FILE", .takes_value = true, .call = cli_plot_option,
-         .help = "the loss curves, FILE.svg or FILE.png (default " DEFAULT_PLOT "; needs gnuplot: gnuplot-nox)"},
-        {.name = "no-plot", .kind = CLI_CALL, .dest = &plot_default, .call = cli_plot_option, .help = "no plot"},
-        CLI_OPT_JSON(&cl, "one JSON object instead of the table (docs/cli.md)"),
-        CLI_OPT_OUTPUT(&cl),
-        CLI_OPT_QUIET(&cl, "no progress bar, no heading: the table and the story"),
-        CLI_OPT_PROGRESS(&cl),
-        CLI_END,
+        CASE_OPTS_OUTPUT_END(&cl, &plot, &plot_default, DEFAULT_PLOT,
+                             "no progress bar, no heading: the table and the story"),
     };
     int prc = cli_parse(&cl, &spec, opts, argc, argv);
     if (prc >= 0)
@@ -401,19 +195,14 @@ int sgdlab_cmd_case(int argc, char **argv)
     bool plot_given;
     if (!cli_plot_resolve(&cl, &plot, plot_default, &plot_given))
         return SGDLAB_EXIT_USAGE;
-    if (threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = nc > 0 ? (nc > N_TRIALS ? N_TRIALS : nc) : 1;
-    }
-    bool have_gnuplot = plot == NULL || cli_have_gnuplot();
-    if (!have_gnuplot && plot_given)
-        cli_no_gnuplot(&cl, plot);
+    bool have_gnuplot = case_can_plot(&cl, plot, plot_given);
     double t_all = cli_now();
     cli_data d;
     if (!cli_load_data("case", data, 0, (uint64_t)seed, &d))
         return SGDLAB_EXIT_USAGE;
     int rc = SGDLAB_EXIT_USAGE;
-    trial trials[N_TRIALS];
+    case_trial trials[CASE_TRIALS];
+    image_result res[CASE_TRIALS];
     memset(trials, 0, sizeof trials);
     sgd_dataset *train_sub = NULL, *test_sub = NULL;
     if (d.val == NULL) {
@@ -448,19 +237,19 @@ int sgdlab_cmd_case(int argc, char **argv)
             goto out;
         }
     }
-    static const char *const names[N_TRIALS] = {"too high", "lower rate", "warmup+cosine", "guard"};
-    for (int i = 0; i < N_TRIALS; i++) {
-        trial *t = &trials[i];
-        t->name = names[i];
-        t->lr = i == T_LOW ? low : i == T_SCHED ? peak : high;
-        t->guard = i == T_GUARD;
-        t->epochs = i == T_SCHED ? sched_epochs : epochs;
-        t->steps_planned = nb * t->epochs;
-        t->first_alarm = -1;
-        t->verdict = -1;
-        t->test_acc = t->test_loss = NAN;
+    static const char *const names[CASE_TRIALS] = {"too high", "lower rate", "warmup+cosine", "guard"};
+    for (int i = 0; i < CASE_TRIALS; i++) {
+        case_trial *t = &trials[i];
+        int64_t ep = i == CASE_SCHED ? sched_epochs : epochs;
+        res[i].test_acc = res[i].test_loss = NAN;
+        if (!case_trial_init(t, names[i], i == CASE_LOW ? low : i == CASE_SCHED ? peak : high, i == CASE_GUARD, ep,
+                             nb * ep)) {
+            cli_fail(&cl, NULL, "out of memory");
+            rc = SGDLAB_EXIT_FAIL;
+            goto out;
+        }
         snprintf(t->optim, sizeof t->optim, "sgd:lr=%.17g,momentum=0.9", t->lr);
-        if (i == T_SCHED) {
+        if (i == CASE_SCHED) {
             int64_t total = t->steps_planned, w = warmup < total ? warmup : total - 1;
             if (w < 1)
                 w = 1;
@@ -469,18 +258,7 @@ int sgdlab_cmd_case(int argc, char **argv)
                      "(cosine:T_max=%lld)]",
                      (long long)w, (long long)w, (long long)(total - w > 1 ? total - w : 1));
             snprintf(t->sched_text, sizeof t->sched_text, "warmup %lld, cosine", (long long)w);
-        } else {
-            snprintf(t->sched, sizeof t->sched, "constant");
-            snprintf(t->sched_text, sizeof t->sched_text, "constant");
         }
-        t->loss = malloc((size_t)t->steps_planned * sizeof *t->loss);
-        if (t->loss == NULL) {
-            cli_fail(&cl, NULL, "out of memory");
-            rc = SGDLAB_EXIT_FAIL;
-            goto out;
-        }
-        for (int64_t k = 0; k < t->steps_planned; k++)
-            t->loss[k] = NAN;
     }
     if (!json && !cl.quiet) {
         printf("sgdlab case image: %s on %s", model, d.desc);
@@ -494,145 +272,68 @@ int sgdlab_cmd_case(int argc, char **argv)
                (long long)threads, threads == 1 ? "" : "s");
         cli_flush();
     }
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.model = model;
-    c.seed = (uint64_t)seed;
-    c.train = train;
-    c.test = test;
-    c.trials = trials;
-    static const int order[N_TRIALS] = {T_SCHED, T_LOW, T_GUARD, T_HIGH}; /* the longest first */
-    c.order = order;
-    for (int i = 0; i < N_TRIALS; i++)
-        c.steps_total += trials[i].steps_planned;
-    cli_bar_init(&c.bar, cli_progress_on(&cl));
-    pthread_mutex_init(&c.bar_lock, NULL);
-    c.t0 = cli_now();
-    pthread_t tids[64];
-    int started = 0;
-    for (int64_t k = 0; k < threads && k < N_TRIALS; k++) {
-        if (pthread_create(&tids[started], NULL, worker, &c) == 0)
-            started++;
+    image_ctx ic = {test, res};
+    case_run_options ro = {.model = model, .seed = (uint64_t)seed, .train = train, .threads = threads,
+                           .bar_every = 20, .progress = cli_progress_on(&cl), .on_done = on_done, .user = &ic};
+    sgd_trainer_options_init(&ro.trainer);
+    ro.trainer.batch_size = 128;
+    case_run(&ro, trials);
+    if (!case_all_ran(&cl, trials)) {
+        rc = SGDLAB_EXIT_FAIL;
+        goto out;
     }
-    if (started == 0)
-        worker(&c);
-    for (int k = 0; k < started; k++)
-        pthread_join(tids[k], NULL);
-    cli_bar_clear(&c.bar);
-    pthread_mutex_destroy(&c.bar_lock);
-    for (int i = 0; i < N_TRIALS; i++)
-        if (trials[i].status != SGD_OK && trials[i].status != SGD_EDIVERGED) {
-            cli_fail(&cl, NULL, "trial '%s': %s", trials[i].name, trials[i].error);
-            rc = SGDLAB_EXIT_FAIL;
-            goto out;
-        }
     /* The story holds when the too-high trial is in trouble and a rescue is healthy. */
-    const trial *th = &trials[T_HIGH];
-    bool trouble = th->status == SGD_EDIVERGED || th->verdict == SGD_MONITOR_DIVERGED ||
-                   th->verdict == SGD_MONITOR_UNSTABLE;
+    bool trouble = case_in_trouble(&trials[CASE_HIGH]);
     bool rescued = false;
-    for (int i = 1; i < N_TRIALS; i++)
-        rescued = rescued || (trials[i].status == SGD_OK && trials[i].verdict == SGD_MONITOR_HEALTHY);
+    for (int i = 1; i < CASE_TRIALS; i++)
+        rescued = rescued || case_healthy(&trials[i]);
     rc = trouble && rescued ? SGDLAB_EXIT_OK : SGDLAB_EXIT_FAIL;
     bool plotted = false;
     if (plot != NULL && have_gnuplot) {
         char title[700];
         snprintf(title, sizeof title, "sgdlab case image: %s on %s, a rate too high and three rescues",
                  strcmp(model, CASE_MODEL) == 0 ? "the CNN" : "the network", d.name);
-        plotted = draw_plot(&cl, trials, plot, title);
+        plotted = draw_plot(&cl, trials, res, plot, title);
     }
     if (plot_given && !plotted)
         rc = SGDLAB_EXIT_FAIL;
     double total = cli_now() - t_all;
-    char b1[32], where[96];
     if (!json) {
-        printf("%-14s  %6s  %-20s  %-5s  %-9s  %-26s  %8s  %5s  %7s  %7s\n", "trial", "lr", "schedule", "guard",
-               "verdict", "first alarm", "test acc", "steps", "rescues", "time");
-        for (int i = 0; i < N_TRIALS; i++) {
-            const trial *t = &trials[i];
-            char acc[32];
-            if (isfinite(t->test_acc))
-                snprintf(acc, sizeof acc, "%.2f%%", 100 * t->test_acc);
-            else
-                snprintf(acc, sizeof acc, "-");
-            where_text(t, where, sizeof where);
-            printf("%-14s  %6s  %-20s  %-5s  %-9s  %-26s  %8s  %5lld  %7lld  %6.1fs\n", t->name,
-                   cli_num(b1, sizeof b1, t->lr), t->sched_text, t->guard ? "on" : "off", verdict_of(t), where, acc,
-                   (long long)t->steps, (long long)t->rescues, t->seconds);
+        static const case_table cols = {14, 20, 26};
+        char own[32];
+        snprintf(own, sizeof own, "%8s", "test acc");
+        case_table_head(&cols, own);
+        for (int i = 0; i < CASE_TRIALS; i++) {
+            char acc[24] = "-";
+            if (isfinite(res[i].test_acc))
+                snprintf(acc, sizeof acc, "%.2f%%", 100 * res[i].test_acc);
+            snprintf(own, sizeof own, "%8s", acc);
+            case_table_row(&cols, &trials[i], own);
         }
         printf("\n");
-        if (th->first_alarm >= 0)
-            printf("lr %s is too high: the monitor raised %s at step %lld; the run %s after %lld steps.\n",
-                   cli_num(b1, sizeof b1, th->lr), sgd_monitor_kind_name(th->first_kind), (long long)th->first_alarm,
-                   th->status == SGD_EDIVERGED ? "was stopped as diverged" : "ended", (long long)th->steps);
-        else
-            printf("lr %s: the monitor raised no alarm (try a higher --high-lr).\n", cli_num(b1, sizeof b1, th->lr));
-        const trial *tg = &trials[T_GUARD];
-        char b2[32];
-        printf("the guard rescued the same rate %lld time%s: it ended at lr %s (%s of the start).\n",
-               (long long)tg->rescues, tg->rescues == 1 ? "" : "s", cli_num(b1, sizeof b1, tg->final_lr),
-               cli_num(b2, sizeof b2, tg->final_lr / tg->lr));
-        if (plotted)
-            printf("plot: %s\n", plot);
-        else if (plot != NULL && !have_gnuplot)
-            printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
-        else if (plot != NULL)
-            printf("plot: not drawn (see the message above)\n");
-        printf("time: %.1f s (data %.1f s)\n", total, d.load_seconds);
+        case_print_story(trials, "");
+        case_print_end(plot, plotted, have_gnuplot, total, d.load_seconds);
     } else {
-        printf("{\"schema\":\"" CLI_SCHEMA("case") "\",\"command\":\"case\",\"case\":\"image\",\"model\":");
-        cli_json_str(stdout, model);
-        printf(",\"data\":");
-        cli_json_str(stdout, d.name);
+        case_json_begin(CLI_SCHEMA("case"), "image", model, d.name);
         printf(",\"seed\":%lld,\"threads\":%lld,\"trials\":[", (long long)seed, (long long)threads);
-        for (int i = 0; i < N_TRIALS; i++) {
-            const trial *t = &trials[i];
-            printf("%s{\"name\":", i ? "," : "");
-            cli_json_str(stdout, t->name);
-            printf(",\"optimizer\":");
-            cli_json_str(stdout, t->optim);
-            printf(",\"schedule\":");
-            cli_json_str(stdout, t->sched);
-            printf(",\"lr\":%.9g,\"guard\":%s,\"epochs\":%lld,\"verdict\":", t->lr, t->guard ? "true" : "false",
-                   (long long)t->epochs);
-            cli_json_str(stdout, verdict_of(t));
-            printf(",\"diverged\":%s,\"first_alarm\":", t->status == SGD_EDIVERGED ? "true" : "false");
-            cli_json_count(stdout, t->first_alarm); /* a step, as everywhere; its kind beside it */
-            printf(",\"first_alarm_kind\":");
-            if (t->first_alarm >= 0)
-                cli_json_str(stdout, sgd_monitor_kind_name(t->first_kind));
-            else
-                printf("null");
-            printf(",\"events\":[");
-            for (size_t k = 0; k < t->n_events; k++) {
-                printf("%s{\"step\":%lld,\"kind\":", k ? "," : "", (long long)t->events[k].step);
-                cli_json_str(stdout, kind_text(t->events[k].kind));
-                printf(",\"loss\":");
-                cli_json_num(stdout, t->events[k].loss);
-                printf(",\"lr\":");
-                cli_json_num(stdout, t->events[k].lr);
-                printf("}");
-            }
-            printf("],\"test_accuracy\":");
-            cli_json_num(stdout, t->test_acc);
+        for (int i = 0; i < CASE_TRIALS; i++) {
+            const case_trial *t = &trials[i];
+            printf("%s", i ? "," : "");
+            case_json_trial_begin(t);
+            printf(",\"guard\":%s,\"epochs\":%lld", t->guard ? "true" : "false", (long long)t->epochs);
+            case_json_trial_alarms(t, true);
+            printf(",\"test_accuracy\":");
+            cli_json_num(stdout, res[i].test_acc);
             printf(",\"test_loss\":");
-            cli_json_num(stdout, t->test_loss);
-            printf(",\"steps\":%lld,\"rescues\":%lld,\"final_lr\":", (long long)t->steps, (long long)t->rescues);
-            cli_json_num(stdout, t->final_lr);
-            printf(",\"seconds\":%.3f}", t->seconds);
+            cli_json_num(stdout, res[i].test_loss);
+            case_json_trial_end(t);
+            printf("}");
         }
-        printf("],\"story_holds\":%s,\"plot\":", trouble && rescued ? "true" : "false");
-        if (plotted)
-            cli_json_str(stdout, plot);
-        else
-            printf("null");
-        printf(",\"seconds\":%.3f}\n", total);
+        case_json_story(trouble && rescued);
+        case_json_end(plot, plotted, total);
     }
 out:
-    for (int i = 0; i < N_TRIALS; i++) {
-        free(trials[i].loss);
-        free(trials[i].events);
-    }
+    case_trials_free(trials);
     sgd_dataset_free(train_sub);
     sgd_dataset_free(test_sub);
     cli_data_free(&d);
