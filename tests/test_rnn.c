@@ -830,6 +830,26 @@ static void test_simd_levels(void **state)
     }
     if (nl > 1)
         assert_memory_equal(out[0], out[1], sizeof out[0]);
+    /* The cell that adds the table's projections itself: the same bits as the cell on the row q + a. */
+    for (size_t v = 0; v < nl; v++) {
+        if (lv[v]->lstm_cell_q == NULL)
+            continue;
+        float a[4][n], b[4][n], q[4][n], o1[3][n], o2[3][n];
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < n; j++) {
+                a[k][j] = 4 * in[k][j];
+                q[k][j] = 4 * in[(k + 5) % 8][j];
+                b[k][j] = q[k][j] + a[k][j];
+            }
+        a[0][7] = NAN;
+        b[0][7] = q[0][7] + a[0][7];
+        q[2][9] = -INFINITY;
+        b[2][9] = q[2][9] + a[2][9];
+        lv[v]->lstm_cell(b[0], b[1], b[2], b[3], in[4], o1[0], o1[1], o1[2], n);
+        lv[v]->lstm_cell_q(a[0], a[1], a[2], a[3], q[0], q[1], q[2], q[3], in[4], o2[0], o2[1], o2[2], n);
+        assert_memory_equal(a, b, sizeof a);
+        assert_memory_equal(o1, o2, sizeof o1);
+    }
     /* A model trained through both levels: the recurrent product may round differently, nothing else. */
     const sgd__rnn_ktab *was = sgd__rnn_kern();
     double loss[2];

@@ -556,17 +556,24 @@ __attribute__((target("avx2"))) static inline __m256 v8_tanh(__m256 x)
  * In two passes over the row, each with more independent work in flight
  * than one cell at a time: the gates and c (four exps or tanhs side by
  * side), then tanh(c) and h (two blocks side by side). 3.0 ns per cell
- * where one pass took 3.5.
+ * where one pass took 3.5. With q, the projections are added first.
  */
-__attribute__((target("avx2"))) static void lstm_cell_avx2i(float *restrict ai, float *restrict af,
-                                                            float *restrict ag, float *restrict ao,
-                                                            const float *restrict c0, float *restrict c1,
-                                                            float *restrict tc, float *restrict h1, int64_t n)
+__attribute__((target("avx2"))) static inline void lstm_cell_avx2_rows(
+    float *restrict ai, float *restrict af, float *restrict ag, float *restrict ao, const float *restrict qi,
+    const float *restrict qf, const float *restrict qg, const float *restrict qo, const float *restrict c0,
+    float *restrict c1, float *restrict tc, float *restrict h1, int64_t n)
 {
     int64_t n8 = n / 8 * 8;
     for (int64_t j = 0; j < n8; j += 8) {
-        __m256 i = v8_sigmoid(_mm256_loadu_ps(ai + j)), f = v8_sigmoid(_mm256_loadu_ps(af + j));
-        __m256 g = v8_tanh(_mm256_loadu_ps(ag + j)), o = v8_sigmoid(_mm256_loadu_ps(ao + j));
+        __m256 xi = _mm256_loadu_ps(ai + j), xf = _mm256_loadu_ps(af + j);
+        __m256 xg = _mm256_loadu_ps(ag + j), xo = _mm256_loadu_ps(ao + j);
+        if (qi != NULL) {
+            xi = _mm256_add_ps(xi, _mm256_loadu_ps(qi + j));
+            xf = _mm256_add_ps(xf, _mm256_loadu_ps(qf + j));
+            xg = _mm256_add_ps(xg, _mm256_loadu_ps(qg + j));
+            xo = _mm256_add_ps(xo, _mm256_loadu_ps(qo + j));
+        }
+        __m256 i = v8_sigmoid(xi), f = v8_sigmoid(xf), g = v8_tanh(xg), o = v8_sigmoid(xo);
         _mm256_storeu_ps(ai + j, i);
         _mm256_storeu_ps(af + j, f);
         _mm256_storeu_ps(ag + j, g);
@@ -586,20 +593,46 @@ __attribute__((target("avx2"))) static void lstm_cell_avx2i(float *restrict ai, 
         _mm256_storeu_ps(tc + j, t0);
         _mm256_storeu_ps(h1 + j, _mm256_mul_ps(_mm256_loadu_ps(ao + j), t0));
     }
-    if (n8 < n) /* the last n % 8: the portable code, the same operations */
+    if (n8 < n) { /* the last n % 8: the portable code, the same operations */
+        if (qi != NULL)
+            for (int64_t k = n8; k < n; k++) {
+                ai[k] = ai[k] + qi[k];
+                af[k] = af[k] + qf[k];
+                ag[k] = ag[k] + qg[k];
+                ao[k] = ao[k] + qo[k];
+            }
         lstm_cell_avx2(ai + n8, af + n8, ag + n8, ao + n8, c0 + n8, c1 + n8, tc + n8, h1 + n8, n - n8);
+    }
+}
+
+__attribute__((target("avx2"))) static void lstm_cell_avx2i(float *restrict ai, float *restrict af,
+                                                            float *restrict ag, float *restrict ao,
+                                                            const float *restrict c0, float *restrict c1,
+                                                            float *restrict tc, float *restrict h1, int64_t n)
+{
+    lstm_cell_avx2_rows(ai, af, ag, ao, NULL, NULL, NULL, NULL, c0, c1, tc, h1, n);
+}
+
+__attribute__((target("avx2"))) static void lstm_cell_q_avx2(float *restrict ai, float *restrict af,
+                                                             float *restrict ag, float *restrict ao,
+                                                             const float *restrict qi, const float *restrict qf,
+                                                             const float *restrict qg, const float *restrict qo,
+                                                             const float *restrict c0, float *restrict c1,
+                                                             float *restrict tc, float *restrict h1, int64_t n)
+{
+    lstm_cell_avx2_rows(ai, af, ag, ao, qi, qf, qg, qo, c0, c1, tc, h1, n);
 }
 #endif
 
-#define SGD__RNN_KTAB(SUF, LSTM_CELL, REC)                                                                   \
+#define SGD__RNN_KTAB(SUF, LSTM_CELL, LSTM_CELL_Q, REC)                                                      \
     {                                                                                                         \
-        #SUF, LSTM_CELL, lstm_cell_back_##SUF, gru_cell_##SUF, gru_cell_nobias_##SUF, gru_cell_back_##SUF,  \
+        #SUF, LSTM_CELL, LSTM_CELL_Q, lstm_cell_back_##SUF, gru_cell_##SUF, gru_cell_nobias_##SUF, gru_cell_back_##SUF,  \
             gru_direct_##SUF, rnn_tanh_##SUF, rnn_relu_##SUF, rnn_tanh_back_##SUF, rnn_relu_back_##SUF, REC   \
     }
 
-static const sgd__rnn_ktab ktab_generic = SGD__RNN_KTAB(generic, lstm_cell_generic, NULL);
+static const sgd__rnn_ktab ktab_generic = SGD__RNN_KTAB(generic, lstm_cell_generic, NULL, NULL);
 #if defined(SGD__RNN_HAVE_AVX2)
-static const sgd__rnn_ktab ktab_avx2 = SGD__RNN_KTAB(avx2, lstm_cell_avx2i, rec_mul_avx2);
+static const sgd__rnn_ktab ktab_avx2 = SGD__RNN_KTAB(avx2, lstm_cell_avx2i, lstm_cell_q_avx2, rec_mul_avx2);
 #endif
 
 size_t sgd__rnn_kern_runnable(const sgd__rnn_ktab **out)
@@ -714,7 +747,13 @@ static const float *layer_input(const sgd__layer *l, const rlay *r, const dims *
     return wsf(l, r->hs[k - 1]) + (size_t)d->N * (size_t)d->H;
 }
 
-static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int64_t k, int64_t t)
+/*
+ * Step t of layer k: P_t += h_{t-1} W_hh^T, then the cell. With `ids` (the
+ * token ids [N, T] after an embedding; LSTM at a level with lstm_cell_q),
+ * P_t does not hold the table's projections yet: the product is stored and
+ * the cell adds each row's projections from the table.
+ */
+static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int64_t k, int64_t t, const float *ids)
 {
     int64_t N = d->N, H = d->H, GH = d->GH;
     size_t nh = (size_t)N * (size_t)H, ngh = (size_t)N * (size_t)GH;
@@ -741,17 +780,23 @@ static void step_forward(const sgd__layer *l, const rlay *r, const dims *d, int6
         return;
     }
     if (K->rec_mul != NULL)
-        K->rec_mul(hprev, H, packed, H, GH, P, GH, N, 1);
+        K->rec_mul(hprev, H, packed, H, GH, P, GH, N, ids == NULL);
     else
-        gemm_nt(N, GH, H, hprev, H, whh, H, 1.0f, P, GH);
+        gemm_nt(N, GH, H, hprev, H, whh, H, ids == NULL ? 1.0f : 0.0f, P, GH);
     if (is_lstm(l)) {
         float *cs = wsf(l, r->cs[k]), *tc = wsf(l, r->tc[k]) + (size_t)t * nh;
-        const float *c0 = cs + (size_t)t * nh;
+        const float *c0 = cs + (size_t)t * nh, *Q = wsf(l, r->table);
         float *c1 = cs + (size_t)(t + 1) * nh;
         for (int64_t n = 0; n < N; n++) {
             float *a = P + (size_t)n * (size_t)GH;
             size_t o = (size_t)n * (size_t)H;
-            K->lstm_cell(a, a + H, a + 2 * H, a + 3 * H, c0 + o, c1 + o, tc + o, hnext + o, H);
+            if (ids != NULL) {
+                const float *q = Q + (size_t)ids[n * d->T + t] * (size_t)GH;
+                K->lstm_cell_q(a, a + H, a + 2 * H, a + 3 * H, q, q + H, q + 2 * H, q + 3 * H, c0 + o, c1 + o,
+                               tc + o, hnext + o, H);
+            } else {
+                K->lstm_cell(a, a + H, a + 2 * H, a + 3 * H, c0 + o, c1 + o, tc + o, hnext + o, H);
+            }
         }
         return;
     }
@@ -847,12 +892,14 @@ static sgd_status forward(sgd__layer *l, const float *x, const sgd__pass *p)
                 memcpy(wsf(l, r.cs[k]) + (size_t)n * (size_t)d.H, sc + so, (size_t)d.H * sizeof(float));
         }
         bool gather = k == 0 && l->lookup_from != NULL && r.use_table;
+        /* An LSTM at a level with lstm_cell_q reads the table's projections in its cell instead. */
+        bool in_cell = gather && is_lstm(l) && K->lstm_cell_q != NULL;
         if (K->rec_mul != NULL) /* B = W_hh^T, packed once for the T steps */
             sgd__rnn_pack(wsf(l, r.wpack), l->t[t_whh(l, k)], d.H, d.H, d.GH, 1);
         for (int64_t t = 0; t < d.T; t++) {
-            if (gather)
+            if (gather && !in_cell)
                 gather_step(l, &r, &d, x, t);
-            step_forward(l, &r, &d, k, t);
+            step_forward(l, &r, &d, k, t, in_cell ? x : NULL);
         }
         if (dropping(l) && train && k + 1 < d.L) {
             size_t cells = (size_t)d.T * nh;

@@ -22,6 +22,16 @@ typedef struct sgd__rnn_ktab {
     const char *level; /* "generic", "avx2" */
     void (*lstm_cell)(float *restrict ai, float *restrict af, float *restrict ag, float *restrict ao,
                       const float *restrict c0, float *restrict c1, float *restrict tc, float *restrict h1, int64_t n);
+    /*
+     * lstm_cell with the input projections q_* added to the pre-activations
+     * a_* first (a + q: the same bits as lstm_cell on a row that holds q + a):
+     * the projections of an embedding's table are read where they are, not
+     * copied into the row. NULL at the levels without rec_mul.
+     */
+    void (*lstm_cell_q)(float *restrict ai, float *restrict af, float *restrict ag, float *restrict ao,
+                        const float *restrict qi, const float *restrict qf, const float *restrict qg,
+                        const float *restrict qo, const float *restrict c0, float *restrict c1, float *restrict tc,
+                        float *restrict h1, int64_t n);
     void (*lstm_cell_back)(const float *restrict i_, const float *restrict f_, const float *restrict g_,
                            const float *restrict o_, const float *restrict c0, const float *restrict tc,
                            const float *restrict dh, float *restrict dc, float *restrict di, float *restrict df,
