@@ -3,7 +3,12 @@
  * at 1e5, 1e6 and 1e7 parameters, next to a bound measured in the same run:
  * a fused loop that reads and writes the same arrays as the optimizer (the
  * gradients, and the parameters and every state slot) and does trivial
- * arithmetic, i.e. what moving the optimizer's bytes costs on this machine.
+ * arithmetic, i.e. what moving the optimizer's bytes costs on this machine,
+ * and, for the optimizers that take square roots and divide, a second bound:
+ * a loop with the same square roots and divisions per parameter (the
+ * divider's throughput, which is what bounds them where the arrays sit in
+ * cache; after the gradient scan's read, which comes first). The ratio is
+ * to the larger of the two.
  *
  *   bench_optim [--csv] [--quick] [SIZE...]
  *
@@ -59,34 +64,35 @@ typedef struct row {
     const char *spec;
     int npass;
     pass p[3];
+    int nsqrt, ndiv; /* per parameter per step, as lib/optim/kernels.c computes them */
 } row;
 
 #define SCAN {1, 0}
 static const row rows[] = {
-    {"sgd", "sgd:lr=0.01", 2, {SCAN, {1, 1}}},
+    {"sgd", "sgd:lr=0.01", 2, {SCAN, {1, 1}}, 0, 0},
     /* As torch does it: no gradient check, so no pass before the update. */
-    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply", 1, {{1, 1}}},
-    {"sgd momentum", "sgd:lr=0.01,momentum=0.9", 2, {SCAN, {1, 2}}},
-    {"adagrad", "adagrad", 2, {SCAN, {1, 2}}},
-    {"rmsprop", "rmsprop", 2, {SCAN, {1, 2}}},
-    {"adam", "adam", 2, {SCAN, {1, 3}}},
-    {"adamw", "adamw", 2, {SCAN, {1, 3}}},
-    {"adam amsgrad", "adam:amsgrad=1", 2, {SCAN, {1, 4}}},
-    {"nadam", "nadam", 2, {SCAN, {1, 3}}},
-    {"radam", "radam", 2, {SCAN, {1, 3}}},
-    {"adamax", "adamax", 2, {SCAN, {1, 3}}},
-    {"adadelta", "adadelta", 2, {SCAN, {1, 3}}},
-    {"rprop", "rprop", 2, {SCAN, {1, 3}}},
-    {"asgd", "asgd", 2, {SCAN, {1, 2}}},
-    {"lion", "lion", 2, {SCAN, {1, 2}}},
-    {"lamb", "lamb", 3, {SCAN, {2, 2}, {2, 1}}},
-    {"lars", "lars:lr=1", 3, {SCAN, {2, 0}, {1, 2}}},
-    {"sgd_sf", "sgd_sf", 2, {SCAN, {1, 2}}},
-    {"adamw_sf", "adamw_sf", 2, {SCAN, {1, 3}}},
-    {"prodigy", "prodigy", 3, {SCAN, {3, 3}, {2, 1}}},
-    {"dadapt_adam", "dadapt_adam", 3, {SCAN, {2, 3}, {2, 1}}},
-    {"dadapt_sgd", "dadapt_sgd", 3, {SCAN, {3, 1}, {2, 1}}},
-    {"dog", "dog", 3, {SCAN, {3, 0}, {1, 1}}},
+    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply", 1, {{1, 1}}, 0, 0},
+    {"sgd momentum", "sgd:lr=0.01,momentum=0.9", 2, {SCAN, {1, 2}}, 0, 0},
+    {"adagrad", "adagrad", 2, {SCAN, {1, 2}}, 1, 1},
+    {"rmsprop", "rmsprop", 2, {SCAN, {1, 2}}, 1, 1},
+    {"adam", "adam", 2, {SCAN, {1, 3}}, 1, 1},
+    {"adamw", "adamw", 2, {SCAN, {1, 3}}, 1, 1},
+    {"adam amsgrad", "adam:amsgrad=1", 2, {SCAN, {1, 4}}, 1, 1},
+    {"nadam", "nadam", 2, {SCAN, {1, 3}}, 1, 2},
+    {"radam", "radam", 2, {SCAN, {1, 3}}, 1, 1},
+    {"adamax", "adamax", 2, {SCAN, {1, 3}}, 0, 1},
+    {"adadelta", "adadelta", 2, {SCAN, {1, 3}}, 2, 1},
+    {"rprop", "rprop", 2, {SCAN, {1, 3}}, 0, 0},
+    {"asgd", "asgd", 2, {SCAN, {1, 2}}, 0, 0},
+    {"lion", "lion", 2, {SCAN, {1, 2}}, 0, 0},
+    {"lamb", "lamb", 3, {SCAN, {2, 2}, {2, 1}}, 2, 2},
+    {"lars", "lars:lr=1", 3, {SCAN, {2, 0}, {1, 2}}, 0, 0},
+    {"sgd_sf", "sgd_sf", 2, {SCAN, {1, 2}}, 0, 0},
+    {"adamw_sf", "adamw_sf", 2, {SCAN, {1, 3}}, 1, 1},
+    {"prodigy", "prodigy", 3, {SCAN, {3, 3}, {2, 1}}, 1, 1},
+    {"dadapt_adam", "dadapt_adam", 3, {SCAN, {2, 3}, {2, 1}}, 2, 2},
+    {"dadapt_sgd", "dadapt_sgd", 3, {SCAN, {3, 1}, {2, 1}}, 0, 0},
+    {"dog", "dog", 3, {SCAN, {3, 0}, {1, 1}}, 0, 0},
 };
 
 /*
@@ -160,7 +166,13 @@ static void run_bound(void *p)
     sink = acc;
 }
 
-static const row read_row = {"(read grads)", "", 1, {SCAN}};
+static const row read_row = {"(read grads)", "", 1, {SCAN}, 0, 0};
+
+static void run_arith(void *p)
+{
+    bound_ctx *c = p;
+    c->b->arith(c->r->nsqrt, c->r->ndiv, c->n, c->ro[1], c->rw[0]);
+}
 
 static void run_scan(void *p)
 {
@@ -207,12 +219,13 @@ int main(int argc, char **argv)
     const bench_bounds *bt = bounds_for(level);
     const char *pin = getenv("SGDLAB_SIMD");
     if (csv) {
-        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param,simd\n");
+        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param,simd,arith_ns_per_param\n");
     } else {
         printf("kernels: %s (SGDLAB_SIMD=%s); bound loops compiled for %s; one thread; best of %d rounds, "
                "optimizer and bound interleaved\n",
                level, pin ? pin : "unset", bt->level, rounds);
-        printf("%-14s %10s %12s %12s %7s %10s\n", "optimizer", "n", "ns/param", "bound ns", "ratio", "GB/s");
+        printf("%-14s %10s %12s %12s %12s %7s %10s\n", "optimizer", "n", "ns/param", "bound ns", "sqrt/div ns",
+               "ratio", "GB/s");
     }
     for (size_t s = 0; s < nsizes; s++) {
         size_t n = sizes[s];
@@ -228,9 +241,9 @@ int main(int argc, char **argv)
         double scan, gscan;
         best_pair(run_scan, &bc, run_bound, &bc, n, min_time, rounds, &gscan, &scan);
         if (!csv) {
-            printf("%-14s %10zu %12.3f %12s %7s %10.1f\n", "(read grads)", n, scan, "", "", 4.0 / scan);
-            printf("%-14s %10zu %12.3f %12.3f %7.2f %10.1f\n", "(grad scan)", n, gscan, scan, gscan / scan,
-                   4.0 / gscan);
+            printf("%-14s %10zu %12.3f %12s %12s %7s %10.1f\n", "(read grads)", n, scan, "", "", "", 4.0 / scan);
+            printf("%-14s %10zu %12.3f %12.3f %12s %7.2f %10.1f\n", "(grad scan)", n, gscan, scan, "",
+                   gscan / scan, 4.0 / gscan);
         }
         for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
             sgd_optim *o = NULL;
@@ -244,14 +257,28 @@ int main(int argc, char **argv)
             bc.r = &rows[r];
             double ns, bound;
             best_pair(run_opt, &oc, run_bound, &bc, n, min_time, rounds, &ns, &bound);
+            double arith = 0, unused = 0;
+            if (rows[r].nsqrt + rows[r].ndiv > 0)
+                best_pair(run_arith, &bc, NULL, NULL, n, min_time, rounds, &arith, &unused);
+            /*
+             * The gradient scan must end before the update starts (it decides
+             * whether there is one): a checked step takes at least the read of
+             * the gradients plus the square roots and divisions.
+             */
+            if (arith > 0 && rows[r].p[0].ro == 1 && rows[r].p[0].rw == 0)
+                arith += scan;
+            const double lim = arith > bound ? arith : bound;
             /* bytes the passes move: 4 per array read, 8 per array read and written */
             double bytes = 0;
             for (int k = 0; k < rows[r].npass; k++)
                 bytes += 4.0 * rows[r].p[k].ro + 8.0 * rows[r].p[k].rw;
             if (csv)
-                printf("%s,%zu,%.4f,%.4f,%.0f,%s\n", rows[r].label, n, ns, bound, bytes, level);
+                printf("%s,%zu,%.4f,%.4f,%.0f,%s,%.4f\n", rows[r].label, n, ns, bound, bytes, level, arith);
+            else if (arith > 0)
+                printf("%-14s %10zu %12.3f %12.3f %12.3f %7.2f %10.1f\n", rows[r].label, n, ns, bound, arith,
+                       ns / lim, bytes / ns);
             else
-                printf("%-14s %10zu %12.3f %12.3f %7.2f %10.1f\n", rows[r].label, n, ns, bound, ns / bound,
+                printf("%-14s %10zu %12.3f %12.3f %12s %7.2f %10.1f\n", rows[r].label, n, ns, bound, "", ns / lim,
                        bytes / ns);
             fflush(stdout);
             sgd_optim_free(o);

@@ -6,9 +6,16 @@
  * bound(ro, rw): one fused pass that reads `ro` arrays and reads and writes
  * `rw` more, with trivial arithmetic: what moving those bytes costs. With
  * rw = 0 it is a read-only reduction.
+ *
+ * arith(nsqrt, ndiv): a pass over two arrays with the square roots and
+ * divisions an optimizer makes per parameter, each correctly rounded as the
+ * kernels need them: where the arrays sit in cache, the divider, not the
+ * memory, is what bounds an Adagrad or an Adadelta step.
  * SPDX-License-Identifier: MIT
  */
 #include "bound_kernels.h"
+
+#include <math.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -129,4 +136,27 @@ static float bound_fn(int ro, int rw, size_t n, const float *const *r, float *co
     }
 }
 
-const bench_bounds SGD_BTAB = {SGD_KLEVEL, bound_fn};
+/* Each element's chain keeps its values positive and near 0.2-1: no NaN, no subnormal. */
+static void a01(size_t n, R(0), W(0), float c) { BODY(w0[i] = r0[i] / (w0[i] + c);) }
+static void a11(size_t n, R(0), W(0), float c) { BODY(w0[i] = r0[i] / (sqrtf(w0[i]) + c);) }
+static void a12(size_t n, R(0), W(0), float c) { BODY(float t = sqrtf(w0[i]) + c; w0[i] = r0[i] / t + c / t;) }
+static void a21(size_t n, R(0), W(0), float c) { BODY(w0[i] = sqrtf(w0[i] + c) / sqrtf(r0[i] + c) * c;) }
+static void a22(size_t n, R(0), W(0), float c)
+{
+    BODY(float t = r0[i] / (sqrtf(w0[i]) + c); w0[i] = t / (sqrtf(t + c) + c);)
+}
+
+static float arith_fn(int nsqrt, int ndiv, size_t n, const float *r, float *w)
+{
+    const float c = 0.999f;
+    switch (nsqrt * 10 + ndiv) {
+    case 1: a01(n, r, w, c); return 0;
+    case 11: a11(n, r, w, c); return 0;
+    case 12: a12(n, r, w, c); return 0;
+    case 21: a21(n, r, w, c); return 0;
+    case 22: a22(n, r, w, c); return 0;
+    default: return -1;
+    }
+}
+
+const bench_bounds SGD_BTAB = {SGD_KLEVEL, bound_fn, arith_fn};
