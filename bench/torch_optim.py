@@ -126,6 +126,11 @@ def main():
                 ns, bound = ours[(label + ' unchecked', n)]
                 print('%-13s %9d %9.3f %9.3f %6.2f %12.3f %12.3f %8.1fx' % (
                     '  unchecked', n, ns, bound, ns / bound, t[None], t[True], min(t[None], t[True]) / ns))
+        # libsgdlab's optimizers that torch 1.13 has not (lion, lamb, lars, the learning-rate-free ones)
+        known = {label for label, _, _ in ROWS} | {label + ' unchecked' for label, _, _ in ROWS}
+        for (label, m), (ns, bound) in ours.items():
+            if m == n and label not in known:
+                print('%-13s %9d %9.3f %9.3f %6.2f %12s %12s %9s' % (label, n, ns, bound, ns / bound, '-', '-', '-'))
 
 
 if __name__ == '__main__':
