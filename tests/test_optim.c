@@ -2255,42 +2255,63 @@ static void test_simd_levels_agree(void **state)
         assert_ptr_equal(chosen, run[k - 1]);
     else if (strcmp(pin, "generic") == 0)
         assert_string_equal(chosen->level, "generic");
+    /*
+     * Three hygiene settings: none (the kernels' no-clipping bodies), a
+     * value clip that never binds (the clipping bodies with clamp and scale
+     * identities: the same bits as none), and clipping that binds.
+     */
     for (size_t s = 0; s < N_ALL_SPECS; s++) {
         const size_t n = 1031; /* odd: vector bodies and tails */
-        float ref_x[1031], x[1031], g[1031];
-        unsigned char *ref_state = NULL;
-        size_t ref_bytes = 0;
-        for (size_t lv = 0; lv < k; lv++) {
-            sgd__kern_use(run[lv]);
-            sgd_optim *o = make(all_specs[s], n);
-            sgd_optim_hygiene h;
-            sgd_optim_hygiene_init(&h);
-            h.clip_value = 1.5;
-            h.clip_norm = 20;
-            sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_OK);
-            sgd__rng rng;
-            sgd__rng_seed(&rng, 77 + s);
-            fill_random(&rng, x, n, 1);
-            for (int step = 0; step < 6; step++) {
-                fill_random(&rng, g, n, 1);
-                sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
+        float ref_x[3][1031], x[1031], g[1031];
+        unsigned char *ref_state[3] = {NULL, NULL, NULL};
+        size_t ref_bytes[3] = {0, 0, 0};
+        for (int mode = 0; mode < 3; mode++) {
+            for (size_t lv = 0; lv < k; lv++) {
+                sgd__kern_use(run[lv]);
+                sgd_optim *o = make(all_specs[s], n);
+                sgd_optim_hygiene h;
+                sgd_optim_hygiene_init(&h);
+                if (mode == 1) {
+                    h.clip_value = 1e30;
+                } else if (mode == 2) {
+                    h.clip_value = 1.5;
+                    h.clip_norm = 20;
+                }
+                sgdt_assert_status(sgd_optim_set_hygiene(o, &h), SGD_OK);
+                sgd__rng rng;
+                sgd__rng_seed(&rng, 77 + s);
+                fill_random(&rng, x, n, 1);
+                for (int step = 0; step < 6; step++) {
+                    fill_random(&rng, g, n, 1);
+                    sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
+                }
+                size_t bytes;
+                unsigned char *st = export_all(o, &bytes);
+                if (lv == 0) {
+                    memcpy(ref_x[mode], x, sizeof x);
+                    ref_state[mode] = st;
+                    ref_bytes[mode] = bytes;
+                } else {
+                    if (memcmp(ref_x[mode], x, sizeof x) != 0)
+                        fail_msg("%s (hygiene %d): level %s differs from %s", all_specs[s], mode, run[lv]->level,
+                                 run[0]->level);
+                    assert_int_equal(bytes, ref_bytes[mode]);
+                    assert_memory_equal(st, ref_state[mode], bytes);
+                    free(st);
+                }
+                sgd_optim_free(o);
             }
-            size_t bytes;
-            unsigned char *st = export_all(o, &bytes);
-            if (lv == 0) {
-                memcpy(ref_x, x, sizeof x);
-                ref_state = st;
-                ref_bytes = bytes;
-            } else {
-                if (memcmp(ref_x, x, sizeof x) != 0)
-                    fail_msg("%s: level %s differs from %s", all_specs[s], run[lv]->level, run[0]->level);
-                assert_int_equal(bytes, ref_bytes);
-                assert_memory_equal(st, ref_state, bytes);
-                free(st);
-            }
-            sgd_optim_free(o);
         }
-        free(ref_state);
+        if (memcmp(ref_x[0], ref_x[1], sizeof ref_x[0]) != 0)
+            fail_msg("%s: a value clip that never binds changes the parameters", all_specs[s]);
+        assert_int_equal(ref_bytes[0], ref_bytes[1]);
+        assert_memory_equal(ref_state[0], ref_state[1], ref_bytes[0]);
+        /* the binding clip does bind (rprop's and lion's steps follow signs: it shows in their state) */
+        if (memcmp(ref_x[1], ref_x[2], sizeof ref_x[1]) == 0 &&
+            (ref_bytes[1] == 0 || memcmp(ref_state[1], ref_state[2], ref_bytes[1]) == 0))
+            fail_msg("%s: clipping changed nothing", all_specs[s]);
+        for (int mode = 0; mode < 3; mode++)
+            free(ref_state[mode]);
     }
     /* the scan too */
     float g[4099];
