@@ -282,7 +282,8 @@ static void sgd_fn(int mode, float *p, const float *g, float *buf, size_t n, con
 
 /* --------------------------------------------------------------- Adagrad */
 
-SGD__INLINE void adagrad_k(float *restrict p, const float *restrict g, float *restrict sum, size_t n, const sgd__kargs *k)
+SGD__INLINE void adagrad_k(float *restrict p, const float *restrict g, float *restrict sum, size_t n,
+                           const sgd__kargs *k)
 {
     KLOCALS(k);
     const float eps = k->c[0];
@@ -390,7 +391,7 @@ static void adam_fn(float *p, const float *g, float *m, float *v, float *vmax, s
 }
 
 SGD__INLINE void adamax_k(float *restrict p, const float *restrict g, float *restrict m, float *restrict u, size_t n,
-                      const sgd__kargs *k)
+                          const sgd__kargs *k)
 {
     KLOCALS(k);
     const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], eps = k->c[3], clr = k->c[4];
@@ -413,7 +414,7 @@ static void adamax_fn(float *restrict p, const float *restrict g, float *restric
 }
 
 SGD__INLINE void nadam_k(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
-                     const sgd__kargs *k)
+                         const sgd__kargs *k)
 {
     KLOCALS(k);
     const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], inv_bc2 = k->c[4], eps = k->c[5],
@@ -468,8 +469,8 @@ static void radam_fn(float *p, const float *g, float *m, float *v, size_t n, con
 
 /* -------------------------------------------------------------- Adadelta */
 
-SGD__INLINE void adadelta_k(float *restrict p, const float *restrict g, float *restrict sq, float *restrict acc, size_t n,
-                        const sgd__kargs *k)
+SGD__INLINE void adadelta_k(float *restrict p, const float *restrict g, float *restrict sq, float *restrict acc,
+                            size_t n, const sgd__kargs *k)
 {
     KLOCALS(k);
     const float rho = k->c[0], one_m_rho = k->c[1], eps = k->c[2];
@@ -583,95 +584,82 @@ static void lion_fn(float *restrict p, const float *restrict g, float *restrict 
 }
 
 /*
- * Reductions over a range: `body` (using index j) defines the terms A (and B,
- * C), summed in 16 float lanes per block of 4096 (as the scan: a vectorisable
- * lane structure fixed by the source, so every level sums alike), each
- * block's sum added to a double.
- */
-/*
- * REDUCE3 sums A, B and C over the elements in 16 lanes (lane l takes the
- * elements j = l mod 16 of each block of 4096), then the lanes in order into
- * floats added to the doubles ta, tb, tc: the same bits on every level. On
- * x86-64 the lanes are vreg registers (vreg.h), each block of 16 values
- * written to an aligned buffer by the (vectorised) body and added from there:
- * a float[16] accumulator, which is what plain C would write, stays in
- * memory on the AVX2 and SSE2 levels with GCC 12 and makes every add wait
- * for a store (dog's and lars's sums measured 1.4-1.5x their bound).
+ * Reductions over a range: `body` (using index j) defines the terms A, B and
+ * C, summed in 16 float lanes per block of 4096 (lane l takes the elements
+ * j = l mod 16; as the scan: a lane structure fixed by the source, so every
+ * level sums alike), the lanes in order into one float per block, added to
+ * the doubles ta, tb, tc. On x86-64 the lanes are vreg registers (vreg.h):
+ * the (vectorised) body writes each block of 16 terms to an aligned buffer
+ * and they are added from there. A float[16] accumulator, which is what
+ * plain C would write, stays in memory on the AVX2 and SSE2 levels with
+ * GCC 12 and makes every add wait for a store (dog's and lars's sums
+ * measured 1.4-1.5x their bound).
  */
 #ifdef VL
-#define REDUCE3(n, body, A, B, C, ta, tb, tc)                                                                  \
-    do {                                                                                                       \
-        for (size_t i_ = 0; i_ < (n);) {                                                                       \
-            const size_t end_ = (n) - i_ > 4096 ? i_ + 4096 : (n);                                             \
-            vreg va_[VW], vb_[VW], vc_[VW];                                                                    \
-            for (int w_ = 0; w_ < VW; w_++)                                                                    \
-                va_[w_] = vb_[w_] = vc_[w_] = VSET(0.0f);                                                      \
-            _Alignas(64) float xa_[16], xb_[16], xc_[16];                                                      \
-            for (; i_ + 16 <= end_; i_ += 16) {                                                                \
-                for (int l_ = 0; l_ < 16; l_++) {                                                              \
-                    const size_t j = i_ + (size_t)l_;                                                          \
-                    body;                                                                                      \
-                    xa_[l_] = (A);                                                                             \
-                    xb_[l_] = (B);                                                                             \
-                    xc_[l_] = (C);                                                                             \
-                }                                                                                              \
-                for (int w_ = 0; w_ < VW; w_++) {                                                              \
-                    va_[w_] = VADD(va_[w_], VLOAD(xa_ + VL * w_));                                             \
-                    vb_[w_] = VADD(vb_[w_], VLOAD(xb_ + VL * w_));                                             \
-                    vc_[w_] = VADD(vc_[w_], VLOAD(xc_ + VL * w_));                                             \
-                }                                                                                              \
-            }                                                                                                  \
-            for (int w_ = 0; w_ < VW; w_++) {                                                                  \
-                VSTORE(xa_ + VL * w_, va_[w_]);                                                                \
-                VSTORE(xb_ + VL * w_, vb_[w_]);                                                                \
-                VSTORE(xc_ + VL * w_, vc_[w_]);                                                                \
-            }                                                                                                  \
-            float sa_ = 0.0f, sb_ = 0.0f, sc_ = 0.0f;                                                          \
-            for (int l_ = 0; l_ < 16; l_++)                                                                    \
-                sa_ += xa_[l_], sb_ += xb_[l_], sc_ += xc_[l_];                                                \
-            for (; i_ < end_; i_++) {                                                                          \
-                const size_t j = i_;                                                                           \
-                body;                                                                                          \
-                sa_ += (A);                                                                                    \
-                sb_ += (B);                                                                                    \
-                sc_ += (C);                                                                                    \
-            }                                                                                                  \
-            (ta) += sa_, (tb) += sb_, (tc) += sc_;                                                             \
-        }                                                                                                      \
+#define RED_INIT                                                                                                       \
+    vreg va_[VW], vb_[VW], vc_[VW];                                                                                    \
+    for (int w_ = 0; w_ < VW; w_++)                                                                                    \
+        va_[w_] = vb_[w_] = vc_[w_] = VSET(0.0f);                                                                      \
+    _Alignas(64) float xa_[16], xb_[16], xc_[16]
+#define RED_BLOCK(body, A, B, C)                                                                                       \
+    do {                                                                                                               \
+        for (int l_ = 0; l_ < 16; l_++) {                                                                              \
+            const size_t j = i_ + (size_t)l_;                                                                          \
+            body;                                                                                                      \
+            xa_[l_] = (A);                                                                                             \
+            xb_[l_] = (B);                                                                                             \
+            xc_[l_] = (C);                                                                                             \
+        }                                                                                                              \
+        for (int w_ = 0; w_ < VW; w_++) {                                                                              \
+            va_[w_] = VADD(va_[w_], VLOAD(xa_ + VL * w_));                                                             \
+            vb_[w_] = VADD(vb_[w_], VLOAD(xb_ + VL * w_));                                                             \
+            vc_[w_] = VADD(vc_[w_], VLOAD(xc_ + VL * w_));                                                             \
+        }                                                                                                              \
     } while (0)
+#define RED_LANES                                                                                                      \
+    for (int w_ = 0; w_ < VW; w_++) {                                                                                  \
+        VSTORE(xa_ + VL * w_, va_[w_]);                                                                                \
+        VSTORE(xb_ + VL * w_, vb_[w_]);                                                                                \
+        VSTORE(xc_ + VL * w_, vc_[w_]);                                                                                \
+    }
 #else
-#define REDUCE3(n, body, A, B, C, ta, tb, tc)                                                                  \
-    do {                                                                                                       \
-        for (size_t i_ = 0; i_ < (n);) {                                                                       \
-            const size_t end_ = (n) - i_ > 4096 ? i_ + 4096 : (n);                                             \
-            float la_[16] = {0}, lb_[16] = {0}, lc_[16] = {0};                                                 \
-            for (; i_ + 16 <= end_; i_ += 16)                                                                  \
-                for (int l_ = 0; l_ < 16; l_++) {                                                              \
-                    const size_t j = i_ + (size_t)l_;                                                          \
-                    body;                                                                                      \
-                    la_[l_] += (A);                                                                            \
-                    lb_[l_] += (B);                                                                            \
-                    lc_[l_] += (C);                                                                            \
-                }                                                                                              \
-            float sa_ = 0.0f, sb_ = 0.0f, sc_ = 0.0f;                                                          \
-            for (int l_ = 0; l_ < 16; l_++)                                                                    \
-                sa_ += la_[l_], sb_ += lb_[l_], sc_ += lc_[l_];                                                \
-            for (; i_ < end_; i_++) {                                                                          \
-                const size_t j = i_;                                                                           \
-                body;                                                                                          \
-                sa_ += (A);                                                                                    \
-                sb_ += (B);                                                                                    \
-                sc_ += (C);                                                                                    \
-            }                                                                                                  \
-            (ta) += sa_, (tb) += sb_, (tc) += sc_;                                                             \
-        }                                                                                                      \
-    } while (0)
+#define RED_INIT float xa_[16] = {0}, xb_[16] = {0}, xc_[16] = {0}
+#define RED_BLOCK(body, A, B, C)                                                                                       \
+    for (int l_ = 0; l_ < 16; l_++) {                                                                                  \
+        const size_t j = i_ + (size_t)l_;                                                                              \
+        body;                                                                                                          \
+        xa_[l_] += (A);                                                                                                \
+        xb_[l_] += (B);                                                                                                \
+        xc_[l_] += (C);                                                                                                \
+    }
+#define RED_LANES (void)0
 #endif
+#define REDUCE3(n, body, A, B, C, ta, tb, tc)                                                                          \
+    do {                                                                                                               \
+        for (size_t i_ = 0; i_ < (n);) {                                                                               \
+            const size_t end_ = (n) - i_ > 4096 ? i_ + 4096 : (n);                                                     \
+            RED_INIT;                                                                                                  \
+            for (; i_ + 16 <= end_; i_ += 16)                                                                          \
+                RED_BLOCK(body, A, B, C);                                                                              \
+            RED_LANES;                                                                                                 \
+            float sa_ = 0.0f, sb_ = 0.0f, sc_ = 0.0f;                                                                  \
+            for (int l_ = 0; l_ < 16; l_++)                                                                            \
+                sa_ += xa_[l_], sb_ += xb_[l_], sc_ += xc_[l_];                                                        \
+            for (; i_ < end_; i_++) {                                                                                  \
+                const size_t j = i_;                                                                                   \
+                body;                                                                                                  \
+                sa_ += (A);                                                                                            \
+                sb_ += (B);                                                                                            \
+                sc_ += (C);                                                                                            \
+            }                                                                                                          \
+            (ta) += sa_, (tb) += sb_, (tc) += sc_;                                                                     \
+        }                                                                                                              \
+    } while (0)
 
 /* ------------------------------------------------------------- LAMB, LARS */
 
 SGD__INLINE void lamb_moments_k(const float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                            size_t n, const sgd__kargs *k, sgd__knorms *out)
+                                size_t n, const sgd__kargs *k, sgd__knorms *out)
 {
     KLOCALS(k);
     const float b1 = k->c[0], one_m_b1 = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], ibc1 = k->c[4], ibc2s = k->c[5],
@@ -705,7 +693,7 @@ static void lamb_apply_fn(float *restrict p, const float *restrict m, const floa
 }
 
 SGD__INLINE void norms_pg_k(const float *restrict p, const float *restrict g, size_t n, const sgd__kargs *k,
-                        sgd__knorms *out)
+                            sgd__knorms *out)
 {
     KLOCALS(k);
     double tp = 0.0, tg = 0.0, unused = 0.0;
@@ -750,7 +738,7 @@ static void lars_fn(int first, float *p, const float *g, float *buf, size_t n, c
 /* ------------------------------------------------- learning-rate-free methods */
 
 SGD__INLINE void dog_sums_k(int first, const float *restrict p, const float *restrict g, float *restrict x0, size_t n,
-                        const sgd__kargs *k, sgd__knorms *out)
+                            const sgd__kargs *k, sgd__knorms *out)
 {
     KLOCALS(k);
     double ta = 0.0, tb = 0.0, tc = 0.0;
@@ -785,7 +773,7 @@ SGD__INLINE void prodigy_acc_body(const int first, const int use_m, const float 
 }
 
 SGD__INLINE void prodigy_acc_k(int first, const float *p, const float *g, float *p0, float *s, float *m, float *v,
-                           size_t n, const sgd__kargs *k, sgd__knorms *out)
+                               size_t n, const sgd__kargs *k, sgd__knorms *out)
 {
     if (first)
         m ? prodigy_acc_body(1, 1, p, g, p0, s, m, v, n, k, out) : prodigy_acc_body(1, 0, p, g, p0, s, m, v, n, k, out);
@@ -813,7 +801,8 @@ SGD__INLINE void prodigy_apply_body(const int use_m, float *restrict p, const fl
     }
 }
 
-SGD__INLINE void prodigy_apply_k(float *p, const float *g, const float *m, const float *v, size_t n, const sgd__kargs *k)
+SGD__INLINE void prodigy_apply_k(float *p, const float *g, const float *m, const float *v, size_t n,
+                                 const sgd__kargs *k)
 {
     if (m != NULL)
         prodigy_apply_body(1, p, g, m, v, n, k);
@@ -827,7 +816,7 @@ static void prodigy_apply_fn(float *p, const float *g, const float *m, const flo
 }
 
 SGD__INLINE void dadam_acc_k(const float *restrict p, const float *restrict g, float *restrict s, float *restrict m,
-                         float *restrict v, size_t n, const sgd__kargs *k, sgd__knorms *out)
+                             float *restrict v, size_t n, const sgd__kargs *k, sgd__knorms *out)
 {
     KLOCALS(k);
     const float b1 = k->c[0], cm = k->c[1], b2 = k->c[2], one_m_b2 = k->c[3], sb2 = k->c[4], cs = k->c[5],
@@ -872,8 +861,8 @@ SGD__INLINE void dsgd_acc_body(const int first, const float *restrict p, const f
     out->a = ta, out->b = tb;
 }
 
-SGD__INLINE void dsgd_acc_k(int first, const float *p, const float *g, float *s, float *x0, size_t n, const sgd__kargs *k,
-                        sgd__knorms *out)
+SGD__INLINE void dsgd_acc_k(int first, const float *p, const float *g, float *s, float *x0, size_t n,
+                            const sgd__kargs *k, sgd__knorms *out)
 {
     if (first)
         dsgd_acc_body(1, p, g, s, x0, n, k, out);
