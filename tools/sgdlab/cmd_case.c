@@ -141,7 +141,7 @@ int sgdlab_cmd_case(int argc, char **argv)
 {
     const char *data = NULL, *model = CASE_MODEL, *plot = NULL, *plot_default = DEFAULT_PLOT;
     double high = 0.5, low = 0.05, peak = 0.1;
-    int64_t warmup = 100, epochs = 1, sched_epochs = 2, seed = 0, train_rows = 0, test_rows = 0;
+    int64_t warmup = 100, epochs = 1, sched_epochs = 3, seed = 0, train_rows = 0, test_rows = 0;
     int64_t threads = case_default_threads();
     /* The case's name comes first: "sgdlab case text [options]" has options of its own (cmd_case_text.c). */
     if (argc >= 2 && strcmp(argv[1], "text") == 0)
@@ -164,7 +164,7 @@ int sgdlab_cmd_case(int argc, char **argv)
         {.name = "epochs", .kind = CLI_INT, .dest = &epochs, .ilo = 1, .ihi = 1000, .arg = "N",
          .help = "epochs of each trial (default 1)"},
         {.name = "schedule-epochs", .kind = CLI_INT, .dest = &sched_epochs, .ilo = 1, .ihi = 1000, .arg = "N",
-         .help = "epochs of the warmup+cosine trial (default 2)"},
+         .help = "epochs of the warmup+cosine trial (default 3)"},
         {.name = "train-rows", .kind = CLI_INT, .dest = &train_rows, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
          .help = "train on the first N rows only (default: all; for quick looks)"},
         {.name = "test-rows", .kind = CLI_INT, .dest = &test_rows, .ilo = 1, .ihi = INT64_MAX, .arg = "N",
