@@ -304,12 +304,7 @@ void case_print_story(const case_trial *trials, const char *how)
 
 void case_print_end(const char *plot, bool plotted, bool have_gnuplot, double seconds, double data_seconds)
 {
-    if (plotted)
-        printf("plot: %s\n", plot);
-    else if (plot != NULL && !have_gnuplot)
-        printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
-    else if (plot != NULL)
-        printf("plot: not drawn (see the message above)\n");
+    cli_print_plot_line(plot, plotted, have_gnuplot);
     printf("time: %.1f s (data %.1f s)\n", seconds, data_seconds);
 }
 

@@ -573,6 +573,16 @@ void cli_no_gnuplot(const cli *c, const char *path)
             c->cmd, path);
 }
 
+void cli_print_plot_line(const char *plot, bool plotted, bool have_gnuplot)
+{
+    if (plotted)
+        printf("plot: %s\n", plot);
+    else if (plot != NULL && !have_gnuplot)
+        printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
+    else if (plot != NULL)
+        printf("plot: not drawn (see the message above)\n");
+}
+
 static const char *plot_terminal(const char *format)
 {
     if (strcmp(format, "png") == 0)

@@ -158,6 +158,11 @@ bool cli_have_gnuplot(void);
 /* Message when gnuplot is missing. */
 void cli_no_gnuplot(const cli *c, const char *path);
 /*
+ * The report's plot line: "plot: FILE" when drawn, else why not (gnuplot
+ * missing, or the error above); nothing when no plot was asked for (NULL).
+ */
+void cli_print_plot_line(const char *plot, bool plotted, bool have_gnuplot);
+/*
  * After the parse, for a command with a default plot file: --plot FILE
  * (*plot, already checked), --no-plot (plot_default set to NULL by it), or
  * the default, checked now as a given one is. *given: whether --plot was

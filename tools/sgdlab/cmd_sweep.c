@@ -800,12 +800,7 @@ done_args:
             if (cnt)
                 printf("\n");
         }
-        if (plotted)
-            printf("plot: %s\n", plot);
-        else if (plot != NULL && !have_gnuplot)
-            printf("plot: not drawn: gnuplot is not installed (apt-get install gnuplot-nox)\n");
-        else if (plot != NULL)
-            printf("plot: not drawn (see the message above)\n");
+        cli_print_plot_line(plot, plotted, have_gnuplot);
         printf("time: %.1f s (data %.1f s, %zu trials %.1f s on %s%lld thread%s)\n", total_seconds, d.load_seconds,
                n, search_seconds, cli_dist_on(&cd) ? (snprintf(b2, sizeof b2, "%d processes x ", cd.size), b2) : "",
                (long long)threads, threads == 1 ? "" : "s");
