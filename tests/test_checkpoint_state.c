@@ -408,7 +408,7 @@ static void test_optim_step_out_of_range(void **state)
     sgd_optim *o;
     sgdt_assert_status(sgd_optim_new(&o, "sgd:lr=0.1", 10, NULL), SGD_OK);
     assert_int_equal(sgd_optim_state_count(o), 1); /* the step counter alone */
-    static const int64_t steps[] = {INT64_MAX, SGD_OPTIM_MAX_STEP, -1};
+    static const int64_t steps[] = {INT64_MAX, SGD_OPTIM_MAX_STEP + 1, -1};
     for (size_t k = 0; k < 3; k++) {
         sgd_ckpt_writer *w;
         sgdt_assert_status(sgd_ckpt_writer_new(&w, NULL), SGD_OK);

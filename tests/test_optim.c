@@ -1372,7 +1372,7 @@ static void test_counter_and_domain_limits(void **state)
     /* set_step(INT64_MAX) was accepted, and the next step overflowed computing step + 1. */
     sgdt_assert_status(sgd_optim_set_step(o, INT64_MAX), SGD_ERANGE);
     sgdt_assert_error_contains("2^53");
-    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP), SGD_ERANGE);
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP + 1), SGD_ERANGE);
     sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP - 1), SGD_OK);
     sgdt_assert_status(sgd_optim_step(o, x, g, 0.01, NULL), SGD_OK);
     /* At the limit: refused with a message, never an overflow. */
@@ -1382,6 +1382,14 @@ static void test_counter_and_domain_limits(void **state)
     sgdt_assert_status(sgd_optim_state_import(o, 0, &step, sizeof step), SGD_ERANGE);
     sgdt_assert_status(sgd_optim_get_step(o, &got), SGD_OK);
     assert_int_equal(got, SGD_OPTIM_MAX_STEP);
+    /* The counter at its limit exports and imports back (fuzz_optim found the import refusing it). */
+    sgdt_assert_status(sgd_optim_state_export(o, 0, &step, sizeof step), SGD_OK);
+    assert_int_equal(step, SGD_OPTIM_MAX_STEP);
+    sgdt_assert_status(sgd_optim_state_import(o, 0, &step, sizeof step), SGD_OK);
+    sgdt_assert_status(sgd_optim_set_step(o, SGD_OPTIM_MAX_STEP), SGD_OK);
+    step = SGD_OPTIM_MAX_STEP + 1;
+    sgdt_assert_status(sgd_optim_state_import(o, 0, &step, sizeof step), SGD_ERANGE);
+    sgdt_assert_error_contains("2^53");
     /* A negative second moment made the next update NaN: refused, and nothing changes. */
     static const char *const nonneg[] = {"exp_avg_sq", "max_exp_avg_sq"};
     for (size_t k = 0; k < 2; k++) {

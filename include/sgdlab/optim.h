@@ -828,7 +828,8 @@ SGD_API sgd_status sgd_optim_get_step(const sgd_optim *o, int64_t *step);
 
 /**
  * @brief The largest step counter an optimizer accepts: 2^53 (exact in a
- *        double, which the bias corrections use), far beyond any run.
+ *        double, which the bias corrections use), far beyond any run. A
+ *        counter at it takes no further step (::SGD_EOVERFLOW).
  * @since 0.2
  */
 #define SGD_OPTIM_MAX_STEP ((int64_t)1 << 53)
@@ -836,9 +837,9 @@ SGD_API sgd_status sgd_optim_get_step(const sgd_optim *o, int64_t *step);
 /**
  * @brief Sets the step counter; the next update is number @p step + 1.
  * @param o    The optimizer.
- * @param step The new counter, in [0, ::SGD_OPTIM_MAX_STEP).
+ * @param step The new counter, in [0, ::SGD_OPTIM_MAX_STEP].
  * @return ::SGD_OK; ::SGD_EINVAL for a NULL optimizer; ::SGD_ERANGE for a
- *         negative @p step or one of ::SGD_OPTIM_MAX_STEP or more (since 0.2:
+ *         negative @p step or one above ::SGD_OPTIM_MAX_STEP (since 0.2:
  *         0.1 accepted any, and the next step overflowed).
  * @since 0.1
  */
@@ -1136,7 +1137,7 @@ SGD_API sgd_status sgd_optim_state_data(const sgd_optim *o, size_t index, const 
  * bit, including the NaN or infinite values of a state that diverged (a
  * step with ::SGD_NONFINITE_APPLY, or finite gradients whose squares
  * overflow): a snapshot restores what it saved. The step counter must be in
- * [0, ::SGD_OPTIM_MAX_STEP) and the optimizer checks its scalar state (a
+ * [0, ::SGD_OPTIM_MAX_STEP] and the optimizer checks its scalar state (a
  * built-in sgd's flag is 0 or 1). Since 0.2, a slot is checked by the
  * optimizer's sgd_optim_vtable_ext::check_slot: a built-in one refuses a
  * negative number in a slot that has a domain (a second moment or an

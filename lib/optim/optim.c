@@ -720,8 +720,8 @@ sgd_status sgd_optim_set_step(sgd_optim *o, int64_t step)
 {
     if (o == NULL)
         return sgd__err(SGD_EINVAL, "sgd_optim_set_step: optimizer is NULL");
-    if (step < 0 || step >= SGD_OPTIM_MAX_STEP)
-        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be in [0, 2^53)", (long long)step);
+    if (step < 0 || step > SGD_OPTIM_MAX_STEP)
+        return sgd__err(SGD_ERANGE, "sgd_optim_set_step: step=%lld: must be in [0, 2^53]", (long long)step);
     o->step = step;
     return SGD_OK;
 }
@@ -1021,8 +1021,9 @@ sgd_status sgd_optim_state_import(sgd_optim *o, size_t index, const void *in, si
     if (index == 0) {
         int64_t s;
         memcpy(&s, in, sizeof s);
-        if (s < 0 || s >= SGD_OPTIM_MAX_STEP)
-            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be in [0, 2^53)", fn, o->name,
+        /* [0, 2^53]: a step from 2^53 - 1 leaves the counter at the limit, and its export imports back */
+        if (s < 0 || s > SGD_OPTIM_MAX_STEP)
+            return sgd__err(SGD_ERANGE, "%s: optimizer '%s': step=%lld: must be in [0, 2^53]", fn, o->name,
                             (long long)s);
         o->step = s;
     } else if (index <= o->vt.n_slots) {
