@@ -1364,6 +1364,37 @@ static void test_slot_domains_every_kind(void **state)
     assert_true(checked >= 12);
 }
 
+/* A growth_rate below 1 shrinks Prodigy's d every step, as in the reference; the product underflows to 0 and the
+ * step exports that 0. fuzz_optim found the import refusing it. d_max only grows from d0, so <= 0 stays refused. */
+static void test_prodigy_d_underflow_roundtrip(void **state)
+{
+    (void)state;
+    float x[4] = {1, 2, 3, 4}, g[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+    sgd_optim *o = make("prodigy:growth_rate=1e-300", 4);
+    size_t idx;
+    sgdt_assert_status(sgd_optim_state_find(o, "scalars", &idx), SGD_OK);
+    double sc[3] = {1, 1, 1};
+    for (int k = 0; k < 4 && sc[0] != 0.0; k++) {
+        sgdt_assert_status(sgd_optim_step(o, x, g, 1.0, NULL), SGD_OK);
+        sgdt_assert_status(sgd_optim_state_export(o, idx, sc, sizeof sc), SGD_OK);
+    }
+    assert_true(sc[0] == 0.0);
+    assert_true(sc[1] > 0.0);
+    sgdt_assert_status(sgd_optim_state_import(o, idx, sc, sizeof sc), SGD_OK);
+    /* With d = 0 the steps leave the parameters where they are, and d stays 0. */
+    float before[4];
+    memcpy(before, x, sizeof x);
+    sgdt_assert_status(sgd_optim_step(o, x, g, 1.0, NULL), SGD_OK);
+    assert_memory_equal(before, x, sizeof x);
+    double bad[3] = {-1e-300, sc[1], sc[2]};
+    sgdt_assert_status(sgd_optim_state_import(o, idx, bad, sizeof bad), SGD_ERANGE);
+    sgdt_assert_error_contains("d must be >= 0");
+    double bad_max[3] = {0.0, 0.0, sc[2]};
+    sgdt_assert_status(sgd_optim_state_import(o, idx, bad_max, sizeof bad_max), SGD_ERANGE);
+    sgdt_assert_error_contains("d_max > 0");
+    sgd_optim_free(o);
+}
+
 static void test_counter_and_domain_limits(void **state)
 {
     (void)state;
@@ -2530,6 +2561,7 @@ int main(void)
         cmocka_unit_test(test_sgd_first_step_flag),
         cmocka_unit_test(test_import_errors),
         cmocka_unit_test(test_counter_and_domain_limits),
+        cmocka_unit_test(test_prodigy_d_underflow_roundtrip),
         cmocka_unit_test(test_slot_domains_every_kind),
         cmocka_unit_test(test_host_optimizer_trains),
         cmocka_unit_test(test_host_clipping),

@@ -241,12 +241,14 @@ static void d_init(sgd__bi *b, float *const *slots, size_t n)
     b->sc[PS_DMAX] = b->hp[PR_D0];
 }
 
-/* d only grows from d0 > 0: a finite d <= 0 was never produced (NaN and infinity were, by a diverged run). */
+/* d_max only grows from d0 > 0, so a finite d_max <= 0 was never produced (NaN and infinity were, by a diverged
+ * run). d can shrink: a growth_rate below 1 multiplies it every step (the reference allows that), down to 0 when
+ * the product underflows, and a step exports that 0; so d >= 0. */
 static int d_check_scalars(const sgd__bi *b, const double *sc)
 {
     (void)b;
-    if (sc[0] <= 0.0 || sc[1] <= 0.0)
-        return sgd__err(SGD_ERANGE, "scalars [%g, %g]: d and d_max must be > 0", sc[0], sc[1]);
+    if (sc[PS_D] < 0.0 || sc[PS_DMAX] <= 0.0)
+        return sgd__err(SGD_ERANGE, "scalars [%g, %g]: d must be >= 0 and d_max > 0", sc[PS_D], sc[PS_DMAX]);
     return 0;
 }
 
