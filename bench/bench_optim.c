@@ -7,8 +7,11 @@
  * and, for the optimizers that take square roots and divide, a second bound:
  * a loop with the same square roots and divisions per parameter (the
  * divider's throughput, which is what bounds them where the arrays sit in
- * cache; after the gradient scan's read, which comes first). The ratio is
- * to the larger of the two.
+ * cache). The passes of a step run one after the other (the scan decides
+ * whether there is an update; a two-pass kind's second pass needs the sums
+ * of its first), so that bound is the sum over the passes of the larger of
+ * the pass's memory loop and its sqrt/div loop. The ratio is to the larger
+ * of the two bounds.
  *
  *   bench_optim [--csv] [--quick] [SIZE...]
  *
@@ -51,12 +54,14 @@ static float *arena(size_t n, float fill)
 
 /*
  * A row: the optimizer, and the passes its step makes over the arrays, each
- * as (arrays only read, arrays read and written): the bound runs the same
- * passes with trivial arithmetic. Checked steps begin with the gradient scan,
- * a read of g ({1, 0}).
+ * as (arrays only read, arrays read and written, square roots and divisions
+ * per parameter as lib/optim/kernels.c computes them in that pass): the bound
+ * runs the same passes with trivial arithmetic. Checked steps begin with the
+ * gradient scan, a read of g ({1, 0}).
  */
 typedef struct pass {
     int ro, rw;
+    int nsqrt, ndiv;
 } pass;
 
 typedef struct row {
@@ -64,36 +69,43 @@ typedef struct row {
     const char *spec;
     int npass;
     pass p[3];
-    int nsqrt, ndiv; /* per parameter per step, as lib/optim/kernels.c computes them */
 } row;
 
-#define SCAN {1, 0}
+#define SCAN {1, 0, 0, 0}
 static const row rows[] = {
-    {"sgd", "sgd:lr=0.01", 2, {SCAN, {1, 1}}, 0, 0},
+    {"sgd", "sgd:lr=0.01", 2, {SCAN, {1, 1, 0, 0}}},
     /* As torch does it: no gradient check, so no pass before the update. */
-    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply", 1, {{1, 1}}, 0, 0},
-    {"sgd momentum", "sgd:lr=0.01,momentum=0.9", 2, {SCAN, {1, 2}}, 0, 0},
-    {"adagrad", "adagrad", 2, {SCAN, {1, 2}}, 1, 1},
-    {"rmsprop", "rmsprop", 2, {SCAN, {1, 2}}, 1, 1},
-    {"adam", "adam", 2, {SCAN, {1, 3}}, 1, 1},
-    {"adamw", "adamw", 2, {SCAN, {1, 3}}, 1, 1},
-    {"adam amsgrad", "adam:amsgrad=1", 2, {SCAN, {1, 4}}, 1, 1},
-    {"nadam", "nadam", 2, {SCAN, {1, 3}}, 1, 2},
-    {"radam", "radam", 2, {SCAN, {1, 3}}, 1, 1},
-    {"adamax", "adamax", 2, {SCAN, {1, 3}}, 0, 1},
-    {"adadelta", "adadelta", 2, {SCAN, {1, 3}}, 2, 1},
-    {"rprop", "rprop", 2, {SCAN, {1, 3}}, 0, 0},
-    {"asgd", "asgd", 2, {SCAN, {1, 2}}, 0, 0},
-    {"lion", "lion", 2, {SCAN, {1, 2}}, 0, 0},
-    {"lamb", "lamb", 3, {SCAN, {2, 2}, {2, 1}}, 2, 2},
-    {"lars", "lars:lr=1", 3, {SCAN, {2, 0}, {1, 2}}, 0, 0},
-    {"sgd_sf", "sgd_sf", 2, {SCAN, {1, 2}}, 0, 0},
-    {"adamw_sf", "adamw_sf", 2, {SCAN, {1, 3}}, 1, 1},
-    {"prodigy", "prodigy", 3, {SCAN, {3, 3}, {2, 1}}, 1, 1},
-    {"dadapt_adam", "dadapt_adam", 3, {SCAN, {2, 3}, {2, 1}}, 2, 2},
-    {"dadapt_sgd", "dadapt_sgd", 3, {SCAN, {3, 1}, {2, 1}}, 0, 0},
-    {"dog", "dog", 3, {SCAN, {3, 0}, {1, 1}}, 0, 0},
+    {"sgd unchecked", "sgd:lr=0.01,nonfinite=apply", 1, {{1, 1, 0, 0}}},
+    {"sgd momentum", "sgd:lr=0.01,momentum=0.9", 2, {SCAN, {1, 2, 0, 0}}},
+    {"adagrad", "adagrad", 2, {SCAN, {1, 2, 1, 1}}},
+    {"rmsprop", "rmsprop", 2, {SCAN, {1, 2, 1, 1}}},
+    {"adam", "adam", 2, {SCAN, {1, 3, 1, 1}}},
+    {"adamw", "adamw", 2, {SCAN, {1, 3, 1, 1}}},
+    {"adam amsgrad", "adam:amsgrad=1", 2, {SCAN, {1, 4, 1, 1}}},
+    {"nadam", "nadam", 2, {SCAN, {1, 3, 1, 2}}},
+    {"radam", "radam", 2, {SCAN, {1, 3, 1, 1}}},
+    {"adamax", "adamax", 2, {SCAN, {1, 3, 0, 1}}},
+    {"adadelta", "adadelta", 2, {SCAN, {1, 3, 2, 1}}},
+    {"rprop", "rprop", 2, {SCAN, {1, 3, 0, 0}}},
+    {"asgd", "asgd", 2, {SCAN, {1, 2, 0, 0}}},
+    {"lion", "lion", 2, {SCAN, {1, 2, 0, 0}}},
+    {"lamb", "lamb", 3, {SCAN, {2, 2, 1, 1}, {2, 1, 1, 1}}},
+    {"lars", "lars:lr=1", 3, {SCAN, {2, 0, 0, 0}, {1, 2, 0, 0}}},
+    {"sgd_sf", "sgd_sf", 2, {SCAN, {1, 2, 0, 0}}},
+    {"adamw_sf", "adamw_sf", 2, {SCAN, {1, 3, 1, 1}}},
+    {"prodigy", "prodigy", 3, {SCAN, {3, 3, 0, 0}, {2, 1, 1, 1}}},
+    {"dadapt_adam", "dadapt_adam", 3, {SCAN, {2, 3, 1, 1}, {2, 1, 1, 1}}},
+    {"dadapt_sgd", "dadapt_sgd", 3, {SCAN, {3, 1, 0, 0}, {2, 1, 0, 0}}},
+    {"dog", "dog", 3, {SCAN, {3, 0, 0, 0}, {1, 1, 0, 0}}},
 };
+
+static int row_arith(const row *r)
+{
+    int a = 0;
+    for (int k = 0; k < r->npass; k++)
+        a += r->p[k].nsqrt + r->p[k].ndiv;
+    return a;
+}
 
 /*
  * Times fn and ref alternately, `rounds` times each, each time until min_time
@@ -151,6 +163,7 @@ typedef struct bound_ctx {
     const bench_bounds *b;
     size_t n;
     const row *r;
+    int only; /* run_bound and run_arith: that pass alone (-1: run_bound runs them all) */
     const float *ro[3];
     float *rw[4];
     float *aw; /* the sqrt/div loop's own array: the memory loops' writes can make theirs negative */
@@ -163,16 +176,17 @@ static void run_bound(void *p)
     bound_ctx *c = p;
     float acc = 0;
     for (int k = 0; k < c->r->npass; k++)
-        acc += c->b->bound(c->r->p[k].ro, c->r->p[k].rw, c->n, c->ro, c->rw);
+        if (c->only < 0 || c->only == k)
+            acc += c->b->bound(c->r->p[k].ro, c->r->p[k].rw, c->n, c->ro, c->rw);
     sink = acc;
 }
 
-static const row read_row = {"(read grads)", "", 1, {SCAN}, 0, 0};
+static const row read_row = {"(read grads)", "", 1, {SCAN}};
 
 static void run_arith(void *p)
 {
     bound_ctx *c = p;
-    c->b->arith(c->r->nsqrt, c->r->ndiv, c->n, c->ro[1], c->aw);
+    c->b->arith(c->r->p[c->only].nsqrt, c->r->p[c->only].ndiv, c->n, c->ro[1], c->aw);
 }
 
 static void run_scan(void *p)
@@ -220,12 +234,12 @@ int main(int argc, char **argv)
     const bench_bounds *bt = bounds_for(level);
     const char *pin = getenv("SGDLAB_SIMD");
     if (csv) {
-        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param,simd,arith_ns_per_param\n");
+        printf("optimizer,n,ns_per_param,bound_ns_per_param,bytes_per_param,simd,passes_ns_per_param\n");
     } else {
         printf("kernels: %s (SGDLAB_SIMD=%s); bound loops compiled for %s; one thread; best of %d rounds, "
                "optimizer and bound interleaved\n",
                level, pin ? pin : "unset", bt->level, rounds);
-        printf("%-14s %10s %12s %12s %12s %7s %10s\n", "optimizer", "n", "ns/param", "bound ns", "sqrt/div ns",
+        printf("%-14s %10s %12s %12s %12s %7s %10s\n", "optimizer", "n", "ns/param", "bound ns", "passes ns",
                "ratio", "GB/s");
     }
     for (size_t s = 0; s < nsizes; s++) {
@@ -238,7 +252,7 @@ int main(int argc, char **argv)
         float *bufs[7];
         for (int k = 0; k < 7; k++)
             bufs[k] = arena(n, 0.25f);
-        bound_ctx bc = {bt, n, &read_row, {g, bufs[4], bufs[5]}, {bufs[0], bufs[1], bufs[2], bufs[3]}, bufs[6]};
+        bound_ctx bc = {bt, n, &read_row, -1, {g, bufs[4], bufs[5]}, {bufs[0], bufs[1], bufs[2], bufs[3]}, bufs[6]};
         double scan, gscan;
         best_pair(run_scan, &bc, run_bound, &bc, n, min_time, rounds, &gscan, &scan);
         if (!csv) {
@@ -256,18 +270,28 @@ int main(int argc, char **argv)
                 x[i] = 0.5f;
             opt_ctx oc = {o, x, g};
             bc.r = &rows[r];
+            bc.only = -1;
             double ns, bound;
             best_pair(run_opt, &oc, run_bound, &bc, n, min_time, rounds, &ns, &bound);
-            double arith = 0, unused = 0;
-            if (rows[r].nsqrt + rows[r].ndiv > 0)
-                best_pair(run_arith, &bc, NULL, NULL, n, min_time, rounds, &arith, &unused);
             /*
-             * The gradient scan must end before the update starts (it decides
-             * whether there is one): a checked step takes at least the read of
-             * the gradients plus the square roots and divisions.
+             * The passes run in sequence: the gradient scan ends before the
+             * update starts (it decides whether there is one), and a second
+             * pass needs the first one's sums. Each pass takes at least the
+             * longer of moving its bytes and its square roots and divisions;
+             * the step, at least the sum of those.
              */
-            if (arith > 0 && rows[r].p[0].ro == 1 && rows[r].p[0].rw == 0)
-                arith += scan;
+            double arith = 0;
+            if (row_arith(&rows[r]) > 0)
+                for (int k = 0; k < rows[r].npass; k++) {
+                    const pass *ps = &rows[r].p[k];
+                    double mem = scan, ar = 0, unused;
+                    bc.only = k;
+                    if (ps->ro != 1 || ps->rw != 0)
+                        best_pair(run_bound, &bc, NULL, NULL, n, min_time, rounds, &mem, &unused);
+                    if (ps->nsqrt + ps->ndiv > 0)
+                        best_pair(run_arith, &bc, NULL, NULL, n, min_time, rounds, &ar, &unused);
+                    arith += ar > mem ? ar : mem;
+                }
             const double lim = arith > bound ? arith : bound;
             /* bytes the passes move: 4 per array read, 8 per array read and written */
             double bytes = 0;

@@ -93,7 +93,7 @@ def main():
                 res = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 for line in res.splitlines()[1:]:
                     f = line.split(',')
-                    # the bound is the larger of the memory loop's and the sqrt/div loop's
+                    # the bound is the larger of the memory loop's and the passes' (sqrt/div or memory, pass by pass)
                     key = (f[0], int(f[1]))
                     val = (float(f[2]), max(float(f[3]), float(f[6]) if len(f) > 6 else 0.0))
                     level = f[5] if len(f) > 5 else level
