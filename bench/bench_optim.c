@@ -280,7 +280,7 @@ int main(int argc, char **argv)
              * longer of moving its bytes and its square roots and divisions;
              * the step, at least the sum of those.
              */
-            double arith = 0;
+            double passes = 0; /* the pass-by-pass bound; 0 for kinds without square roots or divisions */
             if (row_arith(&rows[r]) > 0)
                 for (int k = 0; k < rows[r].npass; k++) {
                     const pass *ps = &rows[r].p[k];
@@ -290,17 +290,17 @@ int main(int argc, char **argv)
                         best_pair(run_bound, &bc, NULL, NULL, n, min_time, rounds, &mem, &unused);
                     if (ps->nsqrt + ps->ndiv > 0)
                         best_pair(run_arith, &bc, NULL, NULL, n, min_time, rounds, &ar, &unused);
-                    arith += ar > mem ? ar : mem;
+                    passes += ar > mem ? ar : mem;
                 }
-            const double lim = arith > bound ? arith : bound;
+            const double lim = passes > bound ? passes : bound;
             /* bytes the passes move: 4 per array read, 8 per array read and written */
             double bytes = 0;
             for (int k = 0; k < rows[r].npass; k++)
                 bytes += 4.0 * rows[r].p[k].ro + 8.0 * rows[r].p[k].rw;
             if (csv)
-                printf("%s,%zu,%.4f,%.4f,%.0f,%s,%.4f\n", rows[r].label, n, ns, bound, bytes, level, arith);
-            else if (arith > 0)
-                printf("%-14s %10zu %12.3f %12.3f %12.3f %7.2f %10.1f\n", rows[r].label, n, ns, bound, arith,
+                printf("%s,%zu,%.4f,%.4f,%.0f,%s,%.4f\n", rows[r].label, n, ns, bound, bytes, level, passes);
+            else if (passes > 0)
+                printf("%-14s %10zu %12.3f %12.3f %12.3f %7.2f %10.1f\n", rows[r].label, n, ns, bound, passes,
                        ns / lim, bytes / ns);
             else
                 printf("%-14s %10zu %12.3f %12.3f %12s %7.2f %10.1f\n", rows[r].label, n, ns, bound, "", ns / lim,
